@@ -1,0 +1,130 @@
+//! Typed actions: the tools the planners can call.
+//!
+//! A read action runs at once. A mutation has two halves: `plan` (read-only,
+//! validated by a server-side dry run) which the engine turns into a proposal,
+//! and `execute`, which needs an [`ExecutionGrant`] that only the approval
+//! module can make. Arguments arrive as JSON from a planner and are parsed into
+//! the action's typed arguments here, once.
+
+pub mod args;
+pub mod golden_path;
+pub mod namespace;
+mod registry;
+pub mod spec;
+pub mod status;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use registry::{CheckedArgs, Registry, RegistryEntry};
+pub use spec::{ActionKind, ToolSpec, all_tools};
+
+use crate::approval::{Actor, ExecutionGrant};
+use crate::platform::{Platform, PlatformError};
+
+/// What an action reads or changes, and as whom.
+pub struct ActionContext<'a> {
+    pub platform: &'a Platform,
+    pub actor: &'a Actor,
+}
+
+/// The result of a read action: text for chat, data for surfaces that render more.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionOutput {
+    pub text: String,
+    pub data: Value,
+}
+
+/// One object a mutation will touch.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PlannedChange {
+    /// create | update | delete | restart | scale | rollback
+    pub operation: String,
+    pub kind: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// What will change, in a line (labels, quota figures, image diff...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// How this object was validated before proposing.
+    pub validation: String,
+}
+
+/// The server-side dry-run verdict for the whole plan.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct DryRun {
+    pub passed: bool,
+    pub message: String,
+}
+
+/// What a mutation will do, shown on the proposal card before anyone confirms.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ChangePlan {
+    pub summary: String,
+    pub changes: Vec<PlannedChange>,
+    pub dry_run: DryRun,
+}
+
+/// What `plan` found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlanOutcome {
+    /// Something would change: propose this plan.
+    Change(ChangePlan),
+    /// Nothing to do (e.g. the namespace exists already); say why, propose nothing.
+    NoChange(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// The arguments do not parse into the action's types; the message says which and why.
+    #[error("{0}")]
+    InvalidArgs(String),
+    /// A name the catalog or the configuration does not know.
+    #[error("{0}")]
+    Unknown(String),
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A read-only action.
+#[async_trait::async_trait]
+pub trait ReadAction: Send + Sync + 'static {
+    type Args: serde::de::DeserializeOwned + Serialize + Send + Sync;
+    const NAME: &'static str;
+    async fn run(
+        &self,
+        ctx: &ActionContext<'_>,
+        args: Self::Args,
+    ) -> Result<ActionOutput, ActionError>;
+}
+
+/// An action that changes the platform: planned freely, executed only with a grant.
+#[async_trait::async_trait]
+pub trait MutateAction: Send + Sync + 'static {
+    type Args: serde::de::DeserializeOwned + Serialize + Send + Sync;
+    const NAME: &'static str;
+    /// The environment the change is in (the policy may ask for a second approver there).
+    fn environment(args: &Self::Args) -> Option<crate::domain::Environment>;
+    async fn plan(
+        &self,
+        ctx: &ActionContext<'_>,
+        args: &Self::Args,
+    ) -> Result<PlanOutcome, ActionError>;
+    async fn execute(
+        &self,
+        ctx: &ActionContext<'_>,
+        args: Self::Args,
+        grant: &ExecutionGrant,
+    ) -> Result<String, ActionError>;
+}
+
+/// Parses planner JSON into typed arguments, with a message a user can act on.
+pub fn parse_args<T: serde::de::DeserializeOwned>(
+    tool: &str,
+    args: Value,
+) -> Result<T, ActionError> {
+    serde_json::from_value(args).map_err(|e| ActionError::InvalidArgs(format!("{tool}: {e}")))
+}

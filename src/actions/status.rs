@@ -1,0 +1,357 @@
+//! Read actions over Deployments: `deployment_status` and `list_deployments`.
+
+use chrono::{DateTime, Utc};
+use futures::future::join_all;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::Api;
+use kube::api::ListParams;
+use serde::Serialize;
+use serde_json::json;
+
+use super::args::{ListDeploymentsArgs, ServiceEnvArgs};
+use super::{ActionContext, ActionError, ActionOutput, ReadAction};
+use crate::domain::{Environment, NamespaceName};
+use crate::platform::catalog::{Resolved, Service};
+use crate::platform::{PlatformError, kube::api_code};
+
+/// Where a rollout stands, read from the Deployment's spec and status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "reason")]
+pub enum RolloutState {
+    Complete,
+    Progressing,
+    /// Past its progress deadline (`ProgressDeadlineExceeded`).
+    Stalled(String),
+    Paused,
+    ScaledToZero,
+}
+
+impl RolloutState {
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Complete => "rollout complete".into(),
+            Self::Progressing => "rollout in progress".into(),
+            Self::Stalled(why) => format!("rollout STALLED: {why}"),
+            Self::Paused => "rollout paused".into(),
+            Self::ScaledToZero => "scaled to zero".into(),
+        }
+    }
+}
+
+pub fn rollout_state(d: &Deployment) -> RolloutState {
+    let spec = d.spec.as_ref();
+    let status = d.status.clone().unwrap_or_default();
+    if spec.and_then(|s| s.paused).unwrap_or(false) {
+        return RolloutState::Paused;
+    }
+    let progressing = status
+        .conditions
+        .as_ref()
+        .and_then(|c| c.iter().find(|c| c.type_ == "Progressing"));
+    if let Some(c) = progressing
+        && c.status == "False"
+    {
+        let why = c
+            .message
+            .clone()
+            .or_else(|| c.reason.clone())
+            .unwrap_or_default();
+        return RolloutState::Stalled(why);
+    }
+    let desired = spec.and_then(|s| s.replicas).unwrap_or(1);
+    if desired == 0 {
+        return RolloutState::ScaledToZero;
+    }
+    let generation = d.metadata.generation.unwrap_or(0);
+    let observed = status.observed_generation.unwrap_or(0);
+    let updated = status.updated_replicas.unwrap_or(0);
+    let available = status.available_replicas.unwrap_or(0);
+    let total = status.replicas.unwrap_or(0);
+    if observed >= generation && updated >= desired && available >= desired && total <= desired {
+        RolloutState::Complete
+    } else {
+        RolloutState::Progressing
+    }
+}
+
+/// One Deployment as the status replies show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeploymentSummary {
+    pub name: String,
+    pub namespace: String,
+    pub environment: Option<String>,
+    pub desired: i32,
+    pub updated: i32,
+    pub ready: i32,
+    pub available: i32,
+    pub images: Vec<String>,
+    pub rollout: RolloutState,
+    pub revision: Option<String>,
+    pub last_change: Option<DateTime<Utc>>,
+}
+
+impl DeploymentSummary {
+    pub fn from_deployment(d: &Deployment, environment: Option<&Environment>) -> Self {
+        let status = d.status.clone().unwrap_or_default();
+        let images = d
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .map(|p| {
+                p.containers
+                    .iter()
+                    .filter_map(|c| c.image.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let last_change = status
+            .conditions
+            .as_ref()
+            .and_then(|cs| {
+                cs.iter()
+                    .filter_map(|c| {
+                        c.last_update_time
+                            .as_ref()
+                            .or(c.last_transition_time.as_ref())
+                    })
+                    .map(|t| t.0)
+                    .max()
+            })
+            .or_else(|| d.metadata.creation_timestamp.as_ref().map(|t| t.0))
+            .map(|ts| DateTime::<Utc>::from_timestamp(ts.as_second(), 0).unwrap_or_default());
+        Self {
+            name: d.metadata.name.clone().unwrap_or_default(),
+            namespace: d.metadata.namespace.clone().unwrap_or_default(),
+            environment: environment.map(ToString::to_string),
+            desired: d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+            updated: status.updated_replicas.unwrap_or(0),
+            ready: status.ready_replicas.unwrap_or(0),
+            available: status.available_replicas.unwrap_or(0),
+            images,
+            rollout: rollout_state(d),
+            revision: d
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("deployment.kubernetes.io/revision").cloned()),
+            last_change,
+        }
+    }
+
+    fn line(&self, now: DateTime<Utc>) -> String {
+        let mut s = format!(
+            "{}/{} ready, {} updated, {} available; {}",
+            self.ready,
+            self.desired,
+            self.updated,
+            self.available,
+            self.rollout.describe()
+        );
+        if !self.images.is_empty() {
+            s.push_str(&format!("; image {}", self.images.join(", ")));
+        }
+        if let Some(rev) = &self.revision {
+            s.push_str(&format!("; revision {rev}"));
+        }
+        if let Some(t) = self.last_change {
+            s.push_str(&format!(
+                "; last change {} ({})",
+                t.format("%Y-%m-%d %H:%M UTC"),
+                ago(now - t)
+            ));
+        }
+        s
+    }
+}
+
+/// "3 days ago", "5 minutes ago".
+pub fn ago(d: chrono::Duration) -> String {
+    let (n, unit) = if d.num_days() >= 1 {
+        (d.num_days(), "day")
+    } else if d.num_hours() >= 1 {
+        (d.num_hours(), "hour")
+    } else if d.num_minutes() >= 1 {
+        (d.num_minutes(), "minute")
+    } else {
+        return "just now".into();
+    };
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+}
+
+fn find_service<'c>(
+    catalog: &'c crate::platform::Catalog,
+    name: &str,
+) -> Result<&'c Service, ActionError> {
+    if let Some(s) = catalog.service(name) {
+        return Ok(s);
+    }
+    let hint = match catalog.resolve_service(name) {
+        Resolved::Exact(s) | Resolved::Fuzzy(s) => format!("; did you mean `{}`?", s.name),
+        Resolved::Ambiguous(list) => {
+            let names: Vec<String> = list.iter().map(|s| format!("`{}`", s.name)).collect();
+            format!("; did you mean one of {}?", names.join(", "))
+        }
+        Resolved::NotFound => String::new(),
+    };
+    Err(ActionError::Unknown(format!(
+        "there is no service `{name}` in the catalog{hint}"
+    )))
+}
+
+fn environments<'a>(
+    ctx: &'a ActionContext<'_>,
+    asked: Option<&'a Environment>,
+) -> Result<Vec<&'a Environment>, ActionError> {
+    match asked {
+        Some(env) => {
+            ctx.platform
+                .environment(env)
+                .map_err(ActionError::Unknown)?;
+            Ok(vec![env])
+        }
+        None => Ok(ctx.platform.environments.iter().collect()),
+    }
+}
+
+pub struct DeploymentStatus;
+
+#[async_trait::async_trait]
+impl ReadAction for DeploymentStatus {
+    type Args = ServiceEnvArgs;
+    const NAME: &'static str = "deployment_status";
+
+    async fn run(
+        &self,
+        ctx: &ActionContext<'_>,
+        args: Self::Args,
+    ) -> Result<ActionOutput, ActionError> {
+        let service = find_service(&ctx.platform.catalog, args.service.as_str())?;
+        let envs = environments(ctx, args.environment.as_ref())?;
+        let cluster = ctx.platform.cluster()?;
+        let client = cluster.client_for(ctx.actor).map_err(PlatformError::from)?;
+        let lookups = envs.iter().map(|env| {
+            let client = client.clone();
+            async move {
+                let ns = ctx
+                    .platform
+                    .catalog
+                    .namespace_of(service, env)
+                    .map_err(|e| ActionError::InvalidArgs(e.to_string()))?;
+                let api: Api<Deployment> = Api::namespaced(client, ns.as_str());
+                let found = api
+                    .get_opt(&service.kubernetes_id)
+                    .await
+                    .map_err(|e| PlatformError::from(cluster.explain(ctx.actor, e)));
+                Ok::<_, ActionError>((*env, ns, found))
+            }
+        });
+        let now = Utc::now();
+        let mut lines = vec![format!("*{}* (team {})", service.name, service.owner)];
+        let mut data = Vec::new();
+        for result in join_all(lookups).await {
+            let (env, ns, found) = result?;
+            match found {
+                Ok(Some(d)) => {
+                    let summary = DeploymentSummary::from_deployment(&d, Some(env));
+                    lines.push(format!("- {env} ({ns}): {}", summary.line(now)));
+                    data.push(json!({"environment": env, "namespace": ns, "deployment": summary}));
+                }
+                Ok(None) => {
+                    lines.push(format!(
+                        "- {env} ({ns}): not deployed (no Deployment `{}`)",
+                        service.kubernetes_id
+                    ));
+                    data.push(json!({"environment": env, "namespace": ns, "deployment": null}));
+                }
+                Err(e) => {
+                    lines.push(format!("- {env} ({ns}): could not read: {e}"));
+                    data.push(json!({"environment": env, "namespace": ns, "error": e.to_string()}));
+                }
+            }
+        }
+        Ok(ActionOutput {
+            text: lines.join("\n"),
+            data: json!({"service": service.name, "environments": data}),
+        })
+    }
+}
+
+pub struct ListDeployments;
+
+#[async_trait::async_trait]
+impl ReadAction for ListDeployments {
+    type Args = ListDeploymentsArgs;
+    const NAME: &'static str = "list_deployments";
+
+    async fn run(
+        &self,
+        ctx: &ActionContext<'_>,
+        args: Self::Args,
+    ) -> Result<ActionOutput, ActionError> {
+        let catalog = &ctx.platform.catalog;
+        let teams: Vec<_> = match &args.team {
+            Some(t) => vec![catalog.team(t.as_str()).ok_or_else(|| {
+                ActionError::Unknown(format!("there is no team `{t}` in the catalog"))
+            })?],
+            None => catalog.teams().collect(),
+        };
+        let envs = environments(ctx, args.environment.as_ref())?;
+        let cluster = ctx.platform.cluster()?;
+        let client = cluster.client_for(ctx.actor).map_err(PlatformError::from)?;
+
+        // One list per team namespace: works with namespace-scoped RBAC, unlike a cluster-wide list.
+        let mut targets = Vec::new();
+        for team in &teams {
+            for env in &envs {
+                if let Ok(ns) = NamespaceName::for_team(&team.name, env) {
+                    targets.push((team.name.clone(), *env, ns));
+                }
+            }
+        }
+        let lists = targets.iter().map(|(_, _, ns)| {
+            let api: Api<Deployment> = Api::namespaced(client.clone(), ns.as_str());
+            async move { api.list(&ListParams::default()).await }
+        });
+        let results = join_all(lists).await;
+
+        let now = Utc::now();
+        let mut lines = Vec::new();
+        let mut data = Vec::new();
+        let mut problems = Vec::new();
+        for ((_team, env, ns), result) in targets.iter().zip(results) {
+            match result {
+                Ok(list) => {
+                    for d in &list.items {
+                        let s = DeploymentSummary::from_deployment(d, Some(env));
+                        lines.push(format!("- {} in {ns}: {}", s.name, s.line(now)));
+                        data.push(s);
+                    }
+                }
+                Err(e) if api_code(&e) == Some(404) => {}
+                Err(e) => problems.push(format!("{ns}: {}", cluster.explain(ctx.actor, e))),
+            }
+        }
+        let scope = match (&args.team, &args.environment) {
+            (Some(t), Some(e)) => format!("team {t} in {e}"),
+            (Some(t), None) => format!("team {t}"),
+            (None, Some(e)) => format!("{e}"),
+            (None, None) => "all teams and environments".into(),
+        };
+        let mut text = if lines.is_empty() {
+            format!("No deployments found for {scope}.")
+        } else {
+            format!(
+                "{} deployments for {scope}:\n{}",
+                lines.len(),
+                lines.join("\n")
+            )
+        };
+        if !problems.is_empty() {
+            text.push_str(&format!("\nCould not read: {}", problems.join("; ")));
+        }
+        Ok(ActionOutput {
+            text,
+            data: json!({"deployments": data, "errors": problems}),
+        })
+    }
+}

@@ -1,0 +1,487 @@
+//! Proposals and their confirmation: the only way a mutation reaches the platform.
+//!
+//! A mutation the planner asks for becomes a [`Proposal`] stored in state
+//! `proposed`. Only [`Approvals::confirm`] can turn it into an [`ExecutionGrant`],
+//! the value an action needs to execute, and it does so with a compare-and-set in
+//! the store, so one proposal executes at most once however many confirmations
+//! arrive, on however many replicas.
+
+mod policy;
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use policy::{ActionPolicy, ApprovalPolicy, PolicyDecision};
+
+use crate::actions::ChangePlan;
+use crate::chat::ConversationKey;
+use crate::domain::{Environment, UserId};
+use crate::store::{AuditEntry, Store, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ProposalId(uuid::Uuid);
+
+impl ProposalId {
+    pub fn new() -> Self {
+        Self(uuid::Uuid::new_v4())
+    }
+}
+impl Default for ProposalId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+impl fmt::Display for ProposalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+impl FromStr for ProposalId {
+    type Err = ApprovalError;
+    fn from_str(s: &str) -> Result<Self, ApprovalError> {
+        uuid::Uuid::parse_str(s.trim())
+            .map(Self)
+            .map_err(|_| ApprovalError::NotFound(s.chars().take(64).collect()))
+    }
+}
+
+/// proposed -> approved -> executing -> succeeded | failed; proposed -> cancelled | expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProposalState {
+    Proposed,
+    Approved,
+    Executing,
+    Succeeded,
+    Failed,
+    Cancelled,
+    Expired,
+}
+
+impl ProposalState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Proposed => "proposed",
+            Self::Approved => "approved",
+            Self::Executing => "executing",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "proposed" => Self::Proposed,
+            "approved" => Self::Approved,
+            "executing" => Self::Executing,
+            "succeeded" => Self::Succeeded,
+            "failed" => Self::Failed,
+            "cancelled" => Self::Cancelled,
+            "expired" => Self::Expired,
+            _ => return None,
+        })
+    }
+}
+
+/// A mutation waiting for (or past) its confirmation: exactly this action with exactly these arguments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Proposal {
+    pub id: ProposalId,
+    pub action: String,
+    /// The typed arguments, serialised back from their Rust types (so they are canonical).
+    pub args: Value,
+    pub plan: ChangePlan,
+    pub environment: Option<Environment>,
+    pub requester: UserId,
+    pub conversation: ConversationKey,
+    pub state: ProposalState,
+    /// Who has confirmed so far (two people where the policy asks for a second approver).
+    pub approvals: Vec<UserId>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// What happened when it ran, or why it stopped.
+    pub outcome: Option<String>,
+}
+
+impl Proposal {
+    pub fn view(&self) -> ProposalView {
+        ProposalView {
+            id: self.id.to_string(),
+            action: self.action.clone(),
+            args: self.args.clone(),
+            state: self.state,
+            plan: self.plan.clone(),
+            requester: self.requester.to_string(),
+            approvals: self.approvals.iter().map(ToString::to_string).collect(),
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            outcome: self.outcome.clone(),
+        }
+    }
+}
+
+/// What surfaces and the HTTP API show of a proposal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProposalView {
+    pub id: String,
+    pub action: String,
+    pub args: Value,
+    pub state: ProposalState,
+    pub plan: ChangePlan,
+    pub requester: String,
+    pub approvals: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+}
+
+/// What a mutation needs to be proposed.
+#[derive(Debug, Clone)]
+pub struct ProposalDraft {
+    pub action: String,
+    pub args: Value,
+    pub plan: ChangePlan,
+    pub environment: Option<Environment>,
+    pub requester: UserId,
+    pub conversation: ConversationKey,
+}
+
+/// Who is confirming: the user and their groups (catalog teams plus configured groups).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub id: UserId,
+    pub groups: Vec<String>,
+}
+
+/// Permission to execute one approved proposal, once. Only this module can make
+/// one (the field is private), and only by winning the compare-and-set from
+/// `proposed` to `executing`.
+#[derive(Debug)]
+pub struct ExecutionGrant {
+    proposal: Proposal,
+}
+
+impl ExecutionGrant {
+    pub fn proposal(&self) -> &Proposal {
+        &self.proposal
+    }
+}
+
+/// The result of one confirmation.
+#[derive(Debug)]
+pub enum Confirmation {
+    /// Enough approvals: the caller must execute with the grant, then call [`Approvals::finish`].
+    Execute(ExecutionGrant),
+    /// Recorded; another allowed person must confirm too (a second approver is required here).
+    AwaitingSecondApprover(Proposal),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalError {
+    #[error("no proposal with id {0}")]
+    NotFound(String),
+    #[error("{user} may not confirm this proposal: {reason}")]
+    NotAllowed { user: UserId, reason: String },
+    #[error(
+        "this proposal expired at {0} and can no longer be confirmed; ask again to get a new one"
+    )]
+    Expired(DateTime<Utc>),
+    #[error("this proposal is already {}", .0.as_str())]
+    NotPending(ProposalState),
+    #[error("{0} already confirmed this proposal; a second, different approver is required")]
+    AlreadyConfirmed(UserId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The approval service: proposes, confirms, cancels and records outcomes.
+#[derive(Clone)]
+pub struct Approvals {
+    store: Store,
+    policy: ApprovalPolicy,
+    ttl: chrono::Duration,
+}
+
+impl Approvals {
+    pub fn new(store: Store, policy: ApprovalPolicy, ttl: chrono::Duration) -> Self {
+        Self { store, policy, ttl }
+    }
+
+    pub fn policy(&self) -> &ApprovalPolicy {
+        &self.policy
+    }
+
+    pub async fn propose(&self, draft: ProposalDraft) -> Result<Proposal, ApprovalError> {
+        let now = Utc::now();
+        let proposal = Proposal {
+            id: ProposalId::new(),
+            action: draft.action,
+            args: draft.args,
+            plan: draft.plan,
+            environment: draft.environment,
+            requester: draft.requester,
+            conversation: draft.conversation,
+            state: ProposalState::Proposed,
+            approvals: Vec::new(),
+            created_at: now,
+            expires_at: now + self.ttl,
+            updated_at: now,
+            outcome: None,
+        };
+        self.store.insert_proposal(&proposal).await?;
+        self.audit(&proposal, &proposal.requester, "propose", "ok", None)
+            .await;
+        Ok(proposal)
+    }
+
+    pub async fn get(&self, id: ProposalId) -> Result<Proposal, ApprovalError> {
+        self.store
+            .proposal(id)
+            .await?
+            .ok_or_else(|| ApprovalError::NotFound(id.to_string()))
+    }
+
+    /// The newest proposal still waiting in a conversation (for "yes" / "cancel" replies).
+    pub async fn pending_in(
+        &self,
+        conversation: &ConversationKey,
+    ) -> Result<Option<Proposal>, ApprovalError> {
+        Ok(self
+            .store
+            .latest_proposal_in(conversation, ProposalState::Proposed)
+            .await?)
+    }
+
+    /// Records `actor`'s confirmation. Wins the execution grant only through a
+    /// compare-and-set, so concurrent confirmations execute nothing twice.
+    pub async fn confirm(
+        &self,
+        id: ProposalId,
+        actor: &Actor,
+    ) -> Result<Confirmation, ApprovalError> {
+        let proposal = self.get(id).await?;
+        let result = self.try_confirm(proposal.clone(), actor).await;
+        let (outcome, detail) = match &result {
+            Ok(Confirmation::Execute(_)) => ("approved", None),
+            Ok(Confirmation::AwaitingSecondApprover(_)) => ("first approval", None),
+            Err(e) => ("refused", Some(e.to_string())),
+        };
+        self.audit(&proposal, &actor.id, "confirm", outcome, detail)
+            .await;
+        result
+    }
+
+    async fn try_confirm(
+        &self,
+        proposal: Proposal,
+        actor: &Actor,
+    ) -> Result<Confirmation, ApprovalError> {
+        let now = Utc::now();
+        self.check_pending(&proposal, now).await?;
+        let required = match self.policy.decide(&proposal, actor) {
+            PolicyDecision::Allowed { approvals_required } => approvals_required,
+            PolicyDecision::Denied(reason) => {
+                return Err(ApprovalError::NotAllowed {
+                    user: actor.id.clone(),
+                    reason,
+                });
+            }
+        };
+        if proposal.approvals.contains(&actor.id) {
+            return Err(ApprovalError::AlreadyConfirmed(actor.id.clone()));
+        }
+        let mut approvals = proposal.approvals.clone();
+        approvals.push(actor.id.clone());
+        if approvals.len() < required {
+            let swapped = self
+                .store
+                .cas_approvals(proposal.id, &proposal.approvals, &approvals, now)
+                .await?;
+            return match swapped {
+                Some(p) => Ok(Confirmation::AwaitingSecondApprover(p)),
+                None => Err(self.lost_race(proposal.id).await),
+            };
+        }
+        // Two steps, each a compare-and-set: whoever wins `proposed -> approved`
+        // is the only one who can take `approved -> executing`.
+        let approved = self
+            .store
+            .cas_state(
+                proposal.id,
+                ProposalState::Proposed,
+                ProposalState::Approved,
+                Some((&proposal.approvals, &approvals)),
+                now,
+            )
+            .await?;
+        if approved.is_none() {
+            return Err(self.lost_race(proposal.id).await);
+        }
+        let executing = self
+            .store
+            .cas_state(
+                proposal.id,
+                ProposalState::Approved,
+                ProposalState::Executing,
+                None,
+                now,
+            )
+            .await?;
+        match executing {
+            Some(p) => Ok(Confirmation::Execute(ExecutionGrant { proposal: p })),
+            None => Err(self.lost_race(proposal.id).await),
+        }
+    }
+
+    async fn check_pending(
+        &self,
+        proposal: &Proposal,
+        now: DateTime<Utc>,
+    ) -> Result<(), ApprovalError> {
+        if proposal.state != ProposalState::Proposed {
+            return Err(ApprovalError::NotPending(proposal.state));
+        }
+        if proposal.expires_at <= now {
+            // Record the expiry; losing this race only means someone else recorded it.
+            self.store
+                .cas_state(
+                    proposal.id,
+                    ProposalState::Proposed,
+                    ProposalState::Expired,
+                    None,
+                    now,
+                )
+                .await?;
+            return Err(ApprovalError::Expired(proposal.expires_at));
+        }
+        Ok(())
+    }
+
+    async fn lost_race(&self, id: ProposalId) -> ApprovalError {
+        match self.store.proposal(id).await {
+            Ok(Some(p)) if p.state != ProposalState::Proposed => ApprovalError::NotPending(p.state),
+            Ok(Some(p)) => ApprovalError::NotPending(p.state),
+            Ok(None) => ApprovalError::NotFound(id.to_string()),
+            Err(e) => ApprovalError::Store(e),
+        }
+    }
+
+    /// Cancels a pending proposal. The requester and anyone allowed to confirm may cancel.
+    pub async fn cancel(&self, id: ProposalId, actor: &Actor) -> Result<Proposal, ApprovalError> {
+        let proposal = self.get(id).await?;
+        let result = self.try_cancel(&proposal, actor).await;
+        let detail = result.as_ref().err().map(ToString::to_string);
+        let outcome = if result.is_ok() {
+            "cancelled"
+        } else {
+            "refused"
+        };
+        self.audit(&proposal, &actor.id, "cancel", outcome, detail)
+            .await;
+        result
+    }
+
+    async fn try_cancel(
+        &self,
+        proposal: &Proposal,
+        actor: &Actor,
+    ) -> Result<Proposal, ApprovalError> {
+        let now = Utc::now();
+        self.check_pending(proposal, now).await?;
+        if actor.id != proposal.requester
+            && matches!(
+                self.policy.decide(proposal, actor),
+                PolicyDecision::Denied(_)
+            )
+        {
+            return Err(ApprovalError::NotAllowed {
+                user: actor.id.clone(),
+                reason: "only the requester or an approver may cancel it".into(),
+            });
+        }
+        match self
+            .store
+            .cas_state(
+                proposal.id,
+                ProposalState::Proposed,
+                ProposalState::Cancelled,
+                None,
+                now,
+            )
+            .await?
+        {
+            Some(p) => Ok(p),
+            None => Err(self.lost_race(proposal.id).await),
+        }
+    }
+
+    /// Records how the execution ended; consumes the grant so it cannot be used again.
+    pub async fn finish(
+        &self,
+        grant: ExecutionGrant,
+        outcome: Result<String, String>,
+        duration_ms: u64,
+    ) -> Result<Proposal, ApprovalError> {
+        let (state, text, label) = match outcome {
+            Ok(t) => (ProposalState::Succeeded, t, "succeeded"),
+            Err(t) => (ProposalState::Failed, t, "failed"),
+        };
+        let p = &grant.proposal;
+        let finished = self
+            .store
+            .finish_proposal(p.id, state, &text, Utc::now())
+            .await?
+            .ok_or_else(|| ApprovalError::NotPending(p.state))?;
+        let executor = p.approvals.last().unwrap_or(&p.requester).clone();
+        let entry = AuditEntry::new(
+            &executor,
+            &p.conversation.to_string(),
+            &p.action,
+            "execute",
+            p.args.clone(),
+            label,
+        )
+        .with_detail(Some(text))
+        .with_proposal(p.id)
+        .with_duration(duration_ms);
+        self.store.append_audit_logged(&entry).await;
+        Ok(finished)
+    }
+
+    /// After a restart, proposals caught mid-execution are marked failed: nothing
+    /// is retried automatically, so nothing can run twice.
+    pub async fn recover_interrupted(&self) -> Result<u64, ApprovalError> {
+        Ok(self
+            .store
+            .fail_interrupted("interrupted by a restart before it finished; check the platform and propose again if needed", Utc::now())
+            .await?)
+    }
+
+    async fn audit(
+        &self,
+        p: &Proposal,
+        user: &UserId,
+        event: &str,
+        outcome: &str,
+        detail: Option<String>,
+    ) {
+        let entry = AuditEntry::new(
+            user,
+            &p.conversation.to_string(),
+            &p.action,
+            event,
+            p.args.clone(),
+            outcome,
+        )
+        .with_detail(detail)
+        .with_proposal(p.id);
+        self.store.append_audit_logged(&entry).await;
+    }
+}

@@ -1,0 +1,110 @@
+//! Chat surfaces and the types they share with the engine. A surface turns its
+//! wire format into an [`Inbound`] and renders the [`Reply`]s; it knows nothing
+//! about Kubernetes or the actions behind a reply.
+
+pub mod render;
+pub mod terminal;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::approval::ProposalView;
+
+/// Where a message came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Surface {
+    Terminal,
+    Http,
+    Slack,
+    Discord,
+}
+
+impl Surface {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Surface::Terminal => "terminal",
+            Surface::Http => "http",
+            Surface::Slack => "slack",
+            Surface::Discord => "discord",
+        }
+    }
+}
+
+/// One conversation: a thread on a surface. Thread memory, pending
+/// clarifications and proposals are keyed by it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ConversationKey {
+    pub surface: Surface,
+    pub channel: String,
+    pub thread: String,
+}
+
+impl ConversationKey {
+    pub fn new(surface: Surface, channel: impl Into<String>, thread: impl Into<String>) -> Self {
+        Self {
+            surface,
+            channel: channel.into(),
+            thread: thread.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConversationKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}",
+            self.surface.as_str(),
+            self.channel,
+            self.thread
+        )
+    }
+}
+
+/// The person talking, as the surface knows them, mapped to a platform user by the surface.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UserRef {
+    /// The platform user id (catalog user name or email), used by the policy and the audit log.
+    pub id: crate::domain::UserId,
+    /// How the surface shows them (e.g. a Slack mention); for display only.
+    pub display: Option<String>,
+}
+
+/// One message to the bot.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    pub conversation: ConversationKey,
+    pub user: UserRef,
+    pub text: String,
+}
+
+/// A source a reply is built from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Citation {
+    pub title: String,
+    pub link: String,
+}
+
+/// One reply from the bot, rendered by each surface in its own way.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Reply {
+    pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proposal: Option<ProposalView>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub citations: Vec<Citation>,
+    /// Structured result of a read action, for surfaces that render more than text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
+}
+
+impl Reply {
+    pub fn text(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            ..Self::default()
+        }
+    }
+}

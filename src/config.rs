@@ -1,0 +1,425 @@
+//! Typed configuration: one TOML file plus a few environment overrides, validated at start.
+//! Secrets are never inline: the file names the environment variable that holds each one.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::domain::{Environment, NameError, UserId, UserIdError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("config: {field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("config: environment variable {var} (named by {field}) is not set")]
+    MissingSecret { field: &'static str, var: String },
+}
+
+fn invalid(field: impl Into<String>, message: impl ToString) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        message: message.to_string(),
+    }
+}
+
+/// The file as written. Every field has a default so an empty file is valid.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawConfig {
+    data_dir: Option<PathBuf>,
+    tools_dir: Option<PathBuf>,
+    environments: Vec<String>,
+    catalog: RawCatalog,
+    kubernetes: RawKubernetes,
+    approval: RawApproval,
+    http: RawHttp,
+    memory: RawMemory,
+    groups: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawCatalog {
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawKubernetes {
+    mode: Option<String>,
+    context: Option<String>,
+    kubeconfig: Option<PathBuf>,
+    impersonate: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawApproval {
+    ttl_minutes: Option<u32>,
+    requester_may_confirm: Option<bool>,
+    approver_groups: Vec<String>,
+    second_approver_environments: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawHttp {
+    listen: Option<String>,
+    token_env: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawMemory {
+    max_tokens: Option<usize>,
+    max_message_chars: Option<usize>,
+}
+
+/// How platbot reaches Kubernetes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KubeMode {
+    /// The current kube context if there is one, else in-cluster config, else none.
+    Auto,
+    /// A kubeconfig file (and optionally a context in it).
+    Kubeconfig {
+        path: Option<PathBuf>,
+        context: Option<String>,
+    },
+    InCluster,
+    Disabled,
+}
+
+#[derive(Debug, Clone)]
+pub struct KubeSettings {
+    pub mode: KubeMode,
+    /// Act as the asking user (Impersonate-User/-Group), so the cluster's RBAC decides.
+    pub impersonate: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApprovalSettings {
+    pub ttl: chrono::Duration,
+    pub requester_may_confirm: bool,
+    pub approver_groups: Vec<String>,
+    pub second_approver_environments: Vec<Environment>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub listen: SocketAddr,
+    /// The API bearer token, read from the variable the config names.
+    pub token: Option<String>,
+    pub token_env: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: Option<PathBuf>,
+    pub data_dir: PathBuf,
+    pub tools_dir: PathBuf,
+    pub environments: Vec<Environment>,
+    pub catalog_paths: Vec<PathBuf>,
+    pub kubernetes: KubeSettings,
+    pub approval: ApprovalSettings,
+    pub http: HttpSettings,
+    /// Thread memory budget, in tokens (cl100k_base).
+    pub memory_max_tokens: usize,
+    /// Messages longer than this are refused with a clear reply.
+    pub max_message_chars: usize,
+    /// Extra group memberships (group -> users), merged with the catalog's.
+    pub groups: BTreeMap<String, Vec<UserId>>,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+impl Config {
+    /// Loads the file at `path` (or defaults when `None`), then applies `PLATBOT_*` overrides.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let raw = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?;
+                toml::from_str::<RawConfig>(&text).map_err(|source| ConfigError::Parse {
+                    path: p.to_owned(),
+                    source: Box::new(source),
+                })?
+            }
+            None => RawConfig::default(),
+        };
+        Self::from_raw(raw, path.map(Path::to_owned), &|k| std::env::var(k).ok())
+    }
+
+    /// Parses a TOML string with the given environment lookup (tests pass their own).
+    pub fn from_toml(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let raw = toml::from_str::<RawConfig>(text).map_err(|source| ConfigError::Parse {
+            path: PathBuf::from("<inline>"),
+            source: Box::new(source),
+        })?;
+        Self::from_raw(raw, None, env)
+    }
+
+    fn from_raw(
+        raw: RawConfig,
+        source: Option<PathBuf>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let data_dir = env("PLATBOT_DATA_DIR")
+            .map(PathBuf::from)
+            .or(raw.data_dir)
+            .unwrap_or_else(|| PathBuf::from(".platbot"));
+        let tools_dir = raw.tools_dir.unwrap_or_else(|| PathBuf::from("tools"));
+
+        let env_names = if raw.environments.is_empty() {
+            vec!["dev".into(), "staging".into(), "prod".into()]
+        } else {
+            raw.environments
+        };
+        let environments = parse_all("environments", &env_names, Environment::parse)?;
+
+        let kubernetes = KubeSettings {
+            mode: kube_mode(&raw.kubernetes)?,
+            impersonate: raw.kubernetes.impersonate.unwrap_or(true),
+        };
+
+        let ttl_minutes = raw.approval.ttl_minutes.unwrap_or(15);
+        if ttl_minutes == 0 || ttl_minutes > 24 * 60 {
+            return Err(invalid(
+                "approval.ttl_minutes",
+                "must be between 1 and 1440",
+            ));
+        }
+        let approval = ApprovalSettings {
+            ttl: chrono::Duration::minutes(i64::from(ttl_minutes)),
+            requester_may_confirm: raw.approval.requester_may_confirm.unwrap_or(true),
+            approver_groups: raw.approval.approver_groups,
+            second_approver_environments: parse_all(
+                "approval.second_approver_environments",
+                &raw.approval.second_approver_environments,
+                Environment::parse,
+            )?,
+        };
+
+        let listen_raw = env("PLATBOT_LISTEN")
+            .or(raw.http.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = listen_raw
+            .parse()
+            .map_err(|e| invalid("http.listen", format!("`{listen_raw}`: {e}")))?;
+        let token = match &raw.http.token_env {
+            Some(var) => Some(env(var).ok_or_else(|| ConfigError::MissingSecret {
+                field: "http.token_env",
+                var: var.clone(),
+            })?),
+            None => None,
+        };
+        let http = HttpSettings {
+            listen,
+            token,
+            token_env: raw.http.token_env,
+        };
+
+        let mut groups = BTreeMap::new();
+        for (group, members) in raw.groups {
+            let users = parse_all(&format!("groups.{group}"), &members, |m| {
+                UserId::parse(m).map_err(|e: UserIdError| e.to_string())
+            })?;
+            groups.insert(group, users);
+        }
+
+        Ok(Config {
+            source,
+            data_dir,
+            tools_dir,
+            environments,
+            catalog_paths: raw.catalog.paths,
+            kubernetes,
+            approval,
+            http,
+            memory_max_tokens: raw.memory.max_tokens.unwrap_or(2000),
+            max_message_chars: raw.memory.max_message_chars.unwrap_or(4000),
+            groups,
+        })
+    }
+
+    /// Human-readable summary for `platbot check-config`.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        let src = self
+            .source
+            .as_ref()
+            .map_or("(defaults, no file)".to_owned(), |p| {
+                p.display().to_string()
+            });
+        out.push_str(&format!("config:        {src}\n"));
+        out.push_str(&format!("data dir:      {}\n", self.data_dir.display()));
+        out.push_str(&format!("tools dir:     {}\n", self.tools_dir.display()));
+        let envs: Vec<&str> = self.environments.iter().map(Environment::as_str).collect();
+        out.push_str(&format!("environments:  {}\n", envs.join(", ")));
+        let catalog = if self.catalog_paths.is_empty() {
+            "none configured (the sandbox uses its built-in catalog)".to_owned()
+        } else {
+            self.catalog_paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out.push_str(&format!("catalog:       {catalog}\n"));
+        let kube = match &self.kubernetes.mode {
+            KubeMode::Auto => "auto (current kube context, else in-cluster)".to_owned(),
+            KubeMode::Kubeconfig { path, context } => format!(
+                "kubeconfig {} context {}",
+                path.as_ref()
+                    .map_or("(default)".to_owned(), |p| p.display().to_string()),
+                context.as_deref().unwrap_or("(current)")
+            ),
+            KubeMode::InCluster => "in-cluster".to_owned(),
+            KubeMode::Disabled => "disabled".to_owned(),
+        };
+        out.push_str(&format!(
+            "kubernetes:    {kube}; impersonation {}\n",
+            on_off(self.kubernetes.impersonate)
+        ));
+        let second: Vec<&str> = self
+            .approval
+            .second_approver_environments
+            .iter()
+            .map(Environment::as_str)
+            .collect();
+        out.push_str(&format!(
+            "approval:      proposals expire after {} min; requester may confirm: {}; approver groups: [{}]; second approver in: [{}]\n",
+            self.approval.ttl.num_minutes(),
+            if self.approval.requester_may_confirm { "yes" } else { "no" },
+            self.approval.approver_groups.join(", "),
+            second.join(", ")
+        ));
+        out.push_str(&format!(
+            "http:          {} (API token {})\n",
+            self.http.listen,
+            match &self.http.token_env {
+                Some(v) => format!("from ${v}"),
+                None => "off: anyone who can reach the port can call the API".to_owned(),
+            }
+        ));
+        out.push_str(&format!(
+            "memory:        {} tokens per thread; messages up to {} characters\n",
+            self.memory_max_tokens, self.max_message_chars
+        ));
+        out
+    }
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b { "on" } else { "off" }
+}
+
+fn parse_all<T, E: ToString>(
+    field: &str,
+    raw: &[String],
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Result<Vec<T>, ConfigError> {
+    raw.iter()
+        .map(|r| parse(r).map_err(|e| invalid(field, e)))
+        .collect()
+}
+
+fn kube_mode(raw: &RawKubernetes) -> Result<KubeMode, ConfigError> {
+    let mode =
+        raw.mode
+            .as_deref()
+            .unwrap_or(if raw.kubeconfig.is_some() || raw.context.is_some() {
+                "kubeconfig"
+            } else {
+                "auto"
+            });
+    match mode {
+        "auto" => Ok(KubeMode::Auto),
+        "kubeconfig" => Ok(KubeMode::Kubeconfig {
+            path: raw.kubeconfig.clone(),
+            context: raw.context.clone(),
+        }),
+        "in_cluster" | "in-cluster" => Ok(KubeMode::InCluster),
+        "disabled" | "off" => Ok(KubeMode::Disabled),
+        other => Err(invalid(
+            "kubernetes.mode",
+            format!("`{other}`: expected auto, kubeconfig, in_cluster or disabled"),
+        )),
+    }
+}
+
+impl From<NameError> for ConfigError {
+    fn from(e: NameError) -> Self {
+        invalid("name", e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::from_toml("", &no_env).unwrap();
+        assert_eq!(c.approval.ttl.num_minutes(), 15);
+        assert_eq!(c.http.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.environments.len(), 3);
+        assert_eq!(c.kubernetes.mode, KubeMode::Auto);
+    }
+
+    #[test]
+    fn secrets_come_from_the_named_variable() {
+        let toml = "[http]\ntoken_env = \"API_TOKEN\"\n";
+        let err = Config::from_toml(toml, &no_env).unwrap_err();
+        assert!(err.to_string().contains("API_TOKEN"), "{err}");
+        let env = |k: &str| (k == "API_TOKEN").then(|| "s3cret".to_owned());
+        let c = Config::from_toml(toml, &env).unwrap();
+        assert_eq!(c.http.token.as_deref(), Some("s3cret"));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        for (toml, field) in [
+            ("[approval]\nttl_minutes = 0\n", "ttl_minutes"),
+            ("[kubernetes]\nmode = \"magic\"\n", "kubernetes.mode"),
+            ("[http]\nlisten = \"nope\"\n", "http.listen"),
+            ("environments = [\"Prod Env\"]\n", "environments"),
+            ("unknown_key = 1\n", "unknown field"),
+        ] {
+            let err = Config::from_toml(toml, &no_env).unwrap_err().to_string();
+            assert!(err.contains(field), "{toml}: {err}");
+        }
+    }
+
+    #[test]
+    fn environment_overrides_win() {
+        let env = |k: &str| match k {
+            "PLATBOT_LISTEN" => Some("127.0.0.1:9999".to_owned()),
+            "PLATBOT_DATA_DIR" => Some("/tmp/pb".to_owned()),
+            _ => None,
+        };
+        let c = Config::from_toml("[http]\nlisten = \"127.0.0.1:1\"\n", &env).unwrap();
+        assert_eq!(c.http.listen.port(), 9999);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/pb"));
+    }
+}

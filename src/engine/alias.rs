@@ -1,0 +1,186 @@
+//! The alias planner: a chat message to an [`Intent`] without an LLM, from the tool
+//! phrases in `tools/*.yaml` and the names in the service catalog. Synchronous,
+//! pure and fast (tens of microseconds), so it also serves as the LLM's fallback.
+//!
+//! One message goes through: [`text`] (mentions, emoji, punctuation out; words in)
+//! -> [`spelling`] (typos of known words fixed) -> [`mentions`] (catalog names,
+//! environments) and [`numbers`] -> [`choose`] (which tool) -> [`fill`] (its
+//! arguments; call or ask back). [`followup`] reads a message against the thread
+//! first: the answer to a pending question, or "and in staging?".
+
+mod choose;
+mod fill;
+mod followup;
+mod mentions;
+mod numbers;
+mod patterns;
+mod reply;
+mod spelling;
+mod table;
+mod text;
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::actions::spec::{ActionKind, ToolSpec};
+use crate::engine::intent::{Intent, PlanContext};
+use crate::platform::catalog::Catalog;
+
+use mentions::{EntityIndex, Mention};
+use numbers::Number;
+use patterns::PatternIndex;
+use spelling::Speller;
+use text::Message;
+
+pub use table::{AliasError, AliasTable, ToolAliases, ToolPolicy};
+
+/// Messages are cut here before planning: nobody asks for a restart in a novel, and
+/// the planner must stay fast whatever arrives.
+const MAX_MESSAGE_CHARS: usize = 2_000;
+/// Pattern words at least this long are spelling targets ("namesapce" -> namespace);
+/// shorter ones have too many real English neighbours ("stale" / scale).
+const MIN_PATTERN_TARGET_LEN: usize = 7;
+/// Environment words are spelling targets too ("prodcution", "stagging").
+const ENVIRONMENT_WORDS: &[&str] = &["production", "staging", "development", "develop"];
+
+/// A tool as the planner sees it.
+pub(crate) struct ToolInfo {
+    spec: ToolSpec,
+    /// Integer arguments (`replicas`, `lines`, `revision`), from the schema.
+    numeric: Vec<String>,
+}
+
+impl ToolInfo {
+    fn new(spec: ToolSpec) -> Self {
+        let numeric = integer_properties(&spec.schema);
+        Self { spec, numeric }
+    }
+    fn takes(&self, arg: &str) -> bool {
+        self.requires(arg) || self.spec.optional.iter().any(|a| a == arg)
+    }
+    fn requires(&self, arg: &str) -> bool {
+        self.spec.required.iter().any(|a| a == arg)
+    }
+    fn is_mutation(&self) -> bool {
+        self.spec.kind == ActionKind::Mutate
+    }
+    /// The docs search: the tool that takes the user's words as its query.
+    fn is_docs(&self) -> bool {
+        self.requires("query")
+    }
+}
+
+/// Property names whose JSON Schema type is integer (`"integer"` or `["integer", "null"]`).
+fn integer_properties(schema: &Value) -> Vec<String> {
+    let is_integer = |p: &Value| match p.get("type") {
+        Some(Value::String(t)) => t == "integer",
+        Some(Value::Array(ts)) => ts.iter().any(|t| t == "integer"),
+        _ => false,
+    };
+    schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|props| {
+            props
+                .iter()
+                .filter(|(_, p)| is_integer(p))
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What the planner reads from one message.
+pub(crate) struct Features {
+    msg: Message,
+    mentions: Vec<Mention>,
+    envs: Vec<&'static str>,
+    numbers: Vec<Number>,
+}
+
+pub struct AliasPlanner {
+    tools: Vec<ToolInfo>,
+    patterns: PatternIndex,
+    speller: Speller,
+    entities: EntityIndex,
+    catalog: Arc<Catalog>,
+}
+
+impl AliasPlanner {
+    /// `tools` is what the planner may choose from; aliases of other tools are ignored.
+    pub fn new(tools: Vec<ToolSpec>, aliases: AliasTable, catalog: Arc<Catalog>) -> Self {
+        let names: Vec<&str> = tools.iter().map(|t| t.name).collect();
+        let patterns = PatternIndex::new(&names, &aliases);
+        let entities = EntityIndex::new(&catalog);
+        let pattern_words: Vec<String> = patterns.vocabulary().collect();
+        let targets: Vec<String> = pattern_words
+            .iter()
+            .filter(|w| w.chars().count() >= MIN_PATTERN_TARGET_LEN)
+            .cloned()
+            .chain(entities.vocabulary())
+            .chain(ENVIRONMENT_WORDS.iter().map(|w| (*w).to_owned()))
+            .collect();
+        let speller = Speller::new(pattern_words, targets);
+        let tools = tools.into_iter().map(ToolInfo::new).collect();
+        Self {
+            tools,
+            patterns,
+            speller,
+            entities,
+            catalog,
+        }
+    }
+
+    /// What `text` asks for, read in the light of the thread (`ctx`).
+    pub fn plan(&self, text: &str, ctx: &PlanContext) -> Intent {
+        let f = self.read(text);
+        if let Some(intent) = ctx
+            .pending
+            .as_ref()
+            .and_then(|p| followup::answer_pending(self, &f, p))
+        {
+            return intent;
+        }
+        if let Some(intent) = ctx
+            .previous
+            .as_ref()
+            .and_then(|p| followup::continue_previous(self, &f, p))
+        {
+            return intent;
+        }
+        match choose::choose(self, &f) {
+            Some(idx) => {
+                let tool = &self.tools[idx];
+                fill::finish(tool, Map::new(), fill::extract(self, tool, &f))
+            }
+            None => Intent::NotPlatform {
+                reply: reply::not_platform(&f.msg),
+            },
+        }
+    }
+
+    fn read(&self, text: &str) -> Features {
+        let text = match text.char_indices().nth(MAX_MESSAGE_CHARS) {
+            Some((cut, _)) => &text[..cut],
+            None => text,
+        };
+        let mut msg = Message::new(text);
+        self.speller.correct_all(&mut msg.words);
+        let (mentions, envs) = self.entities.scan(&msg.words);
+        let numbers = numbers::find(&msg.words);
+        Features {
+            msg,
+            mentions,
+            envs,
+            numbers,
+        }
+    }
+
+    fn tool_index(&self, name: &str) -> Option<usize> {
+        self.tools.iter().position(|t| t.spec.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,269 @@
+//! Numbers in digits and words ("3", "three", "twenty five", "rev7"), and which
+//! numeric argument each one fills, from the words around it ("last 50 lines",
+//! "to 3 replicas", "rev 7").
+
+use super::text::Word;
+
+/// Words after a number that make it a quantity of something else ("10 minutes").
+const UNITS: &[&str] = &[
+    "s", "sec", "secs", "second", "seconds", "m", "min", "mins", "minute", "minutes", "h", "hr",
+    "hrs", "hour", "hours", "d", "day", "days", "week", "weeks", "ms", "am", "pm", "gb", "mb",
+    "gi", "mi", "percent", "errors", "error", "users", "people",
+];
+
+const SMALL: &[&str] = &[
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+];
+const TENS: &[&str] = &[
+    "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+];
+
+/// A number in a message.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Number {
+    pub value: u64,
+    pub start: usize,
+    pub end: usize,
+    /// Written in digits; a number in words needs a cue to count ("which one wins").
+    pub digits: bool,
+    /// Written as `rev7` / `v7`: a revision.
+    pub revision: bool,
+}
+
+/// Cue words for a numeric argument: before the number and after it.
+struct Cues {
+    before: &'static [&'static str],
+    after: &'static [&'static str],
+}
+
+fn cues(arg: &str) -> Cues {
+    match arg {
+        "replicas" => Cues {
+            before: &["replicas", "replica", "to", "x", "at"],
+            after: &[
+                "replicas",
+                "replica",
+                "pods",
+                "pod",
+                "instances",
+                "instance",
+                "copies",
+            ],
+        },
+        "lines" => Cues {
+            before: &["last", "tail", "latest", "first", "lines", "n"],
+            after: &["lines", "line"],
+        },
+        "revision" => Cues {
+            before: &["rev", "revision", "version", "v", "r", "to", "number"],
+            after: &[],
+        },
+        _ => Cues {
+            before: &[],
+            after: &[],
+        },
+    }
+}
+
+/// All numbers, left to right.
+pub(crate) fn find(words: &[Word]) -> Vec<Number> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let w = &words[i];
+        if w.digits {
+            if let Ok(value) = w.text.parse() {
+                out.push(Number {
+                    value,
+                    start: i,
+                    end: i + 1,
+                    digits: true,
+                    revision: false,
+                });
+            }
+            i += 1;
+        } else if let Some(value) = revision_word(&w.text) {
+            out.push(Number {
+                value,
+                start: i,
+                end: i + 1,
+                digits: true,
+                revision: true,
+            });
+            i += 1;
+        } else if let Some((value, len)) = spelled(words, i) {
+            out.push(Number {
+                value,
+                start: i,
+                end: i + len,
+                digits: false,
+                revision: false,
+            });
+            i += len;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// `rev7`, `v7`, `r7`.
+fn revision_word(word: &str) -> Option<u64> {
+    let digits = ["rev", "v", "r"]
+        .iter()
+        .find_map(|p| word.strip_prefix(p))?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+fn small_or_tens(word: &str) -> Option<u64> {
+    if let Some(i) = SMALL.iter().position(|w| *w == word) {
+        return Some(i as u64);
+    }
+    TENS.iter()
+        .position(|w| *w == word)
+        .map(|i| (i as u64 + 2) * 10)
+}
+
+/// "fifty", "twenty five", "twenty-five", "one hundred", "two hundred and fifty".
+fn spelled(words: &[Word], start: usize) -> Option<(u64, usize)> {
+    let (mut total, mut current, mut len) = (0u64, 0u64, 0usize);
+    for (i, w) in words.iter().enumerate().skip(start) {
+        let parts: Option<Vec<u64>> = w.text.split('-').map(small_or_tens).collect();
+        let next_is_number = words
+            .get(i + 1)
+            .is_some_and(|n| small_or_tens(&n.text).is_some());
+        match (w.text.as_str(), parts) {
+            (_, Some(parts)) => current += parts.iter().sum::<u64>(),
+            ("hundred", None) => current = current.max(1) * 100,
+            ("thousand", None) if len > 0 => {
+                total += current * 1000;
+                current = 0;
+            }
+            ("and", None) if len > 0 && next_is_number => {}
+            _ => break,
+        }
+        len += 1;
+    }
+    (len > 0).then_some((total + current, len))
+}
+
+fn word_at(words: &[Word], i: Option<usize>) -> Option<&str> {
+    i.and_then(|i| words.get(i)).map(|w| w.text.as_str())
+}
+
+/// The cue words around `n` say it is `arg`.
+fn fits(arg: &str, words: &[Word], n: &Number) -> bool {
+    if n.revision {
+        return arg == "revision";
+    }
+    let c = cues(arg);
+    let before = word_at(words, n.start.checked_sub(1));
+    let after = word_at(words, Some(n.end));
+    before.is_some_and(|w| c.before.contains(&w)) || after.is_some_and(|w| c.after.contains(&w))
+}
+
+fn is_quantity_of_something_else(words: &[Word], n: &Number) -> bool {
+    word_at(words, Some(n.end)).is_some_and(|w| UNITS.contains(&w))
+}
+
+/// Whether some number in the message fits `arg` by its cue words.
+pub(crate) fn any_fits(arg: &str, words: &[Word], numbers: &[Number]) -> bool {
+    numbers
+        .iter()
+        .any(|n| fits(arg, words, n) && !is_quantity_of_something_else(words, n))
+}
+
+/// The value for numeric argument `arg`: a number with `arg`'s cue words, or else,
+/// when `arg` is the tool's only numeric argument, the only bare number in digits.
+pub(crate) fn pick(
+    arg: &str,
+    words: &[Word],
+    numbers: &[Number],
+    only_numeric_arg: bool,
+) -> Option<u64> {
+    let usable: Vec<&Number> = numbers
+        .iter()
+        .filter(|n| !is_quantity_of_something_else(words, n))
+        .collect();
+    if let Some(n) = usable.iter().find(|n| fits(arg, words, n)) {
+        return Some(n.value);
+    }
+    let bare: Vec<&&Number> = usable.iter().filter(|n| n.digits && !n.revision).collect();
+    match bare.as_slice() {
+        [only] if only_numeric_arg => Some(only.value),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::alias::text::Message;
+
+    fn pick_in(text: &str, arg: &str) -> Option<u64> {
+        let m = Message::new(text);
+        pick(arg, &m.words, &find(&m.words), true)
+    }
+
+    #[test]
+    fn digits_and_words_are_numbers() {
+        assert_eq!(pick_in("scale cart to three replicas", "replicas"), Some(3));
+        assert_eq!(pick_in("last fifty lines", "lines"), Some(50));
+        assert_eq!(pick_in("last twenty five lines", "lines"), Some(25));
+        assert_eq!(pick_in("last twenty-five lines", "lines"), Some(25));
+        assert_eq!(
+            pick_in("last two hundred and fifty lines", "lines"),
+            Some(250)
+        );
+        assert_eq!(pick_in("the last hundred lines", "lines"), Some(100));
+        assert_eq!(pick_in("rollback to revision seven", "revision"), Some(7));
+        assert_eq!(pick_in("rollback ledger to rev7", "revision"), Some(7));
+        assert_eq!(
+            pick_in("scale notifications prod replicas=12", "replicas"),
+            Some(12)
+        );
+    }
+
+    #[test]
+    fn cue_words_choose_between_numbers() {
+        assert_eq!(pick_in("scale cart from 3 to 5", "replicas"), Some(5));
+        assert_eq!(
+            pick_in("pod logs auth-gateway stg 500 lines", "lines"),
+            Some(500)
+        );
+        assert_eq!(
+            pick_in("logs for cart from the last 10 minutes", "lines"),
+            None
+        );
+        assert_eq!(pick_in("rollback ledger prd 7", "revision"), Some(7));
+    }
+
+    #[test]
+    fn words_without_cues_and_http_codes_are_not_counts() {
+        assert_eq!(pick_in("which one wins", "replicas"), None);
+        assert_eq!(pick_in("user-profile 500ing", "lines"), None);
+        assert_eq!(pick_in("book a room for 3pm", "replicas"), None);
+    }
+}

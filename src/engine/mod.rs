@@ -1,0 +1,431 @@
+//! One turn of a conversation: read the thread, plan, run read-only steps, and
+//! turn mutations into proposals. Nothing here changes the platform except
+//! [`Engine::confirm`], and only with the grant the approval module hands out.
+
+pub mod alias;
+pub mod intent;
+pub mod memory;
+mod words;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde_json::Value;
+
+pub use alias::AliasPlanner;
+pub use intent::{Clarification, Intent, PlanContext, ToolCall};
+pub use memory::{Memory, count_tokens};
+
+use crate::actions::{ActionContext, ActionError, PlanOutcome, Registry, RegistryEntry, all_tools};
+use crate::approval::{
+    Actor, ApprovalError, Approvals, Confirmation, Proposal, ProposalDraft, ProposalId,
+};
+use crate::chat::render::proposal_card;
+use crate::chat::{ConversationKey, Inbound, Reply};
+use crate::domain::UserId;
+use crate::platform::Platform;
+use crate::store::{AuditEntry, Store, StoreError};
+use words::{ProposalReply, proposal_reply};
+
+/// Reads a message into an intent. The alias planner is the one that always works;
+/// an LLM planner (when configured) sits in front of it.
+#[async_trait::async_trait]
+pub trait Planner: Send + Sync {
+    async fn plan(&self, text: &str, ctx: &PlanContext) -> Intent;
+}
+
+#[async_trait::async_trait]
+impl Planner for AliasPlanner {
+    async fn plan(&self, text: &str, ctx: &PlanContext) -> Intent {
+        AliasPlanner::plan(self, text, ctx)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Approval(#[from] ApprovalError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The limits a turn works within.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_message_chars: usize,
+}
+
+/// Extra group memberships from the config, merged with the catalog's teams.
+pub type GroupMap = std::collections::BTreeMap<String, Vec<UserId>>;
+
+pub struct Engine {
+    planner: Arc<dyn Planner>,
+    registry: Registry,
+    approvals: Approvals,
+    store: Store,
+    memory: Memory,
+    platform: Arc<Platform>,
+    groups: GroupMap,
+    limits: Limits,
+    locks: ConversationLocks,
+}
+
+pub struct EngineParts {
+    pub planner: Arc<dyn Planner>,
+    pub registry: Registry,
+    pub approvals: Approvals,
+    pub store: Store,
+    pub memory: Memory,
+    pub platform: Arc<Platform>,
+    pub groups: GroupMap,
+    pub limits: Limits,
+}
+
+/// The result of a confirmation or cancellation, for surfaces and the HTTP API.
+#[derive(Debug)]
+pub struct Decision {
+    pub proposal: Proposal,
+    pub text: String,
+}
+
+impl Engine {
+    pub fn new(parts: EngineParts) -> Self {
+        Self {
+            planner: parts.planner,
+            registry: parts.registry,
+            approvals: parts.approvals,
+            store: parts.store,
+            memory: parts.memory,
+            platform: parts.platform,
+            groups: parts.groups,
+            limits: parts.limits,
+            locks: ConversationLocks::default(),
+        }
+    }
+
+    pub fn approvals(&self) -> &Approvals {
+        &self.approvals
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn platform(&self) -> &Platform {
+        &self.platform
+    }
+
+    /// The user with their groups: catalog teams plus configured groups.
+    pub fn actor(&self, user: &UserId) -> Actor {
+        let mut groups: Vec<String> = self
+            .platform
+            .catalog
+            .teams_of(user)
+            .into_iter()
+            .map(|t| t.to_string())
+            .collect();
+        for (group, members) in &self.groups {
+            if members.contains(user) && !groups.contains(group) {
+                groups.push(group.clone());
+            }
+        }
+        Actor {
+            id: user.clone(),
+            groups,
+        }
+    }
+
+    /// Handles one message. Always answers: errors become replies, and are logged.
+    pub async fn handle(&self, msg: Inbound) -> Vec<Reply> {
+        let started = Instant::now();
+        let _turn = self.locks.lock(&msg.conversation).await;
+        let replies = match self.turn(&msg).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, conversation = %msg.conversation, "turn failed");
+                vec![Reply::text(format!(
+                    "Sorry, something went wrong on my side ({e}). Nothing was changed; please try again."
+                ))]
+            }
+        };
+        for r in &replies {
+            if let Err(e) = self
+                .memory
+                .remember(&msg.conversation, "bot", &r.text)
+                .await
+            {
+                tracing::warn!(error = %e, "could not remember the reply");
+            }
+        }
+        tracing::debug!(
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "turn done"
+        );
+        replies
+    }
+
+    async fn turn(&self, msg: &Inbound) -> Result<Vec<Reply>, EngineError> {
+        let text = msg.text.trim();
+        let chars = text.chars().count();
+        if chars > self.limits.max_message_chars {
+            tracing::info!(chars, conversation = %msg.conversation, "message too long");
+            return Ok(vec![Reply::text(format!(
+                "That message is {chars} characters long; I read at most {}. Please shorten it (a link to a paste works for long logs).",
+                self.limits.max_message_chars
+            ))]);
+        }
+        if text.is_empty() {
+            return Ok(vec![Reply::text(words::HELP)]);
+        }
+        self.memory
+            .remember(&msg.conversation, "user", text)
+            .await?;
+
+        if let Some(decision) = proposal_reply(text)
+            && let Some(p) = self.approvals.pending_in(&msg.conversation).await?
+        {
+            let result = match decision {
+                ProposalReply::Confirm => self.confirm(p.id, &msg.user.id).await,
+                ProposalReply::Cancel => self.cancel(p.id, &msg.user.id).await,
+            };
+            return Ok(vec![match result {
+                Ok(d) => Reply {
+                    text: d.text,
+                    proposal: Some(d.proposal.view()),
+                    ..Reply::default()
+                },
+                Err(EngineError::Approval(e)) => Reply::text(e.to_string()),
+                Err(e) => return Err(e),
+            }]);
+        }
+
+        let mut ctx = self.memory.context(&msg.conversation).await?;
+        let intent = self.planner.plan(text, &ctx).await;
+        let actor = self.actor(&msg.user.id);
+        let reply = match intent {
+            Intent::NotPlatform { reply } => {
+                ctx.pending = None;
+                Reply::text(reply)
+            }
+            Intent::Clarify(c) => {
+                let question = c.question.clone();
+                ctx.pending = Some(c);
+                Reply::text(question)
+            }
+            Intent::Call(call) => {
+                ctx.pending = None;
+                let reply = self.call(msg, &actor, &call).await?;
+                ctx.previous = Some(call);
+                reply
+            }
+        };
+        self.memory.save_context(&msg.conversation, &ctx).await?;
+        Ok(vec![reply])
+    }
+
+    async fn call(
+        &self,
+        msg: &Inbound,
+        actor: &Actor,
+        call: &ToolCall,
+    ) -> Result<Reply, EngineError> {
+        let args = Value::Object(call.args.clone());
+        let Some(entry) = self.registry.get(&call.tool) else {
+            let known = all_tools().iter().any(|t| t.name == call.tool);
+            let text = if known {
+                format!(
+                    "I understood that as `{}` {}, but this platbot cannot do that yet. It can: {}.",
+                    call.tool,
+                    args,
+                    self.registry
+                        .specs()
+                        .iter()
+                        .map(|s| s.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            } else {
+                format!("`{}` is not a tool I have.", call.tool)
+            };
+            return Ok(Reply::text(text));
+        };
+        let ctx = ActionContext {
+            platform: &self.platform,
+            actor,
+        };
+        let conv = msg.conversation.to_string();
+        let started = Instant::now();
+        match entry {
+            RegistryEntry::Read(action) => {
+                let result = action.run(&ctx, args.clone()).await;
+                let elapsed = elapsed_ms(started);
+                let (outcome, detail) = match &result {
+                    Ok(_) => ("ok", None),
+                    Err(e) => ("error", Some(e.to_string())),
+                };
+                let entry = AuditEntry::new(&actor.id, &conv, &call.tool, "read", args, outcome)
+                    .with_detail(detail)
+                    .with_duration(elapsed);
+                self.store.append_audit_logged(&entry).await;
+                Ok(match result {
+                    Ok(out) => Reply {
+                        text: out.text,
+                        data: Some(out.data),
+                        ..Reply::default()
+                    },
+                    Err(e) => Reply::text(explain(&e)),
+                })
+            }
+            RegistryEntry::Mutate(action) => {
+                let checked = match action.check(args.clone()) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        self.refuse(actor, &conv, &call.tool, args, &e).await;
+                        return Ok(Reply::text(explain(&e)));
+                    }
+                };
+                let planned = action.plan(&ctx, checked.canonical.clone()).await;
+                let elapsed = elapsed_ms(started);
+                match planned {
+                    Err(e) => {
+                        self.refuse(actor, &conv, &call.tool, checked.canonical, &e)
+                            .await;
+                        Ok(Reply::text(explain(&e)))
+                    }
+                    Ok(PlanOutcome::NoChange(text)) => {
+                        let entry = AuditEntry::new(
+                            &actor.id,
+                            &conv,
+                            &call.tool,
+                            "plan",
+                            checked.canonical,
+                            "no change",
+                        )
+                        .with_detail(Some(text.clone()))
+                        .with_duration(elapsed);
+                        self.store.append_audit_logged(&entry).await;
+                        Ok(Reply::text(text))
+                    }
+                    Ok(PlanOutcome::Change(change)) => {
+                        let proposal = self
+                            .approvals
+                            .propose(ProposalDraft {
+                                action: call.tool.clone(),
+                                args: checked.canonical,
+                                plan: change,
+                                environment: checked.environment,
+                                requester: actor.id.clone(),
+                                conversation: msg.conversation.clone(),
+                            })
+                            .await?;
+                        let view = proposal.view();
+                        Ok(Reply {
+                            text: proposal_card(&view),
+                            proposal: Some(view),
+                            ..Reply::default()
+                        })
+                    }
+                }
+            }
+        }
+    }
+
+    async fn refuse(&self, actor: &Actor, conv: &str, tool: &str, args: Value, e: &ActionError) {
+        tracing::info!(tool, error = %e, "request refused");
+        let entry = AuditEntry::new(&actor.id, conv, tool, "refuse", args, "invalid")
+            .with_detail(Some(e.to_string()));
+        self.store.append_audit_logged(&entry).await;
+    }
+
+    /// Confirms a proposal as `user`; executes it when the policy is satisfied.
+    pub async fn confirm(&self, id: ProposalId, user: &UserId) -> Result<Decision, EngineError> {
+        let actor = self.actor(user);
+        match self.approvals.confirm(id, &actor).await? {
+            Confirmation::AwaitingSecondApprover(p) => Ok(Decision {
+                text: format!(
+                    "Recorded {}'s confirmation. This change needs a second, different approver before it runs.",
+                    actor.id
+                ),
+                proposal: p,
+            }),
+            Confirmation::Execute(grant) => {
+                // Act on the cluster as the person who asked for the change.
+                let requester = self.actor(&grant.proposal().requester);
+                let ctx = ActionContext {
+                    platform: &self.platform,
+                    actor: &requester,
+                };
+                let started = Instant::now();
+                let result = match self.registry.get(&grant.proposal().action) {
+                    Some(RegistryEntry::Mutate(action)) => action.execute(&ctx, &grant).await,
+                    _ => Err(ActionError::Unknown(format!(
+                        "action `{}` is not available in this build",
+                        grant.proposal().action
+                    ))),
+                };
+                let outcome = result.map_err(|e| explain(&e));
+                let finished = self
+                    .approvals
+                    .finish(grant, outcome, elapsed_ms(started))
+                    .await?;
+                let text = match (&finished.state, &finished.outcome) {
+                    (crate::approval::ProposalState::Succeeded, Some(o)) => format!("Done. {o}"),
+                    (_, Some(o)) => format!("It failed: {o}"),
+                    (s, None) => format!("Finished: {}", s.as_str()),
+                };
+                Ok(Decision {
+                    proposal: finished,
+                    text,
+                })
+            }
+        }
+    }
+
+    pub async fn cancel(&self, id: ProposalId, user: &UserId) -> Result<Decision, EngineError> {
+        let actor = self.actor(user);
+        let p = self.approvals.cancel(id, &actor).await?;
+        Ok(Decision {
+            text: format!("Cancelled. Nothing was changed. ({})", p.plan.summary),
+            proposal: p,
+        })
+    }
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// An action error as a chat reply.
+fn explain(e: &ActionError) -> String {
+    match e {
+        ActionError::InvalidArgs(m) => format!("I can't do that: {m}"),
+        ActionError::Unknown(m) => format!("I can't do that: {m}."),
+        ActionError::Platform(p) => p.to_string(),
+        ActionError::Failed(m) => m.clone(),
+    }
+}
+
+/// One lock per conversation: messages of a thread are handled in order,
+/// different threads concurrently.
+#[derive(Default)]
+struct ConversationLocks {
+    locks: Mutex<HashMap<ConversationKey, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl ConversationLocks {
+    async fn lock(&self, key: &ConversationKey) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut map = self
+                .locks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Forget locks nobody holds, so the map stays as small as the live threads.
+            if map.len() > 1024 {
+                map.retain(|_, l| Arc::strong_count(l) > 1);
+            }
+            Arc::clone(map.entry(key.clone()).or_default())
+        };
+        lock.lock_owned().await
+    }
+}

@@ -1,0 +1,50 @@
+//! Short replies that answer a pending proposal ("yes", "cancel"), and the help text.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProposalReply {
+    Confirm,
+    Cancel,
+}
+
+/// Reads a whole message as a confirmation or a cancellation, if it is one.
+pub fn proposal_reply(text: &str) -> Option<ProposalReply> {
+    let t: String = text
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+        .collect();
+    let t = t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let t = t.strip_prefix("platbot ").unwrap_or(&t);
+    match t {
+        "confirm" | "confirmed" | "yes" | "y" | "yes please" | "yep" | "go" | "go ahead"
+        | "do it" | "approve" | "approved" | "ok" | "okay" | "lgtm" | "ship it" | "apply"
+        | "confirm it" | "yes do it" => Some(ProposalReply::Confirm),
+        "cancel" | "no" | "n" | "nope" | "abort" | "stop" | "dont" | "do not" | "cancel it"
+        | "never mind" | "nevermind" => Some(ProposalReply::Cancel),
+        _ => None,
+    }
+}
+
+pub const HELP: &str = "I'm platbot. Ask me things like:\n\
+- \"can I get a namespace for payments in dev?\" (I propose the change; you confirm)\n\
+- \"status of cart in prod?\"\n\
+- \"list deployments in staging\"\n\
+- \"who's on call for checkout?\"\n\
+- \"why is search crashing in staging?\"\n\
+- \"how do I rotate a db password?\"\n\
+Nothing changes on the platform until an allowed person confirms the exact proposal.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_confirmations_and_cancellations() {
+        assert_eq!(proposal_reply("Confirm"), Some(ProposalReply::Confirm));
+        assert_eq!(proposal_reply("yes!"), Some(ProposalReply::Confirm));
+        assert_eq!(proposal_reply("  go ahead "), Some(ProposalReply::Confirm));
+        assert_eq!(proposal_reply("cancel"), Some(ProposalReply::Cancel));
+        assert_eq!(proposal_reply("no, restart cart instead"), None);
+        assert_eq!(proposal_reply("yes restart prod"), None);
+    }
+}

@@ -1,0 +1,3 @@
+//! Offline evaluations of the bot's parts against the shared eval sets.
+
+pub mod intents;

@@ -1,0 +1,171 @@
+//! Builds a running platbot from a [`Config`]: store, catalog, cluster (or the
+//! sandbox), planner, actions and approval policy.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::actions::golden_path::{GoldenPaths, TemplateError};
+use crate::actions::{Registry, all_tools};
+use crate::approval::{ActionPolicy, ApprovalPolicy, Approvals};
+use crate::config::Config;
+use crate::engine::alias::AliasTable;
+use crate::engine::{AliasPlanner, Engine, EngineParts, Limits, Memory};
+use crate::platform::catalog::{Catalog, CatalogError};
+use crate::platform::{Cluster, KubeError, Platform};
+use crate::sandbox::{KubeApiDouble, RunningDouble, SandboxError};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Kube(#[from] KubeError),
+    #[error(transparent)]
+    Templates(#[from] TemplateError),
+    #[error("sandbox: {0}")]
+    Sandbox(#[from] SandboxError),
+    #[error("tools: {0}")]
+    Tools(String),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// Run against the in-process Kubernetes API double, seeded with sample teams and services.
+    pub sandbox: bool,
+    /// Serve the sandbox's Kubernetes API on this address (for kubectl); loopback port 0 otherwise.
+    pub sandbox_listen: Option<SocketAddr>,
+}
+
+pub struct App {
+    pub engine: Arc<Engine>,
+    pub config: Config,
+    /// The sandbox cluster, when running with `--sandbox`.
+    pub sandbox: Option<Sandbox>,
+}
+
+pub struct Sandbox {
+    pub api: KubeApiDouble,
+    pub running: RunningDouble,
+}
+
+/// The planner's view of the tools: patterns from `tools/*.yaml`, or the built-in ones.
+pub fn alias_planner(config: &Config, catalog: Arc<Catalog>) -> Result<AliasPlanner, StartupError> {
+    let aliases = if config.tools_dir.is_dir() {
+        AliasTable::load_dir(&config.tools_dir).map_err(|e| StartupError::Tools(e.to_string()))?
+    } else {
+        AliasTable::builtin()
+    };
+    Ok(AliasPlanner::new(all_tools(), aliases, catalog))
+}
+
+/// The catalog from the configured paths; the sample catalog in the sandbox when none are set.
+pub fn catalog(config: &Config, sandbox: bool) -> Result<Catalog, StartupError> {
+    if config.catalog_paths.is_empty() {
+        return Ok(if sandbox {
+            Catalog::sandbox()
+        } else {
+            Catalog::from_yaml_str("", "(no catalog configured)")?
+        });
+    }
+    Ok(Catalog::load(&config.catalog_paths)?)
+}
+
+#[derive(Deserialize)]
+struct ToolPolicyFile {
+    name: Option<String>,
+    #[serde(default)]
+    policy: Option<ActionPolicy>,
+}
+
+/// Per-action policy overrides from the `policy:` blocks of `tools/*.yaml`.
+pub fn action_policies(tools_dir: &Path) -> Result<HashMap<String, ActionPolicy>, StartupError> {
+    let mut out = HashMap::new();
+    let Ok(entries) = std::fs::read_dir(tools_dir) else {
+        return Ok(out);
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        if !path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| StartupError::Tools(format!("{}: {e}", path.display())))?;
+        let file: ToolPolicyFile = serde_yaml::from_str(&text)
+            .map_err(|e| StartupError::Tools(format!("{}: policy: {e}", path.display())))?;
+        let name = file
+            .name
+            .or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()));
+        if let (Some(name), Some(policy)) = (name, file.policy) {
+            out.insert(name, policy);
+        }
+    }
+    Ok(out)
+}
+
+pub async fn build(config: Config, opts: &StartOptions) -> Result<App, StartupError> {
+    let store = Store::open_in(&config.data_dir).await?;
+    let catalog = Arc::new(catalog(&config, opts.sandbox)?);
+
+    let (cluster, sandbox) = if opts.sandbox {
+        let api = KubeApiDouble::seeded();
+        let addr = opts
+            .sandbox_listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let running = api.serve(addr).await?;
+        let cluster = Cluster::from_url(&running.url, config.kubernetes.impersonate)?;
+        (Some(cluster), Some(Sandbox { api, running }))
+    } else {
+        let cluster =
+            Cluster::from_mode(&config.kubernetes.mode, config.kubernetes.impersonate).await?;
+        (cluster, None)
+    };
+
+    let platform = Arc::new(Platform {
+        catalog: Arc::clone(&catalog),
+        cluster,
+        environments: config.environments.clone(),
+        golden_paths: GoldenPaths::load(&config.tools_dir)?,
+    });
+    let policy = ApprovalPolicy {
+        requester_may_confirm: config.approval.requester_may_confirm,
+        approver_groups: config.approval.approver_groups.clone(),
+        second_approver_environments: config.approval.second_approver_environments.clone(),
+        per_action: action_policies(&config.tools_dir)?,
+    };
+    let approvals = Approvals::new(store.clone(), policy, config.approval.ttl);
+    let interrupted = approvals.recover_interrupted().await.map_err(|e| match e {
+        crate::approval::ApprovalError::Store(s) => StartupError::Store(s),
+        other => StartupError::Tools(other.to_string()),
+    })?;
+    if interrupted > 0 {
+        tracing::warn!(
+            interrupted,
+            "proposals interrupted by a restart were marked failed"
+        );
+    }
+    let planner = alias_planner(&config, Arc::clone(&catalog))?;
+    let engine = Engine::new(EngineParts {
+        planner: Arc::new(planner),
+        registry: Registry::standard(),
+        approvals,
+        memory: Memory::new(store.clone(), config.memory_max_tokens),
+        store,
+        platform,
+        groups: config.groups.clone(),
+        limits: Limits {
+            max_message_chars: config.max_message_chars,
+        },
+    });
+    Ok(App {
+        engine: Arc::new(engine),
+        config,
+        sandbox,
+    })
+}

@@ -1,0 +1,143 @@
+//! The audit log: who did what, where, with which arguments, how it ended and how long it took.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::Row;
+
+use super::{Store, StoreError, corrupt, from_millis, millis};
+use crate::approval::ProposalId;
+use crate::domain::UserId;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub user: String,
+    pub conversation: String,
+    pub action: String,
+    /// read | propose | confirm | cancel | execute | refuse
+    pub event: String,
+    pub args: Value,
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proposal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+}
+
+impl AuditEntry {
+    pub fn new(
+        user: &UserId,
+        conversation: &str,
+        action: &str,
+        event: &str,
+        args: Value,
+        outcome: &str,
+    ) -> Self {
+        Self {
+            at: Utc::now(),
+            user: user.to_string(),
+            conversation: conversation.to_owned(),
+            action: action.to_owned(),
+            event: event.to_owned(),
+            args,
+            outcome: outcome.to_owned(),
+            detail: None,
+            proposal: None,
+            duration_ms: None,
+        }
+    }
+    pub fn with_detail(mut self, detail: Option<String>) -> Self {
+        self.detail = detail;
+        self
+    }
+    pub fn with_proposal(mut self, id: ProposalId) -> Self {
+        self.proposal = Some(id.to_string());
+        self
+    }
+    pub fn with_duration(mut self, ms: u64) -> Self {
+        self.duration_ms = Some(ms);
+        self
+    }
+}
+
+/// Which entries `platbot audit` lists.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub user: Option<String>,
+    pub action: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub limit: Option<u32>,
+}
+
+impl Store {
+    pub async fn append_audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit (at, user_id, conversation, action, event, args, outcome, detail, proposal_id, duration_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(millis(e.at))
+        .bind(&e.user)
+        .bind(&e.conversation)
+        .bind(&e.action)
+        .bind(&e.event)
+        .bind(e.args.to_string())
+        .bind(&e.outcome)
+        .bind(&e.detail)
+        .bind(&e.proposal)
+        .bind(e.duration_ms.map(|d| i64::try_from(d).unwrap_or(i64::MAX)))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Appends, and logs instead of failing the user's request when the write fails.
+    pub async fn append_audit_logged(&self, e: &AuditEntry) {
+        if let Err(err) = self.append_audit(e).await {
+            tracing::error!(error = %err, action = %e.action, event = %e.event, user = %e.user, "audit write failed");
+        }
+    }
+
+    /// Entries matching the filter, oldest first (the newest `limit` when a limit is set).
+    pub async fn audit(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, user_id, conversation, action, event, args, outcome, detail, proposal_id, duration_ms
+             FROM audit
+             WHERE (?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR action = ?2)
+               AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at <= ?4)
+             ORDER BY seq DESC LIMIT ?5",
+        )
+        .bind(&f.user)
+        .bind(&f.action)
+        .bind(f.since.map(millis))
+        .bind(f.until.map(millis))
+        .bind(i64::from(f.limit.unwrap_or(1000)))
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = rows
+            .iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    at: from_millis(r.try_get("at")?),
+                    user: r.try_get("user_id")?,
+                    conversation: r.try_get("conversation")?,
+                    action: r.try_get("action")?,
+                    event: r.try_get("event")?,
+                    args: serde_json::from_str(&r.try_get::<String, _>("args")?)
+                        .map_err(corrupt)?,
+                    outcome: r.try_get("outcome")?,
+                    detail: r.try_get("detail")?,
+                    proposal: r.try_get("proposal_id")?,
+                    duration_ms: r
+                        .try_get::<Option<i64>, _>("duration_ms")?
+                        .and_then(|d| u64::try_from(d).ok()),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        out.reverse();
+        Ok(out)
+    }
+}

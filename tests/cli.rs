@@ -1,0 +1,108 @@
+//! The binary as a user runs it: `chat --sandbox` over stdin, `ask`, `audit`, `check-config`, `eval intents`.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn platbot(data_dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_platbot"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("PLATBOT_CONFIG")
+        .env("PLATBOT_DATA_DIR", data_dir)
+        .env("PLATBOT_LOG", "error");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd.output().expect("run platbot");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn chat_in_the_sandbox_proposes_confirms_and_audits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = platbot(dir.path())
+        .args(["chat", "--sandbox", "--as", "priya.nair"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"can I get a namespace for payments in dev?\nconfirm\nstatus of cart in prod?\n/quit\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("SANDBOX"),
+        "the sandbox is announced: {stderr}"
+    );
+    assert!(stdout.contains("PROPOSAL"), "{stdout}");
+    assert!(stdout.contains("Dry run: PASSED"), "{stdout}");
+    assert!(
+        stdout.contains("Created namespace `payments-dev`"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("checkout-prod"), "{stdout}");
+
+    let (ok, audit, err) = run(platbot(dir.path()).args(["audit", "--user", "priya.nair"]));
+    assert!(ok, "{err}");
+    for event in ["propose", "confirm", "execute", "read"] {
+        assert!(audit.contains(event), "{event} missing from:\n{audit}");
+    }
+    let (ok, json, _) =
+        run(platbot(dir.path()).args(["audit", "--action", "create_namespace", "--json"]));
+    assert!(ok);
+    let entries: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(entries.as_array().unwrap().len(), 3, "{json}");
+}
+
+#[test]
+fn ask_prints_one_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) =
+        run(platbot(dir.path()).args(["ask", "--sandbox", "status of cart in prod?"]));
+    assert!(ok, "{err}");
+    assert!(out.contains("checkout-prod"), "{out}");
+}
+
+#[test]
+fn check_config_reports_what_is_enabled_and_rejects_bad_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = run(platbot(dir.path()).arg("check-config"));
+    assert!(ok, "{err}");
+    assert!(out.contains("OK") && out.contains("approval"), "{out}");
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[approval]\nttl_minutes = \"soon\"\n").unwrap();
+    let (ok, _, err) =
+        run(platbot(dir.path()).args(["--config", bad.to_str().unwrap(), "check-config"]));
+    assert!(!ok);
+    assert!(err.contains("ttl_minutes"), "{err}");
+}
+
+#[test]
+fn eval_intents_scores_the_alias_planner() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = run(platbot(dir.path()).args([
+        "eval",
+        "intents",
+        "tests/fixtures/intents_sample.jsonl",
+        "--catalog",
+        "sandbox/catalog",
+        "--json",
+    ]));
+    assert!(ok, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(report["total"].as_u64().unwrap() >= 20, "{out}");
+    assert!(report["accuracy"].as_f64().unwrap() >= 0.85, "{out}");
+    assert!(report["per_tool"].is_object());
+}

@@ -1,0 +1,379 @@
+//! The first golden path end to end: a namespace request becomes a proposal,
+//! nothing changes until the requester confirms, and it executes exactly once.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{sandbox_bot, user};
+use platbot::approval::{ApprovalError, ProposalId, ProposalState};
+use platbot::engine::EngineError;
+
+const ASK: &str = "can I get a namespace for payments in dev?";
+
+fn proposal_id(reply: &platbot::chat::Reply) -> ProposalId {
+    reply
+        .proposal
+        .as_ref()
+        .unwrap_or_else(|| panic!("no proposal in {:?}", reply.text))
+        .id
+        .parse()
+        .expect("proposal id")
+}
+
+#[tokio::test]
+async fn a_namespace_request_changes_nothing_until_confirmed() {
+    let bot = sandbox_bot("").await;
+    let writes_before = bot.double().mutation_count();
+
+    let reply = bot.say_one("t1", "priya.nair", ASK).await;
+    let proposal = reply.proposal.clone().expect("a proposal card");
+    assert_eq!(proposal.action, "create_namespace");
+    assert_eq!(proposal.args["team"], "payments");
+    assert_eq!(proposal.args["environment"], "dev");
+    assert_eq!(proposal.state, ProposalState::Proposed);
+    assert!(proposal.plan.dry_run.passed, "{:?}", proposal.plan);
+    let kinds: Vec<&str> = proposal
+        .plan
+        .changes
+        .iter()
+        .map(|c| c.kind.as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "Namespace",
+            "ResourceQuota",
+            "LimitRange",
+            "RoleBinding",
+            "NetworkPolicy",
+            "NetworkPolicy"
+        ]
+    );
+    assert!(reply.text.contains("payments-dev"), "{}", reply.text);
+
+    // Planned with a server-side dry run, and nothing persisted.
+    assert!(bot.double().requests().iter().any(|r| r.dry_run));
+    assert_eq!(bot.double().mutation_count(), writes_before);
+    assert!(!bot.namespace_exists("payments-dev"));
+
+    let done = bot.say_one("t1", "priya.nair", "confirm").await;
+    assert!(
+        done.text.contains("Created namespace `payments-dev`"),
+        "{}",
+        done.text
+    );
+    assert_eq!(
+        done.proposal.as_ref().unwrap().state,
+        ProposalState::Succeeded
+    );
+    assert!(bot.namespace_exists("payments-dev"));
+    let quota = bot
+        .double()
+        .get("v1", "ResourceQuota", Some("payments-dev"), "team-quota")
+        .expect("quota created");
+    assert_eq!(quota["spec"]["hard"]["pods"], "50");
+    let binding = bot
+        .double()
+        .get(
+            "rbac.authorization.k8s.io/v1",
+            "RoleBinding",
+            Some("payments-dev"),
+            "team-edit",
+        )
+        .expect("rolebinding created");
+    assert_eq!(binding["subjects"][0]["name"], "payments");
+    let ns = bot
+        .double()
+        .get("v1", "Namespace", None, "payments-dev")
+        .unwrap();
+    assert_eq!(
+        ns["metadata"]["labels"]["platform.example.com/environment"],
+        "dev"
+    );
+
+    // The change was made as the person who asked (impersonation), with SSA by platbot.
+    let writes: Vec<_> = bot
+        .double()
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && !r.dry_run)
+        .collect();
+    assert_eq!(writes.len(), 6);
+    assert!(
+        writes
+            .iter()
+            .all(|r| r.impersonate_user.as_deref() == Some("priya.nair"))
+    );
+    assert!(
+        writes[0]
+            .impersonate_groups
+            .contains(&"payments".to_owned())
+    );
+
+    // Audited: the proposal, the confirmation and the execution.
+    let audit = bot
+        .app
+        .engine
+        .store()
+        .audit(&Default::default())
+        .await
+        .unwrap();
+    let events: Vec<(&str, &str)> = audit
+        .iter()
+        .filter(|e| e.action == "create_namespace")
+        .map(|e| (e.event.as_str(), e.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("propose", "ok"),
+            ("confirm", "approved"),
+            ("execute", "succeeded")
+        ]
+    );
+    assert!(audit.iter().all(|e| e.user == "priya.nair"));
+}
+
+#[tokio::test]
+async fn an_existing_namespace_is_reported_and_nothing_is_proposed() {
+    let bot = sandbox_bot("").await;
+    let reply = bot
+        .say_one(
+            "t",
+            "jonah.feld",
+            "create a namespace for checkout in staging",
+        )
+        .await;
+    assert!(reply.proposal.is_none(), "{}", reply.text);
+    assert!(reply.text.contains("already exists"), "{}", reply.text);
+}
+
+#[tokio::test]
+async fn a_second_confirmation_executes_nothing_more() {
+    let bot = sandbox_bot("").await;
+    let id = proposal_id(&bot.say_one("t", "priya.nair", ASK).await);
+    let engine = &bot.app.engine;
+    engine
+        .confirm(id, &user("priya.nair"))
+        .await
+        .expect("first confirm");
+    let writes = bot.double().mutation_count();
+    let again = engine.confirm(id, &user("priya.nair")).await;
+    assert!(
+        matches!(
+            again,
+            Err(EngineError::Approval(ApprovalError::NotPending(
+                ProposalState::Succeeded
+            )))
+        ),
+        "{again:?}"
+    );
+    assert_eq!(bot.double().mutation_count(), writes);
+    // "confirm" in the thread finds no pending proposal: it is planned as a message, not executed.
+    bot.say("t", "priya.nair", "confirm").await;
+    assert_eq!(bot.double().mutation_count(), writes);
+}
+
+#[tokio::test]
+async fn concurrent_confirmations_execute_once() {
+    let bot = Arc::new(sandbox_bot("").await);
+    let id = proposal_id(&bot.say_one("t", "priya.nair", ASK).await);
+    let writes_before = bot.double().mutation_count();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let bot = Arc::clone(&bot);
+            tokio::spawn(async move { bot.app.engine.confirm(id, &user("priya.nair")).await })
+        })
+        .collect();
+    let mut executed = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(d) if d.proposal.state == ProposalState::Succeeded => executed += 1,
+            Ok(d) => panic!("unexpected {:?}", d.proposal.state),
+            Err(EngineError::Approval(ApprovalError::NotPending(_))) => {}
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert_eq!(executed, 1);
+    assert_eq!(bot.double().mutation_count(), writes_before + 6);
+}
+
+#[tokio::test]
+async fn another_user_cannot_confirm() {
+    let bot = sandbox_bot("").await;
+    let reply = bot.say_one("t", "priya.nair", ASK).await;
+    let id = proposal_id(&reply);
+    let writes = bot.double().mutation_count();
+
+    // Someone else in the same thread says "yes": refused, nothing runs.
+    let refused = bot.say_one("t", "tomas.ruiz", "yes").await;
+    assert!(refused.text.contains("may not confirm"), "{}", refused.text);
+    let err = bot
+        .app
+        .engine
+        .confirm(id, &user("mallory"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, EngineError::Approval(ApprovalError::NotAllowed { .. })),
+        "{err}"
+    );
+    assert_eq!(bot.double().mutation_count(), writes);
+    assert_eq!(
+        bot.app.engine.approvals().get(id).await.unwrap().state,
+        ProposalState::Proposed
+    );
+    // The refusal is audited.
+    let audit = bot
+        .app
+        .engine
+        .store()
+        .audit(&Default::default())
+        .await
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.user == "mallory" && e.outcome == "refused")
+    );
+}
+
+#[tokio::test]
+async fn approver_groups_and_a_second_approver_where_the_policy_asks() {
+    // Every sandbox team has its prod namespace already, so the two-person rule is set on dev here.
+    let bot = sandbox_bot(
+        "[approval]\napprover_groups = [\"platform\"]\nsecond_approver_environments = [\"dev\"]\n[groups]\nplatform = [\"olga.sre\"]\n",
+    )
+    .await;
+    let id = proposal_id(
+        &bot.say_one(
+            "t",
+            "elena.petrova",
+            "we need a dev namespace for data-platform",
+        )
+        .await,
+    );
+    let writes = bot.double().mutation_count();
+    let first = bot
+        .app
+        .engine
+        .confirm(id, &user("elena.petrova"))
+        .await
+        .unwrap();
+    assert_eq!(first.proposal.state, ProposalState::Proposed);
+    assert!(first.text.contains("second"), "{}", first.text);
+    assert_eq!(bot.double().mutation_count(), writes);
+    // The same person twice does not count as two.
+    let twice = bot.app.engine.confirm(id, &user("elena.petrova")).await;
+    assert!(matches!(
+        twice,
+        Err(EngineError::Approval(ApprovalError::AlreadyConfirmed(_)))
+    ));
+    let second = bot.app.engine.confirm(id, &user("olga.sre")).await.unwrap();
+    assert_eq!(
+        second.proposal.state,
+        ProposalState::Succeeded,
+        "{}",
+        second.text
+    );
+    assert!(bot.namespace_exists("data-platform-dev"));
+}
+
+#[tokio::test]
+async fn an_expired_proposal_cannot_be_confirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config_in(dir.path(), "");
+    config.approval.ttl = chrono::Duration::milliseconds(30);
+    let app = platbot::startup::build(config, &common::sandbox())
+        .await
+        .unwrap();
+    let bot = common::TestBot { app, dir };
+    let id = proposal_id(&bot.say_one("t", "priya.nair", ASK).await);
+    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    let writes = bot.double().mutation_count();
+    let err = bot
+        .app
+        .engine
+        .confirm(id, &user("priya.nair"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, EngineError::Approval(ApprovalError::Expired(_))),
+        "{err}"
+    );
+    assert!(err.to_string().contains("expired"));
+    assert_eq!(
+        bot.app.engine.approvals().get(id).await.unwrap().state,
+        ProposalState::Expired
+    );
+    assert_eq!(bot.double().mutation_count(), writes);
+    assert!(!bot.namespace_exists("payments-dev"));
+}
+
+#[tokio::test]
+async fn a_proposal_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let app = platbot::startup::build(common::config_in(dir.path(), ""), &common::sandbox())
+            .await
+            .unwrap();
+        let bot = common::TestBot {
+            app,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let id = proposal_id(&bot.say_one("t", "priya.nair", ASK).await);
+        bot.app.engine.store().close().await;
+        id
+    };
+    let app = platbot::startup::build(common::config_in(dir.path(), ""), &common::sandbox())
+        .await
+        .unwrap();
+    let bot = common::TestBot { app, dir };
+    let p = bot.app.engine.approvals().get(id).await.unwrap();
+    assert_eq!(p.state, ProposalState::Proposed);
+    // The thread still knows its pending proposal: "confirm" in it applies it.
+    let done = bot.say_one("t", "priya.nair", "confirm").await;
+    assert_eq!(
+        done.proposal.unwrap().state,
+        ProposalState::Succeeded,
+        "{}",
+        done.text
+    );
+    assert!(bot.namespace_exists("payments-dev"));
+}
+
+#[tokio::test]
+async fn cancel_drops_the_proposal() {
+    let bot = sandbox_bot("").await;
+    let id = proposal_id(&bot.say_one("t", "priya.nair", ASK).await);
+    let reply = bot.say_one("t", "priya.nair", "cancel").await;
+    assert!(reply.text.contains("Cancelled"), "{}", reply.text);
+    let err = bot
+        .app
+        .engine
+        .confirm(id, &user("priya.nair"))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        EngineError::Approval(ApprovalError::NotPending(ProposalState::Cancelled))
+    ));
+    assert!(!bot.namespace_exists("payments-dev"));
+}
+
+#[tokio::test]
+async fn a_missing_argument_is_asked_for_and_the_answer_completes_the_request() {
+    let bot = sandbox_bot("").await;
+    let q = bot.say_one("t", "priya.nair", "make me a namespace").await;
+    assert!(q.proposal.is_none());
+    assert!(
+        q.text.contains("team") && q.text.contains("environment"),
+        "{}",
+        q.text
+    );
+    let reply = bot.say_one("t", "priya.nair", "payments in dev").await;
+    let p = reply.proposal.expect("the answer completes the request");
+    assert_eq!(p.args["team"], "payments");
+    assert_eq!(p.args["environment"], "dev");
+}
