@@ -226,6 +226,13 @@ impl fmt::Display for UserId {
     }
 }
 
+/// A source an answer is built from: what to show and where it lives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Citation {
+    pub title: String,
+    pub link: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,6 +33,18 @@ pub struct ActionContext<'a> {
 pub struct ActionOutput {
     pub text: String,
     pub data: Value,
+    /// The sources the text is built from (docs answers).
+    pub citations: Vec<crate::domain::Citation>,
+}
+
+impl ActionOutput {
+    pub fn new(text: String, data: Value) -> Self {
+        Self {
+            text,
+            data,
+            citations: Vec::new(),
+        }
+    }
 }
 
 /// One object a mutation will touch.

@@ -269,10 +269,10 @@ impl ReadAction for DeploymentStatus {
                 }
             }
         }
-        Ok(ActionOutput {
-            text: lines.join("\n"),
-            data: json!({"service": service.name, "environments": data}),
-        })
+        Ok(ActionOutput::new(
+            lines.join("\n"),
+            json!({"service": service.name, "environments": data}),
+        ))
     }
 }
 
@@ -349,9 +349,9 @@ impl ReadAction for ListDeployments {
         if !problems.is_empty() {
             text.push_str(&format!("\nCould not read: {}", problems.join("; ")));
         }
-        Ok(ActionOutput {
+        Ok(ActionOutput::new(
             text,
-            data: json!({"deployments": data, "errors": problems}),
-        })
+            json!({"deployments": data, "errors": problems}),
+        ))
     }
 }

@@ -80,12 +80,7 @@ pub struct Inbound {
     pub text: String,
 }
 
-/// A source a reply is built from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Citation {
-    pub title: String,
-    pub link: String,
-}
+pub use crate::domain::Citation;
 
 /// One reply from the bot, rendered by each surface in its own way.
 #[derive(Debug, Clone, Default, Serialize)]

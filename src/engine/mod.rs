@@ -272,7 +272,8 @@ impl Engine {
                     Ok(out) => Reply {
                         text: out.text,
                         data: Some(out.data),
-                        ..Reply::default()
+                        citations: out.citations,
+                        proposal: None,
                     },
                     Err(e) => Reply::text(explain(&e)),
                 })
