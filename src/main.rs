@@ -253,9 +253,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::CheckConfig => {
             let config = load_config(cli.config.as_ref(), None)?;
             startup::catalog(&config, true).context("catalog")?;
-            startup::alias_planner(&config, Arc::new(startup::catalog(&config, true)?))
-                .context("tools")?;
-            startup::action_policies(&config.tools_dir).context("tool policies")?;
+            startup::alias_table(&config).context("tools")?;
             platbot::actions::golden_path::GoldenPaths::load(&config.tools_dir)
                 .context("golden-path templates")?;
             print!("{}", config.summary());

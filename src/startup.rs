@@ -3,10 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
-
-use serde::Deserialize;
 
 use crate::actions::golden_path::{GoldenPaths, TemplateError};
 use crate::actions::{Registry, all_tools};
@@ -57,12 +54,11 @@ pub struct Sandbox {
 
 /// The planner's view of the tools: patterns from `tools/*.yaml`, or the built-in ones.
 pub fn alias_planner(config: &Config, catalog: Arc<Catalog>) -> Result<AliasPlanner, StartupError> {
-    let aliases = if config.tools_dir.is_dir() {
-        AliasTable::load_dir(&config.tools_dir).map_err(|e| StartupError::Tools(e.to_string()))?
-    } else {
-        AliasTable::builtin()
-    };
-    Ok(AliasPlanner::new(all_tools(), aliases, catalog))
+    Ok(AliasPlanner::new(
+        all_tools(),
+        alias_table(config)?,
+        catalog,
+    ))
 }
 
 /// The catalog from the configured paths; the sample catalog in the sandbox when none are set.
@@ -77,36 +73,21 @@ pub fn catalog(config: &Config, sandbox: bool) -> Result<Catalog, StartupError> 
     Ok(Catalog::load(&config.catalog_paths)?)
 }
 
-#[derive(Deserialize)]
-struct ToolPolicyFile {
-    name: Option<String>,
-    #[serde(default)]
-    policy: Option<ActionPolicy>,
+/// Per-action policy overrides from the `policy:` blocks of `tools/*.yaml`.
+pub fn action_policies(aliases: &AliasTable) -> HashMap<String, ActionPolicy> {
+    aliases
+        .iter()
+        .filter_map(|t| t.policy.clone().map(|p| (t.name.clone(), p)))
+        .collect()
 }
 
-/// Per-action policy overrides from the `policy:` blocks of `tools/*.yaml`.
-pub fn action_policies(tools_dir: &Path) -> Result<HashMap<String, ActionPolicy>, StartupError> {
-    let mut out = HashMap::new();
-    let Ok(entries) = std::fs::read_dir(tools_dir) else {
-        return Ok(out);
-    };
-    for entry in entries.filter_map(Result::ok) {
-        let path = entry.path();
-        if !path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| StartupError::Tools(format!("{}: {e}", path.display())))?;
-        let file: ToolPolicyFile = serde_yaml::from_str(&text)
-            .map_err(|e| StartupError::Tools(format!("{}: policy: {e}", path.display())))?;
-        let name = file
-            .name
-            .or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()));
-        if let (Some(name), Some(policy)) = (name, file.policy) {
-            out.insert(name, policy);
-        }
+/// The tool files: `tools/*.yaml` when the folder exists, else the built-in copies.
+pub fn alias_table(config: &Config) -> Result<AliasTable, StartupError> {
+    if config.tools_dir.is_dir() {
+        AliasTable::load_dir(&config.tools_dir).map_err(|e| StartupError::Tools(e.to_string()))
+    } else {
+        Ok(AliasTable::builtin())
     }
-    Ok(out)
 }
 
 pub async fn build(config: Config, opts: &StartOptions) -> Result<App, StartupError> {
@@ -133,11 +114,12 @@ pub async fn build(config: Config, opts: &StartOptions) -> Result<App, StartupEr
         environments: config.environments.clone(),
         golden_paths: GoldenPaths::load(&config.tools_dir)?,
     });
+    let aliases = alias_table(&config)?;
     let policy = ApprovalPolicy {
         requester_may_confirm: config.approval.requester_may_confirm,
         approver_groups: config.approval.approver_groups.clone(),
         second_approver_environments: config.approval.second_approver_environments.clone(),
-        per_action: action_policies(&config.tools_dir)?,
+        per_action: action_policies(&aliases),
     };
     let approvals = Approvals::new(store.clone(), policy, config.approval.ttl);
     let interrupted = approvals.recover_interrupted().await.map_err(|e| match e {
@@ -150,7 +132,7 @@ pub async fn build(config: Config, opts: &StartOptions) -> Result<App, StartupEr
             "proposals interrupted by a restart were marked failed"
         );
     }
-    let planner = alias_planner(&config, Arc::clone(&catalog))?;
+    let planner = AliasPlanner::new(all_tools(), aliases, Arc::clone(&catalog));
     let engine = Engine::new(EngineParts {
         planner: Arc::new(planner),
         registry: Registry::standard(),

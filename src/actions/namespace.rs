@@ -188,7 +188,8 @@ impl MutateAction for CreateNamespace {
                 }
             } else {
                 match validate_locally(obj) {
-                    Ok(()) => "schema-checked; the server can dry-run it once the namespace exists".to_owned(),
+                    Ok(()) => "schema-checked; the server can dry-run it once the namespace exists"
+                        .to_owned(),
                     Err(e) => {
                         dry_run.passed = false;
                         format!("INVALID: {e}")

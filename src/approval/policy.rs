@@ -5,20 +5,20 @@
 
 use std::collections::HashMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Actor, Proposal};
 use crate::domain::Environment;
 
 /// A per-action override, read from the `policy:` block of `tools/<action>.yaml`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ActionPolicy {
-    /// Groups whose members may confirm this action (besides the requester, if allowed).
+    /// Groups whose members may confirm this action, instead of the global approver groups.
     pub approvers: Option<Vec<String>>,
-    /// Environments where this action needs two different people to confirm.
+    /// Environments where this action needs two different people to confirm (added to the global ones).
     pub second_approver_environments: Option<Vec<Environment>>,
-    /// Whether the requester may confirm their own proposal of this action.
+    /// `false` stops the requester confirming their own proposal of this action.
     pub requester_may_confirm: Option<bool>,
 }
 
@@ -42,15 +42,21 @@ impl ApprovalPolicy {
         let approvers = overrides
             .and_then(|o| o.approvers.as_ref())
             .unwrap_or(&self.approver_groups);
-        let second_envs = overrides
-            .and_then(|o| o.second_approver_environments.as_ref())
-            .unwrap_or(&self.second_approver_environments);
-        let requester_ok = overrides
-            .and_then(|o| o.requester_may_confirm)
-            .unwrap_or(self.requester_may_confirm);
+        // An action's policy can only tighten: its second-approver environments add to
+        // the global ones, and it can take away (not grant) the requester's own confirmation.
+        let action_second_envs = overrides.and_then(|o| o.second_approver_environments.as_ref());
+        let requester_ok = self.requester_may_confirm
+            && overrides
+                .and_then(|o| o.requester_may_confirm)
+                .unwrap_or(true);
 
         let approvals_required = match &proposal.environment {
-            Some(env) if second_envs.contains(env) => 2,
+            Some(env)
+                if self.second_approver_environments.contains(env)
+                    || action_second_envs.is_some_and(|e| e.contains(env)) =>
+            {
+                2
+            }
             _ => 1,
         };
         let is_requester = actor.id == proposal.requester;

@@ -33,7 +33,7 @@ use patterns::PatternIndex;
 use spelling::Speller;
 use text::Message;
 
-pub use table::{AliasError, AliasTable, ToolAliases, ToolPolicy};
+pub use table::{AliasError, AliasTable, ToolAliases};
 
 /// Messages are cut here before planning: nobody asks for a restart in a novel, and
 /// the planner must stay fast whatever arrives.

@@ -369,6 +369,10 @@ fn parse_document(
         "group" => Entity::Team(parse_team(&doc, &site)?),
         "component" => Entity::Service(parse_service(&doc, &site)?),
         "user" => Entity::User(parse_user(&doc, &site)?),
+        // Files beside the catalog (an on-call schedule, say) are not entities: skip them.
+        "" if !doc.contains_key("metadata") && !doc.contains_key("apiVersion") => {
+            return Ok(None);
+        }
         "" => return Err(site.error("kind", "missing")),
         _ => return Ok(None),
     };
@@ -896,7 +900,7 @@ spec: {memberOf: ["group:default/sre"]}
 
     #[test]
     fn unknown_kinds_and_empty_documents_are_skipped() {
-        let src = "---\nkind: System\nmetadata: {name: shop}\n---\n---\nkind: Group\nmetadata: {name: sre}\n";
+        let src = "---\nkind: System\nmetadata: {name: shop}\n---\n---\nversion: 1\nschedules: {}\n---\nkind: Group\nmetadata: {name: sre}\n";
         let c = Catalog::from_yaml_str(src, "x.yaml").unwrap();
         assert_eq!(c.teams().count(), 1);
     }

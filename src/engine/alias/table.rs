@@ -60,20 +60,6 @@ const BUILTIN: [(&str, &str); 11] = [
 /// would otherwise silently decide every message.
 const MAX_WEIGHT: f32 = 20.0;
 
-/// Who may confirm a tool's proposals. Read by the approval module; the alias planner
-/// only carries it. Keys this struct does not know are kept in `extra`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ToolPolicy {
-    /// Groups whose members may confirm.
-    #[serde(default)]
-    pub approvers: Vec<String>,
-    /// Environments where a second, different approver must confirm too.
-    #[serde(default)]
-    pub second_approver_environments: Vec<String>,
-    #[serde(flatten)]
-    pub extra: BTreeMap<String, serde_json::Value>,
-}
-
 /// One tool's file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -89,7 +75,8 @@ pub struct ToolAliases {
     #[serde(default)]
     pub patterns: BTreeMap<String, f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy: Option<ToolPolicy>,
+    /// Who may confirm this tool's proposals; read by the approval module.
+    pub policy: Option<crate::approval::ActionPolicy>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -297,24 +284,15 @@ mod tests {
     }
 
     #[test]
-    fn policy_is_kept_with_unknown_keys() {
-        let src = "name: restart_deployment\npatterns: {restart: 4}\npolicy:\n  approvers: [sre]\n  second_approver_environments: [prod]\n  max_per_hour: 3\n";
+    fn policy_is_typed_and_unknown_keys_are_refused() {
+        let src = "name: restart_deployment\npatterns: {restart: 4}\npolicy:\n  approvers: [sre]\n  second_approver_environments: [production]\n";
         let t = AliasTable::from_yaml("r.yaml", src).unwrap();
         let policy = t.policy.unwrap();
-        assert_eq!(policy.approvers, ["sre"]);
-        assert_eq!(policy.second_approver_environments, ["prod"]);
-        assert_eq!(
-            policy.extra.get("max_per_hour"),
-            Some(&serde_json::json!(3))
-        );
-        let builtin = AliasTable::builtin();
-        let restart = builtin.get("restart_deployment").unwrap();
-        assert!(
-            restart
-                .policy
-                .as_ref()
-                .is_some_and(|p| p.second_approver_environments == ["prod"])
-        );
+        assert_eq!(policy.approvers, Some(vec!["sre".to_owned()]));
+        let prod = crate::domain::Environment::parse("prod").unwrap();
+        assert_eq!(policy.second_approver_environments, Some(vec![prod]));
+        let typo = "name: restart_deployment\npatterns: {restart: 4}\npolicy:\n  aprovers: [sre]\n";
+        assert!(AliasTable::from_yaml("r.yaml", typo).is_err());
     }
 
     #[test]
