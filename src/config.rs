@@ -40,13 +40,22 @@ fn invalid(field: impl Into<String>, message: impl ToString) -> ConfigError {
 struct RawConfig {
     data_dir: Option<PathBuf>,
     tools_dir: Option<PathBuf>,
-    environments: Vec<String>,
+    environments: BTreeMap<String, RawEnvironment>,
     catalog: RawCatalog,
     kubernetes: RawKubernetes,
     approval: RawApproval,
     http: RawHttp,
     memory: RawMemory,
     groups: BTreeMap<String, Vec<String>>,
+}
+
+/// `[environments.<name>]`: where that environment's cluster is.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawEnvironment {
+    kube_context: Option<String>,
+    kubeconfig: Option<PathBuf>,
+    in_cluster: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -101,6 +110,25 @@ pub enum KubeMode {
     Disabled,
 }
 
+/// Which cluster serves an environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterRef {
+    /// The cluster `[kubernetes]` describes.
+    Default,
+    /// A kubeconfig (the default one when `path` is `None`) and a context in it.
+    Kubeconfig {
+        path: Option<PathBuf>,
+        context: Option<String>,
+    },
+    InCluster,
+}
+
+#[derive(Debug, Clone)]
+pub struct EnvironmentSettings {
+    pub name: Environment,
+    pub cluster: ClusterRef,
+}
+
 #[derive(Debug, Clone)]
 pub struct KubeSettings {
     pub mode: KubeMode,
@@ -129,7 +157,8 @@ pub struct Config {
     pub source: Option<PathBuf>,
     pub data_dir: PathBuf,
     pub tools_dir: PathBuf,
-    pub environments: Vec<Environment>,
+    /// In display order: dev, staging, prod, then the others by name.
+    pub environments: Vec<EnvironmentSettings>,
     pub catalog_paths: Vec<PathBuf>,
     pub kubernetes: KubeSettings,
     pub approval: ApprovalSettings,
@@ -186,12 +215,7 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from(".platbot"));
         let tools_dir = raw.tools_dir.unwrap_or_else(|| PathBuf::from("tools"));
 
-        let env_names = if raw.environments.is_empty() {
-            vec!["dev".into(), "staging".into(), "prod".into()]
-        } else {
-            raw.environments
-        };
-        let environments = parse_all("environments", &env_names, Environment::parse)?;
+        let environments = environments(raw.environments)?;
 
         let kubernetes = KubeSettings {
             mode: kube_mode(&raw.kubernetes)?,
@@ -270,7 +294,21 @@ impl Config {
         out.push_str(&format!("config:        {src}\n"));
         out.push_str(&format!("data dir:      {}\n", self.data_dir.display()));
         out.push_str(&format!("tools dir:     {}\n", self.tools_dir.display()));
-        let envs: Vec<&str> = self.environments.iter().map(Environment::as_str).collect();
+        let envs: Vec<String> = self
+            .environments
+            .iter()
+            .map(|e| match &e.cluster {
+                ClusterRef::Default => e.name.to_string(),
+                ClusterRef::InCluster => format!("{} (in-cluster)", e.name),
+                ClusterRef::Kubeconfig { path, context } => format!(
+                    "{} (context {}{})",
+                    e.name,
+                    context.as_deref().unwrap_or("current"),
+                    path.as_ref()
+                        .map_or(String::new(), |p| format!(" in {}", p.display()))
+                ),
+            })
+            .collect();
         out.push_str(&format!("environments:  {}\n", envs.join(", ")));
         let catalog = if self.catalog_paths.is_empty() {
             "none configured (the sandbox uses its built-in catalog)".to_owned()
@@ -340,6 +378,55 @@ fn parse_all<T, E: ToString>(
         .collect()
 }
 
+/// The environments, defaulting to dev, staging and prod on the default cluster.
+fn environments(
+    raw: BTreeMap<String, RawEnvironment>,
+) -> Result<Vec<EnvironmentSettings>, ConfigError> {
+    let raw = if raw.is_empty() {
+        ["dev", "staging", "prod"]
+            .into_iter()
+            .map(|n| (n.to_owned(), RawEnvironment::default()))
+            .collect()
+    } else {
+        raw
+    };
+    let mut out = Vec::new();
+    for (key, env) in raw {
+        let field = format!("environments.{key}");
+        let name = Environment::parse(&key).map_err(|e| invalid(&field, e))?;
+        if out.iter().any(|e: &EnvironmentSettings| e.name == name) {
+            return Err(invalid(
+                &field,
+                format!("`{key}` is another name for `{name}`, which is already configured"),
+            ));
+        }
+        let cluster = match (
+            env.kube_context,
+            env.kubeconfig,
+            env.in_cluster.unwrap_or(false),
+        ) {
+            (None, None, false) => ClusterRef::Default,
+            (None, None, true) => ClusterRef::InCluster,
+            (context, path, false) => ClusterRef::Kubeconfig { path, context },
+            (_, _, true) => {
+                return Err(invalid(
+                    &field,
+                    "in_cluster cannot be combined with kube_context or kubeconfig",
+                ));
+            }
+        };
+        out.push(EnvironmentSettings { name, cluster });
+    }
+    let rank = |e: &EnvironmentSettings| match e.name.as_str() {
+        "dev" => 0,
+        "staging" => 1,
+        "prod" => 2,
+        _ => 3,
+    };
+    out.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.name.cmp(&b.name)));
+    Ok(out)
+}
+
 fn kube_mode(raw: &RawKubernetes) -> Result<KubeMode, ConfigError> {
     let mode =
         raw.mode
@@ -403,12 +490,37 @@ mod tests {
             ("[approval]\nttl_minutes = 0\n", "ttl_minutes"),
             ("[kubernetes]\nmode = \"magic\"\n", "kubernetes.mode"),
             ("[http]\nlisten = \"nope\"\n", "http.listen"),
-            ("environments = [\"Prod Env\"]\n", "environments"),
+            ("[environments.\"Prod Env\"]\n", "environments"),
+            (
+                "[environments.prod]\n[environments.production]\n",
+                "already configured",
+            ),
+            (
+                "[environments.prod]\nin_cluster = true\nkube_context = \"x\"\n",
+                "in_cluster",
+            ),
             ("unknown_key = 1\n", "unknown field"),
         ] {
             let err = Config::from_toml(toml, &no_env).unwrap_err().to_string();
             assert!(err.contains(field), "{toml}: {err}");
         }
+    }
+
+    #[test]
+    fn environments_map_to_clusters() {
+        let toml = "[environments.live]\nkube_context = \"prod-eu\"\n[environments.dev]\n[environments.qa]\nin_cluster = true\n";
+        let c = Config::from_toml(toml, &no_env).unwrap();
+        let names: Vec<&str> = c.environments.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["dev", "prod", "qa"]);
+        assert_eq!(c.environments[0].cluster, ClusterRef::Default);
+        assert_eq!(
+            c.environments[1].cluster,
+            ClusterRef::Kubeconfig {
+                path: None,
+                context: Some("prod-eu".into())
+            }
+        );
+        assert_eq!(c.environments[2].cluster, ClusterRef::InCluster);
     }
 
     #[test]

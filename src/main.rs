@@ -146,7 +146,7 @@ fn announce(app: &App) {
             "         Try: kubectl --server {} get namespaces",
             s.running.url
         );
-    } else if app.engine.platform().cluster.is_none() {
+    } else if !app.engine.platform().has_cluster() {
         eprintln!(
             "Kubernetes is not configured (no kube context, no in-cluster config): status and changes are unavailable; docs answers still work. Use --sandbox to try everything."
         );

@@ -9,10 +9,12 @@ use crate::actions::golden_path::{GoldenPaths, TemplateError};
 use crate::actions::{Registry, all_tools};
 use crate::approval::{ActionPolicy, ApprovalPolicy, Approvals};
 use crate::config::Config;
+use crate::config::{ClusterRef, KubeMode};
+use crate::domain::Environment;
 use crate::engine::alias::AliasTable;
 use crate::engine::{AliasPlanner, Engine, EngineParts, Limits, Memory};
 use crate::platform::catalog::{Catalog, CatalogError};
-use crate::platform::{Cluster, KubeError, Platform};
+use crate::platform::{Cluster, ClusterSlot, KubeError, Platform};
 use crate::sandbox::{KubeApiDouble, RunningDouble, SandboxError};
 use crate::store::{Store, StoreError};
 
@@ -90,28 +92,70 @@ pub fn alias_table(config: &Config) -> Result<AliasTable, StartupError> {
     }
 }
 
+/// Each environment's cluster. Startup does not fail on one bad cluster: the
+/// environment answers with the reason and the others keep working.
+async fn clusters(config: &Config) -> HashMap<Environment, ClusterSlot> {
+    let impersonate = config.kubernetes.impersonate;
+    let default = Cluster::from_mode(&config.kubernetes.mode, impersonate).await;
+    let mut out = HashMap::new();
+    for env in &config.environments {
+        let found = match &env.cluster {
+            ClusterRef::Default => match &default {
+                Ok(c) => Ok(c.clone()),
+                Err(e) => Err(e.to_string()),
+            },
+            ClusterRef::InCluster => Cluster::from_mode(&KubeMode::InCluster, impersonate)
+                .await
+                .map_err(|e| e.to_string()),
+            ClusterRef::Kubeconfig { path, context } => {
+                let mode = KubeMode::Kubeconfig {
+                    path: path.clone(),
+                    context: context.clone(),
+                };
+                Cluster::from_mode(&mode, impersonate)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        };
+        match found {
+            Ok(Some(cluster)) => {
+                out.insert(env.name.clone(), ClusterSlot::Ready(cluster));
+            }
+            Ok(None) => {}
+            Err(reason) => {
+                tracing::warn!(environment = %env.name, %reason, "cluster unavailable");
+                out.insert(env.name.clone(), ClusterSlot::Unavailable(reason));
+            }
+        }
+    }
+    out
+}
+
 pub async fn build(config: Config, opts: &StartOptions) -> Result<App, StartupError> {
     let store = Store::open_in(&config.data_dir).await?;
     let catalog = Arc::new(catalog(&config, opts.sandbox)?);
 
-    let (cluster, sandbox) = if opts.sandbox {
+    let environments: Vec<_> = config.environments.iter().map(|e| e.name.clone()).collect();
+    let (clusters, sandbox) = if opts.sandbox {
         let api = KubeApiDouble::seeded();
         let addr = opts
             .sandbox_listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
         let running = api.serve(addr).await?;
         let cluster = Cluster::from_url(&running.url, config.kubernetes.impersonate)?;
-        (Some(cluster), Some(Sandbox { api, running }))
+        let clusters = environments
+            .iter()
+            .map(|e| (e.clone(), ClusterSlot::Ready(cluster.clone())))
+            .collect();
+        (clusters, Some(Sandbox { api, running }))
     } else {
-        let cluster =
-            Cluster::from_mode(&config.kubernetes.mode, config.kubernetes.impersonate).await?;
-        (cluster, None)
+        (clusters(&config).await, None)
     };
 
     let platform = Arc::new(Platform {
         catalog: Arc::clone(&catalog),
-        cluster,
-        environments: config.environments.clone(),
+        environments,
+        clusters,
         golden_paths: GoldenPaths::load(&config.tools_dir)?,
     });
     let aliases = alias_table(&config)?;

@@ -185,7 +185,7 @@ async fn without_a_cluster_it_says_so_and_still_chats() {
     let app = platbot::startup::build(config, &Default::default())
         .await
         .unwrap();
-    assert!(app.engine.platform().cluster.is_none());
+    assert!(!app.engine.platform().has_cluster());
     let bot = common::TestBot { app, dir };
     // No catalog is configured outside the sandbox, so name resolution fails first;
     // the namespace request is refused with a clear reply, not a panic or silence.
@@ -197,4 +197,64 @@ async fn without_a_cluster_it_says_so_and_still_chats() {
     );
     let reply = bot.say_one("t", "x", "hello").await;
     assert!(!reply.text.is_empty());
+}
+
+#[tokio::test]
+async fn an_unavailable_cluster_is_reported_while_the_others_answer() {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use platbot::domain::Environment;
+    use platbot::platform::{Cluster, ClusterSlot, Platform};
+
+    let api = platbot::sandbox::KubeApiDouble::seeded();
+    let running = api.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let env = |e: &str| Environment::parse(e).unwrap();
+    let mut clusters = HashMap::new();
+    let up = Cluster::from_url(&running.url, true).unwrap();
+    clusters.insert(env("staging"), ClusterSlot::Ready(up.clone()));
+    clusters.insert(
+        env("prod"),
+        ClusterSlot::Unavailable("kubeconfig context `prod-eu` not found".into()),
+    );
+    // dev points at a port nobody listens on: configured, but unreachable.
+    let dead = Cluster::from_url("http://127.0.0.1:9", true).unwrap();
+    clusters.insert(env("dev"), ClusterSlot::Ready(dead));
+    let platform = Platform {
+        catalog: Arc::new(platbot::platform::Catalog::sandbox()),
+        environments: vec![env("dev"), env("staging"), env("prod")],
+        clusters,
+        golden_paths: platbot::actions::golden_path::GoldenPaths::builtin(),
+    };
+    let actor = platbot::approval::Actor {
+        id: common::user("x"),
+        groups: vec![],
+    };
+    let ctx = platbot::actions::ActionContext {
+        platform: &platform,
+        actor: &actor,
+    };
+    let registry = Registry::standard();
+    let Some(RegistryEntry::Read(status)) = registry.get("deployment_status") else {
+        panic!()
+    };
+    let out = status
+        .run(&ctx, serde_json::json!({"service": "cart"}))
+        .await
+        .expect("the reachable environment still answers");
+    assert!(
+        out.text.contains("- staging (checkout-staging): 2/2 ready"),
+        "{}",
+        out.text
+    );
+    assert!(
+        out.text.contains("the cluster for prod is not available"),
+        "{}",
+        out.text
+    );
+    assert!(
+        out.text.contains("cannot reach the Kubernetes API"),
+        "{}",
+        out.text
+    );
 }

@@ -147,7 +147,7 @@ impl MutateAction for CreateNamespace {
         args: &Self::Args,
     ) -> Result<PlanOutcome, ActionError> {
         let prepared = prepare(ctx, args)?;
-        let cluster = ctx.platform.cluster()?;
+        let cluster = ctx.platform.cluster_for(&args.environment)?;
         let client = cluster
             .client_for(ctx.actor)
             .map_err(crate::platform::PlatformError::from)?;
@@ -230,7 +230,7 @@ impl MutateAction for CreateNamespace {
         _grant: &ExecutionGrant,
     ) -> Result<String, ActionError> {
         let prepared = prepare(ctx, &args)?;
-        let cluster = ctx.platform.cluster()?;
+        let cluster = ctx.platform.cluster_for(&args.environment)?;
         let client = cluster
             .client_for(ctx.actor)
             .map_err(crate::platform::PlatformError::from)?;

@@ -227,23 +227,25 @@ impl ReadAction for DeploymentStatus {
     ) -> Result<ActionOutput, ActionError> {
         let service = find_service(&ctx.platform.catalog, args.service.as_str())?;
         let envs = environments(ctx, args.environment.as_ref())?;
-        let cluster = ctx.platform.cluster()?;
-        let client = cluster.client_for(ctx.actor).map_err(PlatformError::from)?;
-        let lookups = envs.iter().map(|env| {
-            let client = client.clone();
-            async move {
-                let ns = ctx
-                    .platform
-                    .catalog
-                    .namespace_of(service, env)
-                    .map_err(|e| ActionError::InvalidArgs(e.to_string()))?;
+        if !ctx.platform.has_cluster() {
+            return Err(PlatformError::NoCluster.into());
+        }
+        let lookups = envs.iter().map(|env| async move {
+            let ns = ctx
+                .platform
+                .catalog
+                .namespace_of(service, env)
+                .map_err(|e| ActionError::InvalidArgs(e.to_string()))?;
+            let found = async {
+                let cluster = ctx.platform.cluster_for(env)?;
+                let client = cluster.client_for(ctx.actor)?;
                 let api: Api<Deployment> = Api::namespaced(client, ns.as_str());
-                let found = api
-                    .get_opt(&service.kubernetes_id)
+                api.get_opt(&service.kubernetes_id)
                     .await
-                    .map_err(|e| PlatformError::from(cluster.explain(ctx.actor, e)));
-                Ok::<_, ActionError>((*env, ns, found))
+                    .map_err(|e| PlatformError::from(cluster.explain(ctx.actor, e)))
             }
+            .await;
+            Ok::<_, ActionError>((*env, ns, found))
         });
         let now = Utc::now();
         let mut lines = vec![format!("*{}* (team {})", service.name, service.owner)];
@@ -296,21 +298,29 @@ impl ReadAction for ListDeployments {
             None => catalog.teams().collect(),
         };
         let envs = environments(ctx, args.environment.as_ref())?;
-        let cluster = ctx.platform.cluster()?;
-        let client = cluster.client_for(ctx.actor).map_err(PlatformError::from)?;
+        if !ctx.platform.has_cluster() {
+            return Err(PlatformError::NoCluster.into());
+        }
 
         // One list per team namespace: works with namespace-scoped RBAC, unlike a cluster-wide list.
         let mut targets = Vec::new();
         for team in &teams {
             for env in &envs {
                 if let Ok(ns) = NamespaceName::for_team(&team.name, env) {
-                    targets.push((team.name.clone(), *env, ns));
+                    targets.push((*env, ns));
                 }
             }
         }
-        let lists = targets.iter().map(|(_, _, ns)| {
-            let api: Api<Deployment> = Api::namespaced(client.clone(), ns.as_str());
-            async move { api.list(&ListParams::default()).await }
+        let lists = targets.iter().map(|(env, ns)| async move {
+            let cluster = ctx.platform.cluster_for(env)?;
+            let client = cluster.client_for(ctx.actor)?;
+            let api: Api<Deployment> = Api::namespaced(client, ns.as_str());
+            match api.list(&ListParams::default()).await {
+                Ok(list) => Ok(list.items),
+                // A team without a namespace in this environment has nothing deployed there.
+                Err(e) if api_code(&e) == Some(404) => Ok(Vec::new()),
+                Err(e) => Err(PlatformError::from(cluster.explain(ctx.actor, e))),
+            }
         });
         let results = join_all(lists).await;
 
@@ -318,17 +328,16 @@ impl ReadAction for ListDeployments {
         let mut lines = Vec::new();
         let mut data = Vec::new();
         let mut problems = Vec::new();
-        for ((_team, env, ns), result) in targets.iter().zip(results) {
+        for ((env, ns), result) in targets.iter().zip(results) {
             match result {
-                Ok(list) => {
-                    for d in &list.items {
+                Ok(items) => {
+                    for d in &items {
                         let s = DeploymentSummary::from_deployment(d, Some(env));
                         lines.push(format!("- {} in {ns}: {}", s.name, s.line(now)));
                         data.push(s);
                     }
                 }
-                Err(e) if api_code(&e) == Some(404) => {}
-                Err(e) => problems.push(format!("{ns}: {}", cluster.explain(ctx.actor, e))),
+                Err(e) => problems.push(format!("{ns}: {e}")),
             }
         }
         let scope = match (&args.team, &args.environment) {

@@ -3,6 +3,7 @@
 pub mod catalog;
 pub mod kube;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use self::catalog::Catalog;
@@ -18,19 +19,44 @@ pub enum PlatformError {
         "Kubernetes is not configured: there is no kube context, no in-cluster config and no --sandbox. Status and changes need a cluster."
     )]
     NoCluster,
+    #[error("the cluster for {env} is not available: {reason}")]
+    ClusterUnavailable { env: Environment, reason: String },
+}
+
+/// An environment's cluster as startup found it. A misconfigured cluster is kept
+/// as a reason, so the other environments still answer.
+#[derive(Clone)]
+pub enum ClusterSlot {
+    Ready(Cluster),
+    Unavailable(String),
 }
 
 /// Everything the actions read and change.
 pub struct Platform {
     pub catalog: Arc<Catalog>,
-    pub cluster: Option<Cluster>,
+    /// The configured environments, in display order.
     pub environments: Vec<Environment>,
+    /// Each environment's cluster; an environment missing here has none configured.
+    pub clusters: HashMap<Environment, ClusterSlot>,
     pub golden_paths: crate::actions::golden_path::GoldenPaths,
 }
 
 impl Platform {
-    pub fn cluster(&self) -> Result<&Cluster, PlatformError> {
-        self.cluster.as_ref().ok_or(PlatformError::NoCluster)
+    /// The cluster serving `env`.
+    pub fn cluster_for(&self, env: &Environment) -> Result<&Cluster, PlatformError> {
+        match self.clusters.get(env) {
+            Some(ClusterSlot::Ready(c)) => Ok(c),
+            Some(ClusterSlot::Unavailable(reason)) => Err(PlatformError::ClusterUnavailable {
+                env: env.clone(),
+                reason: reason.clone(),
+            }),
+            None => Err(PlatformError::NoCluster),
+        }
+    }
+
+    /// Whether any environment has a cluster configured.
+    pub fn has_cluster(&self) -> bool {
+        !self.clusters.is_empty()
     }
 
     /// The configured environment with this name, or a clear error naming the known ones.
