@@ -169,7 +169,8 @@ impl From<EngineError> for ApiError {
                 ApprovalError::NotAllowed { .. } => StatusCode::FORBIDDEN,
                 ApprovalError::Expired(_)
                 | ApprovalError::NotPending(_)
-                | ApprovalError::AlreadyConfirmed(_) => StatusCode::CONFLICT,
+                | ApprovalError::AlreadyConfirmed(_)
+                | ApprovalError::Concurrent => StatusCode::CONFLICT,
                 ApprovalError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             EngineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -197,6 +197,8 @@ pub enum ApprovalError {
     NotPending(ProposalState),
     #[error("{0} already confirmed this proposal; a second, different approver is required")]
     AlreadyConfirmed(UserId),
+    #[error("another confirmation of this proposal arrived at the same moment; nothing was done, please try again")]
+    Concurrent,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -366,7 +368,11 @@ impl Approvals {
 
     async fn lost_race(&self, id: ProposalId) -> ApprovalError {
         match self.store.proposal(id).await {
-            Ok(Some(p)) if p.state != ProposalState::Proposed => ApprovalError::NotPending(p.state),
+            Ok(Some(p)) if p.state == ProposalState::Proposed && p.expires_at <= Utc::now() => {
+                ApprovalError::Expired(p.expires_at)
+            }
+            // Still pending: another confirmation changed it first; nothing was done.
+            Ok(Some(p)) if p.state == ProposalState::Proposed => ApprovalError::Concurrent,
             Ok(Some(p)) => ApprovalError::NotPending(p.state),
             Ok(None) => ApprovalError::NotFound(id.to_string()),
             Err(e) => ApprovalError::Store(e),
