@@ -52,28 +52,28 @@ impl Memory {
         })
     }
 
-    pub async fn save_context(
+    /// Records one turn (the user's message and the replies) and, when given, the new
+    /// planner state, in one transaction.
+    pub async fn commit_turn(
         &self,
         conv: &ConversationKey,
-        ctx: &PlanContext,
+        user_text: &str,
+        replies: &[&str],
+        ctx: Option<&PlanContext>,
     ) -> Result<(), StoreError> {
-        let state = ThreadState {
-            pending: ctx.pending.clone(),
-            previous: ctx.previous.clone(),
-        };
-        let value = serde_json::to_value(state).unwrap_or_default();
-        self.store.set_thread_state(conv, &value).await
-    }
-
-    pub async fn remember(
-        &self,
-        conv: &ConversationKey,
-        role: &str,
-        text: &str,
-    ) -> Result<(), StoreError> {
-        self.store
-            .append_turn(conv, role, text, count_tokens(text))
-            .await
+        let mut turns = Vec::with_capacity(replies.len() + 1);
+        if !user_text.is_empty() {
+            turns.push(("user", user_text, count_tokens(user_text)));
+        }
+        turns.extend(replies.iter().map(|r| ("bot", *r, count_tokens(r))));
+        let state = ctx.map(|c| {
+            serde_json::to_value(ThreadState {
+                pending: c.pending.clone(),
+                previous: c.previous.clone(),
+            })
+            .unwrap_or_default()
+        });
+        self.store.commit_turn(conv, &turns, state.as_ref()).await
     }
 
     /// The newest turns that fit the token budget, oldest first.
@@ -85,6 +85,44 @@ impl Memory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn history_is_bounded_by_tokens_and_state_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).await.unwrap();
+        let memory = Memory::new(store, 12);
+        let conv = ConversationKey::new(crate::chat::Surface::Terminal, "c", "t");
+        let ctx = PlanContext {
+            pending: None,
+            previous: Some(ToolCall {
+                tool: "deployment_status".into(),
+                args: serde_json::Map::new(),
+            }),
+        };
+        memory
+            .commit_turn(
+                &conv,
+                "status of cart in prod",
+                &["cart is fine"],
+                Some(&ctx),
+            )
+            .await
+            .unwrap();
+        memory
+            .commit_turn(&conv, "and in staging", &["also fine"], None)
+            .await
+            .unwrap();
+        let history = memory.history(&conv).await.unwrap();
+        let total: usize = history.iter().map(|t| t.tokens).sum();
+        assert!(total <= 12, "{history:?}");
+        // Oldest turns are dropped first; the newest is always last.
+        assert_eq!(history.last().unwrap().text, "also fine");
+        assert!(history.iter().all(|t| t.text != "status of cart in prod"));
+        let back = memory.context(&conv).await.unwrap();
+        assert_eq!(back.previous.unwrap().tool, "deployment_status");
+        let other = ConversationKey::new(crate::chat::Surface::Terminal, "c", "other");
+        assert!(memory.history(&other).await.unwrap().is_empty());
+    }
 
     #[test]
     fn counts_tokens_with_cl100k() {

@@ -140,23 +140,24 @@ impl Engine {
     pub async fn handle(&self, msg: Inbound) -> Vec<Reply> {
         let started = Instant::now();
         let _turn = self.locks.lock(&msg.conversation).await;
-        let replies = match self.turn(&msg).await {
-            Ok(r) => r,
+        let (replies, state) = match self.turn(&msg).await {
+            Ok(done) => done,
             Err(e) => {
                 tracing::error!(error = %e, conversation = %msg.conversation, "turn failed");
-                vec![Reply::text(format!(
+                let sorry = Reply::text(format!(
                     "Sorry, something went wrong on my side ({e}). Nothing was changed; please try again."
-                ))]
+                ));
+                (vec![sorry], None)
             }
         };
-        for r in &replies {
-            if let Err(e) = self
-                .memory
-                .remember(&msg.conversation, "bot", &r.text)
-                .await
-            {
-                tracing::warn!(error = %e, "could not remember the reply");
-            }
+        // One transaction per turn: the message, the replies and the planner state.
+        let texts: Vec<&str> = replies.iter().map(|r| r.text.as_str()).collect();
+        if let Err(e) = self
+            .memory
+            .commit_turn(&msg.conversation, msg.text.trim(), &texts, state.as_ref())
+            .await
+        {
+            tracing::warn!(error = %e, conversation = %msg.conversation, "could not remember the turn");
         }
         tracing::debug!(
             elapsed_us = started.elapsed().as_micros() as u64,
@@ -165,22 +166,21 @@ impl Engine {
         replies
     }
 
-    async fn turn(&self, msg: &Inbound) -> Result<Vec<Reply>, EngineError> {
+    /// The replies to one message, and the thread's planner state to keep when it changed.
+    async fn turn(&self, msg: &Inbound) -> Result<(Vec<Reply>, Option<PlanContext>), EngineError> {
         let text = msg.text.trim();
         let chars = text.chars().count();
         if chars > self.limits.max_message_chars {
             tracing::info!(chars, conversation = %msg.conversation, "message too long");
-            return Ok(vec![Reply::text(format!(
+            let reply = Reply::text(format!(
                 "That message is {chars} characters long; I read at most {}. Please shorten it (a link to a paste works for long logs).",
                 self.limits.max_message_chars
-            ))]);
+            ));
+            return Ok((vec![reply], None));
         }
         if text.is_empty() {
-            return Ok(vec![Reply::text(words::HELP)]);
+            return Ok((vec![Reply::text(words::HELP)], None));
         }
-        self.memory
-            .remember(&msg.conversation, "user", text)
-            .await?;
 
         if let Some(decision) = proposal_reply(text)
             && let Some(p) = self.approvals.pending_in(&msg.conversation).await?
@@ -189,7 +189,7 @@ impl Engine {
                 ProposalReply::Confirm => self.confirm(p.id, &msg.user.id).await,
                 ProposalReply::Cancel => self.cancel(p.id, &msg.user.id).await,
             };
-            return Ok(vec![match result {
+            let reply = match result {
                 Ok(d) => Reply {
                     text: d.text,
                     proposal: Some(d.proposal.view()),
@@ -197,7 +197,8 @@ impl Engine {
                 },
                 Err(EngineError::Approval(e)) => Reply::text(e.to_string()),
                 Err(e) => return Err(e),
-            }]);
+            };
+            return Ok((vec![reply], None));
         }
 
         let mut ctx = self.memory.context(&msg.conversation).await?;
@@ -220,8 +221,7 @@ impl Engine {
                 reply
             }
         };
-        self.memory.save_context(&msg.conversation, &ctx).await?;
-        Ok(vec![reply])
+        Ok((vec![reply], Some(ctx)))
     }
 
     async fn call(

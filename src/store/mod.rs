@@ -263,21 +263,40 @@ impl Store {
 
     // ---- thread memory ---------------------------------------------------
 
-    pub async fn append_turn(
+    /// Appends `(role, text, tokens)` turns and, when given, replaces the thread state, atomically.
+    pub async fn commit_turn(
         &self,
         conversation: &ConversationKey,
-        role: &str,
-        text: &str,
-        tokens: usize,
+        turns: &[(&str, &str, usize)],
+        state: Option<&serde_json::Value>,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO turns (conv_key, at, role, text, tokens) VALUES (?, ?, ?, ?, ?)")
-            .bind(conversation.to_string())
-            .bind(millis(Utc::now()))
+        let key = conversation.to_string();
+        let now = millis(Utc::now());
+        let mut tx = self.pool.begin().await?;
+        for (role, text, tokens) in turns {
+            sqlx::query(
+                "INSERT INTO turns (conv_key, at, role, text, tokens) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(&key)
+            .bind(now)
             .bind(role)
             .bind(text)
-            .bind(i64::try_from(tokens).unwrap_or(i64::MAX))
-            .execute(&self.pool)
+            .bind(i64::try_from(*tokens).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
             .await?;
+        }
+        if let Some(state) = state {
+            sqlx::query(
+                "INSERT INTO thread_state (conv_key, state, updated_at) VALUES (?, ?, ?)
+                 ON CONFLICT (conv_key) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+            )
+            .bind(&key)
+            .bind(state.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -324,23 +343,6 @@ impl Store {
             serde_json::from_str(&text).map_err(corrupt)
         })
         .transpose()
-    }
-
-    pub async fn set_thread_state(
-        &self,
-        conversation: &ConversationKey,
-        state: &serde_json::Value,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO thread_state (conv_key, state, updated_at) VALUES (?, ?, ?)
-             ON CONFLICT (conv_key) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-        )
-        .bind(conversation.to_string())
-        .bind(state.to_string())
-        .bind(millis(Utc::now()))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     pub(crate) fn pool(&self) -> &SqlitePool {
