@@ -9,6 +9,14 @@ use serde::Deserialize;
 
 use crate::domain::{Environment, NameError, UserId, UserIdError};
 
+mod integrations;
+mod knowledge;
+pub use knowledge::{DocSourceSettings, EmbeddingSettings, KnowledgeSettings, QdrantSettings};
+pub use integrations::{
+    ArgoCdSettings, BackstageSettings, OnCallProviderKind, OnCallSettings, ProviderApi, TeamOnCall,
+    check_timezone,
+};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
@@ -47,6 +55,11 @@ struct RawConfig {
     http: RawHttp,
     memory: RawMemory,
     groups: BTreeMap<String, Vec<String>>,
+    slack: Option<RawSlack>,
+    llm: Option<RawLlm>,
+    oncall: integrations::RawOnCall,
+    argocd: Option<integrations::RawArgoCd>,
+    knowledge: knowledge::RawKnowledge,
 }
 
 /// `[environments.<name>]`: where that environment's cluster is.
@@ -62,6 +75,9 @@ struct RawEnvironment {
 #[serde(deny_unknown_fields, default)]
 struct RawCatalog {
     paths: Vec<PathBuf>,
+    /// A Backstage backend to read entities from as well (`/api/catalog/entities`).
+    backstage_url: Option<String>,
+    token_env: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -94,6 +110,78 @@ struct RawHttp {
 struct RawMemory {
     max_tokens: Option<usize>,
     max_message_chars: Option<usize>,
+}
+
+/// `[slack]`: how platbot meets Slack. Secrets by environment variable name only.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawSlack {
+    mode: Option<String>,
+    bot_token_env: Option<String>,
+    app_token_env: Option<String>,
+    signing_secret_env: Option<String>,
+    api_url: Option<String>,
+}
+
+/// `[llm]`: an OpenAI-compatible chat completions endpoint for the LLM planner.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawLlm {
+    base_url: Option<String>,
+    model: Option<String>,
+    api_key_env: Option<String>,
+    context_tokens: Option<usize>,
+    timeout_secs: Option<f64>,
+    max_steps: Option<usize>,
+    temperature: Option<f32>,
+    prompts_dir: Option<PathBuf>,
+    breaker_failures: Option<u32>,
+    breaker_cooldown_secs: Option<f64>,
+}
+
+/// The LLM planner's endpoint and limits. Without `[llm]` the alias planner answers alone.
+#[derive(Clone)]
+pub struct LlmSettings {
+    /// Up to and including the version path: `https://api.openai.com/v1`,
+    /// `https://<resource>.openai.azure.com/openai/v1`, `http://localhost:11434/v1` (Ollama).
+    pub base_url: String,
+    pub model: String,
+    /// The API key, read from the variable the config names; `None` for servers without one.
+    pub api_key: Option<String>,
+    pub api_key_env: Option<String>,
+    /// The model's context window, in tokens; prompts are trimmed to fit it.
+    pub context_tokens: usize,
+    /// Per request, retries included; past it the turn falls back to the alias planner.
+    pub timeout: std::time::Duration,
+    /// Tool-calling rounds per message before the closing request (sent without tools).
+    pub max_steps: usize,
+    /// Sampling temperature; the server's default when unset.
+    pub temperature: Option<f32>,
+    /// `system.md`, `answer.md`, `docs-answer.md`; the built-in copies when the folder is missing.
+    pub prompts_dir: PathBuf,
+    /// Consecutive failed requests that open the circuit breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker sends every turn to the alias planner before trying again.
+    pub breaker_cooldown: std::time::Duration,
+}
+
+// By hand so that the key never reaches a log line.
+impl std::fmt::Debug for LlmSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmSettings")
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("api_key_env", &self.api_key_env)
+            .field("context_tokens", &self.context_tokens)
+            .field("timeout", &self.timeout)
+            .field("max_steps", &self.max_steps)
+            .field("temperature", &self.temperature)
+            .field("prompts_dir", &self.prompts_dir)
+            .field("breaker_failures", &self.breaker_failures)
+            .field("breaker_cooldown", &self.breaker_cooldown)
+            .finish()
+    }
 }
 
 /// How platbot reaches Kubernetes.
@@ -152,6 +240,51 @@ pub struct HttpSettings {
     pub token_env: Option<String>,
 }
 
+/// A secret read from the environment; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// How Slack reaches platbot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlackMode {
+    /// Socket Mode: platbot opens a websocket to Slack; no public URL needed.
+    Socket,
+    /// Events API: Slack POSTs signed requests to `/slack/*` on `platbot serve`.
+    Events,
+}
+
+#[derive(Debug, Clone)]
+pub struct SlackSettings {
+    pub mode: SlackMode,
+    pub bot_token: Secret,
+    pub bot_token_env: String,
+    /// The app-level token (`xapp-...`), present in Socket Mode.
+    pub app_token: Option<Secret>,
+    pub app_token_env: String,
+    /// The signing secret, present in Events API mode.
+    pub signing_secret: Option<Secret>,
+    pub signing_secret_env: String,
+    /// The Web API base URL, without a trailing slash.
+    pub api_url: String,
+}
+
+pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub source: Option<PathBuf>,
@@ -169,6 +302,18 @@ pub struct Config {
     pub max_message_chars: usize,
     /// Extra group memberships (group -> users), merged with the catalog's.
     pub groups: BTreeMap<String, Vec<UserId>>,
+    /// Slack, when `[slack]` is present or `SLACK_BOT_TOKEN` is set.
+    pub slack: Option<SlackSettings>,
+    /// The LLM planner; `None`: the alias planner only.
+    pub llm: Option<LlmSettings>,
+    /// On-call providers: the schedule file, PagerDuty, Opsgenie, and per-team overrides.
+    pub oncall: OnCallSettings,
+    /// Argo CD, for Application sync and health in status replies.
+    pub argocd: Option<ArgoCdSettings>,
+    /// A Backstage backend the catalog is also read from.
+    pub backstage: Option<BackstageSettings>,
+    /// The docs index: sources, store, embeddings.
+    pub knowledge: KnowledgeSettings,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -267,6 +412,13 @@ impl Config {
             groups.insert(group, users);
         }
 
+        let llm = raw.llm.map(|l| llm_settings(l, env)).transpose()?;
+        let oncall = integrations::oncall_settings(raw.oncall, env)?;
+        let argocd = integrations::argocd_settings(raw.argocd, env)?;
+        let knowledge = knowledge::knowledge_settings(raw.knowledge, env)?;
+        let backstage =
+            integrations::backstage_settings(raw.catalog.backstage_url, raw.catalog.token_env, env)?;
+
         Ok(Config {
             source,
             data_dir,
@@ -279,6 +431,12 @@ impl Config {
             memory_max_tokens: raw.memory.max_tokens.unwrap_or(2000),
             max_message_chars: raw.memory.max_message_chars.unwrap_or(4000),
             groups,
+            slack: slack_settings(raw.slack, env)?,
+            llm,
+            oncall,
+            argocd,
+            backstage,
+            knowledge,
         })
     }
 
@@ -360,8 +518,152 @@ impl Config {
             "memory:        {} tokens per thread; messages up to {} characters\n",
             self.memory_max_tokens, self.max_message_chars
         ));
+        out.push_str(&format!(
+            "slack:         {}\n",
+            slack_summary(self.slack.as_ref())
+        ));
+        out.push_str(&format!("llm:           {}\n", llm_summary(self.llm.as_ref())));
+        out.push_str(&integrations::summary(
+            &self.oncall,
+            self.argocd.as_ref(),
+            self.backstage.as_ref(),
+        ));
+        out.push_str(&knowledge::summary(&self.knowledge));
         out
     }
+}
+
+fn slack_summary(slack: Option<&SlackSettings>) -> String {
+    let Some(s) = slack else {
+        return "off (set SLACK_BOT_TOKEN, or add a [slack] section)".to_owned();
+    };
+    let mode = match s.mode {
+        SlackMode::Socket => format!("Socket Mode (app token from ${})", s.app_token_env),
+        SlackMode::Events => format!(
+            "Events API on POST /slack/events, /slack/interactivity, /slack/commands (signing secret from ${})",
+            s.signing_secret_env
+        ),
+    };
+    format!(
+        "{mode}; bot token from ${}; Web API {}",
+        s.bot_token_env, s.api_url
+    )
+}
+
+/// `[slack]`, or Slack's usual variables when the section is absent: Slack is on when the
+/// section exists or `SLACK_BOT_TOKEN` is set. Without `mode`, an app token means Socket
+/// Mode and a signing secret alone means the Events API.
+fn slack_settings(
+    raw: Option<RawSlack>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<SlackSettings>, ConfigError> {
+    let explicit = raw.is_some();
+    let raw = raw.unwrap_or_default();
+    let bot_token_env = raw
+        .bot_token_env
+        .unwrap_or_else(|| "SLACK_BOT_TOKEN".to_owned());
+    let app_token_env = raw
+        .app_token_env
+        .unwrap_or_else(|| "SLACK_APP_TOKEN".to_owned());
+    let signing_secret_env = raw
+        .signing_secret_env
+        .unwrap_or_else(|| "SLACK_SIGNING_SECRET".to_owned());
+    let read = |var: &str| env(var).filter(|v| !v.trim().is_empty()).map(Secret::new);
+    let bot_token = match read(&bot_token_env) {
+        Some(t) => t,
+        None if !explicit => return Ok(None),
+        None => {
+            return Err(ConfigError::MissingSecret {
+                field: "slack.bot_token_env",
+                var: bot_token_env,
+            });
+        }
+    };
+    if bot_token.expose().starts_with("xapp-") {
+        return Err(invalid(
+            "slack.bot_token_env",
+            format!(
+                "${bot_token_env} holds an app-level token (xapp-...); it needs the bot token (xoxb-...)"
+            ),
+        ));
+    }
+    let app_token = read(&app_token_env);
+    let signing_secret = read(&signing_secret_env);
+    let mode = match raw.mode.as_deref() {
+        Some("socket") => SlackMode::Socket,
+        Some("events") => SlackMode::Events,
+        Some(other) => {
+            return Err(invalid(
+                "slack.mode",
+                format!("`{other}`: expected socket or events"),
+            ));
+        }
+        None if app_token.is_some() => SlackMode::Socket,
+        None if signing_secret.is_some() => SlackMode::Events,
+        None => {
+            return Err(invalid(
+                "slack",
+                format!("set ${app_token_env} (Socket Mode) or ${signing_secret_env} (Events API)"),
+            ));
+        }
+    };
+    match mode {
+        SlackMode::Socket => match &app_token {
+            None => {
+                return Err(ConfigError::MissingSecret {
+                    field: "slack.app_token_env",
+                    var: app_token_env,
+                });
+            }
+            Some(t) if !t.expose().starts_with("xapp-") => {
+                return Err(invalid(
+                    "slack.app_token_env",
+                    format!(
+                        "${app_token_env} must hold an app-level token (xapp-...) with the connections:write scope"
+                    ),
+                ));
+            }
+            Some(_) => {}
+        },
+        SlackMode::Events if signing_secret.is_none() => {
+            return Err(ConfigError::MissingSecret {
+                field: "slack.signing_secret_env",
+                var: signing_secret_env,
+            });
+        }
+        SlackMode::Events => {}
+    }
+    let api_url = raw
+        .api_url
+        .unwrap_or_else(|| DEFAULT_SLACK_API_URL.to_owned())
+        .trim()
+        .trim_end_matches('/')
+        .to_owned();
+    let scheme_ok = api_url.starts_with("https://") || api_url.starts_with("http://");
+    if !scheme_ok || api_url.len() <= "https://".len() || api_url.contains(char::is_whitespace) {
+        return Err(invalid(
+            "slack.api_url",
+            format!("`{api_url}`: expected an http(s) URL such as {DEFAULT_SLACK_API_URL}"),
+        ));
+    }
+    Ok(Some(SlackSettings {
+        mode,
+        bot_token,
+        bot_token_env,
+        app_token: if mode == SlackMode::Socket {
+            app_token
+        } else {
+            None
+        },
+        app_token_env,
+        signing_secret: if mode == SlackMode::Events {
+            signing_secret
+        } else {
+            None
+        },
+        signing_secret_env,
+        api_url,
+    }))
 }
 
 fn on_off(b: bool) -> &'static str {
@@ -425,6 +727,107 @@ fn environments(
     };
     out.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.name.cmp(&b.name)));
     Ok(out)
+}
+
+fn llm_summary(llm: Option<&LlmSettings>) -> String {
+    let Some(l) = llm else {
+        return "off: the alias planner reads every message".to_owned();
+    };
+    format!(
+        "model {} at {} (API key {}); context {} tokens, timeout {:?}, {} tool steps",
+        l.model,
+        l.base_url,
+        l.api_key_env
+            .as_ref()
+            .map_or("none".to_owned(), |v| format!("from ${v}")),
+        l.context_tokens,
+        l.timeout,
+        l.max_steps
+    )
+}
+
+fn llm_settings(
+    raw: RawLlm,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<LlmSettings, ConfigError> {
+    let base_url = raw
+        .base_url
+        .map(|u| u.trim().trim_end_matches('/').to_owned())
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| invalid("llm.base_url", "is required when [llm] is present"))?;
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        return Err(invalid(
+            "llm.base_url",
+            format!("`{base_url}`: must start with http:// or https://"),
+        ));
+    }
+    let model = raw
+        .model
+        .map(|m| m.trim().to_owned())
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| invalid("llm.model", "is required when [llm] is present"))?;
+    let api_key = match &raw.api_key_env {
+        Some(var) => {
+            let key = env(var).ok_or_else(|| ConfigError::MissingSecret {
+                field: "llm.api_key_env",
+                var: var.clone(),
+            })?;
+            // The key goes into an HTTP header; refuse what a header cannot carry.
+            if key.is_empty() || !key.chars().all(|c| c.is_ascii_graphic()) {
+                return Err(invalid(
+                    "llm.api_key_env",
+                    format!("${var} is empty or holds characters an HTTP header cannot carry"),
+                ));
+            }
+            Some(key)
+        }
+        None => None,
+    };
+    let context_tokens = raw.context_tokens.unwrap_or(8192);
+    if !(1024..=2_000_000).contains(&context_tokens) {
+        return Err(invalid(
+            "llm.context_tokens",
+            "must be between 1024 and 2000000",
+        ));
+    }
+    let seconds = |field: &str, v: f64| {
+        if v.is_finite() && v > 0.0 && v <= 3600.0 {
+            Ok(std::time::Duration::from_secs_f64(v))
+        } else {
+            Err(invalid(field, "must be more than 0 and at most 3600 seconds"))
+        }
+    };
+    let timeout = seconds("llm.timeout_secs", raw.timeout_secs.unwrap_or(30.0))?;
+    let breaker_cooldown = seconds(
+        "llm.breaker_cooldown_secs",
+        raw.breaker_cooldown_secs.unwrap_or(30.0),
+    )?;
+    let max_steps = raw.max_steps.unwrap_or(3);
+    if !(1..=10).contains(&max_steps) {
+        return Err(invalid("llm.max_steps", "must be between 1 and 10"));
+    }
+    if let Some(t) = raw.temperature
+        && !(0.0..=2.0).contains(&t)
+    {
+        return Err(invalid("llm.temperature", "must be between 0 and 2"));
+    }
+    let breaker_failures = raw.breaker_failures.unwrap_or(3);
+    if breaker_failures == 0 {
+        return Err(invalid("llm.breaker_failures", "must be at least 1"));
+    }
+    Ok(LlmSettings {
+        base_url,
+        model,
+        api_key,
+        api_key_env: raw.api_key_env,
+        context_tokens,
+        timeout,
+        max_steps,
+        temperature: raw.temperature,
+        prompts_dir: raw.prompts_dir.unwrap_or_else(|| PathBuf::from("prompts")),
+        breaker_failures,
+        breaker_cooldown,
+    })
 }
 
 fn kube_mode(raw: &RawKubernetes) -> Result<KubeMode, ConfigError> {
@@ -524,6 +927,54 @@ mod tests {
     }
 
     #[test]
+    fn llm_is_off_without_a_section_and_validated_with_one() {
+        assert!(Config::from_toml("", &no_env).unwrap().llm.is_none());
+        let toml = "[llm]\nbase_url = \"http://127.0.0.1:8081/v1/\"\nmodel = \"qwen\"\ntimeout_secs = 5\n";
+        let l = Config::from_toml(toml, &no_env).unwrap().llm.unwrap();
+        assert_eq!(l.base_url, "http://127.0.0.1:8081/v1");
+        assert_eq!(l.timeout, std::time::Duration::from_secs(5));
+        assert_eq!((l.context_tokens, l.max_steps), (8192, 3));
+        assert!(l.api_key.is_none());
+        for (toml, field) in [
+            ("[llm]\nmodel = \"m\"\n", "llm.base_url"),
+            ("[llm]\nbase_url = \"ftp://x\"\nmodel = \"m\"\n", "llm.base_url"),
+            ("[llm]\nbase_url = \"http://x\"\n", "llm.model"),
+            (
+                "[llm]\nbase_url = \"http://x\"\nmodel = \"m\"\nmax_steps = 0\n",
+                "llm.max_steps",
+            ),
+            (
+                "[llm]\nbase_url = \"http://x\"\nmodel = \"m\"\ntimeout_secs = 0\n",
+                "llm.timeout_secs",
+            ),
+            (
+                "[llm]\nbase_url = \"http://x\"\nmodel = \"m\"\ncontext_tokens = 10\n",
+                "llm.context_tokens",
+            ),
+            ("[llm]\nbase_url = \"http://x\"\nmodle = \"m\"\n", "unknown field"),
+        ] {
+            let err = Config::from_toml(toml, &no_env).unwrap_err().to_string();
+            assert!(err.contains(field), "{toml}: {err}");
+        }
+    }
+
+    #[test]
+    fn llm_key_comes_from_the_named_variable_and_is_never_printed() {
+        let toml = "[llm]\nbase_url = \"https://api.example.com/v1\"\nmodel = \"m\"\napi_key_env = \"LLM_KEY\"\n";
+        let err = Config::from_toml(toml, &no_env).unwrap_err();
+        assert!(err.to_string().contains("LLM_KEY"), "{err}");
+        let env = |k: &str| (k == "LLM_KEY").then(|| "sk-secret".to_owned());
+        let c = Config::from_toml(toml, &env).unwrap();
+        let l = c.llm.as_ref().unwrap();
+        assert_eq!(l.api_key.as_deref(), Some("sk-secret"));
+        assert!(!format!("{l:?}").contains("sk-secret"));
+        assert!(!c.summary().contains("sk-secret"));
+        assert!(c.summary().contains("from $LLM_KEY"), "{}", c.summary());
+        let bad = |k: &str| (k == "LLM_KEY").then(|| "sk bad\n".to_owned());
+        assert!(Config::from_toml(toml, &bad).is_err());
+    }
+
+    #[test]
     fn environment_overrides_win() {
         let env = |k: &str| match k {
             "PLATBOT_LISTEN" => Some("127.0.0.1:9999".to_owned()),
@@ -533,5 +984,99 @@ mod tests {
         let c = Config::from_toml("[http]\nlisten = \"127.0.0.1:1\"\n", &env).unwrap();
         assert_eq!(c.http.listen.port(), 9999);
         assert_eq!(c.data_dir, PathBuf::from("/tmp/pb"));
+    }
+}
+
+#[cfg(test)]
+mod slack_tests {
+    use super::*;
+
+    fn env_of(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn slack_is_off_without_section_or_token() {
+        let c = Config::from_toml("", &env_of(&[])).unwrap();
+        assert!(c.slack.is_none());
+        assert!(c.summary().contains("slack:         off"));
+    }
+
+    #[test]
+    fn slack_variables_alone_turn_it_on_and_pick_the_mode() {
+        let socket = env_of(&[("SLACK_BOT_TOKEN", "xoxb-1"), ("SLACK_APP_TOKEN", "xapp-1")]);
+        let s = Config::from_toml("", &socket).unwrap().slack.unwrap();
+        assert_eq!(s.mode, SlackMode::Socket);
+        assert_eq!(s.app_token.as_ref().map(Secret::expose), Some("xapp-1"));
+        assert_eq!(s.api_url, DEFAULT_SLACK_API_URL);
+
+        let events = env_of(&[
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+            ("SLACK_SIGNING_SECRET", "abc"),
+        ]);
+        let s = Config::from_toml("", &events).unwrap().slack.unwrap();
+        assert_eq!(s.mode, SlackMode::Events);
+        assert!(s.app_token.is_none());
+    }
+
+    #[test]
+    fn slack_section_names_its_variables_and_url() {
+        let toml = "[slack]\nmode = \"events\"\nbot_token_env = \"BOT\"\nsigning_secret_env = \"SIGN\"\napi_url = \"http://127.0.0.1:9/api/\"\n";
+        let env = env_of(&[("BOT", "xoxb-2"), ("SIGN", "s")]);
+        let s = Config::from_toml(toml, &env).unwrap().slack.unwrap();
+        assert_eq!(s.mode, SlackMode::Events);
+        assert_eq!(s.bot_token.expose(), "xoxb-2");
+        assert_eq!(s.api_url, "http://127.0.0.1:9/api");
+        // Secrets never show in Debug output or the summary.
+        let c = Config::from_toml(toml, &env).unwrap();
+        assert!(!format!("{c:?}").contains("xoxb-2"));
+        assert!(c.summary().contains("$SIGN"), "{}", c.summary());
+    }
+
+    #[test]
+    fn slack_mistakes_are_named() {
+        let bot = env_of(&[("SLACK_BOT_TOKEN", "xoxb-1")]);
+        for (toml, env, want) in [
+            ("[slack]\n", env_of(&[]), "SLACK_BOT_TOKEN"),
+            ("[slack]\nmode = \"socket\"\n", bot, "SLACK_APP_TOKEN"),
+            (
+                "[slack]\nmode = \"events\"\n",
+                env_of(&[("SLACK_BOT_TOKEN", "xoxb-1")]),
+                "SLACK_SIGNING_SECRET",
+            ),
+            (
+                "[slack]\nmode = \"webhook\"\n",
+                env_of(&[("SLACK_BOT_TOKEN", "xoxb-1")]),
+                "slack.mode",
+            ),
+            (
+                "",
+                env_of(&[("SLACK_BOT_TOKEN", "xoxb-1")]),
+                "SLACK_APP_TOKEN",
+            ),
+            ("", env_of(&[("SLACK_BOT_TOKEN", "xapp-1")]), "bot token"),
+            (
+                "",
+                env_of(&[("SLACK_BOT_TOKEN", "xoxb-1"), ("SLACK_APP_TOKEN", "xoxb-2")]),
+                "xapp-",
+            ),
+            (
+                "[slack]\napi_url = \"slack.com\"\n",
+                env_of(&[("SLACK_BOT_TOKEN", "xoxb-1"), ("SLACK_APP_TOKEN", "xapp-1")]),
+                "slack.api_url",
+            ),
+            (
+                "[slack]\ntoken = \"xoxb-inline\"\n",
+                env_of(&[("SLACK_BOT_TOKEN", "xoxb-1")]),
+                "unknown field",
+            ),
+        ] {
+            let err = Config::from_toml(toml, &env).unwrap_err().to_string();
+            assert!(err.contains(want), "{toml:?}: {err}");
+        }
     }
 }

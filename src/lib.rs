@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod eval;
+pub mod knowledge;
 pub mod platform;
 pub mod sandbox;
 pub mod server;

@@ -86,18 +86,45 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Index the docs sources ([knowledge] in the config; docs-index/ by default).
+    /// Only changed files are re-read; deleted files leave the index.
+    Index {
+        /// Where the index lives (default: the data dir of the config, `.platbot`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Drop the stored index and build it again (fixes a damaged index).
+        #[arg(long)]
+        rebuild: bool,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate the configuration and print what is enabled.
     CheckConfig,
 }
 
 #[derive(Subcommand)]
 enum EvalCommand {
-    /// Intent accuracy of the alias planner on a JSONL set.
+    /// Intent accuracy of the alias planner (or with --llm, the LLM planner) on a JSONL set.
     Intents {
         file: PathBuf,
         /// Catalog folder or file (default: the sandbox's sample catalog, or [catalog] paths).
         #[arg(long)]
         catalog: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        /// Score the LLM planner of the config's [llm] section: the first tool call it makes,
+        /// or its question or no-tool answer. Reports latency per message too.
+        #[arg(long)]
+        llm: bool,
+    },
+    /// Retrieval quality of the docs index: recall@1/5/10 and MRR over a JSONL set,
+    /// on a fresh index of DIR (BM25, plus the configured embeddings if any).
+    Retrieval {
+        file: PathBuf,
+        /// The folder the set's `relevant` paths are relative to.
+        #[arg(long)]
+        docs: PathBuf,
         #[arg(long)]
         json: bool,
     },
@@ -108,7 +135,9 @@ fn main() -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_env("PLATBOT_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
+            EnvFilter::try_from_env("PLATBOT_LOG")
+                // qdrant-edge warns about an mmap probe it never runs embedded: noise.
+                .unwrap_or_else(|_| EnvFilter::new("warn,qdrant_edge=error")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -137,6 +166,12 @@ async fn start(cli_config: Option<&PathBuf>, run: &RunArgs) -> Result<App> {
 }
 
 fn announce(app: &App) {
+    if let Some(llm) = &app.config.llm {
+        eprintln!(
+            "LLM planner: {} at {} (the alias planner answers when it fails).",
+            llm.model, llm.base_url
+        );
+    }
     if let Some(s) = &app.sandbox {
         eprintln!(
             "SANDBOX: talking to an in-process Kubernetes API at {} (not a real cluster), seeded with sample teams and services.",
@@ -169,11 +204,39 @@ async fn run(cli: Cli) -> Result<()> {
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;
             eprintln!("platbot serving on http://{}", listener.local_addr()?);
+            let slack = match &app.config.slack {
+                Some(settings) => {
+                    let slack = platbot::chat::slack::start(
+                        Arc::clone(&app.engine),
+                        settings,
+                        &platbot::chat::slack::SlackOptions::default(),
+                    )
+                    .await
+                    .context("starting Slack")?;
+                    eprintln!(
+                        "Slack: {}",
+                        match settings.mode {
+                            platbot::config::SlackMode::Socket =>
+                                "Socket Mode started (connecting to Slack)".to_owned(),
+                            platbot::config::SlackMode::Events => format!(
+                                "Events API on http://{}/slack/events, /slack/interactivity, /slack/commands",
+                                listener.local_addr()?
+                            ),
+                        }
+                    );
+                    Some(slack)
+                }
+                None => None,
+            };
             let state = platbot::server::ServerState {
                 engine: Arc::clone(&app.engine),
                 token: app.config.http.token.as_deref().map(Arc::from),
             };
-            platbot::server::serve(listener, state, shutdown_signal()).await?;
+            let routes = slack.as_ref().and_then(|s| s.routes.clone());
+            platbot::server::serve_with(listener, state, routes, shutdown_signal()).await?;
+            if let Some(slack) = &slack {
+                slack.shutdown().await;
+            }
             app.engine.store().close().await;
         }
         Command::Chat { run, user } => {
@@ -203,12 +266,24 @@ async fn run(cli: Cli) -> Result<()> {
             app.engine.store().close().await;
         }
         Command::Eval { what } => match what {
+            EvalCommand::Retrieval { file, docs, json } => {
+                eval_retrieval(cli.config.as_ref(), &file, &docs, json).await?;
+            }
             EvalCommand::Intents {
                 file,
                 catalog,
                 json,
+                llm: false,
             } => {
                 eval_intents(cli.config.as_ref(), &file, catalog, json)?;
+            }
+            EvalCommand::Intents {
+                file,
+                catalog,
+                json,
+                llm: true,
+            } => {
+                eval_intents_llm(cli.config.as_ref(), &file, catalog, json).await?;
             }
         },
         Command::Audit {
@@ -250,12 +325,24 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
+        Command::Index {
+            data_dir,
+            rebuild,
+            json,
+        } => {
+            let config = load_config(cli.config.as_ref(), data_dir.as_ref())?;
+            index_docs(&config, rebuild, json).await?;
+        }
         Command::CheckConfig => {
             let config = load_config(cli.config.as_ref(), None)?;
             startup::catalog(&config, true).context("catalog")?;
+            startup::oncall(&config, true).context("on-call")?;
             startup::alias_table(&config).context("tools")?;
             platbot::actions::golden_path::GoldenPaths::load(&config.tools_dir)
                 .context("golden-path templates")?;
+            if let Some(llm) = &config.llm {
+                platbot::engine::prompt::Prompts::load(&llm.prompts_dir).context("prompts")?;
+            }
             print!("{}", config.summary());
             println!("OK");
         }
@@ -289,6 +376,98 @@ fn eval_intents(
     Ok(())
 }
 
+/// The LLM planner against the eval set, one request per case (as the first step of a
+/// turn would be), with latency and token figures.
+async fn eval_intents_llm(
+    config_path: Option<&PathBuf>,
+    file: &std::path::Path,
+    catalog: Option<PathBuf>,
+    json: bool,
+) -> Result<()> {
+    use platbot::engine::{Intent, PlanContext};
+    let mut config = load_config(config_path, None)?;
+    if let Some(c) = catalog {
+        config.catalog_paths = vec![c];
+    }
+    let settings = config
+        .llm
+        .clone()
+        .context("--llm needs an [llm] section (base_url, model) in the config")?;
+    let catalog = Arc::new(startup::catalog(&config, true)?);
+    let aliases = startup::alias_table(&config)?;
+    let environments: Vec<_> = config.environments.iter().map(|e| e.name.clone()).collect();
+    let agent = startup::llm_agent(
+        &settings,
+        platbot::actions::all_tools(),
+        &aliases,
+        catalog,
+        &environments,
+    )?;
+    let cases = platbot::eval::intents::load_cases(file)?;
+    if cases.is_empty() {
+        bail!("{} has no cases", file.display());
+    }
+    let empty = PlanContext::default();
+    let mut predictions = Vec::with_capacity(cases.len());
+    let mut latencies = Vec::with_capacity(cases.len());
+    let (mut errors, mut prompt_tokens, mut completion_tokens) = (0usize, 0u64, 0u64);
+    for (i, case) in cases.iter().enumerate() {
+        let started = std::time::Instant::now();
+        let (result, usage) = agent.predict(&case.utterance, &empty).await;
+        let ms = started.elapsed().as_millis();
+        latencies.push(ms);
+        prompt_tokens += usage.iter().map(|u| u64::from(u.prompt_tokens)).sum::<u64>();
+        completion_tokens += usage
+            .iter()
+            .map(|u| u64::from(u.completion_tokens))
+            .sum::<u64>();
+        let intent = result.unwrap_or_else(|e| {
+            errors += 1;
+            eprintln!("  {}: {e}", case.id);
+            Intent::NotPlatform {
+                reply: format!("error: {e}"),
+            }
+        });
+        let verdict = if platbot::eval::intents::passes(&case.expect, &intent) {
+            "ok".to_owned()
+        } else {
+            format!("FAIL {:?} -> {}", case.utterance, serde_json::to_string(&intent)?)
+        };
+        eprintln!("[{}/{}] {} {ms} ms {verdict}", i + 1, cases.len(), case.id);
+        predictions.push(intent);
+    }
+    let mut predicted = predictions.into_iter();
+    let report = platbot::eval::intents::score(&cases, |_| {
+        predicted.next().unwrap_or(Intent::NotPlatform {
+            reply: String::new(),
+        })
+    });
+    latencies.sort_unstable();
+    let pick = |q: f64| {
+        let idx = ((latencies.len() - 1) as f64 * q).round() as usize;
+        latencies.get(idx).copied().unwrap_or_default()
+    };
+    let (median, p90, max) = (pick(0.5), pick(0.9), pick(1.0));
+    if json {
+        let out = serde_json::json!({
+            "model": agent.model(),
+            "report": report,
+            "latency_ms": { "median": median, "p90": p90, "max": max },
+            "errors": errors,
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("model: {}", agent.model());
+        print!("{}", report.render_text());
+        println!(
+            "\nlatency per message: median {median} ms, p90 {p90} ms, max {max} ms; {errors} request errors; tokens: {prompt_tokens} prompt, {completion_tokens} completion"
+        );
+    }
+    Ok(())
+}
+
 fn parse_time(raw: &str) -> Result<chrono::DateTime<chrono::Utc>> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
         return Ok(t.with_timezone(&chrono::Utc));
@@ -308,4 +487,55 @@ fn parse_time(raw: &str) -> Result<chrono::DateTime<chrono::Utc>> {
 
 async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn index_docs(config: &Config, rebuild: bool, json: bool) -> Result<()> {
+    use platbot::knowledge::{DocsIndex, IndexOptions, progress::TerminalProgress};
+    let index = DocsIndex::open(&config.knowledge, &config.data_dir).await?;
+    let bar = TerminalProgress::new();
+    let report = |e| bar.update(e);
+    let summary = index.index(IndexOptions { rebuild }, Some(&report)).await;
+    bar.finish();
+    let summary = summary?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!("Indexed {}", summary.render());
+    }
+    Ok(())
+}
+
+async fn eval_retrieval(
+    config_path: Option<&PathBuf>,
+    file: &std::path::Path,
+    docs: &std::path::Path,
+    json: bool,
+) -> Result<()> {
+    use platbot::knowledge::{DocsIndex, IndexOptions};
+    let config = load_config(config_path, None)?;
+    let cases = platbot::eval::retrieval::load_cases(file)?;
+    if cases.is_empty() {
+        bail!("{} has no cases", file.display());
+    }
+    if !docs.is_dir() {
+        bail!("--docs {}: not a folder", docs.display());
+    }
+    // A throwaway edge index of DIR alone, whatever the config's sources and store are.
+    let scratch = tempfile::tempdir().context("creating a scratch index folder")?;
+    let mut settings = config.knowledge.clone();
+    settings.qdrant = None;
+    settings.sources = vec![platbot::config::DocSourceSettings {
+        name: "eval".into(),
+        path: docs.to_path_buf(),
+        base_url: None,
+    }];
+    let index = DocsIndex::open(&settings, scratch.path()).await?;
+    let summary = index.index(IndexOptions::default(), None).await?;
+    let report = platbot::eval::retrieval::evaluate(&index, &cases, summary.seconds).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render_text());
+    }
+    Ok(())
 }

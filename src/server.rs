@@ -5,6 +5,8 @@
 //!   403 when the policy does not allow the user, 409 when the proposal is no longer pending
 //! - `GET /api/v1/proposals/{id}` -> `{"proposal"}`
 //! - `GET /healthz`, `GET /readyz`
+//! - `POST /slack/events`, `/slack/interactivity`, `/slack/commands` when Slack runs in
+//!   Events API mode (mounted through [`router_with`]; see `chat::slack::events`)
 //!
 //! With `[http] token_env` set, `/api/v1` requires `Authorization: Bearer <token>`.
 
@@ -35,19 +37,29 @@ pub struct ServerState {
 const MAX_CONVERSATION_LEN: usize = 200;
 
 pub fn router(state: ServerState) -> Router {
+    router_with(state, None)
+}
+
+/// The API plus a surface's own routes (Slack's `/slack/*` in Events API mode); those
+/// carry their own authentication (request signatures), not the API's bearer token.
+pub fn router_with(state: ServerState, extra: Option<Router>) -> Router {
     let api = Router::new()
         .route("/messages", post(post_message))
         .route("/proposals/{id}", get(get_proposal))
         .route("/proposals/{id}/confirm", post(confirm))
         .route("/proposals/{id}/cancel", post(cancel))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
-    Router::new()
+    let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .nest("/api/v1", api)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
-        .with_state(state)
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state);
+    let app = match extra {
+        Some(extra) => app.merge(extra),
+        None => app,
+    };
+    app.layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
 /// An API error: a status and a message, answered as `{"error": "..."}`.
@@ -232,7 +244,17 @@ pub async fn serve(
     state: ServerState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    serve_with(listener, state, None, shutdown).await
+}
+
+/// [`serve`] with a surface's extra routes mounted (see [`router_with`]).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: ServerState,
+    extra: Option<Router>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router_with(state, extra))
         .with_graceful_shutdown(shutdown)
         .await
 }

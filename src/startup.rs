@@ -8,12 +8,16 @@ use std::sync::Arc;
 use crate::actions::golden_path::{GoldenPaths, TemplateError};
 use crate::actions::{Registry, all_tools};
 use crate::approval::{ActionPolicy, ApprovalPolicy, Approvals};
-use crate::config::Config;
+use crate::actions::ToolSpec;
+use crate::config::{Config, LlmSettings};
+use crate::engine::LlmAgent;
 use crate::config::{ClusterRef, KubeMode};
 use crate::domain::Environment;
 use crate::engine::alias::AliasTable;
 use crate::engine::{AliasPlanner, Engine, EngineParts, Limits, Memory};
-use crate::platform::catalog::{Catalog, CatalogError};
+use crate::platform::argocd::ArgoCd;
+use crate::platform::catalog::{Catalog, CatalogError, fetch_backstage};
+use crate::platform::oncall::{OnCall, OnCallError};
 use crate::platform::{Cluster, ClusterSlot, KubeError, Platform};
 use crate::sandbox::{KubeApiDouble, RunningDouble, SandboxError};
 use crate::store::{Store, StoreError};
@@ -32,7 +36,16 @@ pub enum StartupError {
     Sandbox(#[from] SandboxError),
     #[error("tools: {0}")]
     Tools(String),
+    #[error("on-call: {0}")]
+    OnCall(#[from] crate::platform::oncall::OnCallError),
+    #[error("argo cd: {0}")]
+    ArgoCd(#[from] crate::platform::http::HttpError),
+    #[error("llm: {0}")]
+    Llm(#[from] crate::engine::llm::LlmSetupError),
 }
+
+/// Reading the whole catalog at start may take a while on a big Backstage.
+const BACKSTAGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, Clone, Default)]
 pub struct StartOptions {
@@ -63,6 +76,19 @@ pub fn alias_planner(config: &Config, catalog: Arc<Catalog>) -> Result<AliasPlan
     ))
 }
 
+/// The LLM planner over `tools`, with the prompts from `[llm] prompts_dir`.
+pub fn llm_agent(
+    settings: &LlmSettings,
+    tools: Vec<ToolSpec>,
+    aliases: &AliasTable,
+    catalog: Arc<Catalog>,
+    environments: &[Environment],
+) -> Result<LlmAgent, StartupError> {
+    let agent = LlmAgent::new(settings, tools, aliases, catalog, environments)?;
+    tracing::info!(model = %settings.model, base_url = %settings.base_url, "LLM planner on; the alias planner is its fallback");
+    Ok(agent)
+}
+
 /// The catalog from the configured paths; the sample catalog in the sandbox when none are set.
 pub fn catalog(config: &Config, sandbox: bool) -> Result<Catalog, StartupError> {
     if config.catalog_paths.is_empty() {
@@ -73,6 +99,18 @@ pub fn catalog(config: &Config, sandbox: bool) -> Result<Catalog, StartupError> 
         });
     }
     Ok(Catalog::load(&config.catalog_paths)?)
+}
+
+/// The on-call providers: `[oncall] schedule_file` (the sandbox's built-in one when unset in
+/// sandbox mode), PagerDuty and Opsgenie when configured.
+pub fn oncall(config: &Config, sandbox: bool) -> Result<OnCall, StartupError> {
+    use crate::platform::oncall::ScheduleFile;
+    let schedule = match &config.oncall.schedule_file {
+        Some(path) => Some(ScheduleFile::load(path).map_err(OnCallError::from)?),
+        None if sandbox => Some(ScheduleFile::sandbox()),
+        None => None,
+    };
+    Ok(OnCall::new(config.oncall.clone(), schedule)?)
 }
 
 /// Per-action policy overrides from the `policy:` blocks of `tools/*.yaml`.
@@ -131,9 +169,25 @@ async fn clusters(config: &Config) -> HashMap<Environment, ClusterSlot> {
     out
 }
 
+/// The docs index under the data dir. A bad source stops nothing: it is logged and
+/// `search_docs` says the index is unavailable; a missing index is built on first use.
+pub async fn docs_index(config: &Config) -> Option<Arc<crate::knowledge::DocsIndex>> {
+    match crate::knowledge::DocsIndex::open(&config.knowledge, &config.data_dir).await {
+        Ok(index) => Some(Arc::new(index)),
+        Err(e) => {
+            tracing::warn!(error = %e, "docs index unavailable");
+            None
+        }
+    }
+}
+
 pub async fn build(config: Config, opts: &StartOptions) -> Result<App, StartupError> {
     let store = Store::open_in(&config.data_dir).await?;
-    let catalog = Arc::new(catalog(&config, opts.sandbox)?);
+    let mut catalog = catalog(&config, opts.sandbox)?;
+    if let Some(backstage) = &config.backstage {
+        catalog.merge(fetch_backstage(backstage, BACKSTAGE_TIMEOUT).await?);
+    }
+    let catalog = Arc::new(catalog);
 
     let environments: Vec<_> = config.environments.iter().map(|e| e.name.clone()).collect();
     let (clusters, sandbox) = if opts.sandbox {
@@ -157,6 +211,14 @@ pub async fn build(config: Config, opts: &StartOptions) -> Result<App, StartupEr
         environments,
         clusters,
         golden_paths: GoldenPaths::load(&config.tools_dir)?,
+        docs: docs_index(&config).await,
+        oncall: Arc::new(oncall(&config, opts.sandbox)?),
+        argocd: config
+            .argocd
+            .as_ref()
+            .map(ArgoCd::new)
+            .transpose()?
+            .map(Arc::new),
     });
     let aliases = alias_table(&config)?;
     let policy = ApprovalPolicy {
@@ -176,10 +238,22 @@ pub async fn build(config: Config, opts: &StartOptions) -> Result<App, StartupEr
             "proposals interrupted by a restart were marked failed"
         );
     }
+    let registry = Registry::standard();
+    // The model is offered exactly what this build can run.
+    let llm = match &config.llm {
+        Some(settings) => Some(Arc::new(llm_agent(
+            settings,
+            registry.specs(),
+            &aliases,
+            Arc::clone(&catalog),
+            &platform.environments,
+        )?)),
+        None => None,
+    };
     let planner = AliasPlanner::new(all_tools(), aliases, Arc::clone(&catalog));
-    let engine = Engine::new(EngineParts {
+    let mut engine = Engine::new(EngineParts {
         planner: Arc::new(planner),
-        registry: Registry::standard(),
+        registry,
         approvals,
         memory: Memory::new(store.clone(), config.memory_max_tokens),
         store,
@@ -189,6 +263,9 @@ pub async fn build(config: Config, opts: &StartOptions) -> Result<App, StartupEr
             max_message_chars: config.max_message_chars,
         },
     });
+    if let Some(agent) = llm {
+        engine = engine.with_llm(agent);
+    }
     Ok(App {
         engine: Arc::new(engine),
         config,

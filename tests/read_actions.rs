@@ -225,6 +225,9 @@ async fn an_unavailable_cluster_is_reported_while_the_others_answer() {
         environments: vec![env("dev"), env("staging"), env("prod")],
         clusters,
         golden_paths: platbot::actions::golden_path::GoldenPaths::builtin(),
+        docs: None,
+        oncall: Arc::new(platbot::platform::OnCall::disabled()),
+        argocd: None,
     };
     let actor = platbot::approval::Actor {
         id: common::user("x"),

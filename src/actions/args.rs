@@ -60,6 +60,10 @@ pub struct PodLogsArgs {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 5000))]
     pub lines: Option<u32>,
+    /// Show the previous (crashed) instance of each container; by default it is shown when
+    /// a container has restarted and its current instance has nothing to say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -88,4 +92,17 @@ pub struct RollbackDeploymentArgs {
     /// The revision to roll back to; the previous one when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetMemoryLimitArgs {
+    pub service: ServiceName,
+    pub environment: Environment,
+    /// The container; the Deployment's only (or main) container when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// The new memory limit in MiB (1024 = 1Gi).
+    #[schemars(range(min = 16, max = 262144))]
+    pub memory_mib: u32,
 }

@@ -7,9 +7,16 @@
 //! the action's typed arguments here, once.
 
 pub mod args;
+pub mod diagnose;
+pub mod docs;
 pub mod golden_path;
+pub mod history;
+pub mod logs;
 pub mod namespace;
+pub mod oncall;
+pub mod quantity;
 mod registry;
+pub mod rollout;
 pub mod spec;
 pub mod status;
 
@@ -37,7 +44,28 @@ pub struct ActionOutput {
     pub citations: Vec<crate::domain::Citation>,
 }
 
+/// A mutation a read action offers as the fix for what it found (diagnose's top
+/// remediation), kept in the output's `data.offer`. The engine plans it and proposes it
+/// like any other mutation; it still needs a confirmation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Offer {
+    pub tool: String,
+    pub args: serde_json::Map<String, Value>,
+}
+
+impl Offer {
+    /// The offer in a read result's data, if there is one.
+    pub fn from_data(data: &Value) -> Option<Offer> {
+        serde_json::from_value(data.get("offer")?.clone()).ok()
+    }
+}
+
 impl ActionOutput {
+    /// The mutation this output offers, if any.
+    pub fn offer(&self) -> Option<Offer> {
+        Offer::from_data(&self.data)
+    }
+
     pub fn new(text: String, data: Value) -> Self {
         Self {
             text,

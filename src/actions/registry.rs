@@ -94,6 +94,15 @@ impl Registry {
         r.add_mutation(super::namespace::CreateNamespace);
         r.add_read(super::status::DeploymentStatus);
         r.add_read(super::status::ListDeployments);
+        r.add_read(super::history::RolloutHistory);
+        r.add_read(super::oncall::WhoIsOnCall);
+        r.add_read(super::docs::SearchDocs);
+        r.add_read(super::diagnose::Diagnose);
+        r.add_read(super::logs::PodLogs);
+        r.add_mutation(super::rollout::RestartDeployment);
+        r.add_mutation(super::rollout::ScaleDeployment);
+        r.add_mutation(super::rollout::RollbackDeployment);
+        r.add_mutation(super::rollout::SetMemoryLimit);
         r
     }
 

@@ -74,6 +74,7 @@ pub fn all_tools() -> Vec<ToolSpec> {
         ToolSpec::of::<ServiceInEnvArgs>("restart_deployment", Mutate),
         ToolSpec::of::<ScaleDeploymentArgs>("scale_deployment", Mutate),
         ToolSpec::of::<RollbackDeploymentArgs>("rollback_deployment", Mutate),
+        ToolSpec::of::<SetMemoryLimitArgs>("set_memory_limit", Mutate),
     ]
 }
 
@@ -84,7 +85,7 @@ mod tests {
     #[test]
     fn specs_come_from_the_types() {
         let tools = all_tools();
-        assert_eq!(tools.len(), 11);
+        assert_eq!(tools.len(), 12);
         let scale = tools.iter().find(|t| t.name == "scale_deployment").unwrap();
         assert_eq!(scale.required, ["service", "environment", "replicas"]);
         let status = tools

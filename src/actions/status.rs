@@ -6,11 +6,12 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use kube::api::ListParams;
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::args::{ListDeploymentsArgs, ServiceEnvArgs};
 use super::{ActionContext, ActionError, ActionOutput, ReadAction};
 use crate::domain::{Environment, NamespaceName};
+use crate::platform::argocd::{APP_NAME_ANNOTATION, AppStatus, ArgoError};
 use crate::platform::catalog::{Resolved, Service};
 use crate::platform::{PlatformError, kube::api_code};
 
@@ -178,7 +179,7 @@ pub fn ago(d: chrono::Duration) -> String {
     format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
 }
 
-fn find_service<'c>(
+pub(super) fn find_service<'c>(
     catalog: &'c crate::platform::Catalog,
     name: &str,
 ) -> Result<&'c Service, ActionError> {
@@ -198,7 +199,7 @@ fn find_service<'c>(
     )))
 }
 
-fn environments<'a>(
+pub(super) fn environments<'a>(
     ctx: &'a ActionContext<'_>,
     asked: Option<&'a Environment>,
 ) -> Result<Vec<&'a Environment>, ActionError> {
@@ -247,16 +248,30 @@ impl ReadAction for DeploymentStatus {
             .await;
             Ok::<_, ActionError>((*env, ns, found))
         });
+        let argo = async {
+            match &ctx.platform.argocd {
+                Some(a) => Some(a.for_service(service, &envs).await),
+                None => None,
+            }
+        };
+        let (results, argo) = futures::join!(join_all(lookups), argo);
         let now = Utc::now();
         let mut lines = vec![format!("*{}* (team {})", service.name, service.owner)];
         let mut data = Vec::new();
-        for result in join_all(lookups).await {
+        let argo = ArgoView::new(argo);
+        if let Some(top) = argo.shared_line() {
+            lines.push(format!("- {top}"));
+        }
+        for result in results {
             let (env, ns, found) = result?;
             match found {
                 Ok(Some(d)) => {
                     let summary = DeploymentSummary::from_deployment(&d, Some(env));
                     lines.push(format!("- {env} ({ns}): {}", summary.line(now)));
-                    data.push(json!({"environment": env, "namespace": ns, "deployment": summary}));
+                    if let Some(l) = argo.env_line(env) {
+                        lines.push(format!("  {l}"));
+                    }
+                    data.push(json!({"environment": env, "namespace": ns, "deployment": summary, "argocd": argo.env_data(env)}));
                 }
                 Ok(None) => {
                     lines.push(format!(
@@ -273,8 +288,90 @@ impl ReadAction for DeploymentStatus {
         }
         Ok(ActionOutput::new(
             lines.join("\n"),
-            json!({"service": service.name, "environments": data}),
+            json!({"service": service.name, "environments": data, "argocd": argo.data()}),
         ))
+    }
+}
+
+type ArgoApps = Vec<(Environment, String, Result<AppStatus, ArgoError>)>;
+
+/// Argo CD's part of a status reply: one line for the service when every environment has the
+/// same Application, one per environment otherwise.
+struct ArgoView {
+    /// `None`: Argo CD is not configured. `Some(None)`: the service has no annotation.
+    apps: Option<Option<ArgoApps>>,
+}
+
+impl ArgoView {
+    fn new(apps: Option<Option<ArgoApps>>) -> Self {
+        Self { apps }
+    }
+
+    fn shared(&self) -> bool {
+        match &self.apps {
+            Some(Some(apps)) => apps.windows(2).all(|w| w[0].1 == w[1].1),
+            _ => false,
+        }
+    }
+
+    fn describe(name: &str, status: &Result<AppStatus, ArgoError>) -> String {
+        match status {
+            Ok(s) => s.line(),
+            Err(e) => format!("Argo CD `{name}`: could not read: {e}"),
+        }
+    }
+
+    fn shared_line(&self) -> Option<String> {
+        match &self.apps {
+            Some(None) => Some(format!(
+                "Argo CD: not consulted (the service has no `{APP_NAME_ANNOTATION}` annotation)"
+            )),
+            Some(Some(apps)) if self.shared() => {
+                apps.first().map(|(_, name, s)| Self::describe(name, s))
+            }
+            _ => None,
+        }
+    }
+
+    fn env_line(&self, env: &Environment) -> Option<String> {
+        match &self.apps {
+            Some(Some(apps)) if !self.shared() => apps
+                .iter()
+                .find(|(e, _, _)| e == env)
+                .map(|(_, name, s)| Self::describe(name, s)),
+            _ => None,
+        }
+    }
+
+    fn status_data(name: &str, status: &Result<AppStatus, ArgoError>) -> Value {
+        match status {
+            Ok(s) => serde_json::to_value(s).unwrap_or(Value::Null),
+            Err(e) => json!({"name": name, "error": e.to_string()}),
+        }
+    }
+
+    fn env_data(&self, env: &Environment) -> Value {
+        match &self.apps {
+            Some(Some(apps)) => apps
+                .iter()
+                .find(|(e, _, _)| e == env)
+                .map_or(Value::Null, |(_, name, s)| Self::status_data(name, s)),
+            _ => Value::Null,
+        }
+    }
+
+    fn data(&self) -> Value {
+        match &self.apps {
+            None => json!({"configured": false}),
+            Some(None) => json!({"configured": true, "annotation": null}),
+            Some(Some(apps)) => json!({
+                "configured": true,
+                "applications": apps
+                    .iter()
+                    .map(|(env, name, s)| json!({"environment": env, "application": Self::status_data(name, s)}))
+                    .collect::<Vec<_>>(),
+            }),
+        }
     }
 }
 

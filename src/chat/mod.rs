@@ -3,6 +3,7 @@
 //! about Kubernetes or the actions behind a reply.
 
 pub mod render;
+pub mod slack;
 pub mod terminal;
 
 use std::fmt;

@@ -35,6 +35,16 @@ use text::Message;
 
 pub use table::{AliasError, AliasTable, ToolAliases};
 
+/// The question for a tool's missing arguments, worded as the alias planner words it
+/// (the LLM planner asks the same way).
+pub(crate) fn missing_args_question(
+    tool: &str,
+    args: &Map<String, Value>,
+    missing: &[String],
+) -> String {
+    reply::question(tool, args, missing, &[])
+}
+
 /// Messages are cut here before planning: nobody asks for a restart in a novel, and
 /// the planner must stay fast whatever arrives.
 const MAX_MESSAGE_CHARS: usize = 2_000;

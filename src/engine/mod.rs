@@ -4,7 +4,9 @@
 
 pub mod alias;
 pub mod intent;
+pub mod llm;
 pub mod memory;
+pub mod prompt;
 mod words;
 
 use std::collections::HashMap;
@@ -15,9 +17,13 @@ use serde_json::Value;
 
 pub use alias::AliasPlanner;
 pub use intent::{Clarification, Intent, PlanContext, ToolCall};
+pub use llm::LlmAgent;
 pub use memory::{Memory, count_tokens};
 
-use crate::actions::{ActionContext, ActionError, PlanOutcome, Registry, RegistryEntry, all_tools};
+use crate::actions::{
+    ActionContext, ActionError, ActionOutput, Offer, PlanOutcome, Registry, RegistryEntry,
+    all_tools,
+};
 use crate::approval::{
     Actor, ApprovalError, Approvals, Confirmation, Proposal, ProposalDraft, ProposalId,
 };
@@ -69,6 +75,8 @@ pub struct Engine {
     groups: GroupMap,
     limits: Limits,
     locks: ConversationLocks,
+    /// The LLM planner in front of the alias planner, when `[llm]` is configured.
+    llm: Option<Arc<LlmAgent>>,
 }
 
 pub struct EngineParts {
@@ -101,7 +109,14 @@ impl Engine {
             groups: parts.groups,
             limits: parts.limits,
             locks: ConversationLocks::default(),
+            llm: None,
         }
+    }
+
+    /// Plans with `agent` first; the alias planner stays the fallback.
+    pub fn with_llm(mut self, agent: Arc<LlmAgent>) -> Self {
+        self.llm = Some(agent);
+        self
     }
 
     pub fn approvals(&self) -> &Approvals {
@@ -202,9 +217,12 @@ impl Engine {
         }
 
         let mut ctx = self.memory.context(&msg.conversation).await?;
-        let intent = self.planner.plan(text, &ctx).await;
         let actor = self.actor(&msg.user.id);
-        let reply = match intent {
+        let (intent, note) = match self.plan(msg, text, &mut ctx, &actor).await? {
+            llm::Planned::Reply(reply) => return Ok((vec![*reply], Some(ctx))),
+            llm::Planned::Intent { intent, note } => (intent, note),
+        };
+        let mut reply = match intent {
             Intent::NotPlatform { reply } => {
                 ctx.pending = None;
                 Reply::text(reply)
@@ -216,11 +234,17 @@ impl Engine {
             }
             Intent::Call(call) => {
                 ctx.pending = None;
-                let reply = self.call(msg, &actor, &call).await?;
+                let mut reply = self.call(msg, &actor, &call).await?;
+                if let Some(offer) = reply.data.as_ref().and_then(Offer::from_data) {
+                    self.propose_offer(msg, &actor, offer, &mut reply).await?;
+                }
                 ctx.previous = Some(call);
                 reply
             }
         };
+        if let Some(note) = note {
+            reply.text = format!("{}\n\n{note}", reply.text);
+        }
         Ok((vec![reply], Some(ctx)))
     }
 
@@ -257,17 +281,8 @@ impl Engine {
         let conv = msg.conversation.to_string();
         let started = Instant::now();
         match entry {
-            RegistryEntry::Read(action) => {
-                let result = action.run(&ctx, args.clone()).await;
-                let elapsed = elapsed_ms(started);
-                let (outcome, detail) = match &result {
-                    Ok(_) => ("ok", None),
-                    Err(e) => ("error", Some(e.to_string())),
-                };
-                let entry = AuditEntry::new(&actor.id, &conv, &call.tool, "read", args, outcome)
-                    .with_detail(detail)
-                    .with_duration(elapsed);
-                self.store.append_audit_logged(&entry).await;
+            RegistryEntry::Read(_) => {
+                let result = self.run_read(msg, actor, &call.tool, args).await;
                 Ok(match result {
                     Ok(out) => Reply {
                         text: out.text,
@@ -330,6 +345,68 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Proposes the fix a read result offers (diagnose's remediation for its top finding) in
+    /// the same reply. It is planned, dry-run, audited and confirmed exactly like a mutation
+    /// the user asked for; the offer only saves them asking.
+    async fn propose_offer(
+        &self,
+        msg: &Inbound,
+        actor: &Actor,
+        offer: Offer,
+        reply: &mut Reply,
+    ) -> Result<(), EngineError> {
+        if self.registry.kind(&offer.tool) != Some(crate::actions::ActionKind::Mutate) {
+            return Ok(());
+        }
+        let call = ToolCall {
+            tool: offer.tool,
+            args: offer.args,
+        };
+        let card = self.call(msg, actor, &call).await?;
+        reply.text = match card.proposal {
+            Some(p) => {
+                reply.proposal = Some(p);
+                format!("{}\n\n{}", reply.text, card.text)
+            }
+            None => format!(
+                "{}\n\n(The suggested action was not proposed: {})",
+                reply.text, card.text
+            ),
+        };
+        Ok(())
+    }
+
+    /// Runs a read action as `actor` and audits it (for both planners).
+    async fn run_read(
+        &self,
+        msg: &Inbound,
+        actor: &Actor,
+        tool: &str,
+        args: Value,
+    ) -> Result<ActionOutput, ActionError> {
+        let Some(RegistryEntry::Read(action)) = self.registry.get(tool) else {
+            return Err(ActionError::Unknown(format!(
+                "`{tool}` is not a read action this platbot has"
+            )));
+        };
+        let ctx = ActionContext {
+            platform: &self.platform,
+            actor,
+        };
+        let started = Instant::now();
+        let result = action.run(&ctx, args.clone()).await;
+        let (outcome, detail) = match &result {
+            Ok(_) => ("ok", None),
+            Err(e) => ("error", Some(e.to_string())),
+        };
+        let conv = msg.conversation.to_string();
+        let entry = AuditEntry::new(&actor.id, &conv, tool, "read", args, outcome)
+            .with_detail(detail)
+            .with_duration(elapsed_ms(started));
+        self.store.append_audit_logged(&entry).await;
+        result
     }
 
     async fn refuse(&self, actor: &Actor, conv: &str, tool: &str, args: Value, e: &ActionError) {

@@ -1,3 +1,4 @@
 //! Offline evaluations of the bot's parts against the shared eval sets.
 
 pub mod intents;
+pub mod retrieval;

@@ -12,6 +12,9 @@ use serde::Deserialize;
 
 use crate::domain::{Environment, NameError, NamespaceName, ServiceName, TeamName, UserId};
 
+mod backstage;
+pub use backstage::fetch_backstage;
+
 /// Annotation naming the Kubernetes Deployment of a Component.
 pub const KUBERNETES_ID_ANNOTATION: &str = "backstage.io/kubernetes-id";
 /// Annotation giving the namespace pattern of a Component.
@@ -121,6 +124,8 @@ pub enum CatalogError {
     },
     #[error(transparent)]
     Entity(Box<EntityError>),
+    #[error("cannot read the catalog from Backstage: {0}")]
+    Backstage(String),
 }
 
 /// A malformed entity: where it is and which field is wrong.
@@ -444,6 +449,30 @@ impl Catalog {
                     document,
                     source,
                 })?;
+            match parse_document(value, origin, document)? {
+                Some(Entity::Team(t)) => catalog.teams.upsert(t),
+                Some(Entity::Service(s)) => catalog.services.upsert(s),
+                Some(Entity::User(u)) => catalog.users.upsert(u),
+                None => {}
+            }
+        }
+        catalog.reindex();
+        Ok(catalog)
+    }
+
+    /// Entities as a Backstage backend serves them (JSON); `origin` names the source in errors.
+    pub fn from_json_entities(
+        entities: Vec<serde_json::Value>,
+        origin: &str,
+    ) -> Result<Catalog, CatalogError> {
+        let mut catalog = Catalog::default();
+        for (i, entity) in entities.into_iter().enumerate() {
+            let document = i + 1;
+            let value = serde_yaml::to_value(entity).map_err(|source| CatalogError::Syntax {
+                origin: origin.to_owned(),
+                document,
+                source,
+            })?;
             match parse_document(value, origin, document)? {
                 Some(Entity::Team(t)) => catalog.teams.upsert(t),
                 Some(Entity::Service(s)) => catalog.services.upsert(s),

@@ -1,13 +1,18 @@
-//! Clients for the systems platbot reads and changes: the service catalog and Kubernetes.
+//! Clients for the systems platbot reads and changes: the service catalog, Kubernetes,
+//! the on-call providers and Argo CD.
 
+pub mod argocd;
 pub mod catalog;
+pub mod http;
 pub mod kube;
+pub mod oncall;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use self::catalog::Catalog;
 pub use self::kube::{Cluster, KubeError};
+pub use self::oncall::OnCall;
 
 use crate::domain::Environment;
 
@@ -39,6 +44,12 @@ pub struct Platform {
     /// Each environment's cluster; an environment missing here has none configured.
     pub clusters: HashMap<Environment, ClusterSlot>,
     pub golden_paths: crate::actions::golden_path::GoldenPaths,
+    /// On-call providers (schedule file, PagerDuty, Opsgenie) and their answer cache.
+    pub oncall: Arc<OnCall>,
+    /// Argo CD, when `[argocd]` is configured.
+    pub argocd: Option<Arc<argocd::ArgoCd>>,
+    /// The docs index behind `search_docs`; `None` where none was opened.
+    pub docs: Option<Arc<crate::knowledge::DocsIndex>>,
 }
 
 impl Platform {

@@ -1236,6 +1236,8 @@ impl Builder {
         );
         meta["labels"] = w.labels();
         meta["annotations"] = json!({ "platform.example.com/last-changed": self.at(age) });
+        // The server records each writer's last write here; diagnose reads it as "last changed".
+        meta["managedFields"] = json!([{ "manager": "kubectl-edit", "operation": "Update", "apiVersion": "v1", "time": self.at(age), "fieldsType": "FieldsV1", "fieldsV1": { "f:data": {} } }]);
         self.push(json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": { key: url, "index": "products-v5" } }));
     }
 

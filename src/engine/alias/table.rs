@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::text::tokenize;
 
 /// The tool files compiled into the binary.
-const BUILTIN: [(&str, &str); 11] = [
+const BUILTIN: [(&str, &str); 12] = [
     (
         "search_docs.yaml",
         include_str!("../../../tools/search_docs.yaml"),
@@ -53,6 +53,10 @@ const BUILTIN: [(&str, &str); 11] = [
     (
         "rollback_deployment.yaml",
         include_str!("../../../tools/rollback_deployment.yaml"),
+    ),
+    (
+        "set_memory_limit.yaml",
+        include_str!("../../../tools/set_memory_limit.yaml"),
     ),
 ];
 
@@ -269,7 +273,7 @@ mod tests {
             assert!(t.examples.len() >= 3, "{}", spec.name);
             assert!(!t.patterns.is_empty(), "{}", spec.name);
         }
-        assert_eq!(table.len(), 11);
+        assert_eq!(table.len(), 12);
     }
 
     #[test]

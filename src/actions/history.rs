@@ -1,0 +1,209 @@
+//! `rollout_history{service, environment?}`: a Deployment's revisions from its ReplicaSets
+//! (`deployment.kubernetes.io/revision`, image, `kubernetes.io/change-cause`, creation time),
+//! newest first, in one environment or all of them.
+
+use chrono::{DateTime, Utc};
+use futures::future::join_all;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use kube::Api;
+use kube::api::ListParams;
+use serde::Serialize;
+use serde_json::json;
+
+use super::args::ServiceEnvArgs;
+use super::status::{ago, environments, find_service};
+use super::{ActionContext, ActionError, ActionOutput, ReadAction};
+use crate::platform::PlatformError;
+
+const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
+const CHANGE_CAUSE_ANNOTATION: &str = "kubernetes.io/change-cause";
+/// Revisions shown per environment; the Deployment's `revisionHistoryLimit` keeps 10 by default.
+const SHOWN: usize = 10;
+
+/// One revision of a Deployment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Revision {
+    pub revision: u64,
+    pub images: Vec<String>,
+    pub change_cause: Option<String>,
+    pub created: Option<DateTime<Utc>>,
+    pub replica_set: String,
+    /// Pods this revision runs now.
+    pub replicas: i32,
+    /// The revision the Deployment is on.
+    pub current: bool,
+}
+
+/// The revisions of `deployment` among `replica_sets`, newest first.
+pub fn revisions(deployment: &Deployment, replica_sets: &[ReplicaSet]) -> Vec<Revision> {
+    let name = deployment.metadata.name.as_deref().unwrap_or_default();
+    let uid = deployment.metadata.uid.as_deref();
+    let current = deployment
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(REVISION_ANNOTATION))
+        .and_then(|r| r.parse::<u64>().ok());
+    let mut out: Vec<Revision> = replica_sets
+        .iter()
+        .filter(|rs| {
+            // Owned by this Deployment (by uid when both have one: a re-created Deployment
+            // of the same name does not inherit the old one's history).
+            rs.metadata.owner_references.as_ref().is_some_and(|refs| {
+                refs.iter().any(|o| {
+                    o.kind == "Deployment"
+                        && o.name == name
+                        && uid.is_none_or(|u| o.uid.is_empty() || o.uid == u)
+                })
+            })
+        })
+        .filter_map(|rs| {
+            let annotations = rs.metadata.annotations.as_ref();
+            let revision = annotations?.get(REVISION_ANNOTATION)?.parse::<u64>().ok()?;
+            let images = rs
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.as_ref())
+                .and_then(|t| t.spec.as_ref())
+                .map(|p| p.containers.iter().filter_map(|c| c.image.clone()).collect())
+                .unwrap_or_default();
+            Some(Revision {
+                revision,
+                images,
+                change_cause: annotations
+                    .and_then(|a| a.get(CHANGE_CAUSE_ANNOTATION))
+                    .cloned()
+                    .filter(|c| !c.trim().is_empty()),
+                created: rs
+                    .metadata
+                    .creation_timestamp
+                    .as_ref()
+                    .and_then(|t| DateTime::<Utc>::from_timestamp(t.0.as_second(), 0)),
+                replica_set: rs.metadata.name.clone().unwrap_or_default(),
+                replicas: rs.status.as_ref().map_or(0, |s| s.replicas),
+                current: Some(revision) == current,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| b.revision.cmp(&a.revision));
+    out
+}
+
+fn line(r: &Revision, now: DateTime<Utc>) -> String {
+    let mut s = format!("rev {}", r.revision);
+    if r.current {
+        s.push_str(" (current)");
+    }
+    if let Some(t) = r.created {
+        s.push_str(&format!(
+            " {} ({})",
+            t.format("%Y-%m-%d %H:%M UTC"),
+            ago(now - t)
+        ));
+    }
+    if !r.images.is_empty() {
+        s.push_str(&format!(": {}", r.images.join(", ")));
+    }
+    if let Some(c) = &r.change_cause {
+        s.push_str(&format!(" \u{2014} {c}"));
+    }
+    s
+}
+
+pub struct RolloutHistory;
+
+#[async_trait::async_trait]
+impl ReadAction for RolloutHistory {
+    type Args = ServiceEnvArgs;
+    const NAME: &'static str = "rollout_history";
+
+    async fn run(
+        &self,
+        ctx: &ActionContext<'_>,
+        args: Self::Args,
+    ) -> Result<ActionOutput, ActionError> {
+        let service = find_service(&ctx.platform.catalog, args.service.as_str())?;
+        let envs = environments(ctx, args.environment.as_ref())?;
+        if !ctx.platform.has_cluster() {
+            return Err(PlatformError::NoCluster.into());
+        }
+        let reads = envs.iter().map(|env| async move {
+            let ns = ctx
+                .platform
+                .catalog
+                .namespace_of(service, env)
+                .map_err(|e| ActionError::InvalidArgs(e.to_string()))?;
+            let found = async {
+                let cluster = ctx.platform.cluster_for(env)?;
+                let client = cluster.client_for(ctx.actor)?;
+                let explain = |e| PlatformError::from(cluster.explain(ctx.actor, e));
+                let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns.as_str());
+                let Some(d) = deployments
+                    .get_opt(&service.kubernetes_id)
+                    .await
+                    .map_err(explain)?
+                else {
+                    return Ok(None);
+                };
+                // The Deployment's own selector finds its ReplicaSets; ownership is checked after.
+                let selector = d
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.selector.match_labels.as_ref())
+                    .map(|labels| {
+                        labels
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .unwrap_or_default();
+                let sets: Api<ReplicaSet> = Api::namespaced(client, ns.as_str());
+                let list = sets
+                    .list(&ListParams::default().labels(&selector))
+                    .await
+                    .map_err(explain)?;
+                Ok::<_, PlatformError>(Some(revisions(&d, &list.items)))
+            }
+            .await;
+            Ok::<_, ActionError>((*env, ns, found))
+        });
+        let now = Utc::now();
+        let mut lines = vec![format!("*{}* rollout history (team {})", service.name, service.owner)];
+        let mut data = Vec::new();
+        for result in join_all(reads).await {
+            let (env, ns, found) = result?;
+            match found {
+                Ok(Some(revs)) if revs.is_empty() => {
+                    lines.push(format!("- {env} ({ns}): no revisions recorded (no ReplicaSets of `{}`)", service.kubernetes_id));
+                    data.push(json!({"environment": env, "namespace": ns, "revisions": []}));
+                }
+                Ok(Some(revs)) => {
+                    lines.push(format!("- {env} ({ns}):"));
+                    for r in revs.iter().take(SHOWN) {
+                        lines.push(format!("  - {}", line(r, now)));
+                    }
+                    if revs.len() > SHOWN {
+                        lines.push(format!("  - and {} older", revs.len() - SHOWN));
+                    }
+                    data.push(json!({"environment": env, "namespace": ns, "revisions": revs}));
+                }
+                Ok(None) => {
+                    lines.push(format!(
+                        "- {env} ({ns}): not deployed (no Deployment `{}`)",
+                        service.kubernetes_id
+                    ));
+                    data.push(json!({"environment": env, "namespace": ns, "revisions": null}));
+                }
+                Err(e) => {
+                    lines.push(format!("- {env} ({ns}): could not read: {e}"));
+                    data.push(json!({"environment": env, "namespace": ns, "error": e.to_string()}));
+                }
+            }
+        }
+        Ok(ActionOutput::new(
+            lines.join("\n"),
+            json!({"service": service.name, "environments": data}),
+        ))
+    }
+}

@@ -1,0 +1,91 @@
+//! Ids seen recently, so that a delivery Slack repeats (an Events API retry with
+//! `X-Slack-Retry-Num`, a Socket Mode redelivery, a replayed request) is handled once.
+//!
+//! In memory, per process: with several replicas a repeat may reach another one, where
+//! the engine's compare-and-set still keeps a proposal from executing twice.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Slack retries for about half an hour at most (immediately, after 1 and after 5 minutes,
+/// plus Socket Mode redeliveries); an hour covers that with room.
+const DEFAULT_TTL: Duration = Duration::from_secs(60 * 60);
+const DEFAULT_CAPACITY: usize = 50_000;
+
+pub struct RecentIds {
+    ttl: Duration,
+    capacity: usize,
+    inner: Mutex<Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    ids: HashSet<String>,
+    order: VecDeque<(Instant, String)>,
+}
+
+impl Default for RecentIds {
+    fn default() -> Self {
+        Self::new(DEFAULT_TTL, DEFAULT_CAPACITY)
+    }
+}
+
+impl RecentIds {
+    pub fn new(ttl: Duration, capacity: usize) -> Self {
+        Self {
+            ttl,
+            capacity: capacity.max(1),
+            inner: Mutex::new(Seen::default()),
+        }
+    }
+
+    /// True the first time `id` is offered within the window; false for a repeat.
+    pub fn first_time(&self, id: &str) -> bool {
+        let mut seen = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        while let Some((at, _)) = seen.order.front() {
+            if now.duration_since(*at) < self.ttl && seen.order.len() < self.capacity {
+                break;
+            }
+            if let Some((_, old)) = seen.order.pop_front() {
+                seen.ids.remove(&old);
+            }
+        }
+        if seen.ids.contains(id) {
+            return false;
+        }
+        seen.ids.insert(id.to_owned());
+        seen.order.push_back((now, id.to_owned()));
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_are_caught_until_they_age_out() {
+        let ids = RecentIds::new(Duration::from_millis(50), 10);
+        assert!(ids.first_time("Ev1"));
+        assert!(!ids.first_time("Ev1"));
+        assert!(ids.first_time("Ev2"));
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(ids.first_time("Ev1"));
+    }
+
+    #[test]
+    fn capacity_bounds_memory() {
+        let ids = RecentIds::new(Duration::from_secs(60), 3);
+        for id in ["a", "b", "c", "d"] {
+            assert!(ids.first_time(id));
+        }
+        // "a" was pushed out by the fourth id.
+        assert!(ids.first_time("a"));
+        assert!(!ids.first_time("d"));
+    }
+}

@@ -1,0 +1,159 @@
+//! Who a Slack user is on the platform: the Slack id is resolved once through
+//! `users.info` (cached) to an email, then to the catalog user with that email.
+//! The result is what the approval policy and the audit log see.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::chat::UserRef;
+use crate::domain::{UserId, UserIdError};
+use crate::platform::catalog::Catalog;
+
+use super::api::SlackWebApi;
+
+/// How long a resolved identity is trusted before `users.info` is asked again
+/// (an email or catalog change shows up within this time).
+const CACHE_TTL: Duration = Duration::from_secs(60 * 60);
+const CACHE_MAX: usize = 10_000;
+
+pub struct SlackIdentity {
+    api: Arc<SlackWebApi>,
+    catalog: Arc<Catalog>,
+    cache: Mutex<HashMap<String, (Instant, UserId)>>,
+}
+
+/// The platform user for an email: the catalog user with that email, else the email's
+/// local part, else the Slack id itself (which no policy names, so it can ask but not
+/// confirm). Fails only when the Slack id is not a usable id either.
+pub fn platform_user(
+    catalog: &Catalog,
+    email: Option<&str>,
+    slack_id: &str,
+) -> Result<UserId, UserIdError> {
+    let email = email.map(str::trim).filter(|e| !e.is_empty());
+    if let Some(email) = email {
+        if let Some(user) = catalog.users().find(|u| {
+            u.email
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case(email))
+        }) {
+            return Ok(user.name.clone());
+        }
+        if let Some(local) = email.split('@').next()
+            && let Ok(id) = UserId::parse(&local.to_ascii_lowercase())
+        {
+            return Ok(id);
+        }
+    }
+    UserId::parse(slack_id)
+}
+
+impl SlackIdentity {
+    pub fn new(api: Arc<SlackWebApi>, catalog: Arc<Catalog>) -> Self {
+        Self {
+            api,
+            catalog,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The platform user behind a Slack user id; `None` when the id is unusable. A failing
+    /// `users.info` is logged and falls back to the Slack id, uncached, so the next message
+    /// tries again.
+    pub async fn resolve(&self, slack_id: &str) -> Option<UserRef> {
+        let display = Some(format!("<@{slack_id}>"));
+        if let Some(id) = self.cached(slack_id) {
+            return Some(UserRef { id, display });
+        }
+        let email = match self.api.user_info(slack_id).await {
+            Ok(user) => {
+                let email = user
+                    .profile
+                    .as_ref()
+                    .and_then(|p| p.email.as_ref())
+                    .map(|e| e.to_string());
+                if email.is_none() {
+                    tracing::warn!(
+                        slack_user = slack_id,
+                        "users.info has no email (is the users:read.email scope granted?)"
+                    );
+                }
+                Some(email)
+            }
+            Err(e) => {
+                tracing::warn!(slack_user = slack_id, error = %e, "cannot resolve Slack user");
+                None
+            }
+        };
+        let id = match platform_user(
+            &self.catalog,
+            email.as_ref().and_then(Option::as_deref),
+            slack_id,
+        ) {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!(error = %e, "Slack event without a usable user id; ignored");
+                return None;
+            }
+        };
+        if email.is_some() {
+            self.remember(slack_id, id.clone());
+        }
+        Some(UserRef { id, display })
+    }
+
+    fn cached(&self, slack_id: &str) -> Option<UserId> {
+        let cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache
+            .get(slack_id)
+            .filter(|(at, _)| at.elapsed() < CACHE_TTL)
+            .map(|(_, id)| id.clone())
+    }
+
+    fn remember(&self, slack_id: &str, id: UserId) {
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= CACHE_MAX {
+            cache.retain(|_, (at, _)| at.elapsed() < CACHE_TTL);
+            if cache.len() >= CACHE_MAX {
+                cache.clear();
+            }
+        }
+        cache.insert(slack_id.to_owned(), (Instant::now(), id));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CATALOG: &str = "apiVersion: backstage.io/v1alpha1
+kind: User
+metadata:
+  name: priya.nair
+spec:
+  profile: {displayName: Priya Nair, email: Priya@Payments.Example.com}
+  memberOf: []
+";
+
+    #[test]
+    fn email_maps_to_the_catalog_user_then_local_part_then_slack_id() {
+        let catalog = Catalog::from_yaml_str(CATALOG, "test").unwrap();
+        let who = |email: Option<&str>| {
+            platform_user(&catalog, email, "U024BE7LH")
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(who(Some("priya@payments.example.com")), "priya.nair");
+        assert_eq!(who(Some("Sam.Ops@example.com")), "sam.ops");
+        assert_eq!(who(None), "U024BE7LH");
+        assert_eq!(who(Some("  ")), "U024BE7LH");
+        assert!(platform_user(&catalog, None, " ").is_err());
+    }
+}

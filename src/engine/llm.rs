@@ -1,0 +1,868 @@
+//! The LLM planner: OpenAI-compatible tool calling over the typed actions.
+//!
+//! One message runs a bounded loop. The model sees the system prompt (rules and the
+//! catalog), the thread's history trimmed to the token budget, and the tools this
+//! build can run. A read it asks for runs at once (through [`ToolHost`], which audits
+//! it like any read) and its output goes back labelled as data, truncated to its
+//! budget. A mutation ends the loop as an [`Intent::Call`]: the engine turns it into a
+//! proposal, and only an allowed confirmation can make it run. The model never holds
+//! anything that executes. Unreadable arguments go back once as a validation error
+//! for the model to repair, then the user is asked; unknown tools are refused. After
+//! the last tool result the closing request goes without tools (small models
+//! otherwise call the tool again). Any failure before an answer leaves the turn to
+//! the alias planner (see `turn.rs`).
+
+mod budget;
+mod client;
+mod tools;
+mod turn;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_openai::types::chat::{
+    ChatCompletionMessageToolCall, ChatCompletionMessageToolCalls,
+    ChatCompletionRequestAssistantMessage, ChatCompletionRequestAssistantMessageContent,
+    ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
+    ChatCompletionRequestSystemMessageContent, ChatCompletionRequestToolMessage,
+    ChatCompletionRequestToolMessageContent, ChatCompletionRequestUserMessage,
+    ChatCompletionRequestUserMessageContent, ChatCompletionResponseMessage, FunctionCall,
+};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::actions::spec::{ActionKind, ToolSpec};
+use crate::actions::{ActionError, ActionOutput};
+use crate::config::LlmSettings;
+use crate::domain::Environment;
+use crate::engine::alias::AliasTable;
+use crate::engine::intent::{Clarification, Intent, PlanContext, ToolCall};
+use crate::engine::prompt::{PromptError, Prompts};
+use crate::platform::catalog::Catalog;
+use crate::store::Turn;
+
+pub use client::{LlmError, RequestUsage};
+pub use tools::{Grounding, Interpreted, ToolBox};
+pub(in crate::engine) use turn::Planned;
+
+use budget::{ANSWER_TOKENS, TOOL_RESULT_TOKENS};
+use client::{ChatClient, ChatRequest};
+
+/// Runs read actions for the agent and checks a mutation's arguments. The engine
+/// implements it; it has no way to execute a mutation, so neither has the model.
+#[async_trait::async_trait]
+pub trait ToolHost: Send + Sync {
+    /// Runs a read action (and audits it).
+    async fn read(&self, call: &ToolCall) -> Result<ActionOutput, ActionError>;
+    /// Parses a mutation's arguments into its typed arguments, without planning it.
+    fn check_mutation(&self, call: &ToolCall) -> Result<(), ActionError>;
+}
+
+/// One message as the agent sees it.
+pub struct TurnInput<'a> {
+    pub text: &'a str,
+    /// The thread before this message, oldest first (`user` and `bot` turns).
+    pub history: &'a [Turn],
+    pub ctx: &'a PlanContext,
+}
+
+/// A read the agent ran, with what it returned.
+#[derive(Debug, Clone)]
+pub struct ReadDone {
+    pub call: ToolCall,
+    pub output: ActionOutput,
+}
+
+#[derive(Debug, Clone)]
+pub enum AgentOutcome {
+    /// The model answered, from the reads it ran (none for chit-chat or a question back).
+    Answer {
+        text: String,
+        reads: Vec<ReadDone>,
+        /// Set when the model failed after the reads and their raw output is the answer.
+        note: Option<String>,
+    },
+    /// A mutation to propose, or a question for missing arguments.
+    Intent(Intent),
+}
+
+/// A tool call the agent refused, for the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Refusal {
+    pub tool: String,
+    pub args: String,
+    pub reason: String,
+}
+
+/// Everything one message cost and came to.
+#[derive(Debug)]
+pub struct AgentRun {
+    pub outcome: Result<AgentOutcome, LlmError>,
+    pub requests: Vec<RequestUsage>,
+    pub refused: Vec<Refusal>,
+}
+
+/// Counters for `/metrics`: requests, failures, tokens, fallbacks.
+#[derive(Debug, Default)]
+pub struct LlmMetrics {
+    pub turns: AtomicU64,
+    pub requests: AtomicU64,
+    pub failures: AtomicU64,
+    pub prompt_tokens: AtomicU64,
+    pub completion_tokens: AtomicU64,
+    pub fallbacks: AtomicU64,
+    pub circuit_open_skips: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LlmMetricsSnapshot {
+    pub turns: u64,
+    pub requests: u64,
+    pub failures: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub fallbacks: u64,
+    pub circuit_open_skips: u64,
+}
+
+impl LlmMetrics {
+    fn add(&self, counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> LlmMetricsSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        LlmMetricsSnapshot {
+            turns: get(&self.turns),
+            requests: get(&self.requests),
+            failures: get(&self.failures),
+            prompt_tokens: get(&self.prompt_tokens),
+            completion_tokens: get(&self.completion_tokens),
+            fallbacks: get(&self.fallbacks),
+            circuit_open_skips: get(&self.circuit_open_skips),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LlmSetupError {
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    #[error(
+        "llm.context_tokens = {context} is too small: the system prompt and the tool definitions alone take about {needed} tokens plus {ANSWER_TOKENS} for the answer"
+    )]
+    ContextTooSmall { context: usize, needed: usize },
+}
+
+pub struct LlmAgent {
+    client: ChatClient,
+    tools: ToolBox,
+    prompts: Prompts,
+    system: String,
+    catalog: Arc<Catalog>,
+    context_tokens: usize,
+    max_steps: usize,
+    metrics: Arc<LlmMetrics>,
+}
+
+impl LlmAgent {
+    /// `tools` are the ones the model may call (the registry's, in production).
+    pub fn new(
+        settings: &LlmSettings,
+        tools: Vec<ToolSpec>,
+        aliases: &AliasTable,
+        catalog: Arc<Catalog>,
+        environments: &[Environment],
+    ) -> Result<Self, LlmSetupError> {
+        let prompts = Prompts::load(&settings.prompts_dir)?;
+        let tools = ToolBox::new(tools, aliases);
+        let catalog_budget = budget::CATALOG_TOKENS.min(settings.context_tokens / 4);
+        let system =
+            prompts.render_system(&catalog, environments, &tools.mutations(), catalog_budget);
+        // The fixed part of every request, plus room for a short message and the answer.
+        let needed = budget::estimate(&system) + tools.tokens() + 200;
+        if needed + ANSWER_TOKENS as usize > settings.context_tokens {
+            return Err(LlmSetupError::ContextTooSmall {
+                context: settings.context_tokens,
+                needed,
+            });
+        }
+        let metrics = Arc::new(LlmMetrics::default());
+        Ok(Self {
+            client: ChatClient::new(settings, Arc::clone(&metrics)),
+            tools,
+            prompts,
+            system,
+            catalog,
+            context_tokens: settings.context_tokens,
+            max_steps: settings.max_steps,
+            metrics,
+        })
+    }
+
+    pub fn model(&self) -> &str {
+        self.client.model()
+    }
+
+    pub fn metrics(&self) -> &LlmMetrics {
+        &self.metrics
+    }
+
+    pub(crate) fn count_fallback(&self) {
+        self.metrics.add(&self.metrics.fallbacks, 1);
+    }
+
+    /// The system prompt as rendered at start.
+    pub fn system_prompt(&self) -> &str {
+        &self.system
+    }
+
+    /// Plans and answers one message, running reads through `host`.
+    pub async fn run(&self, input: &TurnInput<'_>, host: &dyn ToolHost) -> AgentRun {
+        self.metrics.add(&self.metrics.turns, 1);
+        let mut state = RunState::new(self, input);
+        let outcome = self.drive(host, &mut state).await;
+        AgentRun {
+            outcome,
+            requests: state.requests,
+            refused: state.refused,
+        }
+    }
+
+    /// What the model makes of `text` in one request: its first tool call (as the
+    /// loop would take it), or the question or no-tool answer. For `platbot eval`.
+    pub async fn predict(
+        &self,
+        text: &str,
+        ctx: &PlanContext,
+    ) -> (Result<Intent, LlmError>, Vec<RequestUsage>) {
+        let input = TurnInput {
+            text,
+            history: &[],
+            ctx,
+        };
+        let mut state = RunState::new(self, &input);
+        let result = match self.request(&mut state, true, None).await {
+            Err(e) => Err(e),
+            Ok(msg) => Ok(match self.calls_of(&msg).into_iter().next() {
+                Some(call) => match self.tools.interpret(
+                    &call.function.name,
+                    &call.function.arguments,
+                    &self.catalog,
+                    &state.grounding,
+                ) {
+                    Interpreted::Ready { call, .. } => Intent::Call(call),
+                    Interpreted::Ask(c) => Intent::Clarify(c),
+                    Interpreted::Unknown { name } => Intent::Call(ToolCall {
+                        tool: name,
+                        args: serde_json::Map::new(),
+                    }),
+                    Interpreted::Unreadable { tool, .. } => Intent::Call(ToolCall {
+                        tool,
+                        args: serde_json::Map::new(),
+                    }),
+                },
+                None => text_intent(&answer_text(&msg)),
+            }),
+        };
+        (result, state.requests)
+    }
+
+    async fn drive(
+        &self,
+        host: &dyn ToolHost,
+        state: &mut RunState,
+    ) -> Result<AgentOutcome, LlmError> {
+        let mut reads: Vec<ReadDone> = Vec::new();
+        let mut repaired = false;
+        let mut refused_unknown = false;
+        let mut closing = false;
+        let mut step = 0;
+        loop {
+            closing = closing || step >= self.max_steps;
+            // Once there are results, every request says how to answer from them
+            // (grounded, with citations), whether or not more tool calls may follow.
+            let has_results = !reads.is_empty() || state.had_tool_errors;
+            let instruction = (closing || has_results).then(|| self.closing_instruction(&reads));
+            let msg = match self.request(state, !closing, instruction).await {
+                Ok(m) => m,
+                Err(e) if !reads.is_empty() || state.had_tool_errors => {
+                    // The reads ran and were audited: their own text answers, unsummarised.
+                    return Ok(raw_answer(reads, &state.error_texts, &e));
+                }
+                Err(e) => return Err(e),
+            };
+            let calls = self.calls_of(&msg);
+            if closing || calls.is_empty() {
+                let text = answer_text(&msg);
+                // Without tools on offer a small model may still write a call as text.
+                let problem = if text.is_empty() {
+                    Some("an empty answer")
+                } else if !calls.is_empty() {
+                    Some("another tool call instead of an answer")
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    let e = LlmError::BadResponse(problem.into());
+                    if reads.is_empty() && !state.had_tool_errors {
+                        return Err(e);
+                    }
+                    return Ok(raw_answer(reads, &state.error_texts, &e));
+                }
+                return Ok(AgentOutcome::Answer {
+                    text,
+                    reads,
+                    note: None,
+                });
+            }
+            step += 1;
+            state.push(assistant_with_calls(&msg, &calls));
+            // Every call gets an answer message, even those after one that ends the turn,
+            // so that the transcript stays well-formed; an ending call returns at once.
+            for call in &calls {
+                let id = call.id.clone();
+                let name = call.function.name.clone();
+                let raw = call.function.arguments.clone();
+                match self
+                    .tools
+                    .interpret(&name, &raw, &self.catalog, &state.grounding)
+                {
+                    Interpreted::Unknown { name } => {
+                        state.refused.push(Refusal {
+                            tool: name.clone(),
+                            args: raw,
+                            reason: "unknown tool".into(),
+                        });
+                        if refused_unknown {
+                            closing = true;
+                        }
+                        refused_unknown = true;
+                        let text = format!(
+                            "There is no tool named `{name}`; nothing was done. The tools are: {}.",
+                            self.tools.names().join(", ")
+                        );
+                        state.push(tool_message(&id, text));
+                    }
+                    Interpreted::Unreadable { tool, error } => {
+                        let text = self.repair_or_ask(state, &mut repaired, &tool, &raw, &error);
+                        match text {
+                            Repair::Retry(t) => state.push(tool_message(&id, t)),
+                            Repair::Ask(c) => return Ok(AgentOutcome::Intent(Intent::Clarify(c))),
+                        }
+                    }
+                    Interpreted::Ask(c) => return Ok(AgentOutcome::Intent(Intent::Clarify(c))),
+                    Interpreted::Ready {
+                        call: tc,
+                        kind: ActionKind::Mutate,
+                    } => match host.check_mutation(&tc) {
+                        Ok(()) => return Ok(AgentOutcome::Intent(Intent::Call(tc))),
+                        Err(e @ (ActionError::InvalidArgs(_) | ActionError::Unknown(_))) => {
+                            let args = Value::Object(tc.args.clone()).to_string();
+                            match self.repair_or_ask(
+                                state,
+                                &mut repaired,
+                                &tc.tool,
+                                &args,
+                                &e.to_string(),
+                            ) {
+                                Repair::Retry(t) => state.push(tool_message(&id, t)),
+                                Repair::Ask(c) => {
+                                    return Ok(AgentOutcome::Intent(Intent::Clarify(c)));
+                                }
+                            }
+                        }
+                        // Checking arguments touches nothing else; anything else is a bug to report.
+                        Err(e) => {
+                            return Ok(AgentOutcome::Answer {
+                                text: format!("I can't do that: {e}"),
+                                reads,
+                                note: None,
+                            });
+                        }
+                    },
+                    Interpreted::Ready {
+                        call: tc,
+                        kind: ActionKind::Read,
+                    } => {
+                        if reads.iter().any(|r| r.call == tc) {
+                            // Asked twice: the model has what it needs; close.
+                            closing = true;
+                            state.push(tool_message(&id, "Same result as above.".into()));
+                            continue;
+                        }
+                        match host.read(&tc).await {
+                            Ok(output) => {
+                                let text = state.frame_output(
+                                    &tc.tool,
+                                    &output,
+                                    self.context_tokens.saturating_sub(self.tools.tokens()),
+                                );
+                                state.push(tool_message(&id, text));
+                                reads.push(ReadDone { call: tc, output });
+                            }
+                            Err(ActionError::InvalidArgs(m)) => {
+                                let args = Value::Object(tc.args.clone()).to_string();
+                                match self.repair_or_ask(state, &mut repaired, &tc.tool, &args, &m)
+                                {
+                                    Repair::Retry(t) => state.push(tool_message(&id, t)),
+                                    Repair::Ask(c) => {
+                                        return Ok(AgentOutcome::Intent(Intent::Clarify(c)));
+                                    }
+                                }
+                            }
+                            Err(e) => {
+                                let text = e.to_string();
+                                state.error_texts.push(text.clone());
+                                state.had_tool_errors = true;
+                                let framed = state.frame_error(&tc.tool, &text);
+                                state.push(tool_message(&id, framed));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The one repair attempt per turn: the validation error goes back to the model.
+    /// The second time the user is asked instead.
+    fn repair_or_ask(
+        &self,
+        state: &mut RunState,
+        repaired: &mut bool,
+        tool: &str,
+        args: &str,
+        error: &str,
+    ) -> Repair {
+        state.refused.push(Refusal {
+            tool: tool.to_owned(),
+            args: args.to_owned(),
+            reason: format!("invalid arguments: {error}"),
+        });
+        if !*repaired {
+            *repaired = true;
+            return Repair::Retry(format!(
+                "Validation error, nothing was done: {error}. Call {tool} again with arguments that match its schema (exact catalog names, environment one of the listed ones), or answer without a tool if only the user can say."
+            ));
+        }
+        Repair::Ask(Clarification {
+            tool: tool.to_owned(),
+            args: serde_json::Map::new(),
+            missing: Vec::new(),
+            question: format!(
+                "I could not work out the details for {} ({error}). Could you say it again with the exact service or team name and the environment?",
+                tool.replace('_', " ")
+            ),
+        })
+    }
+
+    fn closing_instruction(&self, reads: &[ReadDone]) -> String {
+        if reads.iter().any(|r| !r.output.citations.is_empty()) {
+            self.prompts.docs_answer.clone()
+        } else {
+            self.prompts.answer.clone()
+        }
+    }
+
+    /// Sends the transcript (trimmed to the budget) and returns the model's message.
+    async fn request(
+        &self,
+        state: &mut RunState,
+        with_tools: bool,
+        instruction: Option<String>,
+    ) -> Result<ChatCompletionResponseMessage, LlmError> {
+        let tools_tokens = if with_tools { self.tools.tokens() } else { 0 };
+        let (messages, estimated) =
+            state.messages(instruction, self.context_tokens, tools_tokens)?;
+        let req = ChatRequest {
+            messages,
+            tools: with_tools.then(|| self.tools.definitions()),
+            max_tokens: ANSWER_TOKENS,
+            estimated_tokens: estimated,
+        };
+        let (result, usage) = self.client.complete(req).await;
+        state.requests.push(usage);
+        result
+    }
+
+    /// The function calls in the model's message; a call written out as JSON in the
+    /// text (as small models do when the server does not parse them) counts too.
+    fn calls_of(&self, msg: &ChatCompletionResponseMessage) -> Vec<ChatCompletionMessageToolCall> {
+        let calls: Vec<ChatCompletionMessageToolCall> = msg
+            .tool_calls
+            .iter()
+            .flatten()
+            .filter_map(|c| match c {
+                ChatCompletionMessageToolCalls::Function(f) => Some(f.clone()),
+                ChatCompletionMessageToolCalls::Custom(_) => None,
+            })
+            .collect();
+        if !calls.is_empty() {
+            return calls;
+        }
+        msg.content
+            .as_deref()
+            .and_then(|t| salvage_call(t, &self.tools))
+            .into_iter()
+            .collect()
+    }
+}
+
+enum Repair {
+    Retry(String),
+    Ask(Clarification),
+}
+
+/// The transcript of one turn and what it has cost so far.
+struct RunState {
+    system: String,
+    history: Vec<ChatCompletionRequestMessage>,
+    note: Option<String>,
+    user: String,
+    steps: Vec<ChatCompletionRequestMessage>,
+    grounding: Grounding,
+    nonce: String,
+    citations: usize,
+    requests: Vec<RequestUsage>,
+    refused: Vec<Refusal>,
+    error_texts: Vec<String>,
+    had_tool_errors: bool,
+}
+
+impl RunState {
+    fn new(agent: &LlmAgent, input: &TurnInput<'_>) -> Self {
+        let mut history: Vec<ChatCompletionRequestMessage> = input
+            .history
+            .iter()
+            .map(|t| {
+                if t.role == "user" {
+                    user_message(t.text.clone())
+                } else {
+                    assistant_text(budget::truncate(&t.text, budget::HISTORY_TURN_TOKENS))
+                }
+            })
+            .collect();
+        // The engine remembers the message before planning; it is sent as the user turn below.
+        if input
+            .history
+            .last()
+            .is_some_and(|t| t.role == "user" && t.text.trim() == input.text.trim())
+        {
+            history.pop();
+        }
+        let user_words = input
+            .history
+            .iter()
+            .filter(|t| t.role == "user")
+            .map(|t| t.text.as_str())
+            .chain([input.text]);
+        let mut grounding = Grounding::from_texts(user_words);
+        let earlier = [
+            input.ctx.previous.as_ref().map(|p| &p.args),
+            input.ctx.pending.as_ref().map(|p| &p.args),
+        ];
+        for args in earlier.into_iter().flatten() {
+            if let Some(Value::String(env)) = args.get("environment") {
+                grounding.add(env);
+            }
+        }
+        Self {
+            system: agent.system.clone(),
+            history,
+            note: thread_note(input.ctx),
+            user: input.text.to_owned(),
+            steps: Vec::new(),
+            grounding,
+            nonce: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
+            citations: 0,
+            requests: Vec::new(),
+            refused: Vec::new(),
+            error_texts: Vec::new(),
+            had_tool_errors: false,
+        }
+    }
+
+    fn push(&mut self, m: ChatCompletionRequestMessage) {
+        self.steps.push(m);
+    }
+
+    /// A read's output for the transcript, cut to half of what the context has left
+    /// (history is dropped before anything of this turn) and never over the cap.
+    fn frame_output(&mut self, tool: &str, out: &ActionOutput, context: usize) -> String {
+        let numbered: Vec<(usize, &crate::domain::Citation)> = out
+            .citations
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (self.citations + i + 1, c))
+            .collect();
+        self.citations += out.citations.len();
+        let used: usize = [&self.system, &self.user]
+            .iter()
+            .map(|t| budget::estimate(t))
+            .sum::<usize>()
+            + self.steps.iter().map(budget::message_tokens).sum::<usize>();
+        let left = context.saturating_sub(ANSWER_TOKENS as usize + used);
+        let room = TOOL_RESULT_TOKENS.min(left / 2).max(100);
+        let body = budget::truncate(&out.text, room);
+        budget::frame_data(tool, true, &body, &numbered, &self.nonce)
+    }
+
+    fn frame_error(&self, tool: &str, text: &str) -> String {
+        let body = budget::truncate(text, TOOL_RESULT_TOKENS / 3);
+        budget::frame_data(tool, false, &body, &[], &self.nonce)
+    }
+
+    /// The request's messages within `context` tokens: history goes first, oldest
+    /// first; the system prompt, the message and this turn's steps always stay.
+    fn messages(
+        &self,
+        instruction: Option<String>,
+        context: usize,
+        tools_tokens: usize,
+    ) -> Result<(Vec<ChatCompletionRequestMessage>, usize), LlmError> {
+        let system = system_message(self.system.clone());
+        let note = self.note.clone().map(system_message);
+        let user = user_message(self.user.clone());
+        let closing = instruction.map(system_message);
+        let fixed: usize = [Some(&system), note.as_ref(), Some(&user), closing.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(budget::message_tokens)
+            .sum::<usize>()
+            + self.steps.iter().map(budget::message_tokens).sum::<usize>()
+            + tools_tokens;
+        let limit = context.saturating_sub(ANSWER_TOKENS as usize);
+        if fixed > limit {
+            return Err(LlmError::ContextFull(context));
+        }
+        // Newest history first until the budget is spent.
+        let mut left = limit - fixed;
+        let mut kept = 0;
+        for m in self.history.iter().rev() {
+            let cost = budget::message_tokens(m);
+            if cost > left {
+                break;
+            }
+            left -= cost;
+            kept += 1;
+        }
+        let history = &self.history[self.history.len() - kept..];
+        let mut out = Vec::with_capacity(history.len() + self.steps.len() + 4);
+        out.push(system);
+        out.extend(history.iter().cloned());
+        out.extend(note);
+        out.push(user);
+        out.extend(self.steps.iter().cloned());
+        out.extend(closing);
+        Ok((out, limit - left))
+    }
+}
+
+/// What the thread is in the middle of, for follow-ups ("and in staging?", "prod").
+fn thread_note(ctx: &PlanContext) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(p) = &ctx.previous {
+        parts.push(format!(
+            "The last tool used in this thread: {} {}.",
+            p.tool,
+            Value::Object(p.args.clone())
+        ));
+    }
+    if let Some(p) = &ctx.pending {
+        parts.push(format!(
+            "Waiting for the user to answer \"{}\" to complete {} {} (missing: {}).",
+            p.question,
+            p.tool,
+            Value::Object(p.args.clone()),
+            p.missing.join(", ")
+        ));
+    }
+    (!parts.is_empty()).then(|| format!("Thread context. {}", parts.join(" ")))
+}
+
+/// The reads' own output as the answer, when the model failed after running them.
+fn raw_answer(reads: Vec<ReadDone>, errors: &[String], e: &LlmError) -> AgentOutcome {
+    let mut parts: Vec<String> = reads.iter().map(|r| r.output.text.clone()).collect();
+    parts.extend(errors.iter().cloned());
+    AgentOutcome::Answer {
+        text: parts.join("\n\n"),
+        reads,
+        note: Some(format!(
+            "({e}; this is the tools' output without a summary.)"
+        )),
+    }
+}
+
+/// A text answer as an intent: a question back, or nothing to do. For the eval.
+fn text_intent(text: &str) -> Intent {
+    if text.contains('?') {
+        Intent::Clarify(Clarification {
+            tool: String::new(),
+            args: serde_json::Map::new(),
+            missing: Vec::new(),
+            question: text.to_owned(),
+        })
+    } else {
+        Intent::NotPlatform {
+            reply: text.to_owned(),
+        }
+    }
+}
+
+/// The answer's text without a reasoning model's `<think>` block.
+fn answer_text(msg: &ChatCompletionResponseMessage) -> String {
+    let text = msg
+        .content
+        .as_deref()
+        .or(msg.refusal.as_deref())
+        .unwrap_or_default();
+    let text = match (text.find("<think>"), text.find("</think>")) {
+        (Some(a), Some(b)) if a < b => format!("{}{}", &text[..a], &text[b + "</think>".len()..]),
+        _ => text.to_owned(),
+    };
+    text.trim().to_owned()
+}
+
+/// `{"name": "<tool>", "arguments": {...}}` written in the text instead of a tool call.
+fn salvage_call(text: &str, tools: &ToolBox) -> Option<ChatCompletionMessageToolCall> {
+    let start = text.find('{')?;
+    let value: Value = serde_json::Deserializer::from_str(&text[start..])
+        .into_iter::<Value>()
+        .next()?
+        .ok()?;
+    let name = value.get("name")?.as_str()?;
+    if !tools.is_known(name) {
+        return None;
+    }
+    let arguments = match value.get("arguments").or_else(|| value.get("parameters")) {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+        None => "{}".to_owned(),
+    };
+    Some(ChatCompletionMessageToolCall {
+        id: format!("call_{}", uuid::Uuid::new_v4().simple()),
+        function: FunctionCall {
+            name: name.to_owned(),
+            arguments,
+        },
+    })
+}
+
+fn system_message(text: String) -> ChatCompletionRequestMessage {
+    ChatCompletionRequestMessage::System(ChatCompletionRequestSystemMessage {
+        content: ChatCompletionRequestSystemMessageContent::Text(text),
+        name: None,
+    })
+}
+
+fn user_message(text: String) -> ChatCompletionRequestMessage {
+    ChatCompletionRequestMessage::User(ChatCompletionRequestUserMessage {
+        content: ChatCompletionRequestUserMessageContent::Text(text),
+        name: None,
+    })
+}
+
+fn assistant_text(text: String) -> ChatCompletionRequestMessage {
+    ChatCompletionRequestMessage::Assistant(ChatCompletionRequestAssistantMessage {
+        content: Some(ChatCompletionRequestAssistantMessageContent::Text(text)),
+        ..ChatCompletionRequestAssistantMessage::default()
+    })
+}
+
+/// The model's tool-calling message, echoed back so the tool results have their calls.
+fn assistant_with_calls(
+    msg: &ChatCompletionResponseMessage,
+    calls: &[ChatCompletionMessageToolCall],
+) -> ChatCompletionRequestMessage {
+    let content = msg
+        .content
+        .as_ref()
+        .filter(|_| msg.tool_calls.is_some())
+        .map(|t| ChatCompletionRequestAssistantMessageContent::Text(t.clone()));
+    ChatCompletionRequestMessage::Assistant(ChatCompletionRequestAssistantMessage {
+        content,
+        tool_calls: Some(
+            calls
+                .iter()
+                .cloned()
+                .map(ChatCompletionMessageToolCalls::Function)
+                .collect(),
+        ),
+        ..ChatCompletionRequestAssistantMessage::default()
+    })
+}
+
+fn tool_message(id: &str, text: String) -> ChatCompletionRequestMessage {
+    ChatCompletionRequestMessage::Tool(ChatCompletionRequestToolMessage {
+        content: ChatCompletionRequestToolMessageContent::Text(text),
+        tool_call_id: id.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::spec::all_tools;
+
+    fn message(content: &str) -> ChatCompletionResponseMessage {
+        ChatCompletionResponseMessage {
+            content: Some(content.to_owned()),
+            ..ChatCompletionResponseMessage::default()
+        }
+    }
+
+    #[test]
+    fn a_call_written_as_text_is_salvaged_only_for_known_tools() {
+        let tools = ToolBox::new(all_tools(), &AliasTable::builtin());
+        let text = "```json\n{\"name\": \"deployment_status\", \"arguments\": {\"service\": \"cart\"}}\n```";
+        let call = salvage_call(text, &tools).unwrap();
+        assert_eq!(call.function.name, "deployment_status");
+        assert_eq!(call.function.arguments, r#"{"service":"cart"}"#);
+        assert!(salvage_call(r#"{"name": "rm_rf", "arguments": {}}"#, &tools).is_none());
+        assert!(salvage_call("cart is {fine}", &tools).is_none());
+    }
+
+    #[test]
+    fn reasoning_is_not_part_of_the_answer() {
+        let m = message("<think>the user wants status</think>\ncart is fine");
+        assert_eq!(answer_text(&m), "cart is fine");
+    }
+
+    #[test]
+    fn a_text_answer_is_a_question_or_nothing_to_do() {
+        assert!(matches!(
+            text_intent("Which environment: dev, staging or prod?"),
+            Intent::Clarify(_)
+        ));
+        assert!(matches!(
+            text_intent("Hello! I help with the platform."),
+            Intent::NotPlatform { .. }
+        ));
+    }
+
+    #[test]
+    fn the_thread_note_names_the_previous_call_and_what_is_pending() {
+        assert!(thread_note(&PlanContext::default()).is_none());
+        let mut args = serde_json::Map::new();
+        args.insert("service".into(), Value::from("cart"));
+        let ctx = PlanContext {
+            previous: Some(ToolCall {
+                tool: "deployment_status".into(),
+                args: args.clone(),
+            }),
+            pending: Some(Clarification {
+                tool: "restart_deployment".into(),
+                args,
+                missing: vec!["environment".into()],
+                question: "Which environment?".into(),
+            }),
+        };
+        let note = thread_note(&ctx).unwrap();
+        assert!(
+            note.contains("deployment_status {\"service\":\"cart\"}"),
+            "{note}"
+        );
+        assert!(note.contains("missing: environment"), "{note}");
+    }
+}

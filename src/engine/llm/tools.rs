@@ -1,0 +1,583 @@
+//! The tools as the model sees them (names, descriptions from `tools/*.yaml`, JSON
+//! Schemas from the argument types, compacted for small models), and what a call the
+//! model makes is taken to mean: unknown, unreadable, a question back, or ready.
+
+use async_openai::types::chat::{ChatCompletionTool, ChatCompletionTools, FunctionObject};
+use serde_json::{Map, Value};
+
+use crate::actions::spec::{ActionKind, ToolSpec};
+use crate::domain::{Environment, canonical_environment};
+use crate::engine::alias::{AliasTable, missing_args_question};
+use crate::engine::intent::{Clarification, ToolCall};
+use crate::platform::catalog::{Catalog, Resolved};
+
+/// Examples per tool in its description: enough to anchor the phrasing, cheap in tokens.
+const EXAMPLES: usize = 2;
+
+struct Tool {
+    spec: ToolSpec,
+    definition: ChatCompletionTools,
+    /// Integer arguments: small models often send them as strings.
+    integers: Vec<String>,
+}
+
+pub struct ToolBox {
+    tools: Vec<Tool>,
+    definitions_json: String,
+}
+
+/// What a tool call from the model comes to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Interpreted {
+    /// No such tool: refused.
+    Unknown { name: String },
+    /// The arguments are not a JSON object.
+    Unreadable { tool: String, error: String },
+    /// Required arguments missing or unsettled: ask the user.
+    Ask(Clarification),
+    /// Arguments cleaned and in canonical catalog names; typed parsing is still to come.
+    Ready { call: ToolCall, kind: ActionKind },
+}
+
+impl ToolBox {
+    pub fn new(specs: Vec<ToolSpec>, aliases: &AliasTable) -> Self {
+        let tools: Vec<Tool> = specs
+            .into_iter()
+            .map(|spec| {
+                let description = describe(&spec, aliases);
+                let parameters = compact_schema(&spec.schema);
+                let integers = integer_properties(&parameters);
+                let definition = ChatCompletionTools::Function(ChatCompletionTool {
+                    function: FunctionObject {
+                        name: spec.name.to_owned(),
+                        description: Some(description),
+                        parameters: Some(parameters),
+                        strict: None,
+                    },
+                });
+                Tool {
+                    spec,
+                    definition,
+                    integers,
+                }
+            })
+            .collect();
+        let definitions_json =
+            serde_json::to_string(&tools.iter().map(|t| &t.definition).collect::<Vec<_>>())
+                .unwrap_or_default();
+        Self {
+            tools,
+            definitions_json,
+        }
+    }
+
+    pub fn definitions(&self) -> Vec<ChatCompletionTools> {
+        self.tools.iter().map(|t| t.definition.clone()).collect()
+    }
+
+    /// The definitions' size in the prompt.
+    pub fn tokens(&self) -> usize {
+        super::budget::estimate(&self.definitions_json)
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.tools.iter().map(|t| t.spec.name).collect()
+    }
+
+    pub fn mutations(&self) -> Vec<&'static str> {
+        self.tools
+            .iter()
+            .filter(|t| t.spec.kind == ActionKind::Mutate)
+            .map(|t| t.spec.name)
+            .collect()
+    }
+
+    fn find(&self, name: &str) -> Option<&Tool> {
+        // Some servers prefix the namespace ("functions.status"); models vary the case.
+        let name = name.trim();
+        let name = name.strip_prefix("functions.").unwrap_or(name);
+        self.tools
+            .iter()
+            .find(|t| t.spec.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn is_known(&self, name: &str) -> bool {
+        self.find(name).is_some()
+    }
+
+    /// What the model's call `name(raw_args)` comes to. `grounded` says which
+    /// environments the user has named in this thread: a change never goes to an
+    /// environment only the model came up with (or read in some tool output).
+    pub fn interpret(
+        &self,
+        name: &str,
+        raw_args: &str,
+        catalog: &Catalog,
+        grounded: &Grounding,
+    ) -> Interpreted {
+        let Some(tool) = self.find(name) else {
+            return Interpreted::Unknown {
+                name: name.to_owned(),
+            };
+        };
+        let spec = &tool.spec;
+        let mut args = match parse_object(raw_args) {
+            Ok(a) => a,
+            Err(error) => {
+                return Interpreted::Unreadable {
+                    tool: spec.name.to_owned(),
+                    error,
+                };
+            }
+        };
+        clean(&mut args, spec, &tool.integers);
+        let mutation = spec.kind == ActionKind::Mutate;
+        let mut unsure: Vec<(String, Vec<String>)> = Vec::new();
+        for key in ["service", "team", "subject"] {
+            let Some(Value::String(raw)) = args.get(key).cloned() else {
+                continue;
+            };
+            match settle_name(catalog, key, &raw, mutation) {
+                Settled::Known(name) => {
+                    args.insert(key.to_owned(), Value::String(name));
+                }
+                Settled::Unsure(candidates) => {
+                    args.remove(key);
+                    unsure.push((key.to_owned(), candidates));
+                }
+                Settled::Keep => {}
+            }
+        }
+        if mutation
+            && let Some(Value::String(env)) = args.get("environment")
+            && !grounded.has(env)
+        {
+            tracing::info!(tool = spec.name, environment = %env, "dropped an environment the user did not name");
+            args.remove("environment");
+        }
+        let missing: Vec<String> = spec
+            .required
+            .iter()
+            .filter(|a| !args.contains_key(a.as_str()))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Interpreted::Ready {
+                call: ToolCall {
+                    tool: spec.name.to_owned(),
+                    args,
+                },
+                kind: spec.kind,
+            };
+        }
+        let question = match unsure.first() {
+            Some((arg, candidates)) => candidates_question(arg, candidates),
+            None => missing_args_question(spec.name, &args, &missing),
+        };
+        Interpreted::Ask(Clarification {
+            tool: spec.name.to_owned(),
+            args,
+            missing,
+            question,
+        })
+    }
+}
+
+/// The environments the user named in the thread (their words and the calls already made).
+#[derive(Debug, Clone, Default)]
+pub struct Grounding {
+    environments: Vec<String>,
+}
+
+impl Grounding {
+    pub fn from_texts<'a>(texts: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut g = Self::default();
+        for text in texts {
+            for word in text
+                .split(|c: char| !(c.is_alphanumeric() || c == '-'))
+                .filter(|w| !w.is_empty())
+            {
+                let lower = word.to_lowercase();
+                g.add(canonical_environment(&lower).unwrap_or(&lower));
+            }
+        }
+        g
+    }
+
+    pub fn add(&mut self, env: &str) {
+        if let Ok(e) = Environment::parse(env)
+            && !self.environments.iter().any(|x| x == e.as_str())
+        {
+            self.environments.push(e.as_str().to_owned());
+        }
+    }
+
+    fn has(&self, env: &str) -> bool {
+        Environment::parse(env).is_ok_and(|e| self.environments.iter().any(|x| x == e.as_str()))
+    }
+}
+
+enum Settled {
+    Known(String),
+    Unsure(Vec<String>),
+    /// Not in the catalog: left as written, for the action to report.
+    Keep,
+}
+
+/// A service or team name as the catalog spells it. A typo is fine for a read and a
+/// question for a change; several matches are always a question.
+fn settle_name(catalog: &Catalog, key: &str, raw: &str, mutation: bool) -> Settled {
+    let resolved = match key {
+        "service" => catalog.resolve_service(raw).map(|s| s.name.to_string()),
+        "team" => catalog.resolve_team(raw).map(|t| t.name.to_string()),
+        // The subject stays what the user named (a team or a service), spelled as the catalog does.
+        _ => match catalog.resolve_team(raw).map(|t| t.name.to_string()) {
+            Resolved::Exact(t) => Resolved::Exact(t),
+            _ => match catalog.resolve_service(raw).map(|s| s.name.to_string()) {
+                Resolved::Exact(s) => Resolved::Exact(s),
+                _ => Resolved::NotFound,
+            },
+        },
+    };
+    match resolved {
+        Resolved::Exact(name) => Settled::Known(name),
+        Resolved::Fuzzy(name) if !mutation => Settled::Known(name),
+        Resolved::Fuzzy(name) => Settled::Unsure(vec![name]),
+        Resolved::Ambiguous(names) => Settled::Unsure(names),
+        Resolved::NotFound => Settled::Keep,
+    }
+}
+
+fn candidates_question(arg: &str, candidates: &[String]) -> String {
+    let what = if arg == "subject" {
+        "team or service"
+    } else {
+        arg
+    };
+    match candidates {
+        [one] => format!("Did you mean {one}? Reply with the {what} name to go ahead."),
+        many => format!("Which {what} do you mean: {}?", many.join(", ")),
+    }
+}
+
+/// The arguments as a JSON object. Models send `""` for no arguments, and some wrap
+/// the object in a string once more.
+fn parse_object(raw: &str) -> Result<Map<String, Value>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() || raw == "null" {
+        return Ok(Map::new());
+    }
+    let value: Value = serde_json::from_str(raw).map_err(|e| format!("not valid JSON ({e})"))?;
+    let value = match value {
+        Value::String(inner) => {
+            serde_json::from_str(&inner).map_err(|e| format!("not valid JSON ({e})"))?
+        }
+        v => v,
+    };
+    match value {
+        Value::Object(map) => Ok(map),
+        other => Err(format!(
+            "expected a JSON object of arguments, got `{other}`"
+        )),
+    }
+}
+
+/// Drops what cannot be meant (nulls, empty strings, arguments the tool does not take)
+/// and turns numeric strings into numbers where the schema wants integers.
+fn clean(args: &mut Map<String, Value>, spec: &ToolSpec, integers: &[String]) {
+    args.retain(|k, v| {
+        let takes = spec.required.contains(k) || spec.optional.contains(k);
+        if !takes {
+            tracing::debug!(tool = spec.name, arg = %k, "dropped an argument the tool does not take");
+        }
+        let empty = v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty());
+        takes && !empty
+    });
+    for key in integers {
+        if let Some(Value::String(s)) = args.get(key)
+            && let Ok(n) = s.trim().parse::<u64>()
+        {
+            args.insert(key.clone(), Value::from(n));
+        }
+    }
+}
+
+/// The tool's description for the model: the platform team's words and a few examples.
+fn describe(spec: &ToolSpec, aliases: &AliasTable) -> String {
+    let Some(a) = aliases.get(spec.name) else {
+        return spec.name.replace('_', " ");
+    };
+    let mut text = a.description.trim().to_owned();
+    if spec.kind == ActionKind::Mutate && !text.contains("confirm") {
+        text.push_str(" Only proposes the change; a person confirms it.");
+    }
+    let examples: Vec<String> = a
+        .examples
+        .iter()
+        .take(EXAMPLES)
+        .map(|e| format!("\"{e}\""))
+        .collect();
+    if !examples.is_empty() {
+        text.push_str(&format!(" E.g. {}.", examples.join(", ")));
+    }
+    text
+}
+
+/// The schemars schema without what small models stumble over: `$ref`s inlined,
+/// `null` alternatives of optional arguments and the meta keys dropped.
+pub fn compact_schema(schema: &Value) -> Value {
+    let defs = schema
+        .get("$defs")
+        .or_else(|| schema.get("definitions"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let mut out = inline(schema, &defs, 0);
+    if let Value::Object(m) = &mut out {
+        for key in ["$schema", "title", "$defs", "definitions", "description"] {
+            m.remove(key);
+        }
+        m.entry("properties")
+            .or_insert_with(|| Value::Object(Map::new()));
+        m.insert("type".into(), Value::String("object".into()));
+    }
+    out
+}
+
+fn inline(v: &Value, defs: &Value, depth: usize) -> Value {
+    if depth > 8 {
+        return v.clone();
+    }
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(r)) = m.get("$ref") {
+                let name = r.rsplit('/').next().unwrap_or_default();
+                if let Some(target) = defs.get(name) {
+                    let mut resolved = inline(target, defs, depth + 1);
+                    // A description next to the $ref says more than the type's own.
+                    if let (Value::Object(rm), Some(d)) = (&mut resolved, m.get("description")) {
+                        rm.insert("description".into(), d.clone());
+                    }
+                    if let Value::Object(rm) = &mut resolved {
+                        rm.remove("title");
+                    }
+                    return resolved;
+                }
+            }
+            // `anyOf: [X, {type: null}]` (an Option) is X.
+            if let Some(Value::Array(alts)) = m.get("anyOf") {
+                let non_null: Vec<&Value> = alts
+                    .iter()
+                    .filter(|a| a.get("type") != Some(&Value::String("null".into())))
+                    .collect();
+                if non_null.len() == 1 && alts.len() == 2 {
+                    let mut resolved = inline(non_null[0], defs, depth + 1);
+                    if let (Value::Object(rm), Some(d)) = (&mut resolved, m.get("description")) {
+                        rm.insert("description".into(), d.clone());
+                    }
+                    return resolved;
+                }
+            }
+            let mut out = Map::new();
+            for (k, val) in m {
+                match k.as_str() {
+                    "$schema" | "$defs" | "definitions" | "title" | "format" | "default" => {}
+                    "type" => {
+                        out.insert(k.clone(), drop_null_type(val));
+                    }
+                    _ => {
+                        out.insert(k.clone(), inline(val, defs, depth + 1));
+                    }
+                }
+            }
+            Value::Object(out)
+        }
+        Value::Array(a) => Value::Array(a.iter().map(|x| inline(x, defs, depth + 1)).collect()),
+        other => other.clone(),
+    }
+}
+
+/// `["integer", "null"]` -> `"integer"`.
+fn drop_null_type(t: &Value) -> Value {
+    match t {
+        Value::Array(ts) => {
+            let rest: Vec<&Value> = ts.iter().filter(|x| x.as_str() != Some("null")).collect();
+            match rest.as_slice() {
+                [one] => (*one).clone(),
+                _ => t.clone(),
+            }
+        }
+        other => other.clone(),
+    }
+}
+
+fn integer_properties(schema: &Value) -> Vec<String> {
+    schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|props| {
+            props
+                .iter()
+                .filter(|(_, p)| p.get("type").and_then(Value::as_str) == Some("integer"))
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::spec::all_tools;
+
+    fn toolbox() -> ToolBox {
+        ToolBox::new(all_tools(), &AliasTable::builtin())
+    }
+
+    fn ready(i: Interpreted) -> ToolCall {
+        match i {
+            Interpreted::Ready { call, .. } => call,
+            other => panic!("not ready: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn schemas_are_compact_and_self_contained() {
+        let tb = toolbox();
+        let json = &tb.definitions_json;
+        for absent in ["$ref", "$defs", "$schema", "\"null\"", "uint"] {
+            assert!(!json.contains(absent), "{absent} in {json}");
+        }
+        let defs = serde_json::to_value(tb.definitions()).unwrap();
+        let scale = defs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["function"]["name"] == "scale_deployment")
+            .unwrap();
+        let params = &scale["function"]["parameters"];
+        assert_eq!(params["type"], "object");
+        assert_eq!(params["properties"]["replicas"]["type"], "integer");
+        assert_eq!(params["properties"]["environment"]["type"], "string");
+        assert_eq!(
+            params["required"],
+            serde_json::json!(["service", "environment", "replicas"])
+        );
+        assert!(
+            scale["function"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("E.g.")
+        );
+        // Eleven tools fit comfortably in a small model's context.
+        assert!(tb.tokens() < 2500, "{} tokens", tb.tokens());
+    }
+
+    #[test]
+    fn names_are_settled_against_the_catalog() {
+        let tb = toolbox();
+        let catalog = Catalog::sandbox();
+        let g = Grounding::from_texts(["status of payments api in production"]);
+        let call = ready(tb.interpret(
+            "deployment_status",
+            r#"{"service": "Payments API", "environment": "production", "extra": 1}"#,
+            &catalog,
+            &g,
+        ));
+        assert_eq!(call.args["service"], "payments-api");
+        assert_eq!(call.args["environment"], "production");
+        assert!(!call.args.contains_key("extra"));
+    }
+
+    #[test]
+    fn numbers_in_strings_and_wrapped_objects_are_read() {
+        let tb = toolbox();
+        let catalog = Catalog::sandbox();
+        let g = Grounding::from_texts(["scale cart to 5 in prod"]);
+        let call = ready(tb.interpret(
+            "Scale_Deployment",
+            r#""{\"service\":\"cart\",\"environment\":\"prod\",\"replicas\":\"5\"}""#,
+            &catalog,
+            &g,
+        ));
+        assert_eq!(call.args["replicas"], 5);
+    }
+
+    #[test]
+    fn a_change_never_goes_to_an_environment_the_user_did_not_name() {
+        let tb = toolbox();
+        let catalog = Catalog::sandbox();
+        let g = Grounding::from_texts(["restart cart"]);
+        match tb.interpret(
+            "restart_deployment",
+            r#"{"service":"cart","environment":"prod"}"#,
+            &catalog,
+            &g,
+        ) {
+            Interpreted::Ask(c) => {
+                assert_eq!(c.missing, ["environment"]);
+                assert!(c.question.contains("environment"), "{}", c.question);
+                assert_eq!(c.args["service"], "cart");
+            }
+            other => panic!("{other:?}"),
+        }
+        let g = Grounding::from_texts(["restart cart in prd"]);
+        ready(tb.interpret(
+            "restart_deployment",
+            r#"{"service":"cart","environment":"prod"}"#,
+            &catalog,
+            &g,
+        ));
+        // Reads may look anywhere.
+        ready(tb.interpret(
+            "deployment_status",
+            r#"{"service":"cart","environment":"prod"}"#,
+            &catalog,
+            &Grounding::default(),
+        ));
+    }
+
+    #[test]
+    fn unknown_tools_and_unreadable_arguments_are_reported() {
+        let tb = toolbox();
+        let catalog = Catalog::sandbox();
+        let g = Grounding::default();
+        assert_eq!(
+            tb.interpret("delete_namespace", "{}", &catalog, &g),
+            Interpreted::Unknown {
+                name: "delete_namespace".into()
+            }
+        );
+        assert!(matches!(
+            tb.interpret("create_namespace", "{team: payments", &catalog, &g),
+            Interpreted::Unreadable { .. }
+        ));
+        assert!(matches!(
+            tb.interpret("create_namespace", "[1, 2]", &catalog, &g),
+            Interpreted::Unreadable { .. }
+        ));
+        assert!(tb.is_known("functions.deployment_status"));
+    }
+
+    #[test]
+    fn a_typo_is_fine_for_a_read_and_a_question_for_a_change() {
+        let tb = toolbox();
+        let catalog = Catalog::sandbox();
+        let g = Grounding::from_texts(["prod"]);
+        let call = ready(tb.interpret(
+            "deployment_status",
+            r#"{"service":"checkout-apy"}"#,
+            &catalog,
+            &g,
+        ));
+        assert_eq!(call.args["service"], "checkout-api");
+        match tb.interpret(
+            "restart_deployment",
+            r#"{"service":"checkout-apy","environment":"prod"}"#,
+            &catalog,
+            &g,
+        ) {
+            Interpreted::Ask(c) => assert!(c.question.contains("checkout-api"), "{}", c.question),
+            other => panic!("{other:?}"),
+        }
+    }
+}

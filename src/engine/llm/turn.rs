@@ -1,0 +1,217 @@
+//! The agent inside the engine's turn: the host that runs its reads as the asking
+//! user (audited like every read), the fallback to the alias planner when the model
+//! fails, and the audit record of what each turn cost in tokens.
+
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use super::{AgentOutcome, AgentRun, LlmAgent, LlmError, ReadDone, ToolHost, TurnInput};
+use crate::actions::{ActionError, ActionOutput, RegistryEntry};
+use crate::approval::Actor;
+use crate::chat::{Inbound, Reply};
+use crate::engine::intent::{Intent, PlanContext, ToolCall};
+use crate::engine::{Engine, EngineError, elapsed_ms};
+use crate::store::AuditEntry;
+
+/// What planning a message came to.
+pub(in crate::engine) enum Planned {
+    /// Answered already (reads run and summarised, chit-chat); `ctx` is updated.
+    Reply(Box<Reply>),
+    /// For the engine to act on, with a note to add to the reply (why the LLM was not used).
+    Intent {
+        intent: Intent,
+        note: Option<String>,
+    },
+}
+
+struct EngineHost<'a> {
+    engine: &'a Engine,
+    msg: &'a Inbound,
+    actor: &'a Actor,
+}
+
+#[async_trait::async_trait]
+impl ToolHost for EngineHost<'_> {
+    async fn read(&self, call: &ToolCall) -> Result<ActionOutput, ActionError> {
+        self.engine
+            .run_read(
+                self.msg,
+                self.actor,
+                &call.tool,
+                Value::Object(call.args.clone()),
+            )
+            .await
+    }
+
+    fn check_mutation(&self, call: &ToolCall) -> Result<(), ActionError> {
+        match self.engine.registry.get(&call.tool) {
+            Some(RegistryEntry::Mutate(action)) => {
+                action.check(Value::Object(call.args.clone())).map(|_| ())
+            }
+            _ => Err(ActionError::Unknown(format!(
+                "`{}` is not a change this platbot can make",
+                call.tool
+            ))),
+        }
+    }
+}
+
+impl Engine {
+    /// Plans `text`: through the LLM agent when one is configured, falling back to the
+    /// alias planner (and saying so) when the model fails; the alias planner otherwise.
+    pub(in crate::engine) async fn plan(
+        &self,
+        msg: &Inbound,
+        text: &str,
+        ctx: &mut PlanContext,
+        actor: &Actor,
+    ) -> Result<Planned, EngineError> {
+        let Some(agent) = self.llm.as_deref() else {
+            return Ok(Planned::Intent {
+                intent: self.planner.plan(text, ctx).await,
+                note: None,
+            });
+        };
+        let history = self.memory.history(&msg.conversation).await?;
+        let host = EngineHost {
+            engine: self,
+            msg,
+            actor,
+        };
+        let started = Instant::now();
+        let input = TurnInput {
+            text,
+            history: &history,
+            ctx,
+        };
+        let run = agent.run(&input, &host).await;
+        self.audit_llm(msg, actor, agent, &run, started).await;
+        match run.outcome {
+            Ok(AgentOutcome::Intent(intent)) => Ok(Planned::Intent { intent, note: None }),
+            Ok(AgentOutcome::Answer { text, reads, note }) => {
+                ctx.pending = None;
+                if let Some(last) = reads.last() {
+                    ctx.previous = Some(last.call.clone());
+                }
+                // A fix a read offers (diagnose's remediation) is proposed as on the alias
+                // path: it comes from the action's typed output, not from the model.
+                let offer = reads.iter().rev().find_map(|r| r.output.offer());
+                let mut reply = answer_reply(text, reads, note);
+                if let Some(offer) = offer {
+                    self.propose_offer(msg, actor, offer, &mut reply).await?;
+                }
+                Ok(Planned::Reply(Box::new(reply)))
+            }
+            Err(e) => {
+                agent.count_fallback();
+                tracing::warn!(error = %e, conversation = %msg.conversation, "LLM planner failed; the alias planner answers");
+                Ok(Planned::Intent {
+                    intent: self.planner.plan(text, ctx).await,
+                    note: Some(fallback_note(&e)),
+                })
+            }
+        }
+    }
+
+    /// One audit entry per turn with the model's token usage per request, plus one
+    /// per refused tool call.
+    async fn audit_llm(
+        &self,
+        msg: &Inbound,
+        actor: &Actor,
+        agent: &LlmAgent,
+        run: &AgentRun,
+        started: Instant,
+    ) {
+        let conv = msg.conversation.to_string();
+        for r in &run.refused {
+            let entry = AuditEntry::new(
+                &actor.id,
+                &conv,
+                &r.tool,
+                "refuse",
+                json!({ "arguments": r.args, "from": "llm" }),
+                "refused",
+            )
+            .with_detail(Some(r.reason.clone()));
+            self.store.append_audit_logged(&entry).await;
+        }
+        let prompt: u64 = run
+            .requests
+            .iter()
+            .map(|r| u64::from(r.prompt_tokens))
+            .sum();
+        let completion: u64 = run
+            .requests
+            .iter()
+            .map(|r| u64::from(r.completion_tokens))
+            .sum();
+        let (outcome, detail) = match &run.outcome {
+            Ok(AgentOutcome::Answer { note: None, .. }) => ("answer", None),
+            Ok(AgentOutcome::Answer { note: Some(n), .. }) => ("answer (raw)", Some(n.clone())),
+            Ok(AgentOutcome::Intent(Intent::Call(c))) => ("proposal", Some(c.tool.clone())),
+            Ok(AgentOutcome::Intent(Intent::Clarify(_))) => ("clarify", None),
+            Ok(AgentOutcome::Intent(Intent::NotPlatform { .. })) => ("answer", None),
+            Err(e) => ("fallback", Some(e.to_string())),
+        };
+        let entry = AuditEntry::new(
+            &actor.id,
+            &conv,
+            "llm",
+            "llm",
+            json!({
+                "model": agent.model(),
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "requests": run.requests,
+            }),
+            outcome,
+        )
+        .with_detail(detail)
+        .with_duration(elapsed_ms(started));
+        self.store.append_audit_logged(&entry).await;
+    }
+
+    /// The LLM planner's counters, when one is configured.
+    pub fn llm_metrics(&self) -> Option<super::LlmMetricsSnapshot> {
+        self.llm.as_ref().map(|a| a.metrics().snapshot())
+    }
+}
+
+fn fallback_note(e: &LlmError) -> String {
+    format!(
+        "(The language model could not help this time: {e}. I read your message with the simpler phrase matcher instead.)"
+    )
+}
+
+/// The model's answer with what the reads it used bring: their sources and data.
+fn answer_reply(text: String, reads: Vec<ReadDone>, note: Option<String>) -> Reply {
+    let mut citations = Vec::new();
+    for r in &reads {
+        for c in &r.output.citations {
+            if !citations.contains(c) {
+                citations.push(c.clone());
+            }
+        }
+    }
+    let data = match reads.as_slice() {
+        [] => None,
+        [one] => Some(one.output.data.clone()),
+        many => Some(Value::Array(
+            many.iter()
+                .map(|r| json!({ "tool": r.call.tool, "args": r.call.args, "data": r.output.data }))
+                .collect(),
+        )),
+    };
+    let text = match note {
+        Some(n) => format!("{text}\n\n{n}"),
+        None => text,
+    };
+    Reply {
+        text,
+        citations,
+        data,
+        proposal: None,
+    }
+}

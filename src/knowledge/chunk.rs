@@ -1,0 +1,251 @@
+//! Chunking along the heading tree, with token limits counted by tiktoken (cl100k_base).
+//!
+//! A chunk never crosses into another part of the tree except to absorb a
+//! small subsection into its parent (a two-line "Example" section is better
+//! read with the text it illustrates). A section over the limit is split at
+//! block boundaries with a small overlap; code blocks and tables stay whole
+//! unless they alone exceed the limit.
+
+use std::sync::LazyLock;
+
+use tiktoken_rs::CoreBPE;
+
+use super::ingest::{Block, BlockKind, Document};
+
+static BPE: LazyLock<Option<CoreBPE>> = LazyLock::new(|| tiktoken_rs::cl100k_base().ok());
+
+/// Tokens in `text` as cl100k_base counts them (a char-based estimate if the table failed to load).
+pub fn count_tokens(text: &str) -> usize {
+    match BPE.as_ref() {
+        Some(bpe) => bpe.encode_ordinary(text).len(),
+        None => text.len().div_ceil(4),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkLimits {
+    /// A chunk holds at most this many tokens (unless one line alone is longer).
+    pub max_tokens: usize,
+    /// A section smaller than this absorbs the subsections that follow it.
+    pub min_tokens: usize,
+    /// Tokens repeated from the end of the previous piece when a section is split.
+    pub overlap_tokens: usize,
+}
+
+impl Default for ChunkLimits {
+    fn default() -> Self {
+        Self {
+            max_tokens: 450,
+            min_tokens: 120,
+            overlap_tokens: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk {
+    /// Where in the document the chunk starts (title excluded).
+    pub headings: Vec<String>,
+    /// The passage as written (Markdown), subsection headings included.
+    pub text: String,
+    pub tokens: usize,
+}
+
+struct Piece {
+    headings: Vec<String>,
+    blocks: Vec<(String, usize)>,
+    tokens: usize,
+}
+
+/// Splits a parsed document into chunks.
+pub fn chunk(doc: &Document, limits: &ChunkLimits) -> Vec<Chunk> {
+    let mut pieces: Vec<Piece> = Vec::new();
+    for section in &doc.sections {
+        let blocks: Vec<(String, usize)> = section
+            .blocks
+            .iter()
+            .flat_map(|b| split_block(b, limits.max_tokens))
+            .collect();
+        let mut current = Piece {
+            headings: section.headings.clone(),
+            blocks: Vec::new(),
+            tokens: 0,
+        };
+        for (text, tokens) in blocks {
+            if current.tokens + tokens > limits.max_tokens && !current.blocks.is_empty() {
+                let overlap = current
+                    .blocks
+                    .last()
+                    .filter(|(_, t)| {
+                        *t <= limits.overlap_tokens && *t + tokens <= limits.max_tokens
+                    })
+                    .cloned();
+                let done = std::mem::replace(
+                    &mut current,
+                    Piece {
+                        headings: section.headings.clone(),
+                        blocks: Vec::new(),
+                        tokens: 0,
+                    },
+                );
+                pieces.push(done);
+                if let Some((t, n)) = overlap {
+                    current.blocks.push((t, n));
+                    current.tokens += n;
+                }
+            }
+            current.tokens += tokens;
+            current.blocks.push((text, tokens));
+        }
+        if !current.blocks.is_empty() {
+            pieces.push(current);
+        }
+    }
+
+    // Small sections absorb the subsections that follow them, up to the limit.
+    let mut chunks: Vec<Piece> = Vec::new();
+    for piece in pieces {
+        if let Some(last) = chunks.last_mut() {
+            let nested = piece.headings.len() > last.headings.len()
+                && piece.headings.starts_with(&last.headings);
+            if nested
+                && last.tokens < limits.min_tokens
+                && last.tokens + piece.tokens <= limits.max_tokens
+            {
+                let sub = &piece.headings[last.headings.len()..];
+                let depth = last.headings.len() + sub.len() + 1;
+                let heading = format!("{} {}", "#".repeat(depth), sub.join(" > "));
+                let heading_tokens = count_tokens(&heading);
+                last.blocks.push((heading, heading_tokens));
+                last.tokens += heading_tokens + piece.tokens;
+                last.blocks.extend(piece.blocks);
+                continue;
+            }
+        }
+        chunks.push(piece);
+    }
+
+    chunks
+        .into_iter()
+        .map(|p| Chunk {
+            headings: p.headings,
+            text: p
+                .blocks
+                .into_iter()
+                .map(|(t, _)| t)
+                .collect::<Vec<_>>()
+                .join("\n\n"),
+            tokens: p.tokens,
+        })
+        .collect()
+}
+
+/// A block with its token count; a block over the limit is cut at line
+/// boundaries (code keeps its fences on every part so each reads as code).
+fn split_block(block: &Block, max_tokens: usize) -> Vec<(String, usize)> {
+    let tokens = count_tokens(&block.text);
+    if tokens <= max_tokens {
+        return vec![(block.text.clone(), tokens)];
+    }
+    let lines: Vec<&str> = block.text.lines().collect();
+    let (fence_open, fence_close, body) = match block.kind {
+        BlockKind::Code if lines.len() >= 2 => {
+            let open = lines[0];
+            let close = lines[lines.len() - 1];
+            (Some(open), Some(close), &lines[1..lines.len() - 1])
+        }
+        _ => (None, None, &lines[..]),
+    };
+    let budget = max_tokens.saturating_sub(8).max(16);
+    let mut out = Vec::new();
+    let mut current: Vec<&str> = Vec::new();
+    let mut current_tokens = 0;
+    let mut emit = |lines: &mut Vec<&str>, n: &mut usize| {
+        if lines.is_empty() {
+            return;
+        }
+        let mut text = String::new();
+        if let Some(open) = fence_open {
+            text.push_str(open);
+            text.push('\n');
+        }
+        text.push_str(&lines.join("\n"));
+        if let Some(close) = fence_close {
+            text.push('\n');
+            text.push_str(close);
+        }
+        let tokens = count_tokens(&text);
+        out.push((text, tokens));
+        lines.clear();
+        *n = 0;
+    };
+    for line in body {
+        let n = count_tokens(line) + 1;
+        if current_tokens + n > budget {
+            emit(&mut current, &mut current_tokens);
+        }
+        current.push(line);
+        current_tokens += n;
+    }
+    emit(&mut current, &mut current_tokens);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::knowledge::ingest::parse;
+
+    #[test]
+    fn small_subsections_join_their_parent() {
+        let doc = parse(
+            "x.md",
+            "# T\n\n## Setup\n\nShort intro.\n\n### Example\n\n```sh\nplatbot index\n```\n\n## Other\n\nText.\n",
+        );
+        let chunks = chunk(&doc, &ChunkLimits::default());
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[0].headings, ["Setup"]);
+        assert!(chunks[0].text.contains("### Example"), "{}", chunks[0].text);
+        assert!(chunks[0].text.contains("platbot index"));
+        assert_eq!(chunks[1].headings, ["Other"]);
+    }
+
+    #[test]
+    fn long_sections_split_within_limits_with_overlap() {
+        let para =
+            "The quota counts CPU and memory requests of every pod in the namespace. ".repeat(8);
+        let mut text = String::from("# Quotas\n\n## Raising\n\n");
+        for i in 0..12 {
+            text.push_str(&format!("Paragraph {i}. {para}\n\nNote {i}.\n\n"));
+        }
+        let limits = ChunkLimits::default();
+        let chunks = chunk(&parse("q.md", &text), &limits);
+        assert!(chunks.len() > 2, "{}", chunks.len());
+        for c in &chunks {
+            assert!(c.tokens <= limits.max_tokens, "{}", c.tokens);
+            assert_eq!(c.headings, ["Raising"]);
+        }
+        // The short note closing one piece opens the next.
+        let first_end = chunks[0].text.rsplit("\n\n").next().unwrap_or_default();
+        assert!(chunks[1].text.starts_with(first_end), "{first_end}");
+    }
+
+    #[test]
+    fn code_blocks_stay_whole_until_they_cannot() {
+        let code: String = (0..400).map(|i| format!("line {i}: value\n")).collect();
+        let text = format!("# C\n\n```yaml\n{code}```\n");
+        let limits = ChunkLimits::default();
+        let chunks = chunk(&parse("c.md", &text), &limits);
+        assert!(chunks.len() > 1);
+        for c in &chunks {
+            assert!(
+                c.text.starts_with("```yaml") && c.text.ends_with("```"),
+                "{}",
+                c.text
+            );
+            assert!(c.tokens <= limits.max_tokens);
+        }
+        let small = format!("# C\n\n```yaml\n{}```\n", "a: 1\n".repeat(20));
+        assert_eq!(chunk(&parse("c.md", &small), &limits).len(), 1);
+    }
+}
