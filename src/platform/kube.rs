@@ -33,7 +33,8 @@ type Identity = (String, Vec<String>);
 /// One cluster: the base config, and clients per impersonated identity.
 #[derive(Clone)]
 pub struct Cluster {
-    base: kube::Config,
+    /// Shared: one cluster often serves several environments.
+    base: Arc<kube::Config>,
     impersonate: bool,
     clients: Arc<Mutex<HashMap<Identity, kube::Client>>>,
 }
@@ -44,7 +45,7 @@ const CLIENT_CACHE_LIMIT: usize = 256;
 impl Cluster {
     pub fn new(base: kube::Config, impersonate: bool) -> Self {
         Self {
-            base,
+            base: Arc::new(base),
             impersonate,
             clients: Arc::default(),
         }
@@ -108,7 +109,7 @@ impl Cluster {
         if let Some(c) = cache.get(&key) {
             return Ok(c.clone());
         }
-        let mut config = self.base.clone();
+        let mut config = (*self.base).clone();
         if self.impersonate {
             config.auth_info.impersonate = Some(key.0.clone());
             config.auth_info.impersonate_groups = (!key.1.is_empty()).then(|| key.1.clone());
