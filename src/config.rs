@@ -11,11 +11,11 @@ use crate::domain::{Environment, NameError, UserId, UserIdError};
 
 mod integrations;
 mod knowledge;
-pub use knowledge::{DocSourceSettings, EmbeddingSettings, KnowledgeSettings, QdrantSettings};
 pub use integrations::{
     ArgoCdSettings, BackstageSettings, OnCallProviderKind, OnCallSettings, ProviderApi, TeamOnCall,
     check_timezone,
 };
+pub use knowledge::{DocSourceSettings, EmbeddingSettings, KnowledgeSettings, QdrantSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -416,8 +416,11 @@ impl Config {
         let oncall = integrations::oncall_settings(raw.oncall, env)?;
         let argocd = integrations::argocd_settings(raw.argocd, env)?;
         let knowledge = knowledge::knowledge_settings(raw.knowledge, env)?;
-        let backstage =
-            integrations::backstage_settings(raw.catalog.backstage_url, raw.catalog.token_env, env)?;
+        let backstage = integrations::backstage_settings(
+            raw.catalog.backstage_url,
+            raw.catalog.token_env,
+            env,
+        )?;
 
         Ok(Config {
             source,
@@ -522,7 +525,10 @@ impl Config {
             "slack:         {}\n",
             slack_summary(self.slack.as_ref())
         ));
-        out.push_str(&format!("llm:           {}\n", llm_summary(self.llm.as_ref())));
+        out.push_str(&format!(
+            "llm:           {}\n",
+            llm_summary(self.llm.as_ref())
+        ));
         out.push_str(&integrations::summary(
             &self.oncall,
             self.argocd.as_ref(),
@@ -794,7 +800,10 @@ fn llm_settings(
         if v.is_finite() && v > 0.0 && v <= 3600.0 {
             Ok(std::time::Duration::from_secs_f64(v))
         } else {
-            Err(invalid(field, "must be more than 0 and at most 3600 seconds"))
+            Err(invalid(
+                field,
+                "must be more than 0 and at most 3600 seconds",
+            ))
         }
     };
     let timeout = seconds("llm.timeout_secs", raw.timeout_secs.unwrap_or(30.0))?;
@@ -929,7 +938,8 @@ mod tests {
     #[test]
     fn llm_is_off_without_a_section_and_validated_with_one() {
         assert!(Config::from_toml("", &no_env).unwrap().llm.is_none());
-        let toml = "[llm]\nbase_url = \"http://127.0.0.1:8081/v1/\"\nmodel = \"qwen\"\ntimeout_secs = 5\n";
+        let toml =
+            "[llm]\nbase_url = \"http://127.0.0.1:8081/v1/\"\nmodel = \"qwen\"\ntimeout_secs = 5\n";
         let l = Config::from_toml(toml, &no_env).unwrap().llm.unwrap();
         assert_eq!(l.base_url, "http://127.0.0.1:8081/v1");
         assert_eq!(l.timeout, std::time::Duration::from_secs(5));
@@ -937,7 +947,10 @@ mod tests {
         assert!(l.api_key.is_none());
         for (toml, field) in [
             ("[llm]\nmodel = \"m\"\n", "llm.base_url"),
-            ("[llm]\nbase_url = \"ftp://x\"\nmodel = \"m\"\n", "llm.base_url"),
+            (
+                "[llm]\nbase_url = \"ftp://x\"\nmodel = \"m\"\n",
+                "llm.base_url",
+            ),
             ("[llm]\nbase_url = \"http://x\"\n", "llm.model"),
             (
                 "[llm]\nbase_url = \"http://x\"\nmodel = \"m\"\nmax_steps = 0\n",
@@ -951,7 +964,10 @@ mod tests {
                 "[llm]\nbase_url = \"http://x\"\nmodel = \"m\"\ncontext_tokens = 10\n",
                 "llm.context_tokens",
             ),
-            ("[llm]\nbase_url = \"http://x\"\nmodle = \"m\"\n", "unknown field"),
+            (
+                "[llm]\nbase_url = \"http://x\"\nmodle = \"m\"\n",
+                "unknown field",
+            ),
         ] {
             let err = Config::from_toml(toml, &no_env).unwrap_err().to_string();
             assert!(err.contains(field), "{toml}: {err}");

@@ -195,6 +195,30 @@ fn user_or_default(user: Option<String>) -> Result<platbot::domain::UserId> {
     Ok(platbot::domain::UserId::parse(&raw)?)
 }
 
+/// Slack, when configured: Socket Mode starts connecting now; in Events API mode the
+/// returned service carries the routes to mount.
+async fn start_slack(
+    app: &App,
+    addr: SocketAddr,
+) -> Result<Option<platbot::chat::slack::SlackService>> {
+    let Some(settings) = &app.config.slack else {
+        return Ok(None);
+    };
+    let options = platbot::chat::slack::SlackOptions::default();
+    let slack = platbot::chat::slack::start(Arc::clone(&app.engine), settings, &options)
+        .await
+        .context("starting Slack")?;
+    match settings.mode {
+        platbot::config::SlackMode::Socket => {
+            eprintln!("Slack: Socket Mode started (connecting to Slack)")
+        }
+        platbot::config::SlackMode::Events => eprintln!(
+            "Slack: Events API on http://{addr}/slack/events, /slack/interactivity, /slack/commands"
+        ),
+    }
+    Ok(Some(slack))
+}
+
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve { run, listen } => {
@@ -203,31 +227,8 @@ async fn run(cli: Cli) -> Result<()> {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;
+            let slack = start_slack(&app, listener.local_addr()?).await?;
             eprintln!("platbot serving on http://{}", listener.local_addr()?);
-            let slack = match &app.config.slack {
-                Some(settings) => {
-                    let slack = platbot::chat::slack::start(
-                        Arc::clone(&app.engine),
-                        settings,
-                        &platbot::chat::slack::SlackOptions::default(),
-                    )
-                    .await
-                    .context("starting Slack")?;
-                    eprintln!(
-                        "Slack: {}",
-                        match settings.mode {
-                            platbot::config::SlackMode::Socket =>
-                                "Socket Mode started (connecting to Slack)".to_owned(),
-                            platbot::config::SlackMode::Events => format!(
-                                "Events API on http://{}/slack/events, /slack/interactivity, /slack/commands",
-                                listener.local_addr()?
-                            ),
-                        }
-                    );
-                    Some(slack)
-                }
-                None => None,
-            };
             let state = platbot::server::ServerState {
                 engine: Arc::clone(&app.engine),
                 token: app.config.http.token.as_deref().map(Arc::from),
@@ -416,7 +417,10 @@ async fn eval_intents_llm(
         let (result, usage) = agent.predict(&case.utterance, &empty).await;
         let ms = started.elapsed().as_millis();
         latencies.push(ms);
-        prompt_tokens += usage.iter().map(|u| u64::from(u.prompt_tokens)).sum::<u64>();
+        prompt_tokens += usage
+            .iter()
+            .map(|u| u64::from(u.prompt_tokens))
+            .sum::<u64>();
         completion_tokens += usage
             .iter()
             .map(|u| u64::from(u.completion_tokens))
@@ -431,7 +435,11 @@ async fn eval_intents_llm(
         let verdict = if platbot::eval::intents::passes(&case.expect, &intent) {
             "ok".to_owned()
         } else {
-            format!("FAIL {:?} -> {}", case.utterance, serde_json::to_string(&intent)?)
+            format!(
+                "FAIL {:?} -> {}",
+                case.utterance,
+                serde_json::to_string(&intent)?
+            )
         };
         eprintln!("[{}/{}] {} {ms} ms {verdict}", i + 1, cases.len(), case.id);
         predictions.push(intent);

@@ -5,14 +5,14 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::actions::ToolSpec;
 use crate::actions::golden_path::{GoldenPaths, TemplateError};
 use crate::actions::{Registry, all_tools};
 use crate::approval::{ActionPolicy, ApprovalPolicy, Approvals};
-use crate::actions::ToolSpec;
-use crate::config::{Config, LlmSettings};
-use crate::engine::LlmAgent;
 use crate::config::{ClusterRef, KubeMode};
+use crate::config::{Config, LlmSettings};
 use crate::domain::Environment;
+use crate::engine::LlmAgent;
 use crate::engine::alias::AliasTable;
 use crate::engine::{AliasPlanner, Engine, EngineParts, Limits, Memory};
 use crate::platform::argocd::ArgoCd;

@@ -34,21 +34,37 @@ struct Argo {
 }
 
 fn grpc_error(status: StatusCode, code: u32, message: &str) -> Response {
-    (status, Json(json!({"error": message, "code": code, "message": message}))).into_response()
+    (
+        status,
+        Json(json!({"error": message, "code": code, "message": message})),
+    )
+        .into_response()
 }
 
-async fn application(State(argo): State<Arc<Argo>>, headers: HeaderMap, Path(name): Path<String>) -> Response {
+async fn application(
+    State(argo): State<Arc<Argo>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
     argo.log.push(format!("/api/v1/applications/{name}"));
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
     if auth != Some(&format!("Bearer {TOKEN}")) {
-        return grpc_error(StatusCode::UNAUTHORIZED, 16, "invalid session: token signature is invalid");
+        return grpc_error(
+            StatusCode::UNAUTHORIZED,
+            16,
+            "invalid session: token signature is invalid",
+        );
     }
     if name.starts_with("secret-") {
         return grpc_error(StatusCode::FORBIDDEN, 7, "permission denied");
     }
     match argo.apps.get(&name) {
         Some(app) => Json(app.clone()).into_response(),
-        None => grpc_error(StatusCode::NOT_FOUND, 5, &format!("applications.argoproj.io \"{name}\" not found")),
+        None => grpc_error(
+            StatusCode::NOT_FOUND,
+            5,
+            &format!("applications.argoproj.io \"{name}\" not found"),
+        ),
     }
 }
 
@@ -80,10 +96,43 @@ fn app(name: &str, sync: &str, health: &str, revision: &str, phase: &str, messag
 async fn start() -> (String, Log) {
     let sha = "4f2c1a9e0b5d6c7f8a9b0c1d2e3f4a5b6c7d8e9f";
     let mut apps = HashMap::new();
-    apps.insert("cart".to_owned(), app("cart", "Synced", "Healthy", sha, "Succeeded", "successfully synced (all tasks run)"));
-    apps.insert("cart-staging".to_owned(), app("cart-staging", "OutOfSync", "Degraded", sha, "Failed", "one or more objects failed to apply, reason: Deployment.apps \"cart\" is invalid"));
-    apps.insert("cart-prod".to_owned(), app("cart-prod", "Synced", "Progressing", sha, "Running", "waiting for healthy state of apps/Deployment/cart"));
-    let argo = Argo { log: Log::default(), apps };
+    apps.insert(
+        "cart".to_owned(),
+        app(
+            "cart",
+            "Synced",
+            "Healthy",
+            sha,
+            "Succeeded",
+            "successfully synced (all tasks run)",
+        ),
+    );
+    apps.insert(
+        "cart-staging".to_owned(),
+        app(
+            "cart-staging",
+            "OutOfSync",
+            "Degraded",
+            sha,
+            "Failed",
+            "one or more objects failed to apply, reason: Deployment.apps \"cart\" is invalid",
+        ),
+    );
+    apps.insert(
+        "cart-prod".to_owned(),
+        app(
+            "cart-prod",
+            "Synced",
+            "Progressing",
+            sha,
+            "Running",
+            "waiting for healthy state of apps/Deployment/cart",
+        ),
+    );
+    let argo = Argo {
+        log: Log::default(),
+        apps,
+    };
     let log = argo.log.clone();
     let router = axum::Router::new()
         .route("/api/v1/applications/{name}", get(application))
@@ -92,7 +141,9 @@ async fn start() -> (String, Log) {
 }
 
 fn config(url: &str, pattern: &str) -> String {
-    format!("[argocd]\nurl = \"{url}\"\ntoken_env = \"ARGOCD_TOKEN\"\napp_name_pattern = \"{pattern}\"\n")
+    format!(
+        "[argocd]\nurl = \"{url}\"\ntoken_env = \"ARGOCD_TOKEN\"\napp_name_pattern = \"{pattern}\"\n"
+    )
 }
 
 #[tokio::test]
@@ -102,7 +153,9 @@ async fn one_application_for_every_environment_is_shown_once() {
     let reply = bot.say_one("t", "x", "status of cart").await;
     let text = &reply.text;
     assert!(
-        text.contains("- Argo CD `cart`: Synced, Healthy at 4f2c1a9; last sync Succeeded 2026-03-04 10:12 UTC"),
+        text.contains(
+            "- Argo CD `cart`: Synced, Healthy at 4f2c1a9; last sync Succeeded 2026-03-04 10:12 UTC"
+        ),
         "{text}"
     );
     assert_eq!(text.matches("Argo CD").count(), 1, "{text}");
@@ -112,7 +165,10 @@ async fn one_application_for_every_environment_is_shown_once() {
     assert_eq!(data["argocd"]["configured"], true);
     assert_eq!(data["environments"][0]["argocd"]["sync"], "Synced");
     assert_eq!(data["environments"][2]["argocd"]["health"], "Healthy");
-    assert_eq!(data["environments"][2]["argocd"]["last_sync"]["phase"], "Succeeded");
+    assert_eq!(
+        data["environments"][2]["argocd"]["last_sync"]["phase"],
+        "Succeeded"
+    );
     assert_eq!(data["environments"][2]["argocd"]["target_revision"], "main");
 }
 
@@ -124,12 +180,24 @@ async fn one_application_per_environment_with_a_failed_sync_and_a_missing_one() 
     let text = &reply.text;
     assert!(text.contains("  Argo CD `cart-prod`: Synced, Progressing at 4f2c1a9; last sync Running 2026-03-04 10:12 UTC: waiting for healthy state"), "{text}");
     assert!(text.contains("  Argo CD `cart-staging`: OutOfSync, Degraded at 4f2c1a9; last sync Failed 2026-03-04 10:12 UTC: one or more objects failed to apply"), "{text}");
-    assert!(text.contains("  Argo CD `cart-dev`: could not read: Argo CD has no Application `cart-dev`"), "{text}");
+    assert!(
+        text.contains(
+            "  Argo CD `cart-dev`: could not read: Argo CD has no Application `cart-dev`"
+        ),
+        "{text}"
+    );
     // The Deployments are reported whatever Argo CD says.
     assert!(text.contains("- dev (checkout-dev): "), "{text}");
     let mut asked = log.entries();
     asked.sort();
-    assert_eq!(asked, ["/api/v1/applications/cart-dev", "/api/v1/applications/cart-prod", "/api/v1/applications/cart-staging"]);
+    assert_eq!(
+        asked,
+        [
+            "/api/v1/applications/cart-dev",
+            "/api/v1/applications/cart-prod",
+            "/api/v1/applications/cart-staging"
+        ]
+    );
     // One environment asked: one Application read.
     let reply = bot.say_one("t2", "x", "status of cart in prod").await;
     assert!(reply.text.contains("Argo CD `cart-prod`"), "{}", reply.text);
@@ -141,12 +209,28 @@ async fn a_rejected_token_and_a_forbidden_application_are_named_and_the_rest_ans
     let (url, _) = start().await;
     let bot = sandbox_bot_with(&config(&url, "{app}"), &[("ARGOCD_TOKEN", "stale")]).await;
     let reply = bot.say_one("t", "x", "status of cart in prod").await;
-    assert!(reply.text.contains("Argo CD rejected the token (check the variable $ARGOCD_TOKEN)"), "{}", reply.text);
-    assert!(reply.text.contains("- prod (checkout-prod): 3/3 ready"), "{}", reply.text);
+    assert!(
+        reply
+            .text
+            .contains("Argo CD rejected the token (check the variable $ARGOCD_TOKEN)"),
+        "{}",
+        reply.text
+    );
+    assert!(
+        reply.text.contains("- prod (checkout-prod): 3/3 ready"),
+        "{}",
+        reply.text
+    );
     assert!(!reply.text.contains("stale"), "{}", reply.text);
     let bot = sandbox_bot_with(&config(&url, "secret-{app}"), &[("ARGOCD_TOKEN", TOKEN)]).await;
     let reply = bot.say_one("t", "x", "status of cart in prod").await;
-    assert!(reply.text.contains("Argo CD refused access to Application `secret-cart`"), "{}", reply.text);
+    assert!(
+        reply
+            .text
+            .contains("Argo CD refused access to Application `secret-cart`"),
+        "{}",
+        reply.text
+    );
 }
 
 #[tokio::test]
@@ -158,9 +242,19 @@ async fn a_service_without_the_annotation_says_argo_cd_was_not_consulted() {
     )
     .unwrap();
     let (url, log) = start().await;
-    let toml = format!("[catalog]\npaths = [\"{}\"]\n{}", dir.path().display(), config(&url, "{app}"));
+    let toml = format!(
+        "[catalog]\npaths = [\"{}\"]\n{}",
+        dir.path().display(),
+        config(&url, "{app}")
+    );
     let bot = sandbox_bot_with(&toml, &[("ARGOCD_TOKEN", TOKEN)]).await;
     let reply = bot.say_one("t", "x", "status of cart in prod").await;
-    assert!(reply.text.contains("Argo CD: not consulted (the service has no `argocd/app-name` annotation)"), "{}", reply.text);
+    assert!(
+        reply
+            .text
+            .contains("Argo CD: not consulted (the service has no `argocd/app-name` annotation)"),
+        "{}",
+        reply.text
+    );
     assert!(log.entries().is_empty());
 }

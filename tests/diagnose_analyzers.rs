@@ -1045,3 +1045,39 @@ async fn the_pod_shapes_match_what_the_double_serves_back() {
     assert_eq!(served["status"], pods[0]["status"]);
     let _ = pod("ledger", 1, "v1.9.0", 0);
 }
+
+#[tokio::test]
+async fn a_pod_status_patched_by_hand_through_the_status_subresource_is_diagnosed() {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::Api;
+    use kube::api::{ListParams, Patch, PatchParams};
+
+    // What `kubectl patch pod --subresource=status` does, with the real client.
+    let bot = sandbox_bot("").await;
+    let client = bot
+        .app
+        .sandbox
+        .as_ref()
+        .expect("sandbox")
+        .running
+        .kube_client();
+    let pods: Api<Pod> = Api::namespaced(client, "checkout-prod");
+    let list = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/name=cart"))
+        .await
+        .expect("pods");
+    let name = list.items[0].metadata.name.clone().expect("name");
+    let status = json!({ "status": { "containerStatuses": [{ "name": "cart", "image": "registry.example.com/checkout/cart:v3.4.1", "imageID": "",
+        "ready": true, "restartCount": 4, "state": { "running": {} }, "lastState": { "terminated": { "exitCode": 137, "reason": "OOMKilled" } } }] } });
+    pods.patch_status(&name, &PatchParams::default(), &Patch::Merge(status))
+        .await
+        .expect("status patch");
+    let reply = bot
+        .say_one("t", "jonah.feld", "why does cart keep restarting in prod?")
+        .await;
+    let fs = findings(reply.data.as_ref().unwrap());
+    let oom = finding(&fs, "pod.oom_killed");
+    assert_eq!(oom["affected"], json!([name]));
+    assert_eq!(oom["remediation"]["args"]["memory_mib"], 768, "1.5 x 512Mi");
+    assert!(reply.proposal.is_some());
+}

@@ -324,3 +324,34 @@ async fn an_unknown_service_gets_a_clear_answer() {
     assert!(reply.proposal.is_none());
     assert!(!reply.text.is_empty());
 }
+
+#[tokio::test]
+async fn reads_that_miss_the_time_budget_are_reported_never_called_healthy() {
+    use platbot::actions::ActionContext;
+    use platbot::actions::diagnose::{diagnose_in, render};
+
+    let bot = sandbox_bot("").await;
+    let platform = bot.app.engine.platform();
+    let actor = bot.app.engine.actor(&common::user("jonah.feld"));
+    let ctx = ActionContext {
+        platform,
+        actor: &actor,
+    };
+    let service = platform.catalog.service("cart").expect("cart");
+    let env = platbot::domain::Environment::parse("prod").unwrap();
+    let d = diagnose_in(&ctx, service, &env, std::time::Duration::ZERO)
+        .await
+        .expect("a diagnosis, even an empty one");
+    assert!(!d.healthy());
+    assert!(
+        d.unread
+            .iter()
+            .any(|u| u.what == "pods" && u.reason.contains("budget")),
+        "{:?}",
+        d.unread
+    );
+    let text = render(&[d], None);
+    assert!(text.contains("could not read the workload"), "{text}");
+    assert!(!text.contains("healthy"), "{text}");
+    assert!(!text.contains("not deployed"), "{text}");
+}

@@ -384,3 +384,60 @@ async fn the_configured_key_is_sent_and_nothing_else_leaks_in() {
     let got = llm.received();
     assert_eq!(got[0].authorization.as_deref(), Some("Bearer sk-test-123"));
 }
+
+#[tokio::test]
+async fn a_fix_a_diagnosis_offers_is_proposed_as_on_the_alias_path() {
+    let llm = FakeLlm::start(vec![
+        call(
+            "diagnose",
+            r#"{"service":"notifications","environment":"staging"}"#,
+        ),
+        text("notifications is being OOMKilled in staging; a higher memory limit would fix it."),
+    ])
+    .await;
+    let bot = bot_with(&llm, "max_steps = 1").await;
+    let before = bot.double().mutation_count();
+    let reply = bot
+        .say_one(
+            "t11",
+            "sam.okafor",
+            "why does notifications keep crashing in staging?",
+        )
+        .await;
+    assert!(
+        reply.text.starts_with("notifications is being OOMKilled"),
+        "{}",
+        reply.text
+    );
+    let proposal = reply.proposal.expect("the diagnosis's fix, proposed");
+    assert_eq!(proposal.action, "set_memory_limit");
+    assert_eq!(bot.double().mutation_count(), before);
+    // The diagnosis reached the model as data.
+    let result = &tool_results(&llm.bodies()[1])[0];
+    assert!(result.contains("OOM"), "{result}");
+}
+
+#[tokio::test]
+async fn docs_answers_carry_the_citations_of_the_passages() {
+    let llm = FakeLlm::start(vec![
+        call(
+            "search_docs",
+            r#"{"query":"how do I rotate a database password"}"#,
+        ),
+        text("Follow the rotation runbook [1]."),
+    ])
+    .await;
+    let bot = bot_with(&llm, "max_steps = 1").await;
+    let reply = bot
+        .say_one("t12", "jonah.feld", "how do I rotate a db password?")
+        .await;
+    assert_eq!(reply.text, "Follow the rotation runbook [1].");
+    // The shipped docs cover it: the passages' sources reach the model numbered and the reply.
+    assert!(!reply.citations.is_empty(), "{reply:?}");
+    let closing = &llm.bodies()[1];
+    let result = &tool_results(closing)[0];
+    assert!(result.contains("Sources:\n[1] "), "{result}");
+    assert!(result.contains(&reply.citations[0].title), "{result}");
+    let last = fake_llm::messages(closing).last().cloned().unwrap();
+    assert!(last["content"].as_str().unwrap().contains("Cite"), "{last}");
+}

@@ -29,10 +29,19 @@ use serde_json::{Value, json};
 const KEY: &str = "eb24a1f0-faa2-4ba2-a551-1afdf565c889";
 const CHECKOUT_ID: &str = "d875e654-9b4e-4219-a8c3-0c26936d18de";
 
+struct Schedule {
+    id: String,
+    participants: Value,
+    /// Timeline periods: (username, start, end) in hours from now.
+    periods: Vec<(String, i64, i64)>,
+    /// Whether the timeline answers (500 otherwise).
+    timeline_works: bool,
+}
+
 struct Og {
     log: Log,
-    /// Schedules by name: (id, participants, timeline periods (user, start h, end h), timeline works).
-    schedules: HashMap<String, (String, Value, Vec<(String, i64, i64)>, bool)>,
+    /// Schedules by name.
+    schedules: HashMap<String, Schedule>,
 }
 
 fn envelope(data: Value) -> Value {
@@ -43,10 +52,10 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({"message": message, "took": 0.001, "requestId": "4d1b5a4c-1b58-4b84-a0b5-d3f4e8d2b8a1"}))).into_response()
 }
 
-fn find<'a>(og: &'a Og, id: &str, kind: Option<&str>) -> Option<(&'a String, &'a (String, Value, Vec<(String, i64, i64)>, bool))> {
+fn find<'a>(og: &'a Og, id: &str, kind: Option<&str>) -> Option<(&'a String, &'a Schedule)> {
     match kind.unwrap_or("id") {
         "name" => og.schedules.get_key_value(id),
-        _ => og.schedules.iter().find(|(_, s)| s.0 == id),
+        _ => og.schedules.iter().find(|(_, s)| s.id == id),
     }
 }
 
@@ -68,12 +77,15 @@ async fn on_calls(
     }
     let kind = q.get("scheduleIdentifierType").map(String::as_str);
     match find(&og, &id, kind) {
-        Some((name, (sid, participants, _, _))) => Json(envelope(json!({
-            "_parent": {"id": sid, "name": name, "enabled": true},
-            "onCallParticipants": participants,
+        Some((name, s)) => Json(envelope(json!({
+            "_parent": {"id": s.id, "name": name, "enabled": true},
+            "onCallParticipants": s.participants,
         })))
         .into_response(),
-        None => error(StatusCode::NOT_FOUND, &format!("No schedule exists with {} [{id}]", kind.unwrap_or("id"))),
+        None => error(
+            StatusCode::NOT_FOUND,
+            &format!("No schedule exists with {} [{id}]", kind.unwrap_or("id")),
+        ),
     }
 }
 
@@ -90,9 +102,13 @@ async fn timeline(
         return error(StatusCode::UNAUTHORIZED, "Could not authenticate");
     }
     match find(&og, &id, q.get("identifierType").map(String::as_str)) {
-        Some((_, (_, _, _, false))) => error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
-        Some((name, (sid, _, periods, true))) => {
-            let periods: Vec<Value> = periods
+        Some((_, s)) if !s.timeline_works => {
+            error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+        }
+        Some((name, s)) => {
+            let sid = &s.id;
+            let periods: Vec<Value> = s
+                .periods
                 .iter()
                 .map(|(user, s, e)| json!({
                     "startDate": hours_from_now(*s), "endDate": hours_from_now(*e), "type": "default",
@@ -106,7 +122,10 @@ async fn timeline(
             })))
             .into_response()
         }
-        None => error(StatusCode::NOT_FOUND, &format!("No schedule exists with id [{id}]")),
+        None => error(
+            StatusCode::NOT_FOUND,
+            &format!("No schedule exists with id [{id}]"),
+        ),
     }
 }
 
@@ -127,9 +146,28 @@ async fn start() -> (String, Log) {
         ("aisha.bello@example.com".to_owned(), -48, 120),
         ("lukas.brandt@example.com".to_owned(), 120, 288),
     ];
-    schedules.insert("checkout_schedule".to_owned(), (CHECKOUT_ID.to_owned(), participants.clone(), periods, true));
-    schedules.insert("search_schedule".to_owned(), ("1f4e2b9c-0000-4000-8000-000000000001".to_owned(), json!([user("sofia.marin@example.com")]), vec![], false));
-    let og = Og { log: Log::default(), schedules };
+    schedules.insert(
+        "checkout_schedule".to_owned(),
+        Schedule {
+            id: CHECKOUT_ID.to_owned(),
+            participants,
+            periods,
+            timeline_works: true,
+        },
+    );
+    schedules.insert(
+        "search_schedule".to_owned(),
+        Schedule {
+            id: "1f4e2b9c-0000-4000-8000-000000000001".to_owned(),
+            participants: json!([user("sofia.marin@example.com")]),
+            periods: vec![],
+            timeline_works: false,
+        },
+    );
+    let og = Og {
+        log: Log::default(),
+        schedules,
+    };
     let log = og.log.clone();
     let router = axum::Router::new()
         .route("/v2/schedules/{id}/on-calls", get(on_calls))
@@ -139,26 +177,43 @@ async fn start() -> (String, Log) {
 }
 
 fn config(url: &str, team: &str, schedule: &str) -> String {
-    format!("[oncall.opsgenie]\napi_url = \"{url}\"\ntoken_env = \"OG_KEY\"\n[oncall.teams.{team}]\nprovider = \"opsgenie\"\nschedule = \"{schedule}\"\n")
+    format!(
+        "[oncall.opsgenie]\napi_url = \"{url}\"\ntoken_env = \"OG_KEY\"\n[oncall.teams.{team}]\nprovider = \"opsgenie\"\nschedule = \"{schedule}\"\n"
+    )
 }
 
 #[tokio::test]
 async fn primary_and_secondary_with_their_shift_from_the_timeline() {
     let (url, log) = start().await;
-    let bot = sandbox_bot_with(&config(&url, "checkout", "checkout_schedule"), &[("OG_KEY", KEY)]).await;
+    let bot = sandbox_bot_with(
+        &config(&url, "checkout", "checkout_schedule"),
+        &[("OG_KEY", KEY)],
+    )
+    .await;
     let reply = bot.say_one("t", "x", "who's on call for checkout?").await;
     let text = &reply.text;
-    assert!(text.contains("team *checkout* (checkout_schedule, Opsgenie"), "{text}");
+    assert!(
+        text.contains("team *checkout* (checkout_schedule, Opsgenie"),
+        "{text}"
+    );
     assert!(text.contains("primary: Jonah Feld (@jonah), "), "{text}");
     assert!(text.contains(" until "), "{text}");
     assert!(text.contains("secondary: Aisha Bello (@aisha.b)"), "{text}");
     let data = reply.data.unwrap();
     assert_eq!(data["primary"]["email"], "jonah.feld@example.com");
     assert_eq!(data["primary"]["slack_id"], "U052KHVMGNZ");
-    assert!(data["primary"]["since"].as_str().is_some() && data["primary"]["until"].as_str().is_some());
+    assert!(
+        data["primary"]["since"].as_str().is_some() && data["primary"]["until"].as_str().is_some()
+    );
     let calls = log.entries();
-    assert!(calls[0].starts_with("/on-calls/checkout_schedule?"), "{calls:?}");
-    assert!(calls[0].contains("scheduleIdentifierType=name") && calls[0].contains("flat=false"), "{calls:?}");
+    assert!(
+        calls[0].starts_with("/on-calls/checkout_schedule?"),
+        "{calls:?}"
+    );
+    assert!(
+        calls[0].contains("scheduleIdentifierType=name") && calls[0].contains("flat=false"),
+        "{calls:?}"
+    );
     assert!(calls[0].contains("+00:00"), "{calls:?}");
     assert!(calls[1].contains("intervalUnit=weeks"), "{calls:?}");
     // Other teams keep the schedule file.
@@ -172,7 +227,11 @@ async fn a_schedule_id_is_sent_as_an_id() {
     let bot = sandbox_bot_with(&config(&url, "checkout", CHECKOUT_ID), &[("OG_KEY", KEY)]).await;
     let reply = bot.say_one("t", "x", "who's on call for cart").await;
     assert!(reply.text.contains("primary: Jonah Feld"), "{}", reply.text);
-    assert!(log.entries()[0].contains("scheduleIdentifierType=id"), "{:?}", log.entries());
+    assert!(
+        log.entries()[0].contains("scheduleIdentifierType=id"),
+        "{:?}",
+        log.entries()
+    );
 }
 
 #[tokio::test]
@@ -180,15 +239,37 @@ async fn unknown_schedules_bad_keys_and_a_broken_timeline() {
     let (url, _) = start().await;
     let bot = sandbox_bot_with(&config(&url, "checkout", "nope"), &[("OG_KEY", KEY)]).await;
     let reply = bot.say_one("t", "x", "who's on call for checkout").await;
-    assert!(reply.text.contains("Opsgenie: no such schedule `nope`"), "{}", reply.text);
+    assert!(
+        reply.text.contains("Opsgenie: no such schedule `nope`"),
+        "{}",
+        reply.text
+    );
 
-    let bot = sandbox_bot_with(&config(&url, "checkout", "checkout_schedule"), &[("OG_KEY", "wrong-key")]).await;
+    let bot = sandbox_bot_with(
+        &config(&url, "checkout", "checkout_schedule"),
+        &[("OG_KEY", "wrong-key")],
+    )
+    .await;
     let reply = bot.say_one("t", "x", "who's on call for checkout").await;
-    assert!(reply.text.contains("Opsgenie rejected the token (check the variable $OG_KEY)"), "{}", reply.text);
+    assert!(
+        reply
+            .text
+            .contains("Opsgenie rejected the token (check the variable $OG_KEY)"),
+        "{}",
+        reply.text
+    );
 
     // The timeline answers 500: who is on call is still known, only the times are not.
-    let bot = sandbox_bot_with(&config(&url, "search", "search_schedule"), &[("OG_KEY", KEY)]).await;
+    let bot = sandbox_bot_with(
+        &config(&url, "search", "search_schedule"),
+        &[("OG_KEY", KEY)],
+    )
+    .await;
     let reply = bot.say_one("t", "x", "who's on call for search").await;
-    assert!(reply.text.contains("primary: Sofia Marin (@sofia)\n"), "{}", reply.text);
+    assert!(
+        reply.text.contains("primary: Sofia Marin (@sofia)\n"),
+        "{}",
+        reply.text
+    );
     assert!(!reply.text.contains("until"), "{}", reply.text);
 }

@@ -125,5 +125,9 @@ async fn a_wrong_bot_token_stops_startup_with_the_reason() {
     .await
     .err()
     .expect("refused");
-    assert!(err.to_string().contains("invalid_auth"), "{err}");
+    assert!(err.to_string().contains("auth.test"), "{err}");
+    match err {
+        slack::SlackError::Auth { source, .. } => assert_eq!(source.code(), Some("invalid_auth")),
+        other => panic!("expected the auth.test failure, got {other}"),
+    }
 }

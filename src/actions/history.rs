@@ -65,7 +65,12 @@ pub fn revisions(deployment: &Deployment, replica_sets: &[ReplicaSet]) -> Vec<Re
                 .as_ref()
                 .and_then(|s| s.template.as_ref())
                 .and_then(|t| t.spec.as_ref())
-                .map(|p| p.containers.iter().filter_map(|c| c.image.clone()).collect())
+                .map(|p| {
+                    p.containers
+                        .iter()
+                        .filter_map(|c| c.image.clone())
+                        .collect()
+                })
                 .unwrap_or_default();
             Some(Revision {
                 revision,
@@ -85,7 +90,7 @@ pub fn revisions(deployment: &Deployment, replica_sets: &[ReplicaSet]) -> Vec<Re
             })
         })
         .collect();
-    out.sort_by(|a, b| b.revision.cmp(&a.revision));
+    out.sort_by_key(|r| std::cmp::Reverse(r.revision));
     out
 }
 
@@ -169,13 +174,19 @@ impl ReadAction for RolloutHistory {
             Ok::<_, ActionError>((*env, ns, found))
         });
         let now = Utc::now();
-        let mut lines = vec![format!("*{}* rollout history (team {})", service.name, service.owner)];
+        let mut lines = vec![format!(
+            "*{}* rollout history (team {})",
+            service.name, service.owner
+        )];
         let mut data = Vec::new();
         for result in join_all(reads).await {
             let (env, ns, found) = result?;
             match found {
                 Ok(Some(revs)) if revs.is_empty() => {
-                    lines.push(format!("- {env} ({ns}): no revisions recorded (no ReplicaSets of `{}`)", service.kubernetes_id));
+                    lines.push(format!(
+                        "- {env} ({ns}): no revisions recorded (no ReplicaSets of `{}`)",
+                        service.kubernetes_id
+                    ));
                     data.push(json!({"environment": env, "namespace": ns, "revisions": []}));
                 }
                 Ok(Some(revs)) => {

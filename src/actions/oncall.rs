@@ -82,10 +82,16 @@ fn enrich(person: &mut Person, ctx: &ActionContext<'_>) {
             .platform
             .catalog
             .users()
-            .find(|u| u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(email)))
+            .find(|u| {
+                u.email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            })
             .map(|u| u.name.to_string());
     }
-    let Some(user) = person.user.clone() else { return };
+    let Some(user) = person.user.clone() else {
+        return;
+    };
     if let Some(u) = ctx.platform.catalog.user(&user)
         && person.name.contains('@')
         && let Some(display) = &u.display_name
@@ -104,11 +110,15 @@ fn enrich(person: &mut Person, ctx: &ActionContext<'_>) {
 }
 
 fn local(t: Timestamp, tz: &TimeZone) -> String {
-    t.to_zoned(tz.clone()).strftime("%a %-d %b %H:%M %Z").to_string()
+    t.to_zoned(tz.clone())
+        .strftime("%a %-d %b %H:%M %Z")
+        .to_string()
 }
 
 fn iso(t: Timestamp, tz: &TimeZone) -> String {
-    t.to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
+    t.to_zoned(tz.clone())
+        .strftime("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string()
 }
 
 fn shift_data(shift: &Shift, tz: &TimeZone) -> Value {
@@ -124,7 +134,11 @@ fn shift_text(role: &str, shift: &Shift, tz: &TimeZone) -> String {
     let mut s = format!("{role}: {}", shift.person.display());
     match (shift.since, shift.until) {
         (Some(since), Some(until)) => {
-            s.push_str(&format!(", {} until {}", local(since, tz), local(until, tz)));
+            s.push_str(&format!(
+                ", {} until {}",
+                local(since, tz),
+                local(until, tz)
+            ));
         }
         (None, Some(until)) => s.push_str(&format!(", until {}", local(until, tz))),
         (Some(since), None) => s.push_str(&format!(", since {}", local(since, tz))),
@@ -143,7 +157,10 @@ fn render(answer: &Answer, subject: &Subject<'_>, asked: &str) -> ActionOutput {
         Some(name) => format!("{name}, {}", answer.provider.as_str()),
         None => answer.provider.as_str().to_owned(),
     };
-    let mut lines = vec![format!("On call for {about} ({source}; times in {}):", answer.time_zone)];
+    let mut lines = vec![format!(
+        "On call for {about} ({source}; times in {}):",
+        answer.time_zone
+    )];
     if let Some(note) = &subject.note {
         lines[0] = format!("{} [{note}]", lines[0]);
     }
@@ -151,6 +168,16 @@ fn render(answer: &Answer, subject: &Subject<'_>, asked: &str) -> ActionOutput {
         lines.push(format!("- {}", shift_text("primary", p, &tz)));
     }
     match &answer.rota.secondary {
+        // The same shift as the primary's (a weekly pair): the times would only repeat.
+        Some(s)
+            if answer
+                .rota
+                .primary
+                .as_ref()
+                .is_some_and(|p| (p.since, p.until) == (s.since, s.until)) =>
+        {
+            lines.push(format!("- secondary: {}", s.person.display()));
+        }
         Some(s) => lines.push(format!("- {}", shift_text("secondary", s, &tz))),
         None => lines.push("- secondary: nobody".to_owned()),
     }
@@ -209,14 +236,19 @@ mod tests {
     #[test]
     fn subjects_resolve_to_teams() {
         let c = Catalog::sandbox();
-        let t = |text: &str| resolve(&c, text).map(|s| (s.team.to_string(), s.service.map(|s| s.name.to_string())));
+        let t = |text: &str| {
+            resolve(&c, text).map(|s| (s.team.to_string(), s.service.map(|s| s.name.to_string())))
+        };
         assert_eq!(t("checkout").unwrap(), ("checkout".into(), None));
         assert_eq!(t("cart").unwrap(), ("checkout".into(), Some("cart".into())));
         // `search` is a team and a service; the team answers (it owns the service).
         assert_eq!(t("search").unwrap(), ("search".into(), None));
         assert_eq!(t("checkout-apy").unwrap().0, "checkout");
         let err = t("api").unwrap_err().to_string();
-        assert!(err.contains("checkout-api") && err.contains("payments-api"), "{err}");
+        assert!(
+            err.contains("checkout-api") && err.contains("payments-api"),
+            "{err}"
+        );
         let err = t("marketing").unwrap_err().to_string();
         assert!(err.contains("no team or service `marketing`"), "{err}");
     }

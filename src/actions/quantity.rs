@@ -72,7 +72,7 @@ pub fn human_bytes(b: u64) -> String {
 
 /// A memory limit in MiB as a quantity: whole GiB as `Gi`, otherwise `Mi`.
 pub fn mib_quantity(mib: u32) -> String {
-    if mib >= 1024 && mib % 1024 == 0 {
+    if mib >= 1024 && mib.is_multiple_of(1024) {
         format!("{}Gi", mib / 1024)
     } else {
         format!("{mib}Mi")

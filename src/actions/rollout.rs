@@ -44,9 +44,24 @@ struct Loaded<'a> {
     namespace: String,
     name: String,
     deployment: Deployment,
+    /// The Argo CD Application that manages it, if the catalog names one.
+    gitops: Option<String>,
 }
 
 impl Loaded<'_> {
+    /// Appended to a plan's detail: with self-heal, Argo CD undoes in-cluster changes that Git
+    /// does not carry, so the person confirming should know to change Git too.
+    fn gitops_note(&self) -> String {
+        self.gitops
+            .as_ref()
+            .map(|app| {
+                format!(
+                    "; managed by Argo CD (Application `{app}`): with self-heal on, the next sync reverts this unless Git says the same"
+                )
+            })
+            .unwrap_or_default()
+    }
+
     fn explain(&self, ctx: &ActionContext<'_>, e: kube::Error) -> ActionError {
         PlatformError::from(self.cluster.explain(ctx.actor, e)).into()
     }
@@ -137,6 +152,10 @@ async fn load<'a>(
         namespace: namespace.to_string(),
         name: svc.kubernetes_id.clone(),
         deployment,
+        gitops: svc
+            .annotations
+            .get(crate::platform::argocd::APP_NAME_ANNOTATION)
+            .cloned(),
     })
 }
 
@@ -283,6 +302,7 @@ impl MutateAction for RestartDeployment {
         if paused {
             detail.push_str("; the rollout is PAUSED, so nothing restarts until it is resumed");
         }
+        detail.push_str(&loaded.gitops_note());
         Ok(PlanOutcome::Change(ChangePlan {
             summary: format!(
                 "Rolling restart of Deployment `{}` in {} ({replicas} pods)",
@@ -482,6 +502,7 @@ impl MutateAction for ScaleDeployment {
             detail.push_str("; ");
             detail.push_str(n);
         }
+        detail.push_str(&loaded.gitops_note());
         Ok(PlanOutcome::Change(ChangePlan {
             summary: format!(
                 "Scale Deployment `{}` in {} from {current} to {wanted} replicas",
@@ -756,6 +777,7 @@ async fn plan_rollback(
     if let Some(c) = &cause {
         detail.push_str(&format!("; revision {n} was \"{c}\""));
     }
+    detail.push_str(&loaded.gitops_note());
     Ok(Ok(RollbackPlan {
         current,
         target: *n,
@@ -941,7 +963,7 @@ fn plan_memory(loaded: &Loaded<'_>, args: &SetMemoryLimitArgs) -> Result<MemoryP
         old_limit.map_or_else(|| "none".to_owned(), quantity::human_bytes),
         request.map_or_else(|| "none".to_owned(), quantity::human_bytes),
         loaded.replicas()
-    );
+    ) + &loaded.gitops_note();
     Ok(MemoryPlan {
         container: c.name.clone(),
         old_limit,

@@ -197,7 +197,9 @@ pub enum ApprovalError {
     NotPending(ProposalState),
     #[error("{0} already confirmed this proposal; a second, different approver is required")]
     AlreadyConfirmed(UserId),
-    #[error("another confirmation of this proposal arrived at the same moment; nothing was done, please try again")]
+    #[error(
+        "another confirmation of this proposal arrived at the same moment; nothing was done, please try again"
+    )]
     Concurrent,
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -201,7 +201,10 @@ fn seconds(field: &str, v: Option<f64>) -> Result<Duration, ConfigError> {
     if v.is_finite() && v > 0.0 && v <= 300.0 {
         Ok(Duration::from_secs_f64(v))
     } else {
-        Err(invalid(field, "must be more than 0 and at most 300 seconds"))
+        Err(invalid(
+            field,
+            "must be more than 0 and at most 300 seconds",
+        ))
     }
 }
 
@@ -220,9 +223,12 @@ fn provider_api(
     env: Env<'_>,
 ) -> Result<Option<ProviderApi>, ConfigError> {
     let Some(raw) = raw else { return Ok(None) };
-    let token_env = raw
-        .token_env
-        .ok_or_else(|| invalid(field, "token_env is required: the variable holding the API token"))?;
+    let token_env = raw.token_env.ok_or_else(|| {
+        invalid(
+            field,
+            "token_env is required: the variable holding the API token",
+        )
+    })?;
     Ok(Some(ProviderApi {
         api_url: http_url(field, raw.api_url.as_deref().unwrap_or(default_url))?,
         token: secret(token_field, &token_env, env)?,
@@ -294,16 +300,18 @@ pub(super) fn oncall_settings(raw: RawOnCall, env: Env<'_>) -> Result<OnCallSett
     // Every provider in use must be configured; say so now rather than in a chat thread.
     let mut used: Vec<(String, OnCallProviderKind)> =
         vec![("oncall.provider".to_owned(), settings.default_provider)];
-    used.extend(
-        settings
-            .teams
-            .iter()
-            .filter_map(|(t, o)| o.provider.map(|p| (format!("oncall.teams.{t}.provider"), p))),
-    );
+    used.extend(settings.teams.iter().filter_map(|(t, o)| {
+        o.provider
+            .map(|p| (format!("oncall.teams.{t}.provider"), p))
+    }));
     for (field, kind) in used {
         let missing = match kind {
-            OnCallProviderKind::PagerDuty => settings.pagerduty.is_none().then_some("[oncall.pagerduty]"),
-            OnCallProviderKind::Opsgenie => settings.opsgenie.is_none().then_some("[oncall.opsgenie]"),
+            OnCallProviderKind::PagerDuty => {
+                settings.pagerduty.is_none().then_some("[oncall.pagerduty]")
+            }
+            OnCallProviderKind::Opsgenie => {
+                settings.opsgenie.is_none().then_some("[oncall.opsgenie]")
+            }
             OnCallProviderKind::ScheduleFile => None,
         };
         if let Some(section) = missing {
@@ -389,9 +397,15 @@ pub(super) fn summary(
         |p| format!("schedule file {}", p.display()),
     );
     let mut providers = vec![file];
-    for (name, api) in [("PagerDuty", &oncall.pagerduty), ("Opsgenie", &oncall.opsgenie)] {
+    for (name, api) in [
+        ("PagerDuty", &oncall.pagerduty),
+        ("Opsgenie", &oncall.opsgenie),
+    ] {
         if let Some(a) = api {
-            providers.push(format!("{name} {} (token from ${})", a.api_url, a.token_env));
+            providers.push(format!(
+                "{name} {} (token from ${})",
+                a.api_url, a.token_env
+            ));
         }
     }
     out.push_str(&format!(
@@ -417,7 +431,11 @@ mod tests {
     use super::*;
 
     fn env_of(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+        move |k: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
     }
 
     #[test]
@@ -428,7 +446,11 @@ mod tests {
         assert!(c.oncall.schedule_file.is_none());
         assert!(c.argocd.is_none());
         assert!(c.backstage.is_none());
-        assert!(c.summary().contains("argo cd:       off"), "{}", c.summary());
+        assert!(
+            c.summary().contains("argo cd:       off"),
+            "{}",
+            c.summary()
+        );
     }
 
     #[test]
@@ -457,9 +479,15 @@ schedule = "checkout_schedule"
         let og = c.oncall.opsgenie.as_ref().unwrap();
         assert_eq!(og.api_url, "https://api.eu.opsgenie.com");
         let payments = TeamName::parse("payments").unwrap();
-        assert_eq!(c.oncall.provider_for(&payments), OnCallProviderKind::PagerDuty);
+        assert_eq!(
+            c.oncall.provider_for(&payments),
+            OnCallProviderKind::PagerDuty
+        );
         let search = TeamName::parse("search").unwrap();
-        assert_eq!(c.oncall.provider_for(&search), OnCallProviderKind::ScheduleFile);
+        assert_eq!(
+            c.oncall.provider_for(&search),
+            OnCallProviderKind::ScheduleFile
+        );
         let summary = c.summary();
         assert!(summary.contains("token from $PD"), "{summary}");
         assert!(!summary.contains("pd-token") && !format!("{c:?}").contains("og-key"));
@@ -481,18 +509,42 @@ schedule = "checkout_schedule"
         let pd = env_of(&[("PD", "x"), ("ARGO", "a")]);
         for (toml, want) in [
             ("[oncall]\nprovider = \"victorops\"\n", "oncall.provider"),
-            ("[oncall]\nprovider = \"pagerduty\"\n", "[oncall.pagerduty] is not configured"),
+            (
+                "[oncall]\nprovider = \"pagerduty\"\n",
+                "[oncall.pagerduty] is not configured",
+            ),
             ("[oncall.pagerduty]\n", "token_env is required"),
             ("[oncall.pagerduty]\ntoken_env = \"MISSING\"\n", "MISSING"),
-            ("[oncall.pagerduty]\ntoken_env = \"PD\"\napi_url = \"api.pagerduty.com\"\n", "http://"),
-            ("[oncall.teams.payments]\nprovider = \"opsgenie\"\nschedule = \"s\"\n", "[oncall.opsgenie] is not configured"),
-            ("[oncall.teams.Payments_Team]\n", "oncall.teams.Payments_Team"),
-            ("[oncall.teams.payments]\ntimezone = \"Mars/Olympus\"\n", "IANA"),
-            ("[oncall.teams.payments]\nschedul = \"x\"\n", "unknown field"),
+            (
+                "[oncall.pagerduty]\ntoken_env = \"PD\"\napi_url = \"api.pagerduty.com\"\n",
+                "http://",
+            ),
+            (
+                "[oncall.teams.payments]\nprovider = \"opsgenie\"\nschedule = \"s\"\n",
+                "[oncall.opsgenie] is not configured",
+            ),
+            (
+                "[oncall.teams.Payments_Team]\n",
+                "oncall.teams.Payments_Team",
+            ),
+            (
+                "[oncall.teams.payments]\ntimezone = \"Mars/Olympus\"\n",
+                "IANA",
+            ),
+            (
+                "[oncall.teams.payments]\nschedul = \"x\"\n",
+                "unknown field",
+            ),
             ("[oncall]\ncache_seconds = 99999\n", "cache_seconds"),
             ("[argocd]\ntoken_env = \"ARGO\"\n", "argocd.url"),
-            ("[argocd]\nurl = \"https://a\"\ntoken_env = \"ARGO\"\napp_name_pattern = \"x\"\n", "{app}"),
-            ("[argocd]\nurl = \"https://a\"\ntoken = \"inline\"\n", "unknown field"),
+            (
+                "[argocd]\nurl = \"https://a\"\ntoken_env = \"ARGO\"\napp_name_pattern = \"x\"\n",
+                "{app}",
+            ),
+            (
+                "[argocd]\nurl = \"https://a\"\ntoken = \"inline\"\n",
+                "unknown field",
+            ),
             ("[catalog]\ntoken_env = \"BS\"\n", "backstage_url"),
         ] {
             let err = Config::from_toml(toml, &pd).unwrap_err().to_string();

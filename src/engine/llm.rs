@@ -229,8 +229,9 @@ impl LlmAgent {
         }
     }
 
-    /// What the model makes of `text` in one request: its first tool call (as the
-    /// loop would take it), or the question or no-tool answer. For `platbot eval`.
+    /// What the model makes of `text` before any tool runs: its first tool call as the
+    /// loop takes it (names settled, the one repair attempt for unreadable arguments or
+    /// made-up names included), or its question or no-tool answer. For `platbot eval`.
     pub async fn predict(
         &self,
         text: &str,
@@ -242,28 +243,49 @@ impl LlmAgent {
             ctx,
         };
         let mut state = RunState::new(self, &input);
-        let result = match self.request(&mut state, true, None).await {
-            Err(e) => Err(e),
-            Ok(msg) => Ok(match self.calls_of(&msg).into_iter().next() {
-                Some(call) => match self.tools.interpret(
-                    &call.function.name,
-                    &call.function.arguments,
-                    &self.catalog,
-                    &state.grounding,
-                ) {
-                    Interpreted::Ready { call, .. } => Intent::Call(call),
-                    Interpreted::Ask(c) => Intent::Clarify(c),
-                    Interpreted::Unknown { name } => Intent::Call(ToolCall {
+        let mut repaired = false;
+        let result = loop {
+            let msg = match self.request(&mut state, true, None).await {
+                Ok(m) => m,
+                Err(e) => break Err(e),
+            };
+            let calls = self.calls_of(&msg);
+            let Some(call) = calls.first() else {
+                break Ok(text_intent(&answer_text(&msg)));
+            };
+            let interpreted = self.tools.interpret(
+                &call.function.name,
+                &call.function.arguments,
+                &self.catalog,
+                &state.grounding,
+            );
+            let repair = match interpreted {
+                Interpreted::Ready { call, .. } => break Ok(Intent::Call(call)),
+                Interpreted::Ask(c) => break Ok(Intent::Clarify(c)),
+                Interpreted::Unknown { name } => {
+                    break Ok(Intent::Call(ToolCall {
                         tool: name,
                         args: serde_json::Map::new(),
-                    }),
-                    Interpreted::Unreadable { tool, .. } => Intent::Call(ToolCall {
-                        tool,
-                        args: serde_json::Map::new(),
-                    }),
-                },
-                None => text_intent(&answer_text(&msg)),
-            }),
+                    }));
+                }
+                Interpreted::Unreadable { tool, error } => {
+                    let raw = call.function.arguments.clone();
+                    self.repair_or_ask(&mut state, &mut repaired, &tool, &raw, &error)
+                }
+                Interpreted::Ungrounded {
+                    tool,
+                    arg,
+                    value,
+                    args,
+                } => self.repair_ungrounded(&mut state, &mut repaired, &tool, &arg, &value, args),
+            };
+            match repair {
+                Repair::Ask(c) => break Ok(Intent::Clarify(c)),
+                Repair::Retry(text) => {
+                    state.push(assistant_with_calls(&msg, &calls[..1]));
+                    state.push(tool_message(&calls[0].id, text));
+                }
+            }
         };
         (result, state.requests)
     }
@@ -318,8 +340,8 @@ impl LlmAgent {
             }
             step += 1;
             state.push(assistant_with_calls(&msg, &calls));
-            // Every call gets an answer message, even those after one that ends the turn,
-            // so that the transcript stays well-formed; an ending call returns at once.
+            // Calls are taken in order, each answered by a tool message; one that ends the
+            // turn (a mutation to propose, a question for the user) returns at once.
             for call in &calls {
                 let id = call.id.clone();
                 let name = call.function.name.clone();
@@ -352,6 +374,22 @@ impl LlmAgent {
                         }
                     }
                     Interpreted::Ask(c) => return Ok(AgentOutcome::Intent(Intent::Clarify(c))),
+                    Interpreted::Ungrounded {
+                        tool,
+                        arg,
+                        value,
+                        args,
+                    } => match self.repair_ungrounded(
+                        state,
+                        &mut repaired,
+                        &tool,
+                        &arg,
+                        &value,
+                        args,
+                    ) {
+                        Repair::Retry(t) => state.push(tool_message(&id, t)),
+                        Repair::Ask(c) => return Ok(AgentOutcome::Intent(Intent::Clarify(c))),
+                    },
                     Interpreted::Ready {
                         call: tc,
                         kind: ActionKind::Mutate,
@@ -454,6 +492,42 @@ impl LlmAgent {
                 "I could not work out the details for {} ({error}). Could you say it again with the exact service or team name and the environment?",
                 tool.replace('_', " ")
             ),
+        })
+    }
+
+    /// A made-up name goes back once with what to do instead; then the user is asked for it.
+    fn repair_ungrounded(
+        &self,
+        state: &mut RunState,
+        repaired: &mut bool,
+        tool: &str,
+        arg: &str,
+        value: &str,
+        args: serde_json::Map<String, Value>,
+    ) -> Repair {
+        state.refused.push(Refusal {
+            tool: tool.to_owned(),
+            args: Value::Object(args.clone()).to_string(),
+            reason: format!("{arg} `{value}` was not named by the user"),
+        });
+        let what = if arg == "subject" {
+            "team or service"
+        } else {
+            arg
+        };
+        if !*repaired {
+            *repaired = true;
+            return Repair::Retry(format!(
+                "Nothing was done: the user has not named the {what} `{value}` in this conversation. Never invent names. If the user asks how to do something, or about docs or policy, search the docs with their question; if a {what} is needed and missing, ask the user for it without calling a tool."
+            ));
+        }
+        let missing = vec![arg.to_owned()];
+        let question = crate::engine::alias::missing_args_question(tool, &args, &missing);
+        Repair::Ask(Clarification {
+            tool: tool.to_owned(),
+            args,
+            missing,
+            question,
         })
     }
 
@@ -564,7 +638,12 @@ impl RunState {
         ];
         for args in earlier.into_iter().flatten() {
             if let Some(Value::String(env)) = args.get("environment") {
-                grounding.add(env);
+                grounding.add_environment(env);
+            }
+            for key in ["service", "team", "subject"] {
+                if let Some(Value::String(name)) = args.get(key) {
+                    grounding.add_name(name);
+                }
             }
         }
         Self {

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::KnowledgeError;
 use super::index::DocsIndex;
+use super::sparse::term_id;
 use super::store::HybridQuery;
 
 /// Chunks fetched per passage asked for: several chunks of one file collapse into one passage.
@@ -106,14 +107,23 @@ impl DocsIndex {
             })
             .await?;
 
-        let wanted: HashSet<&str> = terms.iter().map(|(t, _)| t.as_str()).collect();
+        let wanted: HashSet<u32> = terms.iter().map(|(t, _)| term_id(t)).collect();
         let mut seen = HashSet::new();
         let mut passages = Vec::with_capacity(limit);
         for hit in hits {
             if !seen.insert((hit.payload.source.clone(), hit.payload.path.clone())) {
                 continue;
             }
-            let coverage = self.coverage(&wanted, &hit.payload);
+            let coverage = match &hit.terms {
+                Some(ids) => {
+                    let found = wanted
+                        .iter()
+                        .filter(|t| ids.binary_search(t).is_ok())
+                        .count();
+                    found as f32 / wanted.len().max(1) as f32
+                }
+                None => self.coverage(&wanted, &hit.payload),
+            };
             passages.push(Passage {
                 link: self.link_for(&hit.payload),
                 source: hit.payload.source,
@@ -134,16 +144,17 @@ impl DocsIndex {
         })
     }
 
-    fn coverage(&self, wanted: &HashSet<&str>, p: &super::store::ChunkPayload) -> f32 {
+    /// Coverage from the passage's text, for stores that do not return term ids.
+    fn coverage(&self, wanted: &HashSet<u32>, p: &super::store::ChunkPayload) -> f32 {
         if wanted.is_empty() {
             return 0.0;
         }
         let a = self.analyzer();
-        let mut found: HashSet<String> = HashSet::new();
+        let mut found: HashSet<u32> = HashSet::new();
         for text in [p.title.as_str(), &p.headings.join(" "), &p.path, &p.text] {
-            found.extend(a.terms(text));
+            found.extend(a.terms(text).iter().map(|t| term_id(t)));
         }
-        let hit = wanted.iter().filter(|t| found.contains(**t)).count();
+        let hit = wanted.iter().filter(|t| found.contains(*t)).count();
         hit as f32 / wanted.len() as f32
     }
 }

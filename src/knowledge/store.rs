@@ -42,6 +42,8 @@ pub struct ScoredChunk {
     pub id: u64,
     pub score: f32,
     pub payload: ChunkPayload,
+    /// The chunk's sparse term ids, sorted, where the store returns them cheaply.
+    pub terms: Option<Vec<u32>>,
 }
 
 /// A query: the sparse part always, the dense part when embeddings are configured.
@@ -294,7 +296,7 @@ impl EdgeStore {
                 limit: q.limit,
                 offset: 0,
                 params: None,
-                with_vector: WithVector::Bool(false),
+                with_vector: WithVector::Selector(vec![SPARSE.into()]),
                 with_payload: WithPayloadInterface::Bool(true),
             },
             Some(dense) => {
@@ -321,7 +323,7 @@ impl EdgeStore {
                     limit: q.limit,
                     offset: 0,
                     params: None,
-                    with_vector: WithVector::Bool(false),
+                    with_vector: WithVector::Selector(vec![SPARSE.into()]),
                     with_payload: WithPayloadInterface::Bool(true),
                 }
             }
@@ -335,10 +337,24 @@ impl EdgeStore {
                     qdrant_edge::PointId::Uuid(_) => 0,
                 };
                 let payload = payload_of(p.payload.map(|pl| pl.0).unwrap_or_default())?;
+                let terms = match p.vector {
+                    Some(qdrant_edge::VectorStructInternal::Named(mut named)) => {
+                        match named.remove(SPARSE) {
+                            Some(VectorInternal::Sparse(sv)) => {
+                                let mut ids = sv.indices;
+                                ids.sort_unstable();
+                                Some(ids)
+                            }
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                };
                 Ok(ScoredChunk {
                     id,
                     score: p.score,
                     payload,
+                    terms,
                 })
             })
             .collect()
@@ -540,6 +556,7 @@ impl ServerStore {
                     id,
                     score: p.score,
                     payload: payload_of(json)?,
+                    terms: None,
                 })
             })
             .collect()

@@ -25,7 +25,9 @@ pub enum ArgoError {
     #[error("Argo CD has no Application `{0}`")]
     NoSuchApplication(String),
     /// Argo CD answers 403 both for "not allowed" and for an Application that does not exist.
-    #[error("Argo CD refused access to Application `{0}` (it may not exist, or the token's account may not read it)")]
+    #[error(
+        "Argo CD refused access to Application `{0}` (it may not exist, or the token's account may not read it)"
+    )]
     Forbidden(String),
     #[error(transparent)]
     Http(#[from] HttpError),
@@ -83,7 +85,11 @@ impl AppStatus {
         }
         if let Some(l) = &self.last_sync {
             s.push_str(&format!("; last sync {}", l.phase));
-            if let Some(t) = l.finished_at.as_deref().and_then(|t| t.parse::<Timestamp>().ok()) {
+            if let Some(t) = l
+                .finished_at
+                .as_deref()
+                .and_then(|t| t.parse::<Timestamp>().ok())
+            {
                 s.push_str(&format!(" {}", t.strftime("%Y-%m-%d %H:%M UTC")));
             }
             if l.phase != "Succeeded"
@@ -209,7 +215,14 @@ pub struct ArgoCd {
 impl ArgoCd {
     pub fn new(settings: &ArgoCdSettings) -> Result<Self, HttpError> {
         let auth = format!("Bearer {}", settings.token.expose());
-        let api = ApiClient::new(SYSTEM, &settings.url, Some(&auth), &[], settings.timeout, error_message)?;
+        let api = ApiClient::new(
+            SYSTEM,
+            &settings.url,
+            Some(&auth),
+            &[],
+            settings.timeout,
+            error_message,
+        )?;
         Ok(Self {
             api,
             token_env: settings.token_env.clone(),
@@ -241,18 +254,22 @@ impl ArgoCd {
             .map(|e| ((*e).clone(), self.app_name(app, e)))
             .collect();
         let unique: BTreeSet<&String> = names.iter().map(|(_, n)| n).collect();
-        let fetched: HashMap<&String, Result<AppStatus, ArgoError>> =
-            join_all(unique.into_iter().map(|n| async move { (n, self.application(n).await) }))
-                .await
+        let fetched: HashMap<&String, Result<AppStatus, ArgoError>> = join_all(
+            unique
                 .into_iter()
-                .collect();
+                .map(|n| async move { (n, self.application(n).await) }),
+        )
+        .await
+        .into_iter()
+        .collect();
         Some(
             names
                 .iter()
                 .map(|(env, name)| {
-                    let status = fetched.get(name).cloned().unwrap_or_else(|| {
-                        Err(ArgoError::NoSuchApplication(name.clone()))
-                    });
+                    let status = fetched
+                        .get(name)
+                        .cloned()
+                        .unwrap_or_else(|| Err(ArgoError::NoSuchApplication(name.clone())));
                     (env.clone(), name.clone(), status)
                 })
                 .collect(),
@@ -262,7 +279,11 @@ impl ArgoCd {
     pub async fn application(&self, name: &str) -> Result<AppStatus, ArgoError> {
         let app: Application = self
             .api
-            .get_json(&["api", "v1", "applications", name], &[], &format!("Application `{name}`"))
+            .get_json(
+                &["api", "v1", "applications", name],
+                &[],
+                &format!("Application `{name}`"),
+            )
             .await
             .map_err(|e| match e {
                 HttpError::TokenRejected { .. } => ArgoError::TokenRejected {
@@ -300,6 +321,9 @@ mod tests {
             "Argo CD `cart-prod`: OutOfSync, Degraded at 4f2c1a9 (Deployment has 1 unavailable replica); last sync Failed 2026-03-04 10:12 UTC: one or more objects failed to apply"
         );
         let empty = AppStatus::from(Application::default());
-        assert_eq!((empty.sync.as_str(), empty.health.as_str()), ("Unknown", "Unknown"));
+        assert_eq!(
+            (empty.sync.as_str(), empty.health.as_str()),
+            ("Unknown", "Unknown")
+        );
     }
 }

@@ -22,11 +22,20 @@ pub enum HttpError {
         message: String,
     },
     #[error("{system}: cannot build an HTTP client: {message}")]
-    Client { system: &'static str, message: String },
+    Client {
+        system: &'static str,
+        message: String,
+    },
     #[error("{system} rejected the token (HTTP 401{})", detail_suffix(.detail))]
-    TokenRejected { system: &'static str, detail: String },
+    TokenRejected {
+        system: &'static str,
+        detail: String,
+    },
     #[error("{system} refused access (HTTP 403{})", detail_suffix(.detail))]
-    Forbidden { system: &'static str, detail: String },
+    Forbidden {
+        system: &'static str,
+        detail: String,
+    },
     #[error("{system} has no such {what} (HTTP 404{})", detail_suffix(.detail))]
     NotFound {
         system: &'static str,
@@ -241,7 +250,15 @@ mod tests {
     use super::*;
 
     fn client(base: &str) -> ApiClient {
-        ApiClient::new("Test", base, Some("Bearer x"), &[], Duration::from_secs(1), |_| None).unwrap()
+        ApiClient::new(
+            "Test",
+            base,
+            Some("Bearer x"),
+            &[],
+            Duration::from_secs(1),
+            |_| None,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -261,11 +278,20 @@ mod tests {
     #[test]
     fn bad_urls_and_headers_are_refused() {
         assert!(matches!(
-            ApiClient::new("T", "not a url", None, &[], Duration::from_secs(1), |_| None),
+            ApiClient::new("T", "not a url", None, &[], Duration::from_secs(1), |_| {
+                None
+            }),
             Err(HttpError::BadUrl { .. })
         ));
         assert!(matches!(
-            ApiClient::new("T", "http://x", Some("a\nb"), &[], Duration::from_secs(1), |_| None),
+            ApiClient::new(
+                "T",
+                "http://x",
+                Some("a\nb"),
+                &[],
+                Duration::from_secs(1),
+                |_| None
+            ),
             Err(HttpError::Client { .. })
         ));
         assert!(!format!("{:?}", client("http://x")).contains("Bearer"));

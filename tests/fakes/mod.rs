@@ -49,7 +49,10 @@ impl Log {
         self.0.lock().expect("log").clone()
     }
     pub fn count(&self, prefix: &str) -> usize {
-        self.entries().iter().filter(|e| e.starts_with(prefix)).count()
+        self.entries()
+            .iter()
+            .filter(|e| e.starts_with(prefix))
+            .count()
     }
 }
 

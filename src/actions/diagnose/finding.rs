@@ -291,7 +291,9 @@ pub struct Finding {
     pub fix: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remediation: Option<Remediation>,
-    /// A docs topic that explains this failure (a slug the docs index can match).
+    /// Where the docs explain this failure: a page of the shipped docs index with its
+    /// section anchor (`troubleshooting-pods.md#oomkilled`) when one covers it, else a topic
+    /// to search for (`troubleshooting/hpa`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doc_hint: Option<String>,
     /// Every object with this same problem (the pods of a ReplicaSet that all crash).

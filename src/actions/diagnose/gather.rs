@@ -91,7 +91,7 @@ impl Reader<'_> {
         }
     }
 
-    async fn log(&self, want: &LogWant) -> Read<Vec<String>> {
+    async fn log(&self, want: &LogWant) -> Read<Option<Vec<String>>> {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), self.namespace);
         let params = LogParams {
             container: Some(want.container.clone()),
@@ -100,7 +100,10 @@ impl Reader<'_> {
             ..LogParams::default()
         };
         match timeout_at(self.deadline, api.logs(&want.pod, &params)).await {
-            Ok(Ok(text)) => Ok(text.lines().map(redact).collect()),
+            Ok(Ok(text)) => Ok(Some(text.lines().map(redact).collect())),
+            // The kubelet keeps one previous instance, and not after the pod moved or the
+            // log was rotated: nothing to show, nothing wrong with the read.
+            Ok(Err(e)) if want.previous && api_code(&e) == Some(400) => Ok(None),
             Ok(Err(e)) => Err(self.explain(e)),
             Err(_) => Err(timed_out()),
         }
@@ -211,7 +214,8 @@ pub async fn gather(
             if want.previous { " (previous)" } else { "" }
         );
         match read {
-            Ok(lines) => s.logs.push(LogTail {
+            Ok(None) => {}
+            Ok(Some(lines)) => s.logs.push(LogTail {
                 pod: want.pod,
                 container: want.container,
                 previous: want.previous,

@@ -46,7 +46,7 @@ fn succeeded(job: &Job) -> bool {
 }
 
 /// A failed Job that still matters: no later run of the same CronJob succeeded.
-fn relevant_failures<'a>(s: &'a Snapshot) -> Vec<&'a Job> {
+fn relevant_failures(s: &Snapshot) -> Vec<&Job> {
     let all = jobs(s);
     all.iter()
         .copied()

@@ -231,8 +231,11 @@ pub struct Diagnosis {
 }
 
 impl Diagnosis {
+    /// Nothing wrong, and everything was read.
     pub fn healthy(&self) -> bool {
-        self.error.is_none() && self.findings.iter().all(|f| f.severity == Severity::Info)
+        self.error.is_none()
+            && self.unread.is_empty()
+            && self.findings.iter().all(|f| f.severity == Severity::Info)
     }
 }
 
@@ -336,6 +339,17 @@ pub fn render(diagnoses: &[Diagnosis], offered: Option<&Remediation>) -> String 
             out.push(format!("{head}: could not diagnose: {e}"));
             continue;
         }
+        // Without the workload itself there is nothing to judge: never call that healthy.
+        if d.unread
+            .iter()
+            .any(|u| u.what == "deployment" || u.what == "pods")
+        {
+            out.push(format!(
+                "{head}: could not read the workload: {}.",
+                unread_summary(&d.unread)
+            ));
+            continue;
+        }
         if d.deployment.is_none() && d.pods == 0 && d.findings.is_empty() {
             out.push(format!(
                 "{head}: not deployed (no Deployment and no pods of it)."
@@ -357,9 +371,13 @@ pub fn render(diagnoses: &[Diagnosis], offered: Option<&Remediation>) -> String 
                     s.images.join(", ")
                 )
             });
-            out.push(format!(
-                "{head}: healthy{state}. No failing pods, probes, services, claims, autoscaler or nodes, and no warning events in the last hour."
-            ));
+            out.push(if d.unread.is_empty() {
+                format!(
+                    "{head}: healthy{state}. No failing pods, probes, services, claims, autoscaler or nodes, and no warning events in the last hour."
+                )
+            } else {
+                format!("{head}: no problems in what could be read{state}; see below what could not.")
+            });
         } else {
             out.push(format!(
                 "{head}: {} problem(s), most severe first:",
@@ -410,17 +428,38 @@ pub fn render(diagnoses: &[Diagnosis], offered: Option<&Remediation>) -> String 
             d.pods, d.events, d.elapsed_ms
         );
         if !d.unread.is_empty() {
-            let unread: Vec<String> = d
-                .unread
-                .iter()
-                .take(4)
-                .map(|u| format!("{} ({})", u.what, u.reason))
-                .collect();
-            checked.push_str(&format!("; could not check: {}", unread.join("; ")));
+            checked.push_str(&format!("; could not check: {}", unread_summary(&d.unread)));
         }
         out.push(checked + ".");
     }
     out.join("\n")
+}
+
+/// What could not be read, one entry per reason: a user without rights on nodes gets one
+/// line for all of them, not one per node.
+fn unread_summary(unread: &[Unread]) -> String {
+    let mut by_reason: Vec<(&str, Vec<&str>)> = Vec::new();
+    for u in unread {
+        match by_reason.iter_mut().find(|(r, _)| *r == u.reason) {
+            Some((_, whats)) => whats.push(&u.what),
+            None => by_reason.push((&u.reason, vec![&u.what])),
+        }
+    }
+    by_reason
+        .iter()
+        .take(4)
+        .map(|(reason, whats)| {
+            let shown: Vec<&str> = whats.iter().take(3).copied().collect();
+            let more = whats.len().saturating_sub(shown.len());
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            format!("{}{more} ({reason})", shown.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 pub struct Diagnose;

@@ -389,6 +389,16 @@ fn termination_fact(
     text
 }
 
+/// The last termination is more than a day old.
+fn long_ago(
+    s: &Snapshot,
+    t: Option<&k8s_openapi::api::core::v1::ContainerStateTerminated>,
+) -> bool {
+    t.and_then(|t| t.finished_at.as_ref())
+        .and_then(time)
+        .is_some_and(|at| s.now - at > chrono::Duration::hours(24))
+}
+
 fn ran_for(t: &k8s_openapi::api::core::v1::ContainerStateTerminated) -> Option<chrono::Duration> {
     Some(t.finished_at.as_ref().and_then(time)? - t.started_at.as_ref().and_then(time)?)
 }
@@ -574,7 +584,7 @@ fn crash_loop(s: &Snapshot, g: &Group<'_>) -> Finding {
     }
     f = f
         .cause(cause.trim().to_owned())
-        .doc("troubleshooting/crashloopbackoff");
+        .doc("troubleshooting-pods.md#crashloopbackoff");
 
     let candidate = rollback_candidate(s);
     if !relevant.is_empty() {
@@ -638,17 +648,19 @@ fn crash_loop(s: &Snapshot, g: &Group<'_>) -> Finding {
 /// The memory limit to suggest for an OOM-killed container, and the reasoning.
 pub fn suggest_memory(limit_bytes: u64, ran: Option<chrono::Duration>) -> (u32, String) {
     let limit_mib = quantity::to_mib(limit_bytes).max(1);
-    let quick = ran.is_some_and(|d| d.num_seconds() < 60);
-    let (factor, why) = if quick {
-        (
+    let (factor, why) = match ran {
+        Some(d) if d.num_seconds() < 60 => (
             2.0,
             "it is killed within a minute of starting, so it needs well more than the limit just to start: 2x",
-        )
-    } else {
-        (
+        ),
+        Some(_) => (
             1.5,
             "it runs a while before hitting the limit: 1.5x gives headroom without doubling its footprint",
-        )
+        ),
+        None => (
+            1.5,
+            "how long it ran before the kill is not recorded: 1.5x is the usual first step",
+        ),
     };
     let raw = (limit_mib as f64 * factor).ceil() as u64;
     let rounded = quantity::round_up_mib(raw);
@@ -702,6 +714,9 @@ fn oom_killed(s: &Snapshot, g: &Group<'_>) -> Finding {
     );
     let severity = if crashlooping || (none_ready && g.pods.len() >= total) {
         Severity::Critical
+    } else if long_ago(s, last) && !none_ready {
+        // One old kill on a container that has run fine since is history, not a fault.
+        Severity::Info
     } else {
         Severity::Warning
     };
@@ -731,7 +746,7 @@ fn oom_killed(s: &Snapshot, g: &Group<'_>) -> Finding {
         f = f.with(e);
     }
     let ran = last.and_then(ran_for);
-    f = f.doc("troubleshooting/oomkilled");
+    f = f.doc("troubleshooting-pods.md#oomkilled");
     match limit {
         Some(limit) => {
             let (mib, mut reasoning) = suggest_memory(limit, ran);
@@ -748,10 +763,14 @@ fn oom_killed(s: &Snapshot, g: &Group<'_>) -> Finding {
             f = f
                 .cause(format!(
                     "The container used more memory than {limit_text} and the kernel killed it{ran_text} (exit 137, OOMKilled).{}",
-                    if ran.is_some_and(|d| d.num_seconds() < 60) {
-                        " It dies right at start: the limit is below what it needs to boot."
-                    } else {
-                        " It grows into the limit while working (a load spike, a growing queue or cache, or a leak)."
+                    match ran {
+                        Some(d) if d.num_seconds() < 60 => {
+                            " It dies right at start: the limit is below what it needs to boot."
+                        }
+                        Some(_) => {
+                            " It grows into the limit while working (a load spike, a growing queue or cache, or a leak)."
+                        }
+                        None => "",
                     }
                 ))
                 .fix(format!(
@@ -819,7 +838,7 @@ fn config_error(s: &Snapshot, g: &Group<'_>) -> Finding {
     )))
     .with_all(broken.iter().map(|b| Evidence::fact(b.describe())))
     .with_all(pod_events(s, rep, 2))
-    .doc("troubleshooting/createcontainerconfigerror");
+    .doc("troubleshooting-pods.md#createcontainerconfigerror");
     let lower = message.to_lowercase();
     let cause = if lower.contains("runasnonroot") {
         "The pod requires a non-root user (`runAsNonRoot: true`) but the image runs as root (or by a user name the kubelet cannot verify).".to_owned()
@@ -929,7 +948,7 @@ fn init_failed(s: &Snapshot, g: &Group<'_>) -> Finding {
     f = f
         .cause(cause)
         .fix("Fix what the init container's log names (a migration, a dependency it waits for, a permission); the pod retries on its own.")
-        .doc("troubleshooting/init-containers");
+        .doc("troubleshooting-pods.md#crashloopbackoff");
     if let Some(c) = rollback_candidate(s)
         && c.serving()
         && on_current_revision(s, g)
@@ -953,11 +972,16 @@ fn restarting(s: &Snapshot, g: &Group<'_>) -> Finding {
     let since = facts::created(&rep.metadata)
         .map(|c| span(s.now - c))
         .unwrap_or_default();
+    let ready = status.is_some_and(|c| c.ready);
     let mut f = base(
         s,
         g,
         "pod.restarting",
-        Severity::Warning,
+        if ready && long_ago(s, last) {
+            Severity::Info
+        } else {
+            Severity::Warning
+        },
         format!(
             "{} restarts often {}: {restarts} restarts in {since}",
             container_label(g),
@@ -1000,7 +1024,7 @@ fn restarting(s: &Snapshot, g: &Group<'_>) -> Finding {
     }
     f.cause(cause)
         .fix("Find what ends the process in the previous instance's log; if it is the liveness probe, make the probe cheaper or its timeout longer.")
-        .doc("troubleshooting/restarts")
+        .doc("troubleshooting-pods.md#crashloopbackoff")
 }
 
 fn evicted(s: &Snapshot, g: &Group<'_>, pods: &[&Pod]) -> Finding {
@@ -1181,7 +1205,7 @@ fn broken_refs(s: &Snapshot, groups: &[Group<'_>]) -> Vec<Finding> {
             f = f
                 .cause(cause)
                 .fix(refs_fix(s, std::slice::from_ref(&b)))
-                .doc("troubleshooting/config-references");
+                .doc("troubleshooting-pods.md#createcontainerconfigerror");
             out.push(f);
         }
     }
@@ -1201,8 +1225,9 @@ mod tests {
         let (m, why) = suggest_memory(256 * mib, Some(chrono::Duration::seconds(8)));
         assert_eq!(m, 512);
         assert!(why.contains("2 x 256Mi = 512Mi"), "{why}");
-        let (m, _) = suggest_memory(6 * 1024 * mib, None);
+        let (m, why) = suggest_memory(6 * 1024 * mib, None);
         assert_eq!(m, 9216);
+        assert!(why.contains("not recorded"), "{why}");
         let (m, why) = suggest_memory(700 * mib, None);
         assert_eq!(m, 1152, "{why}");
     }

@@ -80,7 +80,7 @@ fn service(s: &Snapshot, svc: &KubeService) -> Vec<Finding> {
         )))
         .cause("Pods only become endpoints when Ready; none is (see the pod findings for why).")
         .fix("Fix what keeps the pods from becoming Ready; the endpoints follow by themselves.")
-        .doc("troubleshooting/service-no-endpoints");
+        .doc("troubleshooting-pods.md#running-but-not-ready");
         f.affected = selected
             .iter()
             .map(|p| name_of(&p.metadata).to_owned())
@@ -164,7 +164,7 @@ fn selector_matches_nothing(
             ))
             .fix("Make the Service selector a subset of the pod template's labels (or fix the template labels).");
     }
-    f.doc("troubleshooting/service-selector")
+    f.doc("networking.md#exposing-a-service")
 }
 
 /// The replica count to come back to after a scale to zero: the HPA's minimum, the newest
@@ -290,7 +290,7 @@ fn port_mismatch(s: &Snapshot, svc: &KubeService, pods: &[&Pod]) -> Vec<Finding>
                 IntOrString::Int(_) => "Connections are sent to a port the containers do not declare; unless the app listens there anyway, they are refused.".to_owned(),
             })
             .fix("Set the Service's targetPort to the container port the app listens on (or name the container port accordingly).")
-            .doc("troubleshooting/service-ports"),
+            .doc("networking.md#exposing-a-service"),
         );
     }
     out
@@ -384,7 +384,7 @@ fn ingresses(s: &Snapshot) -> Vec<Finding> {
                                 backend.name
                             ),
                         })
-                        .doc("troubleshooting/ingress");
+                        .doc("networking.md#exposing-a-service");
                     out.push(f);
                 }
                 Some(svc) => {
@@ -426,7 +426,7 @@ fn ingresses(s: &Snapshot) -> Vec<Finding> {
                             .with(Evidence::fact(format!("Service {} ports: {have}", backend.name)))
                             .cause("The ingress controller cannot resolve the backend port and fails the requests.")
                             .fix("Use one of the Service's ports in the Ingress backend.")
-                            .doc("troubleshooting/ingress"),
+                            .doc("networking.md#exposing-a-service"),
                         );
                     }
                 }

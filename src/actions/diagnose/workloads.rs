@@ -295,15 +295,33 @@ fn unavailable(s: &Snapshot, d: &Deployment) -> Option<Finding> {
     if !pods.is_empty() {
         f = f.with(Evidence::fact(format!("pods: {states}")));
     }
-    let cause = if pods.is_empty() {
+    let mut cause = if pods.is_empty() {
         "No pods exist for it: the ReplicaSet cannot create them (see below) or nothing has run yet.".to_owned()
     } else {
         format!("Its pods are not becoming ready ({states}); the findings below say why.")
     };
+    // A rollout within its deadline is expected to be short of available pods for a while.
+    if let Some(c) = condition(d, "Progressing")
+        && c.status == "True"
+        && c.reason.as_deref() == Some("ReplicaSetUpdated")
+        && let Some(t) = c.last_update_time.as_ref().and_then(time)
+    {
+        let deadline = d
+            .spec
+            .as_ref()
+            .and_then(|sp| sp.progress_deadline_seconds)
+            .unwrap_or(600);
+        if (s.now - t).num_seconds() < i64::from(deadline) {
+            cause.push_str(&format!(
+                " A rollout is in progress (last progress {}, deadline {deadline}s), so this may resolve itself.",
+                ago(s.now - t)
+            ));
+        }
+    }
     f = f
         .cause(cause)
         .fix("Fix the pod-level problem below; the Deployment recovers on its own once pods turn ready.")
-        .doc("troubleshooting/deployment-unavailable");
+        .doc("troubleshooting-pods.md");
     Some(f)
 }
 
@@ -392,7 +410,7 @@ fn progress_deadline(s: &Snapshot, d: &Deployment) -> Option<Finding> {
     } else {
         "The new ReplicaSet did not get its pods available in time (quota, scheduling or readiness); see below."
     };
-    f = f.cause(cause).doc("troubleshooting/stalled-rollout");
+    f = f.cause(cause).doc("rollbacks.md");
     match candidate {
         Some(c) => {
             let fix = format!(
@@ -451,7 +469,7 @@ fn paused(s: &Snapshot, d: &Deployment) -> Option<Finding> {
         "Resume it when the change should go out: `kubectl -n {} rollout resume deployment/{}`.",
         s.namespace, s.workload
     ))
-    .doc("troubleshooting/paused-rollout");
+    .doc("deploying.md#checking-a-rollout");
     Some(f)
 }
 
@@ -581,7 +599,7 @@ fn failed_create(s: &Snapshot) -> Vec<Finding> {
             _ => "Read the message above: the API server says what it refused.",
         };
         f = f.cause(cause).fix(fix).doc(match class {
-            "quota" => "troubleshooting/resource-quota",
+            "quota" => "quotas.md#when-the-quota-is-full",
             "podsecurity" => "troubleshooting/pod-security",
             _ => "troubleshooting/failed-create",
         });

@@ -32,7 +32,7 @@ pub use surface::{Accepted, SlackSurface};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SlackError {
-    #[error("Slack bot token check (auth.test at {url}) failed: {source}")]
+    #[error("Slack bot token check (auth.test at {url}) failed")]
     Auth { url: String, source: SlackApiError },
     #[error(transparent)]
     Api(#[from] SlackApiError),

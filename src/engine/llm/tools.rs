@@ -35,6 +35,14 @@ pub enum Interpreted {
     Unreadable { tool: String, error: String },
     /// Required arguments missing or unsettled: ask the user.
     Ask(Clarification),
+    /// A required name the user never gave (the model made it up or misread the request).
+    Ungrounded {
+        tool: String,
+        arg: String,
+        value: String,
+        /// The arguments without it, for the question if the repair fails too.
+        args: Map<String, Value>,
+    },
     /// Arguments cleaned and in canonical catalog names; typed parsing is still to come.
     Ready { call: ToolCall, kind: ActionKind },
 }
@@ -105,8 +113,10 @@ impl ToolBox {
         self.find(name).is_some()
     }
 
-    /// What the model's call `name(raw_args)` comes to. `grounded` says which
-    /// environments the user has named in this thread: a change never goes to an
+    /// What the model's call `name(raw_args)` comes to. `grounded` knows what the user
+    /// has named in this thread: a service, team or subject they never named is not
+    /// taken (a required one goes back for repair, an optional one is dropped), and an
+    /// environment they never named is dropped, so a change never goes to an
     /// environment only the model came up with (or read in some tool output).
     pub fn interpret(
         &self,
@@ -147,10 +157,26 @@ impl ToolBox {
                 }
                 Settled::Keep => {}
             }
+            if let Some(Value::String(value)) = args.get(key).cloned()
+                && !grounded.names(catalog, key, &value)
+            {
+                args.remove(key);
+                if spec.required.iter().any(|r| r == key) {
+                    return Interpreted::Ungrounded {
+                        tool: spec.name.to_owned(),
+                        arg: key.to_owned(),
+                        value,
+                        args,
+                    };
+                }
+                tracing::debug!(tool = spec.name, arg = key, %value, "dropped a name the user did not give");
+            }
         }
-        if mutation
-            && let Some(Value::String(env)) = args.get("environment")
+        // A read may look anywhere, but not somewhere nobody asked about; a change's
+        // environment, required, becomes a question when it was not named.
+        if let Some(Value::String(env)) = args.get("environment")
             && !grounded.has(env)
+            && (mutation || !spec.required.iter().any(|r| r == "environment"))
         {
             tracing::info!(tool = spec.name, environment = %env, "dropped an environment the user did not name");
             args.remove("environment");
@@ -183,28 +209,41 @@ impl ToolBox {
     }
 }
 
-/// The environments the user named in the thread (their words and the calls already made).
+/// Words in a phrase the catalog is asked about ("the mobile bff", "payments api").
+const MAX_NAME_WORDS: usize = 3;
+
+/// What the user named in the thread: their words, and the arguments of the calls
+/// already made from them.
 #[derive(Debug, Clone, Default)]
 pub struct Grounding {
     environments: Vec<String>,
+    /// The user's messages as lowercase words (hyphenated words also split).
+    texts: Vec<Vec<String>>,
+    /// Names taken from earlier calls in the thread.
+    names: Vec<String>,
 }
 
 impl Grounding {
     pub fn from_texts<'a>(texts: impl IntoIterator<Item = &'a str>) -> Self {
         let mut g = Self::default();
         for text in texts {
-            for word in text
-                .split(|c: char| !(c.is_alphanumeric() || c == '-'))
+            let words: Vec<String> = text
+                .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
                 .filter(|w| !w.is_empty())
-            {
-                let lower = word.to_lowercase();
-                g.add(canonical_environment(&lower).unwrap_or(&lower));
+                .map(str::to_lowercase)
+                .collect();
+            // "payments-prod", "data-platform-stage": the parts name an environment too.
+            for word in &words {
+                for part in std::iter::once(word.as_str()).chain(word.split('-')) {
+                    g.add_environment(canonical_environment(part).unwrap_or(part));
+                }
             }
+            g.texts.push(words);
         }
         g
     }
 
-    pub fn add(&mut self, env: &str) {
+    pub fn add_environment(&mut self, env: &str) {
         if let Ok(e) = Environment::parse(env)
             && !self.environments.iter().any(|x| x == e.as_str())
         {
@@ -212,8 +251,53 @@ impl Grounding {
         }
     }
 
+    /// A service, team or subject from an earlier call in the thread.
+    pub fn add_name(&mut self, name: &str) {
+        self.names.push(name.to_lowercase());
+    }
+
     fn has(&self, env: &str) -> bool {
         Environment::parse(env).is_ok_and(|e| self.environments.iter().any(|x| x == e.as_str()))
+    }
+
+    /// Whether the user named `value` (as a `key`: service, team or subject) in some
+    /// way the catalog reads as that entity: its name, title, a typo or a part of it.
+    fn names(&self, catalog: &Catalog, key: &str, value: &str) -> bool {
+        let value = value.to_lowercase();
+        if self.names.contains(&value) {
+            return true;
+        }
+        let candidates = |phrase: &str| -> Vec<String> {
+            let services =
+                || resolved_names(catalog.resolve_service(phrase).map(|s| s.name.to_string()));
+            let teams = || resolved_names(catalog.resolve_team(phrase).map(|t| t.name.to_string()));
+            match key {
+                "service" => services(),
+                "team" => teams(),
+                _ => services().into_iter().chain(teams()).collect(),
+            }
+        };
+        self.texts.iter().any(|words| {
+            // Fast path: the name as written.
+            if words.iter().any(|w| *w == value) {
+                return true;
+            }
+            (1..=MAX_NAME_WORDS).any(|n| {
+                words.windows(n).any(|phrase| {
+                    candidates(&phrase.join(" "))
+                        .iter()
+                        .any(|c| c.eq_ignore_ascii_case(&value))
+                })
+            })
+        })
+    }
+}
+
+fn resolved_names(r: Resolved<String>) -> Vec<String> {
+    match r {
+        Resolved::Exact(n) | Resolved::Fuzzy(n) => vec![n],
+        Resolved::Ambiguous(list) => list,
+        Resolved::NotFound => Vec::new(),
     }
 }
 

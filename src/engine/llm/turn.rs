@@ -215,3 +215,42 @@ fn answer_reply(text: String, reads: Vec<ReadDone>, note: Option<String>) -> Rep
         proposal: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Citation;
+
+    fn read(tool: &str, link: &str) -> ReadDone {
+        ReadDone {
+            call: ToolCall {
+                tool: tool.into(),
+                args: serde_json::Map::new(),
+            },
+            output: ActionOutput {
+                text: "out".into(),
+                data: json!({ "from": tool }),
+                citations: vec![Citation {
+                    title: "T".into(),
+                    link: link.into(),
+                }],
+            },
+        }
+    }
+
+    #[test]
+    fn the_reply_carries_each_source_once_and_the_reads_data() {
+        let one = answer_reply("a".into(), vec![read("search_docs", "x")], None);
+        assert_eq!(one.data, Some(json!({ "from": "search_docs" })));
+        assert_eq!(one.citations.len(), 1);
+        let two = answer_reply(
+            "a".into(),
+            vec![read("search_docs", "x"), read("search_docs", "x")],
+            Some("(note)".into()),
+        );
+        assert_eq!(two.citations.len(), 1, "the same source once");
+        assert_eq!(two.data.as_ref().unwrap().as_array().unwrap().len(), 2);
+        assert_eq!(two.text, "a\n\n(note)");
+        assert!(answer_reply("hi".into(), Vec::new(), None).data.is_none());
+    }
+}

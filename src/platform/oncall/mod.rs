@@ -50,7 +50,10 @@ pub enum OnCallError {
     #[error(transparent)]
     Schedule(#[from] ScheduleError),
     #[error("{provider} says nobody is on call for {what} right now")]
-    NobodyOnCall { provider: &'static str, what: String },
+    NobodyOnCall {
+        provider: &'static str,
+        what: String,
+    },
 }
 
 /// A person on a rotation, with whatever the provider and the directory know of them.
@@ -150,8 +153,16 @@ struct Cache {
 }
 
 impl Cache {
-    fn get(&self, key: &(OnCallProviderKind, Target), ttl: Duration, at: Timestamp) -> Option<Rota> {
-        let map = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    fn get(
+        &self,
+        key: &(OnCallProviderKind, Target),
+        ttl: Duration,
+        at: Timestamp,
+    ) -> Option<Rota> {
+        let map = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (stored, rota) = map.get(key)?;
         // A handoff inside the TTL makes the cached answer wrong: refetch past it.
         let expired = rota
@@ -163,7 +174,10 @@ impl Cache {
     }
 
     fn put(&self, key: (OnCallProviderKind, Target), rota: Rota) {
-        let mut map = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() >= CACHE_LIMIT {
             map.clear();
         }
@@ -182,7 +196,10 @@ pub struct OnCall {
 
 impl OnCall {
     /// Builds the providers `settings` configure; `schedule` is the parsed schedule file.
-    pub fn new(settings: OnCallSettings, schedule: Option<ScheduleFile>) -> Result<Self, OnCallError> {
+    pub fn new(
+        settings: OnCallSettings,
+        schedule: Option<ScheduleFile>,
+    ) -> Result<Self, OnCallError> {
         let pagerduty = settings
             .pagerduty
             .as_ref()
@@ -397,7 +414,10 @@ mod tests {
     #[test]
     fn without_providers_the_reply_says_what_to_configure() {
         let oncall = OnCall::disabled();
-        let err = oncall.provider(OnCallProviderKind::ScheduleFile).err().unwrap();
+        let err = oncall
+            .provider(OnCallProviderKind::ScheduleFile)
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("schedule_file"), "{err}");
     }
 
@@ -419,7 +439,10 @@ mod tests {
         cache.put(key.clone(), rota.clone());
         let ttl = Duration::from_secs(60);
         assert_eq!(cache.get(&key, ttl, now), Some(rota));
-        assert_eq!(cache.get(&key, ttl, now + jiff::SignedDuration::from_secs(31)), None);
+        assert_eq!(
+            cache.get(&key, ttl, now + jiff::SignedDuration::from_secs(31)),
+            None
+        );
         assert_eq!(cache.get(&key, Duration::ZERO, now), None);
     }
 }

@@ -98,10 +98,13 @@ pub struct Opsgenie {
 /// Opsgenie ids are UUIDs; anything else is a schedule name.
 fn identifier_type(id: &str) -> &'static str {
     let uuid = id.len() == 36
-        && id
-            .chars()
-            .enumerate()
-            .all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() });
+        && id.chars().enumerate().all(|(i, c)| {
+            if [8, 13, 18, 23].contains(&i) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        });
     if uuid { "id" } else { "name" }
 }
 
@@ -135,7 +138,14 @@ fn person(username: &str) -> Person {
 impl Opsgenie {
     pub fn new(settings: &ProviderApi, timeout: Duration) -> Result<Self, HttpError> {
         let auth = format!("GenieKey {}", settings.token.expose());
-        let api = ApiClient::new(SYSTEM, &settings.api_url, Some(&auth), &[], timeout, error_message)?;
+        let api = ApiClient::new(
+            SYSTEM,
+            &settings.api_url,
+            Some(&auth),
+            &[],
+            timeout,
+            error_message,
+        )?;
         Ok(Self {
             api,
             token_env: settings.token_env.clone(),
@@ -158,7 +168,11 @@ impl Opsgenie {
     }
 
     /// Each on-call user's current period: (username, start, end).
-    async fn periods(&self, id: &str, at: Timestamp) -> Result<Vec<(String, Timestamp, Timestamp)>, OnCallError> {
+    async fn periods(
+        &self,
+        id: &str,
+        at: Timestamp,
+    ) -> Result<Vec<(String, Timestamp, Timestamp)>, OnCallError> {
         // A window around `at`, so the period running at `at` is whole in it.
         let from = at - SignedDuration::from_hours(24 * 7);
         let query = [
@@ -169,7 +183,11 @@ impl Opsgenie {
         ];
         let body: TimelineBody = self
             .api
-            .get_json(&["v2", "schedules", id, "timeline"], &query, &format!("schedule `{id}`"))
+            .get_json(
+                &["v2", "schedules", id, "timeline"],
+                &query,
+                &format!("schedule `{id}`"),
+            )
             .await
             .map_err(|e| self.explain(id, e))?;
         Ok(body
@@ -205,7 +223,11 @@ impl OnCallProvider for Opsgenie {
         ];
         let body: OnCallsBody = self
             .api
-            .get_json(&["v2", "schedules", id, "on-calls"], &query, &format!("schedule `{id}`"))
+            .get_json(
+                &["v2", "schedules", id, "on-calls"],
+                &query,
+                &format!("schedule `{id}`"),
+            )
             .await
             .map_err(|e| self.explain(id, e))?;
         let name = body
@@ -252,9 +274,15 @@ mod tests {
 
     #[test]
     fn ids_and_names_are_told_apart() {
-        assert_eq!(identifier_type("d875e654-9b4e-4219-a8c3-0c26936d18de"), "id");
+        assert_eq!(
+            identifier_type("d875e654-9b4e-4219-a8c3-0c26936d18de"),
+            "id"
+        );
         assert_eq!(identifier_type("checkout_schedule"), "name");
-        assert_eq!(identifier_type("d875e654-9b4e-4219-a8c3-0c26936d18dz"), "name");
+        assert_eq!(
+            identifier_type("d875e654-9b4e-4219-a8c3-0c26936d18dz"),
+            "name"
+        );
     }
 
     #[test]

@@ -157,7 +157,11 @@ impl PagerDuty {
     }
 
     /// Every on-call entry of the filter overlapping `[at, at + 1 s]`, all pages.
-    async fn oncalls(&self, filter: (&str, &str), at: Timestamp) -> Result<Vec<Entry>, OnCallError> {
+    async fn oncalls(
+        &self,
+        filter: (&str, &str),
+        at: Timestamp,
+    ) -> Result<Vec<Entry>, OnCallError> {
         // Whole seconds, as PagerDuty's examples write them.
         let at = Timestamp::from_second(at.as_second()).unwrap_or(at);
         let until = at + SignedDuration::from_secs(1);

@@ -159,10 +159,16 @@ impl ScheduleFile {
             };
             let team = TeamName::parse(&key).map_err(|e| field("name", e.to_string()))?;
             let time_zone = TimeZone::get(&r.timezone).map_err(|_| {
-                field("timezone", format!("`{}` is not an IANA time zone", r.timezone))
+                field(
+                    "timezone",
+                    format!("`{}` is not an IANA time zone", r.timezone),
+                )
             })?;
             let start: Date = r.rotation_start.trim().parse().map_err(|_| {
-                field("rotation_start", format!("`{}` is not a date (YYYY-MM-DD)", r.rotation_start))
+                field(
+                    "rotation_start",
+                    format!("`{}` is not a date (YYYY-MM-DD)", r.rotation_start),
+                )
             })?;
             let (day, handoff) = parse_handoff(&r.handoff).map_err(|m| field("handoff", m))?;
             if let Some(day) = day
@@ -253,7 +259,11 @@ impl ScheduleFile {
         self.rotations
             .values()
             .flat_map(|r| r.people.iter())
-            .find(|p| p.user.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(user)))
+            .find(|p| {
+                p.user
+                    .as_deref()
+                    .is_some_and(|u| u.eq_ignore_ascii_case(user))
+            })
     }
 }
 
@@ -274,7 +284,10 @@ impl Rotation {
         let days = Span::new()
             .try_days(n * self.length_days)
             .map_err(|e| self.time_error(e))?;
-        let date = self.start.checked_add(days).map_err(|e| self.time_error(e))?;
+        let date = self
+            .start
+            .checked_add(days)
+            .map_err(|e| self.time_error(e))?;
         // A handoff inside a DST gap moves forward by the gap, as clocks do ("compatible").
         DateTime::from_parts(date, self.handoff)
             .to_zoned(self.time_zone.clone())
@@ -342,10 +355,12 @@ impl OnCallProvider for ScheduleFile {
                 target.describe()
             )));
         };
-        let rotation = self.rotation(team).ok_or_else(|| ScheduleError::NoRotation {
-            team: team.to_string(),
-            origin: self.origin.clone(),
-        })?;
+        let rotation = self
+            .rotation(team)
+            .ok_or_else(|| ScheduleError::NoRotation {
+                team: team.to_string(),
+                origin: self.origin.clone(),
+            })?;
         Ok(rotation.on_call(at)?)
     }
 }
@@ -396,25 +411,43 @@ mod tests {
         let payments = f.rotation(&team("payments")).unwrap();
         // 2026-01-05 09:00 Europe/Berlin (CET, UTC+1) = 08:00Z: week 0 starts.
         let r = payments.on_call(ts("2026-01-05T08:00:00Z")).unwrap();
-        assert_eq!((primary(&r), secondary(&r)), ("priya.nair".into(), "tomas.ruiz".into()));
-        assert_eq!(r.primary.as_ref().unwrap().since, Some(ts("2026-01-05T08:00:00Z")));
-        assert_eq!(r.primary.as_ref().unwrap().until, Some(ts("2026-01-12T08:00:00Z")));
+        assert_eq!(
+            (primary(&r), secondary(&r)),
+            ("priya.nair".into(), "tomas.ruiz".into())
+        );
+        assert_eq!(
+            r.primary.as_ref().unwrap().since,
+            Some(ts("2026-01-05T08:00:00Z"))
+        );
+        assert_eq!(
+            r.primary.as_ref().unwrap().until,
+            Some(ts("2026-01-12T08:00:00Z"))
+        );
         // One second before the next handoff: still week 0.
         let r = payments.on_call(ts("2026-01-12T07:59:59Z")).unwrap();
         assert_eq!(primary(&r), "priya.nair");
         // At the handoff: week 1.
         let r = payments.on_call(ts("2026-01-12T08:00:00Z")).unwrap();
-        assert_eq!((primary(&r), secondary(&r)), ("tomas.ruiz".into(), "mei.chen".into()));
+        assert_eq!(
+            (primary(&r), secondary(&r)),
+            ("tomas.ruiz".into(), "mei.chen".into())
+        );
         // Week 2 wraps the secondary around to the first person.
         let r = payments.on_call(ts("2026-01-20T12:00:00Z")).unwrap();
-        assert_eq!((primary(&r), secondary(&r)), ("mei.chen".into(), "priya.nair".into()));
+        assert_eq!(
+            (primary(&r), secondary(&r)),
+            ("mei.chen".into(), "priya.nair".into())
+        );
         // Week 3 starts over.
         let r = payments.on_call(ts("2026-01-27T12:00:00Z")).unwrap();
         assert_eq!(primary(&r), "priya.nair");
         // Four people: week n % 4.
         let dp = f.rotation(&team("data-platform")).unwrap();
         let r = dp.on_call(ts("2026-03-26T12:00:00Z")).unwrap(); // week 3
-        assert_eq!((primary(&r), secondary(&r)), ("nora.lind".into(), "elena.petrova".into()));
+        assert_eq!(
+            (primary(&r), secondary(&r)),
+            ("nora.lind".into(), "elena.petrova".into())
+        );
     }
 
     #[test]
@@ -422,15 +455,33 @@ mod tests {
         let f = ScheduleFile::sandbox();
         // Tokyo (UTC+9, no DST): Mon 10:00 JST is Mon 01:00Z.
         let mb = f.rotation(&team("mobile-backend")).unwrap();
-        assert_eq!(mb.shift_start(0).unwrap().timestamp(), ts("2026-02-16T01:00:00Z"));
-        assert_eq!(primary(&mb.on_call(ts("2026-02-23T00:59:59Z")).unwrap()), "diego.alvarez");
-        assert_eq!(primary(&mb.on_call(ts("2026-02-23T01:00:00Z")).unwrap()), "yuki.tanaka");
+        assert_eq!(
+            mb.shift_start(0).unwrap().timestamp(),
+            ts("2026-02-16T01:00:00Z")
+        );
+        assert_eq!(
+            primary(&mb.on_call(ts("2026-02-23T00:59:59Z")).unwrap()),
+            "diego.alvarez"
+        );
+        assert_eq!(
+            primary(&mb.on_call(ts("2026-02-23T01:00:00Z")).unwrap()),
+            "yuki.tanaka"
+        );
         // Los Angeles (PST, UTC-8): Mon 09:00 is 17:00Z; on Sunday evening UTC it is still
         // the previous week there.
         let id = f.rotation(&team("identity")).unwrap();
-        assert_eq!(id.shift_start(1).unwrap().timestamp(), ts("2026-01-26T17:00:00Z"));
-        assert_eq!(primary(&id.on_call(ts("2026-01-26T16:59:00Z")).unwrap()), "omar.haddad");
-        assert_eq!(primary(&id.on_call(ts("2026-01-26T17:00:00Z")).unwrap()), "grace.kim");
+        assert_eq!(
+            id.shift_start(1).unwrap().timestamp(),
+            ts("2026-01-26T17:00:00Z")
+        );
+        assert_eq!(
+            primary(&id.on_call(ts("2026-01-26T16:59:00Z")).unwrap()),
+            "omar.haddad"
+        );
+        assert_eq!(
+            primary(&id.on_call(ts("2026-01-26T17:00:00Z")).unwrap()),
+            "grace.kim"
+        );
     }
 
     #[test]
@@ -443,7 +494,13 @@ mod tests {
         let after = search.shift_start(5).unwrap(); // 2026-03-09
         assert_eq!(before.timestamp(), ts("2026-03-02T14:30:00Z"));
         assert_eq!(after.timestamp(), ts("2026-03-09T13:30:00Z"));
-        assert_eq!(before.timestamp().duration_until(after.timestamp()).as_hours(), 167);
+        assert_eq!(
+            before
+                .timestamp()
+                .duration_until(after.timestamp())
+                .as_hours(),
+            167
+        );
         assert_eq!(after.strftime("%H:%M %Z").to_string(), "09:30 EDT");
         // 13:45Z on 03-09 is after the local handoff: the new week.
         assert_eq!(search.shift_at(ts("2026-03-09T13:45:00Z")).unwrap(), 5);
@@ -451,7 +508,10 @@ mod tests {
         // Berlin falls back on Sun 2026-10-25: Mon 09:00 CEST (07:00Z) then CET (08:00Z), 169 h.
         let payments = f.rotation(&team("payments")).unwrap();
         let n = payments.shift_at(ts("2026-10-20T12:00:00Z")).unwrap();
-        let (a, b) = (payments.shift_start(n).unwrap(), payments.shift_start(n + 1).unwrap());
+        let (a, b) = (
+            payments.shift_start(n).unwrap(),
+            payments.shift_start(n + 1).unwrap(),
+        );
         assert_eq!(a.timestamp(), ts("2026-10-19T07:00:00Z"));
         assert_eq!(b.timestamp(), ts("2026-10-26T08:00:00Z"));
         assert_eq!(a.timestamp().duration_until(b.timestamp()).as_hours(), 169);
@@ -466,11 +526,26 @@ mod tests {
         let r = one(&format!(
             "    timezone: Europe/London\n    rotation_start: \"2026-03-22\"\n    handoff: \"Sun 01:30\"\n    length_days: 7\n{PEOPLE}"
         ));
-        assert_eq!(r.shift_start(0).unwrap().timestamp(), ts("2026-03-22T01:30:00Z"));
-        assert_eq!(r.shift_start(1).unwrap().timestamp(), ts("2026-03-29T01:30:00Z"));
-        assert_eq!(r.shift_start(1).unwrap().strftime("%H:%M %Z").to_string(), "02:30 BST");
-        assert_eq!(primary(&r.on_call(ts("2026-03-29T01:00:00Z")).unwrap()), "a");
-        assert_eq!(primary(&r.on_call(ts("2026-03-29T01:30:00Z")).unwrap()), "b");
+        assert_eq!(
+            r.shift_start(0).unwrap().timestamp(),
+            ts("2026-03-22T01:30:00Z")
+        );
+        assert_eq!(
+            r.shift_start(1).unwrap().timestamp(),
+            ts("2026-03-29T01:30:00Z")
+        );
+        assert_eq!(
+            r.shift_start(1).unwrap().strftime("%H:%M %Z").to_string(),
+            "02:30 BST"
+        );
+        assert_eq!(
+            primary(&r.on_call(ts("2026-03-29T01:00:00Z")).unwrap()),
+            "a"
+        );
+        assert_eq!(
+            primary(&r.on_call(ts("2026-03-29T01:30:00Z")).unwrap()),
+            "b"
+        );
     }
 
     #[test]
@@ -478,9 +553,18 @@ mod tests {
         let r = one(&format!(
             "    timezone: UTC\n    rotation_start: \"2026-05-01\"\n    handoff: \"08:00\"\n    length_days: 1\n{PEOPLE}"
         ));
-        assert_eq!(primary(&r.on_call(ts("2026-05-03T09:00:00Z")).unwrap()), "c");
-        assert_eq!(primary(&r.on_call(ts("2026-05-04T07:00:00Z")).unwrap()), "c");
-        assert_eq!(primary(&r.on_call(ts("2026-05-04T08:00:00Z")).unwrap()), "a");
+        assert_eq!(
+            primary(&r.on_call(ts("2026-05-03T09:00:00Z")).unwrap()),
+            "c"
+        );
+        assert_eq!(
+            primary(&r.on_call(ts("2026-05-04T07:00:00Z")).unwrap()),
+            "c"
+        );
+        assert_eq!(
+            primary(&r.on_call(ts("2026-05-04T08:00:00Z")).unwrap()),
+            "a"
+        );
         let err = r.on_call(ts("2026-05-01T07:59:00Z")).unwrap_err();
         assert!(err.to_string().contains("has not started yet"), "{err}");
         assert!(err.to_string().contains("2026-05-01 08:00 UTC"), "{err}");
@@ -530,6 +614,9 @@ mod tests {
             .on_call(&Target::Team(team("marketing")), ts("2026-03-01T00:00:00Z"))
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("team marketing has no rotation"), "{err}");
+        assert!(
+            err.to_string().contains("team marketing has no rotation"),
+            "{err}"
+        );
     }
 }

@@ -159,7 +159,7 @@ pub(super) fn image_pull(s: &Snapshot, g: &Group<'_>) -> Finding {
         status.and_then(waiting_message).unwrap_or("-")
     )))
     .with_all(pod_events(s, rep, 3))
-    .doc("troubleshooting/image-pull");
+    .doc("troubleshooting-pods.md#imagepullbackoff-and-errimagepull");
 
     let (cause, fix) = match class {
         PullFailure::NotFound => (

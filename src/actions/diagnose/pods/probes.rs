@@ -263,7 +263,10 @@ pub(super) fn analyze(s: &Snapshot, pods: &[&Pod]) -> Vec<Finding> {
                     .to_owned(),
             )
         };
-        f = f.cause(cause).fix(fix).doc("troubleshooting/probes");
+        f = f
+            .cause(cause)
+            .fix(fix)
+            .doc("troubleshooting-pods.md#running-but-not-ready");
         out.push(f);
     }
     out

@@ -483,7 +483,7 @@ pub(super) fn pending(s: &Snapshot, g: &Group<'_>, pods: &[&Pod]) -> Finding {
     f.cause(causes.join(" "))
         .fix(unique_fixes.join(" "))
         .remedy(remediation)
-        .doc("troubleshooting/pending-pods")
+        .doc("troubleshooting-pods.md#pending")
 }
 
 #[cfg(test)]
