@@ -113,8 +113,8 @@ enum EvalCommand {
         catalog: Option<PathBuf>,
         #[arg(long)]
         json: bool,
-        /// Score the LLM planner of the config's [llm] section: the first tool call it makes,
-        /// or its question or no-tool answer. Reports latency per message too.
+        /// Score the LLM planner of the config's [llm] section: the first tool call its loop
+        /// accepts (no tool runs), or its question or no-tool answer; with latency per message.
         #[arg(long)]
         llm: bool,
     },

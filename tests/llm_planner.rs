@@ -261,12 +261,12 @@ async fn malformed_arguments_get_one_repair_attempt() {
 async fn arguments_still_invalid_after_the_repair_ask_the_user() {
     let llm = FakeLlm::start(vec![
         call(
-            "create_namespace",
-            r#"{"team":"Team ???","environment":"dev"}"#,
+            "scale_deployment",
+            r#"{"service":"cart","environment":"staging","replicas":-3}"#,
         ),
         call(
-            "create_namespace",
-            r#"{"team":"Team ???","environment":"dev"}"#,
+            "scale_deployment",
+            r#"{"service":"cart","environment":"staging","replicas":-3}"#,
         ),
         text("this must not be asked for"),
     ])
@@ -274,7 +274,7 @@ async fn arguments_still_invalid_after_the_repair_ask_the_user() {
     let bot = bot_with(&llm, "").await;
     let before = bot.double().mutation_count();
     let reply = bot
-        .say_one("t6", "priya.nair", "namespace for Team ??? in dev")
+        .say_one("t6", "jonah.feld", "scale cart to -3 in staging")
         .await;
     assert!(reply.proposal.is_none());
     assert!(
@@ -284,8 +284,55 @@ async fn arguments_still_invalid_after_the_repair_ask_the_user() {
     );
     assert_eq!(llm.bodies().len(), 2, "one repair attempt, then the user");
     let first_result = &tool_results(&llm.bodies()[1])[0];
-    assert!(first_result.contains("team name"), "{first_result}");
+    assert!(first_result.contains("expected u32"), "{first_result}");
     assert_eq!(bot.double().mutation_count(), before);
+}
+
+#[tokio::test]
+async fn made_up_names_go_back_to_the_model_once_then_the_user_is_asked() {
+    let llm = FakeLlm::start(vec![
+        // A docs question read as a change to a service nobody named.
+        call(
+            "rollback_deployment",
+            r#"{"service":"payments-api","environment":"prod"}"#,
+        ),
+        call("search_docs", r#"{"query":"roll back a deploy by hand"}"#),
+        text("Use the rollback runbook [1]."),
+        // A name the catalog does not know, twice.
+        call(
+            "create_namespace",
+            r#"{"team":"team_x","environment":"dev"}"#,
+        ),
+        call(
+            "create_namespace",
+            r#"{"team":"team_x","environment":"dev"}"#,
+        ),
+    ])
+    .await;
+    let bot = bot_with(&llm, "max_steps = 2").await;
+    let reply = bot
+        .say_one(
+            "t13",
+            "jonah.feld",
+            "how do i roll back a deploy by hand in prod if the bot is down",
+        )
+        .await;
+    assert_eq!(reply.text, "Use the rollback runbook [1].");
+    let repair = &tool_results(&llm.bodies()[1])[0];
+    assert!(
+        repair.contains("has not named the service `payments-api`"),
+        "{repair}"
+    );
+    let reply = bot
+        .say_one("t14", "priya.nair", "namespace for team_x in dev")
+        .await;
+    assert!(reply.proposal.is_none());
+    assert!(reply.text.contains("Which team"), "{}", reply.text);
+    let repair = &tool_results(&llm.bodies()[4])[0];
+    assert!(
+        repair.contains("no team `team_x` in the catalog"),
+        "{repair}"
+    );
 }
 
 #[tokio::test]

@@ -167,3 +167,64 @@ async fn nothing_to_do_and_out_of_range_requests_get_clear_replies() {
         nowhere.text
     );
 }
+
+#[tokio::test]
+async fn do_it_after_the_configmap_is_fixed_proposes_the_suggested_restart() {
+    let bot = sandbox_bot("").await;
+    let diag = bot
+        .say_one("t", "mei.chen", "why is search crashing in staging?")
+        .await;
+    assert!(diag.proposal.is_none());
+    // The user fixes the key by hand (as `kubectl edit` would), then says "do it".
+    let client = bot.app.sandbox.as_ref().unwrap().running.kube_client();
+    let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client, "search-staging");
+    let fix = json!({ "data": { "opensearch-url": "https://opensearch.search-staging.svc.cluster.local:9200", "opensearch_url": null } });
+    let params = kube::api::PatchParams {
+        field_manager: Some("kubectl-edit".into()),
+        ..Default::default()
+    };
+    cms.patch("search-config", &params, &kube::api::Patch::Merge(fix))
+        .await
+        .expect("fixed");
+    let writes = bot.double().mutation_count();
+    let reply = bot.say_one("t", "mei.chen", "do it").await;
+    assert!(
+        reply
+            .text
+            .starts_with("Proposing the suggested fix: Rolling restart of search in staging"),
+        "{}",
+        reply.text
+    );
+    let proposal = reply.proposal.expect("restart proposed");
+    assert_eq!(proposal.action, "restart_deployment");
+    assert_eq!(bot.double().mutation_count(), writes, "proposed, not run");
+    let done = bot.say_one("t", "mei.chen", "do it").await;
+    assert_eq!(
+        done.proposal.unwrap().state,
+        ProposalState::Succeeded,
+        "{}",
+        done.text
+    );
+    assert_eq!(bot.double().mutation_count(), writes + 1);
+}
+
+#[tokio::test]
+async fn a_stray_yes_after_a_decided_proposal_does_not_propose_again() {
+    let bot = sandbox_bot("").await;
+    let reply = bot
+        .say_one("t", "x", "why is feature-store failing in staging?")
+        .await;
+    assert!(reply.proposal.is_some());
+    bot.say_one("t", "x", "cancel").await;
+    let again = bot.say_one("t", "x", "yes").await;
+    assert!(again.proposal.is_none(), "{}", again.text);
+    assert!(again.text.contains("no proposal waiting"), "{}", again.text);
+    assert!(
+        again
+            .text
+            .contains("roll back feature-store in staging to revision 2"),
+        "{}",
+        again.text
+    );
+}

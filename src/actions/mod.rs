@@ -58,6 +58,42 @@ impl Offer {
     pub fn from_data(data: &Value) -> Option<Offer> {
         serde_json::from_value(data.get("offer")?.clone()).ok()
     }
+
+    /// The offer with what it does and how to ask for it, if there is one.
+    pub fn offered_in(data: &Value) -> Option<Suggested> {
+        Suggested::at(data, "offer")
+    }
+
+    /// The fix a read result suggests whether or not it could be offered yet (someone may
+    /// have to act first), in `data.suggested`: proposed when the user says "do it".
+    pub fn suggested_in(data: &Value) -> Option<Suggested> {
+        Suggested::at(data, "suggested")
+    }
+}
+
+/// A fix a read result points at: the mutation, what it does, and what to say for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suggested {
+    pub offer: Offer,
+    pub title: String,
+    pub say: String,
+}
+
+impl Suggested {
+    fn at(data: &Value, key: &str) -> Option<Suggested> {
+        let s = data.get(key)?;
+        let text = |k: &str| {
+            s.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Some(Suggested {
+            offer: serde_json::from_value(s.clone()).ok()?,
+            title: text("title"),
+            say: text("say"),
+        })
+    }
 }
 
 impl ActionOutput {

@@ -42,7 +42,7 @@ use crate::platform::catalog::Catalog;
 use crate::store::Turn;
 
 pub use client::{LlmError, RequestUsage};
-pub use tools::{Grounding, Interpreted, ToolBox};
+pub use tools::{Grounding, Interpreted, ToolBox, Ungrounded};
 pub(in crate::engine) use turn::Planned;
 
 use budget::{ANSWER_TOKENS, TOOL_RESULT_TOKENS};
@@ -272,12 +272,7 @@ impl LlmAgent {
                     let raw = call.function.arguments.clone();
                     self.repair_or_ask(&mut state, &mut repaired, &tool, &raw, &error)
                 }
-                Interpreted::Ungrounded {
-                    tool,
-                    arg,
-                    value,
-                    args,
-                } => self.repair_ungrounded(&mut state, &mut repaired, &tool, &arg, &value, args),
+                Interpreted::Ungrounded(u) => self.repair_ungrounded(&mut state, &mut repaired, u),
             };
             match repair {
                 Repair::Ask(c) => break Ok(Intent::Clarify(c)),
@@ -374,22 +369,12 @@ impl LlmAgent {
                         }
                     }
                     Interpreted::Ask(c) => return Ok(AgentOutcome::Intent(Intent::Clarify(c))),
-                    Interpreted::Ungrounded {
-                        tool,
-                        arg,
-                        value,
-                        args,
-                    } => match self.repair_ungrounded(
-                        state,
-                        &mut repaired,
-                        &tool,
-                        &arg,
-                        &value,
-                        args,
-                    ) {
-                        Repair::Retry(t) => state.push(tool_message(&id, t)),
-                        Repair::Ask(c) => return Ok(AgentOutcome::Intent(Intent::Clarify(c))),
-                    },
+                    Interpreted::Ungrounded(u) => {
+                        match self.repair_ungrounded(state, &mut repaired, u) {
+                            Repair::Retry(t) => state.push(tool_message(&id, t)),
+                            Repair::Ask(c) => return Ok(AgentOutcome::Intent(Intent::Clarify(c))),
+                        }
+                    }
                     Interpreted::Ready {
                         call: tc,
                         kind: ActionKind::Mutate,
@@ -495,36 +480,46 @@ impl LlmAgent {
         })
     }
 
-    /// A made-up name goes back once with what to do instead; then the user is asked for it.
+    /// A made-up or unknown name goes back once with what to do instead; then the user
+    /// is asked for it.
     fn repair_ungrounded(
         &self,
         state: &mut RunState,
         repaired: &mut bool,
-        tool: &str,
-        arg: &str,
-        value: &str,
-        args: serde_json::Map<String, Value>,
+        u: Ungrounded,
     ) -> Repair {
-        state.refused.push(Refusal {
-            tool: tool.to_owned(),
-            args: Value::Object(args.clone()).to_string(),
-            reason: format!("{arg} `{value}` was not named by the user"),
-        });
+        let Ungrounded {
+            tool,
+            arg,
+            value,
+            in_catalog,
+            args,
+        } = u;
         let what = if arg == "subject" {
             "team or service"
         } else {
-            arg
+            arg.as_str()
         };
+        let problem = if in_catalog {
+            format!("the user has not named the {what} `{value}` in this conversation")
+        } else {
+            format!("there is no {what} `{value}` in the catalog")
+        };
+        state.refused.push(Refusal {
+            tool: tool.clone(),
+            args: Value::Object(args.clone()).to_string(),
+            reason: problem.clone(),
+        });
         if !*repaired {
             *repaired = true;
             return Repair::Retry(format!(
-                "Nothing was done: the user has not named the {what} `{value}` in this conversation. Never invent names. If the user asks how to do something, or about docs or policy, search the docs with their question; if a {what} is needed and missing, ask the user for it without calling a tool."
+                "Nothing was done: {problem}. Never invent names. If the user asks how to do something, or about docs or policy, search the docs with their question; if a {what} is needed and missing, ask the user for it without calling a tool."
             ));
         }
-        let missing = vec![arg.to_owned()];
-        let question = crate::engine::alias::missing_args_question(tool, &args, &missing);
+        let missing = vec![arg.clone()];
+        let question = crate::engine::alias::missing_args_question(&tool, &args, &missing);
         Repair::Ask(Clarification {
-            tool: tool.to_owned(),
+            tool,
             args,
             missing,
             question,

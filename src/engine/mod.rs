@@ -218,6 +218,11 @@ impl Engine {
 
         let mut ctx = self.memory.context(&msg.conversation).await?;
         let actor = self.actor(&msg.user.id);
+        if proposal_reply(text) == Some(ProposalReply::Confirm)
+            && let Some(reply) = self.propose_suggested(msg, &actor, &ctx).await?
+        {
+            return Ok((vec![reply], Some(ctx)));
+        }
         let (intent, note) = match self.plan(msg, text, &mut ctx, &actor).await? {
             llm::Planned::Reply(reply) => return Ok((vec![*reply], Some(ctx))),
             llm::Planned::Intent { intent, note } => (intent, note),
@@ -376,6 +381,59 @@ impl Engine {
             ),
         };
         Ok(())
+    }
+
+    /// "do it" with no proposal pending, after a diagnosis whose fix was only suggested (it
+    /// needed someone to act first, like fixing a ConfigMap): diagnoses again, so the fix fits
+    /// what runs now, and proposes it. `None` when the thread's last call was no diagnosis.
+    async fn propose_suggested(
+        &self,
+        msg: &Inbound,
+        actor: &Actor,
+        ctx: &PlanContext,
+    ) -> Result<Option<Reply>, EngineError> {
+        let Some(previous) = ctx.previous.as_ref().filter(|c| c.tool == "diagnose") else {
+            return Ok(None);
+        };
+        let args = Value::Object(previous.args.clone());
+        let Ok(out) = self.run_read(msg, actor, &previous.tool, args).await else {
+            return Ok(None);
+        };
+        // What the diagnosis would do now: its offer, else the fix it only suggested.
+        let Some(fix) = Offer::offered_in(&out.data).or_else(|| Offer::suggested_in(&out.data))
+        else {
+            return Ok(Some(Reply::text(
+                "There is no proposal waiting here, and the diagnosis has no action to take now.",
+            )));
+        };
+        // A proposal of this thread was already decided (done, cancelled, expired): a stray
+        // "yes" must not chain a new change onto it; say how to ask instead.
+        if self.decided_in(&msg.conversation).await? {
+            return Ok(Some(Reply::text(format!(
+                "There is no proposal waiting in this thread (the last one was already decided). Say \"{}\" for a fresh one.",
+                fix.say
+            ))));
+        }
+        let mut reply = Reply::text(format!("Proposing the suggested fix: {}.", fix.title));
+        self.propose_offer(msg, actor, fix.offer, &mut reply)
+            .await?;
+        Ok(Some(reply))
+    }
+
+    /// Whether a proposal of the conversation is no longer pending.
+    async fn decided_in(&self, conversation: &ConversationKey) -> Result<bool, EngineError> {
+        use crate::approval::ProposalState::{Cancelled, Expired, Failed, Succeeded};
+        for state in [Succeeded, Failed, Cancelled, Expired] {
+            if self
+                .store
+                .latest_proposal_in(conversation, state)
+                .await?
+                .is_some()
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Runs a read action as `actor` and audits it (for both planners).

@@ -312,6 +312,14 @@ pub fn offer(diagnoses: &[Diagnosis]) -> Option<&Remediation> {
         .find(|r| r.precondition.is_none())
 }
 
+/// The most severe finding's remediation, whether or not someone has to act first: what
+/// "do it" proposes after a diagnosis.
+pub fn suggested(diagnoses: &[Diagnosis]) -> Option<&Remediation> {
+    let mut all: Vec<&Finding> = diagnoses.iter().flat_map(|d| &d.findings).collect();
+    all.sort_by_key(|f| (f.severity, rank(&f.check)));
+    all.into_iter().find_map(|f| f.remediation.as_ref())
+}
+
 fn render_remediation(r: &Remediation, offered: bool) -> String {
     let when = r
         .precondition
@@ -488,8 +496,90 @@ impl ReadAction for Diagnose {
         let text = render(&diagnoses, offered.as_ref());
         let mut data = json!({ "service": service.name, "diagnoses": diagnoses });
         if let Some(r) = &offered {
-            data["offer"] = json!({ "tool": r.action, "args": r.args, "title": r.title });
+            data["offer"] =
+                json!({ "tool": r.action, "args": r.args, "title": r.title, "say": r.say });
+        }
+        if let Some(r) = suggested(&diagnoses) {
+            data["suggested"] = json!({ "tool": r.action, "args": r.args, "title": r.title, "say": r.say, "precondition": r.precondition });
         }
         Ok(ActionOutput::new(text, data))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ServiceName;
+
+    /// Analyzers are pure: API objects in, findings out, no cluster needed.
+    #[test]
+    fn analyzers_run_on_objects_alone() {
+        let now = Utc::now();
+        let mut s = Snapshot::empty(
+            ServiceName::parse("cart").unwrap(),
+            Environment::parse("dev").unwrap(),
+            "checkout-dev",
+            "cart",
+            now,
+        );
+        let labels = json!({ "app": "cart" });
+        s.deployment = Some(
+            serde_json::from_value(json!({
+                "metadata": { "name": "cart", "namespace": "checkout-dev", "annotations": { "deployment.kubernetes.io/revision": "1" } },
+                "spec": { "replicas": 1, "selector": { "matchLabels": labels },
+                    "template": { "metadata": { "labels": labels }, "spec": { "containers": [{ "name": "cart", "image": "cart:v1" }] } } },
+                "status": { "replicas": 1, "unavailableReplicas": 1 }
+            }))
+            .unwrap(),
+        );
+        s.pods = vec![
+            serde_json::from_value(json!({
+                "metadata": { "name": "cart-1", "namespace": "checkout-dev", "labels": labels },
+                "spec": { "containers": [{ "name": "cart", "image": "cart:v1" }] },
+                "status": { "phase": "Running", "containerStatuses": [{ "name": "cart", "image": "cart:v1", "imageID": "", "ready": false, "restartCount": 4,
+                    "state": { "waiting": { "reason": "CrashLoopBackOff" } },
+                    "lastState": { "terminated": { "exitCode": 127, "reason": "Error" } } }] }
+            }))
+            .unwrap(),
+        ];
+        let findings = analyze(&s);
+        let checks: Vec<&str> = findings.iter().map(|f| f.check.as_str()).collect();
+        assert_eq!(checks, ["deployment.unavailable", "pod.crash_loop"]);
+        let crash = &findings[1];
+        assert!(
+            crash.likely_cause.contains("command was not found"),
+            "{crash:?}"
+        );
+        assert!(crash.fix.contains("entrypoint"), "{crash:?}");
+        assert_eq!(offer(&[]), None);
+        let text = render(
+            &[Diagnosis {
+                service: "cart".into(),
+                environment: "dev".into(),
+                namespace: "checkout-dev".into(),
+                deployment: None,
+                pods: 1,
+                events: 0,
+                findings,
+                unread: vec![
+                    Unread {
+                        what: "node a".into(),
+                        reason: "forbidden".into(),
+                    },
+                    Unread {
+                        what: "node b".into(),
+                        reason: "forbidden".into(),
+                    },
+                ],
+                error: None,
+                elapsed_ms: 1,
+            }],
+            None,
+        );
+        assert!(text.contains("CRITICAL Deployment cart"), "{text}");
+        assert!(
+            text.contains("could not check: node a, node b (forbidden)"),
+            "{text}"
+        );
     }
 }

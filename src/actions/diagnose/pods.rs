@@ -19,7 +19,7 @@ use super::facts::{
 };
 use super::finding::{Evidence, Finding, LogEvidence, Remediation, Severity, span};
 use super::gather::{LogWant, Wants};
-use super::snapshot::Snapshot;
+use super::snapshot::{Snapshot, last_written};
 use super::workloads::{self, rollback_candidate, rollback_remedy};
 use crate::actions::quantity;
 use crate::actions::status::ago;
@@ -610,6 +610,39 @@ fn crash_loop(s: &Snapshot, g: &Group<'_>) -> Finding {
             Some(format!("after {what} exists")),
         )));
         return f;
+    }
+    // A ConfigMap the container reads changed after its last start: the crash-looping
+    // container has not seen the change (env and files are read at start), so a restart
+    // tries it now instead of after the back-off.
+    let last_start = last.and_then(|t| t.started_at.as_ref()).and_then(time);
+    let mut changed_after: Vec<String> = container(spec, &g.container)
+        .map(|c| config_refs::refs_of(c, spec))
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.kind == config_refs::SourceKind::ConfigMap)
+        .filter_map(|r| {
+            let at = last_written(&s.config_map(&r.name)?.metadata)?;
+            last_start
+                .is_some_and(|started| at > started)
+                .then(|| format!("ConfigMap {} (changed {})", r.name, ago(s.now - at)))
+        })
+        .collect();
+    changed_after.dedup();
+    if !changed_after.is_empty() {
+        let what = changed_after.join(", ");
+        f.likely_cause.push_str(&format!(
+            " {what} changed after the container last started, so the crashes above predate that change."
+        ));
+        return f
+            .fix(format!(
+                "Restart to apply the change to {what} now; the crashing pods would otherwise pick it up only at their next start (the back-off reaches 5 minutes). If it still crashes, read the new log."
+            ))
+            .remedy(Some(Remediation::restart(
+                &s.service,
+                &s.environment,
+                format!("{what} changed after the container's last start; environment variables and mounted config are read at start, so a rolling restart applies the change to every pod now."),
+                None,
+            )));
     }
     let rollout_recent = workloads::current_rollout_started(s)
         .zip(began)

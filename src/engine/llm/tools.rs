@@ -35,16 +35,22 @@ pub enum Interpreted {
     Unreadable { tool: String, error: String },
     /// Required arguments missing or unsettled: ask the user.
     Ask(Clarification),
-    /// A required name the user never gave (the model made it up or misread the request).
-    Ungrounded {
-        tool: String,
-        arg: String,
-        value: String,
-        /// The arguments without it, for the question if the repair fails too.
-        args: Map<String, Value>,
-    },
+    /// A required name the user never gave, or one the catalog does not know: the
+    /// model made it up or misread the request.
+    Ungrounded(Ungrounded),
     /// Arguments cleaned and in canonical catalog names; typed parsing is still to come.
     Ready { call: ToolCall, kind: ActionKind },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ungrounded {
+    pub tool: String,
+    pub arg: String,
+    pub value: String,
+    /// Whether the catalog knows the name (then the user just never said it).
+    pub in_catalog: bool,
+    /// The arguments without it, for the question if the repair fails too.
+    pub args: Map<String, Value>,
 }
 
 impl ToolBox {
@@ -147,7 +153,9 @@ impl ToolBox {
             let Some(Value::String(raw)) = args.get(key).cloned() else {
                 continue;
             };
-            match settle_name(catalog, key, &raw, mutation) {
+            let settled = settle_name(catalog, key, &raw, mutation);
+            let in_catalog = !matches!(settled, Settled::Keep);
+            match settled {
                 Settled::Known(name) => {
                     args.insert(key.to_owned(), Value::String(name));
                 }
@@ -158,18 +166,28 @@ impl ToolBox {
                 Settled::Keep => {}
             }
             if let Some(Value::String(value)) = args.get(key).cloned()
-                && !grounded.names(catalog, key, &value)
+                && (!in_catalog || !grounded.names(catalog, key, &value))
             {
                 args.remove(key);
                 if spec.required.iter().any(|r| r == key) {
-                    return Interpreted::Ungrounded {
+                    return Interpreted::Ungrounded(Ungrounded {
                         tool: spec.name.to_owned(),
                         arg: key.to_owned(),
                         value,
+                        in_catalog,
                         args,
-                    };
+                    });
                 }
                 tracing::debug!(tool = spec.name, arg = key, %value, "dropped a name the user did not give");
+            }
+        }
+        // Numbers too: "scale payments-api in prod" has no replica count to take.
+        for key in &tool.integers {
+            if let Some(n) = args.get(key).and_then(Value::as_u64)
+                && !grounded.has_number(n)
+            {
+                tracing::debug!(tool = spec.name, arg = %key, n, "dropped a number the user did not give");
+                args.remove(key);
             }
         }
         // A read may look anywhere, but not somewhere nobody asked about; a change's
@@ -219,6 +237,8 @@ pub struct Grounding {
     environments: Vec<String>,
     /// The user's messages as lowercase words (hyphenated words also split).
     texts: Vec<Vec<String>>,
+    /// Numbers the user wrote, in digits or words.
+    numbers: Vec<u64>,
     /// Names taken from earlier calls in the thread.
     names: Vec<String>,
 }
@@ -227,16 +247,28 @@ impl Grounding {
     pub fn from_texts<'a>(texts: impl IntoIterator<Item = &'a str>) -> Self {
         let mut g = Self::default();
         for text in texts {
-            let words: Vec<String> = text
+            // "payments-prod", "data-platform-stage": the parts name things too.
+            let mut words: Vec<String> = Vec::new();
+            for word in text
                 .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
                 .filter(|w| !w.is_empty())
-                .map(str::to_lowercase)
-                .collect();
-            // "payments-prod", "data-platform-stage": the parts name an environment too.
-            for word in &words {
-                for part in std::iter::once(word.as_str()).chain(word.split('-')) {
-                    g.add_environment(canonical_environment(part).unwrap_or(part));
+            {
+                let word = word.to_lowercase();
+                if word.contains('-') {
+                    let parts: Vec<String> = word
+                        .split('-')
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                    words.push(word);
+                    words.extend(parts);
+                } else {
+                    words.push(word);
                 }
+            }
+            for word in &words {
+                g.add_environment(canonical_environment(word).unwrap_or(word));
+                g.numbers.extend(number_in(word));
             }
             g.texts.push(words);
         }
@@ -254,6 +286,10 @@ impl Grounding {
     /// A service, team or subject from an earlier call in the thread.
     pub fn add_name(&mut self, name: &str) {
         self.names.push(name.to_lowercase());
+    }
+
+    fn has_number(&self, n: u64) -> bool {
+        self.numbers.contains(&n)
     }
 
     fn has(&self, env: &str) -> bool {
@@ -291,6 +327,38 @@ impl Grounding {
             })
         })
     }
+}
+
+/// The number a word says: digits ("5", "5x", "500m" read as 5 and 500) or a small number word.
+fn number_in(word: &str) -> Option<u64> {
+    const WORDS: [&str; 21] = [
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+        "twenty",
+    ];
+    if let Some(i) = WORDS.iter().position(|w| *w == word) {
+        return u64::try_from(i).ok();
+    }
+    let digits: String = word.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 fn resolved_names(r: Resolved<String>) -> Vec<String> {
@@ -587,7 +655,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "LLM planner (issue 4) in progress: names inside the <team>-<env> shorthand are not grounded yet"]
     fn a_change_never_goes_to_an_environment_the_user_did_not_name() {
         let tb = toolbox();
         let catalog = Catalog::sandbox();
@@ -612,13 +679,69 @@ mod tests {
             &catalog,
             &g,
         ));
-        // Reads may look anywhere.
-        ready(tb.interpret(
+        // A read goes to every environment rather than one nobody named.
+        let call = ready(tb.interpret(
             "deployment_status",
             r#"{"service":"cart","environment":"prod"}"#,
             &catalog,
-            &Grounding::default(),
+            &Grounding::from_texts(["how is cart"]),
         ));
+        assert!(!call.args.contains_key("environment"));
+    }
+
+    #[test]
+    fn names_the_user_never_gave_are_not_taken() {
+        let tb = toolbox();
+        let catalog = Catalog::sandbox();
+        let g = Grounding::from_texts(["how do I add a readiness probe?"]);
+        match tb.interpret(
+            "diagnose",
+            r#"{"service":"payments-api","environment":"dev"}"#,
+            &catalog,
+            &g,
+        ) {
+            Interpreted::Ungrounded(Ungrounded { arg, value, .. }) => {
+                assert_eq!((arg.as_str(), value.as_str()), ("service", "payments-api"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Optional ones are dropped: every team, every environment.
+        let g = Grounding::from_texts(["what runs in staging?"]);
+        let call = ready(tb.interpret(
+            "list_deployments",
+            r#"{"team":"payments","environment":"prod"}"#,
+            &catalog,
+            &g,
+        ));
+        assert!(call.args.is_empty(), "{:?}", call.args);
+        // Titles, parts, typos and earlier calls count as named.
+        for (text, service) in [
+            ("is the payments api up", "payments-api"),
+            ("how is payments doing", "payments-api"),
+            ("status of the mobile bff", "mobile-bff"),
+            ("status of chekout-api", "checkout-api"),
+        ] {
+            let g = Grounding::from_texts([text]);
+            let args = format!(r#"{{"service":"{service}"}}"#);
+            ready(tb.interpret("deployment_status", &args, &catalog, &g));
+        }
+        let mut g = Grounding::from_texts(["and the logs?"]);
+        g.add_name("cart");
+        ready(tb.interpret("pod_logs", r#"{"service":"cart"}"#, &catalog, &g));
+    }
+
+    #[test]
+    fn environments_inside_names_count() {
+        let tb = toolbox();
+        let catalog = Catalog::sandbox();
+        let g = Grounding::from_texts(["provision namespace data-platform-stage"]);
+        let call = ready(tb.interpret(
+            "create_namespace",
+            r#"{"team":"data-platform","environment":"staging"}"#,
+            &catalog,
+            &g,
+        ));
+        assert_eq!(call.args["environment"], "staging");
     }
 
     #[test]
@@ -644,11 +767,10 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "LLM planner (issue 4) in progress: grounding rules still changing"]
     fn a_typo_is_fine_for_a_read_and_a_question_for_a_change() {
         let tb = toolbox();
         let catalog = Catalog::sandbox();
-        let g = Grounding::from_texts(["prod"]);
+        let g = Grounding::from_texts(["is checkout-apy ok in prod"]);
         let call = ready(tb.interpret(
             "deployment_status",
             r#"{"service":"checkout-apy"}"#,
