@@ -157,6 +157,80 @@ async fn follow_ups_in_a_thread_carry_the_history_and_the_previous_call() {
 }
 
 #[tokio::test]
+async fn a_request_the_model_answers_without_reading_is_read_anyway() {
+    let llm = FakeLlm::start(vec![
+        call(
+            "deployment_status",
+            r#"{"service":"cart","environment":"prod"}"#,
+        ),
+        text("cart is fine in prod: 3/3 ready."),
+        // A small model restating the thread instead of reading staging.
+        text("cart is fine in staging too: 3/3 ready."),
+        // And one answering a how-to question from its own head.
+        text("Just run kubectl rollout undo."),
+        // And one turning a how-to question into a change to a made-up service, twice.
+        call(
+            "restart_deployment",
+            r#"{"service":"payments-api","environment":"dev"}"#,
+        ),
+        call(
+            "restart_deployment",
+            r#"{"service":"payments-api","environment":"dev"}"#,
+        ),
+    ])
+    .await;
+    let bot = bot_with(&llm, "max_steps = 1").await;
+    bot.say_one("t20", "jonah.feld", "status of cart in prod?")
+        .await;
+    let reply = bot.say_one("t20", "jonah.feld", "and in staging?").await;
+    assert!(!reply.text.contains("fine in staging"), "{}", reply.text);
+    assert!(reply.text.contains("staging"), "{}", reply.text);
+    let envs: Vec<String> = bot
+        .app
+        .engine
+        .store()
+        .audit(&AuditFilter {
+            action: Some("deployment_status".into()),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e.args["environment"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(envs, ["prod", "staging"], "the staging read ran");
+
+    let reply = bot
+        .say_one("t21", "jonah.feld", "how do I roll back a deploy?")
+        .await;
+    assert!(
+        !reply.text.contains("kubectl rollout undo"),
+        "{}",
+        reply.text
+    );
+    assert!(
+        !reply.citations.is_empty(),
+        "answered from the docs: {reply:?}"
+    );
+
+    let reply = bot
+        .say_one("t22", "jonah.feld", "how do I rotate a database password?")
+        .await;
+    assert!(reply.proposal.is_none());
+    assert!(
+        !reply.citations.is_empty(),
+        "answered from the docs: {reply:?}"
+    );
+    assert_eq!(llm.bodies().len(), 6, "one repair, then the docs");
+    // Chit-chat keeps the model's answer (covered by chit_chat_is_answered_without_a_tool).
+}
+
+#[tokio::test]
 async fn a_mutation_becomes_a_proposal_that_still_needs_an_allowed_confirmation() {
     let llm = FakeLlm::start(vec![
         // Asked without an environment: the model leaves it out, platbot asks.

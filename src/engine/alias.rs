@@ -145,6 +145,11 @@ impl AliasPlanner {
     /// What `text` asks for, read in the light of the thread (`ctx`).
     pub fn plan(&self, text: &str, ctx: &PlanContext) -> Intent {
         let f = self.read(text);
+        if let Some(verb) = choose::unsupported_change(&f) {
+            return Intent::NotPlatform {
+                reply: reply::unsupported_change(verb),
+            };
+        }
         if let Some(intent) = ctx
             .pending
             .as_ref()

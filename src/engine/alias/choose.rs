@@ -35,6 +35,59 @@ const GRATITUDE: &[&str] = &[
     "kudos",
 ];
 
+/// Verbs of changes no action makes: such a request is refused, never read as the
+/// nearest change ("delete the payments-prod namespace" is not a namespace request).
+const UNSUPPORTED_CHANGES: &[&str] = &[
+    "delete",
+    "remove",
+    "destroy",
+    "drop",
+    "purge",
+    "wipe",
+    "erase",
+    "nuke",
+    "uninstall",
+    "decommission",
+    "teardown",
+];
+/// Words that make such a message a question about the process (for the docs).
+const PROCESS_CUES: &[&str] = &[
+    "how",
+    "hows",
+    "why",
+    "when",
+    "where",
+    "docs",
+    "doc",
+    "documentation",
+    "process",
+    "steps",
+    "runbook",
+    "guide",
+    "policy",
+    "allowed",
+    "should",
+];
+
+/// The unsupported change a message asks for, if it asks for one rather than about one.
+pub(crate) fn unsupported_change(f: &Features) -> Option<&'static str> {
+    if f.msg.has_word(PROCESS_CUES) {
+        return None;
+    }
+    let tear_down = f
+        .msg
+        .words
+        .windows(2)
+        .any(|w| w[0].text == "tear" && w[1].text == "down");
+    if tear_down {
+        return Some("tear down");
+    }
+    UNSUPPORTED_CHANGES
+        .iter()
+        .find(|v| f.msg.has_word(&[v]))
+        .copied()
+}
+
 /// Score per tool, in the planner's tool order.
 pub(crate) fn scores(p: &AliasPlanner, f: &Features) -> Vec<f32> {
     let mut scores = p.patterns.scores(&f.msg.words, p.tools.len());

@@ -35,6 +35,15 @@ pub(crate) fn not_platform(msg: &Message) -> String {
     format!("{lead} {CAPABILITIES}")
 }
 
+/// The reply to a change no action makes ("delete the namespace").
+pub(crate) fn unsupported_change(verb: &str) -> String {
+    format!(
+        "I can't {verb} anything: the changes I can propose are creating namespaces, restarting, \
+scaling and rolling back deployments, and raising memory limits, each confirmed before it runs. \
+Ask \"how do I {verb} ...\" to find the process in the platform docs."
+    )
+}
+
 /// What a tool does to a service, for questions ("Which service should I restart?").
 fn verb(tool: &str) -> &'static str {
     match tool {

@@ -367,3 +367,30 @@ fn huge_and_empty_messages_are_handled() {
     assert!(matches!(plan(""), Intent::NotPlatform { .. }));
     assert!(matches!(plan("🙏🙏"), Intent::NotPlatform { .. }));
 }
+
+#[test]
+fn changes_no_action_makes_are_refused_not_read_as_the_nearest_one() {
+    for text in [
+        "delete the payments-prod namespace",
+        "@platbot remove cart from staging",
+        "please tear down search in dev",
+    ] {
+        match plan(text) {
+            Intent::NotPlatform { reply } => assert!(reply.starts_with("I can't"), "{reply}"),
+            other => panic!("{text:?}: {other:?}"),
+        }
+    }
+    // Asking how is a docs question.
+    assert_call(
+        "how do I delete a namespace I no longer need?",
+        "search_docs",
+        json!({}),
+    );
+}
+
+#[test]
+fn a_negative_count_is_not_read_as_a_positive_one() {
+    let c = clarify("scale cart to -3 in staging");
+    assert_eq!(c.tool, "scale_deployment");
+    assert_eq!(c.missing, ["replicas"]);
+}

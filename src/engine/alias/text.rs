@@ -137,7 +137,15 @@ pub(crate) fn tokenize(text: &str) -> Vec<String> {
 }
 
 fn push_word(words: &mut Vec<String>, current: &mut String) {
-    let word = current.trim_matches('-');
+    // "-3" stays negative, so it is never read as the count 3.
+    let negative = current.len() > 1
+        && current.starts_with('-')
+        && current[1..].bytes().all(|b| b.is_ascii_digit());
+    let word = if negative {
+        current.as_str()
+    } else {
+        current.trim_matches('-')
+    };
     if !word.is_empty() && word != BOT_NAME {
         words.push(word.to_owned());
     }

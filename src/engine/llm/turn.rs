@@ -87,6 +87,34 @@ impl Engine {
         };
         let run = agent.run(&input, &host).await;
         self.audit_llm(msg, actor, agent, &run, started).await;
+        // The model answered without reading anything: small models do this with a
+        // request they should have run, restating stale facts from the thread or making
+        // some up. Platform facts only come from reads, so when the phrase matcher reads
+        // the message as a complete read, that read runs instead. Likewise when the model
+        // gave up on calls that were refused ("how do I rotate a password?" read as a
+        // change to a made-up service) and the matcher reads a docs question. A change or
+        // a question is never taken from the matcher over the model.
+        let unread = matches!(
+            &run.outcome,
+            Ok(AgentOutcome::Answer { reads, .. }) if reads.is_empty()
+        ) || matches!(
+            &run.outcome,
+            Ok(AgentOutcome::Intent(Intent::NotPlatform { .. }))
+        );
+        let gave_up = !run.refused.is_empty()
+            && matches!(&run.outcome, Ok(AgentOutcome::Intent(Intent::Clarify(_))));
+        if (unread || gave_up)
+            && let Intent::Call(call) = self.planner.plan(text, ctx).await
+            && matches!(self.registry.get(&call.tool), Some(RegistryEntry::Read(_)))
+            // The docs search is the read that takes the user's words.
+            && (unread || call.args.contains_key("query"))
+        {
+            tracing::info!(tool = %call.tool, conversation = %msg.conversation, "the model read nothing for a request the phrase matcher reads; running that read");
+            return Ok(Planned::Intent {
+                intent: Intent::Call(call),
+                note: None,
+            });
+        }
         match run.outcome {
             Ok(AgentOutcome::Intent(intent)) => Ok(Planned::Intent { intent, note: None }),
             Ok(AgentOutcome::Answer { text, reads, note }) => {
