@@ -123,6 +123,7 @@ fn main() {
                 HybridQuery {
                     sparse,
                     dense: None,
+                    semantic: None,
                     limit: 60,
                     sources: None,
                 },

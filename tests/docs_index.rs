@@ -346,3 +346,68 @@ async fn retrieved_text_is_quoted_never_obeyed() {
         reply.text
     );
 }
+
+/// A page that shares no word with the question is still found, through terms
+/// that occur together elsewhere in the docs (the semantic model); BM25 alone
+/// cannot return it at all.
+#[tokio::test]
+async fn a_question_in_other_words_reaches_its_page_through_the_semantic_model() {
+    let docs = tempfile::tempdir().expect("tempdir");
+    let page = |name: &str, body: &str| {
+        std::fs::write(docs.path().join(name), format!("# {name}\n\n{body}\n")).expect("write");
+    };
+    for i in 0..6 {
+        page(
+            &format!("notify-{i}.md"),
+            "Slack alerts carry timestamps. The controller renders timestamps in alerts \
+             with the local timezone, TZ, of the controller.",
+        );
+        page(
+            &format!("sync-{i}.md"),
+            "A sync applies manifests; prune removes extraneous resources; hooks run in waves \
+             and every sync is recorded in the history.",
+        );
+    }
+    page(
+        "zone.md",
+        "Set TZ on the controller to choose the local timezone.",
+    );
+    let data = tempfile::tempdir().expect("tempdir");
+    let index = DocsIndex::open(&settings(docs.path()), data.path())
+        .await
+        .expect("open");
+    index
+        .index(IndexOptions::default(), None)
+        .await
+        .expect("index");
+    assert!(data.path().join("knowledge/semantic.bin").is_file());
+    let found = index
+        .search("why are slack alerts stamped wrong", 20, None)
+        .await
+        .expect("search");
+    let paths: Vec<&str> = found.passages.iter().map(|p| p.path.as_str()).collect();
+    let rank = |p: &str| paths.iter().position(|x| *x == p);
+    let zone = rank("zone.md").unwrap_or_else(|| panic!("{paths:?}"));
+    // Nearer than any page of the other topic.
+    assert!(
+        paths
+            .iter()
+            .enumerate()
+            .all(|(i, p)| !p.starts_with("sync-") || i > zone),
+        "{paths:?}"
+    );
+
+    // Its model is part of the index: gone, the index is damaged until rebuilt.
+    drop(index);
+    std::fs::remove_file(data.path().join("knowledge/semantic.bin")).expect("rm");
+    let broken = DocsIndex::open(&settings(docs.path()), data.path())
+        .await
+        .expect("open");
+    let err = broken.status().await.unwrap_err();
+    assert!(err.to_string().contains("semantic model"), "{err}");
+    broken
+        .index(IndexOptions { rebuild: true }, None)
+        .await
+        .expect("rebuild");
+    assert!(broken.status().await.is_ok());
+}

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -19,8 +20,9 @@ use super::KnowledgeError;
 use super::chunk::{ChunkLimits, chunk};
 use super::embed::{ContentHash, Embedder, write_atomically};
 use super::ingest::{Source, parse, plain_links};
+use super::semantic::{self, SemanticModel};
 use super::sparse::{ANALYZER_VERSION, Analyzer, Bm25Params, Field, TermFreqs};
-use super::store::{ChunkPayload, EdgeStore, ServerStore, StoredChunk, VectorStore};
+use super::store::{ChunkPayload, DenseDims, EdgeStore, ServerStore, StoredChunk, VectorStore};
 use crate::config::KnowledgeSettings;
 
 const MANIFEST_FORMAT: u32 = 1;
@@ -109,7 +111,21 @@ struct Layout {
     b: f32,
     /// The embedding model and its vector size; `None` for BM25 only.
     dense: Option<(String, usize)>,
+    /// The latent semantic model's version (0: none) and its size.
+    #[serde(default)]
+    semantic: u32,
+    #[serde(default)]
+    semantic_dims: Option<usize>,
     store: String,
+}
+
+impl Layout {
+    fn dims(&self) -> DenseDims {
+        DenseDims {
+            dense: self.dense.as_ref().map(|d| d.1),
+            semantic: self.semantic_dims,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -141,6 +157,7 @@ enum State {
     Ready {
         store: VectorStore,
         manifest: Manifest,
+        semantic: Option<Arc<SemanticModel>>,
     },
     Broken(String),
 }
@@ -246,6 +263,10 @@ impl DocsIndex {
         self.dir.join("manifest.json")
     }
 
+    fn semantic_path(&self) -> PathBuf {
+        self.dir.join("semantic.bin")
+    }
+
     fn edge_dir(&self) -> PathBuf {
         self.dir.join("edge")
     }
@@ -280,16 +301,24 @@ impl DocsIndex {
                 manifest.format
             ));
         }
-        let store = match self
-            .connect(manifest.layout.dense.as_ref().map(|d| d.1))
-            .await
-        {
+        let semantic = match manifest.layout.semantic_dims {
+            Some(_) => match SemanticModel::load(&self.semantic_path()) {
+                Ok(m) => Some(Arc::new(m)),
+                Err(e) => return State::Broken(e.to_string()),
+            },
+            None => None,
+        };
+        let store = match self.connect(manifest.layout.dims()).await {
             Ok(s) => s,
             Err(KnowledgeError::Corrupt(why)) => return State::Broken(why),
             Err(e) => return State::Broken(e.to_string()),
         };
         match store.count().await {
-            Ok(n) if n == manifest.chunk_count() => State::Ready { store, manifest },
+            Ok(n) if n == manifest.chunk_count() => State::Ready {
+                store,
+                manifest,
+                semantic,
+            },
             Ok(n) => State::Broken(format!(
                 "the store holds {n} chunks but the manifest lists {}",
                 manifest.chunk_count()
@@ -299,25 +328,29 @@ impl DocsIndex {
     }
 
     /// The existing store (edge: must be on disk).
-    async fn connect(&self, dense_dim: Option<usize>) -> Result<VectorStore, KnowledgeError> {
+    async fn connect(&self, dims: DenseDims) -> Result<VectorStore, KnowledgeError> {
         match &self.settings.qdrant {
             Some(q) => Ok(VectorStore::Server(
-                ServerStore::connect(&q.url, q.api_key.clone(), &q.collection, dense_dim).await?,
+                ServerStore::connect(&q.url, q.api_key.clone(), &q.collection, dims).await?,
             )),
             None => Ok(VectorStore::Edge(EdgeStore::open(&self.edge_dir()).await?)),
         }
     }
 
     /// An empty store, replacing whatever was there.
-    async fn recreate(&self, dense_dim: Option<usize>) -> Result<VectorStore, KnowledgeError> {
+    async fn recreate(&self, dims: DenseDims) -> Result<VectorStore, KnowledgeError> {
         match &self.settings.qdrant {
             Some(q) => {
-                let s =
-                    ServerStore::connect(&q.url, q.api_key.clone(), &q.collection, None).await?;
+                let s = ServerStore::connect(
+                    &q.url,
+                    q.api_key.clone(),
+                    &q.collection,
+                    DenseDims::default(),
+                )
+                .await?;
                 s.drop_collection().await?;
                 Ok(VectorStore::Server(
-                    ServerStore::connect(&q.url, q.api_key.clone(), &q.collection, dense_dim)
-                        .await?,
+                    ServerStore::connect(&q.url, q.api_key.clone(), &q.collection, dims).await?,
                 ))
             }
             None => {
@@ -328,7 +361,7 @@ impl DocsIndex {
                         source,
                     })?;
                 }
-                Ok(VectorStore::Edge(EdgeStore::create(&dir, dense_dim).await?))
+                Ok(VectorStore::Edge(EdgeStore::create(&dir, dims).await?))
             }
         }
     }
@@ -354,13 +387,18 @@ impl DocsIndex {
         &self.analyzer
     }
 
-    /// The store to query, and the embedder when the stored dense vectors came from it.
+    /// The store to query, the embedder when the stored dense vectors came from it,
+    /// and the semantic model.
     pub(super) async fn snapshot(
         &self,
-    ) -> Result<(VectorStore, Option<&Embedder>), KnowledgeError> {
+    ) -> Result<(VectorStore, Option<&Embedder>, Option<Arc<SemanticModel>>), KnowledgeError> {
         let state = self.state.read().await;
         match &*state {
-            State::Ready { store, manifest } => {
+            State::Ready {
+                store,
+                manifest,
+                semantic,
+            } => {
                 let embedder = self.embedder.as_ref().filter(|e| {
                     manifest
                         .layout
@@ -368,7 +406,7 @@ impl DocsIndex {
                         .as_ref()
                         .is_some_and(|(model, _)| model == e.model())
                 });
-                Ok((store.clone(), embedder))
+                Ok((store.clone(), embedder, semantic.clone()))
             }
             State::NotBuilt => Err(KnowledgeError::NotIndexed),
             State::Broken(why) => Err(KnowledgeError::Corrupt(why.clone())),
@@ -409,16 +447,22 @@ impl DocsIndex {
         }
 
         // What is stored now, and whether it can be kept.
-        let (old, rebuild_reason) = {
+        let (old, old_model, rebuild_reason) = {
             let state = self.state.read().await;
             match &*state {
                 State::Broken(why) if !opts.rebuild => {
                     return Err(KnowledgeError::Corrupt(why.clone()));
                 }
-                State::Broken(why) => (None, Some(format!("--rebuild; it was damaged: {why}"))),
-                _ if opts.rebuild => (None, Some("--rebuild".to_owned())),
-                State::NotBuilt => (None, Some("first run".to_owned())),
-                State::Ready { manifest, .. } => {
+                State::Broken(why) => (
+                    None,
+                    None,
+                    Some(format!("--rebuild; it was damaged: {why}")),
+                ),
+                _ if opts.rebuild => (None, None, Some("--rebuild".to_owned())),
+                State::NotBuilt => (None, None, Some("first run".to_owned())),
+                State::Ready {
+                    manifest, semantic, ..
+                } => {
                     let wanted_model = self.embedder.as_ref().map(|e| e.model().to_owned());
                     let stored_model = manifest.layout.dense.as_ref().map(|d| d.0.clone());
                     let l = &manifest.layout;
@@ -436,14 +480,16 @@ impl DocsIndex {
                         Some("the BM25 parameters changed".to_owned())
                     } else if wanted_model != stored_model {
                         Some("the embedding model changed".to_owned())
+                    } else if l.semantic != semantic::VERSION {
+                        Some("the semantic model changed".to_owned())
                     } else if l.store != self.store_name() {
                         Some("the store changed".to_owned())
                     } else {
                         None
                     };
                     match why {
-                        Some(w) => (None, Some(w)),
-                        None => (Some(manifest.clone()), None),
+                        Some(w) => (None, None, Some(w)),
+                        None => (Some(manifest.clone()), semantic.clone(), None),
                     }
                 }
             }
@@ -507,6 +553,19 @@ impl DocsIndex {
             avg_len,
             ..self.bm25
         };
+        // A full build learns the semantic model from every chunk; later runs place
+        // new chunks with the model they have.
+        let model = match &old {
+            Some(_) => old_model,
+            None => {
+                let docs: Vec<&[(u32, f32)]> = parsed
+                    .iter()
+                    .flat_map(|p| &p.chunks)
+                    .map(|c| c.freqs.tf.as_slice())
+                    .collect();
+                SemanticModel::train(&docs, semantic::DIMS).map(Arc::new)
+            }
+        };
 
         // Which chunks are new: ids are content-addressed, so a kept id is unchanged.
         let mut manifest = old.clone().unwrap_or(Manifest {
@@ -519,6 +578,8 @@ impl DocsIndex {
                 k1: params.k1,
                 b: params.b,
                 dense: None,
+                semantic: semantic::VERSION,
+                semantic_dims: model.as_ref().map(|m| m.dims()),
                 store: self.store_name(),
             },
             avg_len,
@@ -577,7 +638,10 @@ impl DocsIndex {
             }
             dense = vectors.into_iter().map(Some).collect();
         }
-        let dense_dim = manifest.layout.dense.as_ref().map(|d| d.1);
+        let semantic_vectors: Vec<Option<Vec<f32>>> = to_write
+            .iter()
+            .map(|c| model.as_ref().and_then(|m| m.embed(&c.freqs.tf)))
+            .collect();
 
         // Write: a fresh store for a full build, the same one otherwise.
         let store = if old.is_some() {
@@ -589,13 +653,14 @@ impl DocsIndex {
         } else {
             // Drop the open shard before its folder is replaced.
             *self.state.write().await = State::NotBuilt;
-            self.recreate(dense_dim).await?
+            self.recreate(manifest.layout.dims()).await?
         };
         let result = self
             .write(
                 &store,
                 to_write,
                 dense,
+                semantic_vectors,
                 to_delete,
                 &params,
                 &emit,
@@ -612,6 +677,20 @@ impl DocsIndex {
             edge.optimize().await?;
         }
 
+        if old.is_none() {
+            match &model {
+                Some(m) => m.save(&self.semantic_path())?,
+                None => match std::fs::remove_file(self.semantic_path()) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(KnowledgeError::Io {
+                            path: self.semantic_path(),
+                            source: e,
+                        });
+                    }
+                    _ => {}
+                },
+            }
+        }
         let text = serde_json::to_string(&manifest)
             .map_err(|e| KnowledgeError::Store(format!("manifest: {e}")))?;
         write_atomically(&self.manifest_path(), text.as_bytes())?;
@@ -624,7 +703,11 @@ impl DocsIndex {
             embedder.save_cache(&keep)?;
         }
         summary.chunks = manifest.chunk_count();
-        *self.state.write().await = State::Ready { store, manifest };
+        *self.state.write().await = State::Ready {
+            store,
+            manifest,
+            semantic: model,
+        };
         summary.seconds = started.elapsed().as_secs_f64();
         Ok(summary)
     }
@@ -635,6 +718,7 @@ impl DocsIndex {
         store: &VectorStore,
         chunks: Vec<Prepared>,
         dense: Vec<Option<Vec<f32>>>,
+        semantic: Vec<Option<Vec<f32>>>,
         delete: Vec<u64>,
         params: &Bm25Params,
         emit: &(dyn Fn(IndexEvent) + Send + Sync),
@@ -646,10 +730,12 @@ impl DocsIndex {
         let mut points: Vec<StoredChunk> = chunks
             .into_iter()
             .zip(dense)
-            .map(|(c, d)| StoredChunk {
+            .zip(semantic)
+            .map(|((c, d), s)| StoredChunk {
                 id: c.id,
                 sparse: c.freqs.bm25(params),
                 dense: d,
+                semantic: s,
                 payload: c.payload,
             })
             .collect();

@@ -1,12 +1,14 @@
 //! The docs index: platform documentation, chunked along its headings, kept in
 //! Qdrant (embedded qdrant-edge by default, a server when configured) and
-//! searched with BM25 and, when an embeddings endpoint is configured, dense
-//! vectors fused by reciprocal rank.
+//! searched with BM25, a latent semantic model learnt from the docs themselves
+//! and, when an embeddings endpoint is configured, dense vectors, fused by
+//! reciprocal rank.
 //!
 //! - [`ingest`]: sources (folders, files, globs) and parsing into sections
 //! - [`chunk`]: heading-tree chunks with tiktoken limits
 //! - [`sparse`]: the code-aware BM25 encoder
 //! - [`embed`]: the embeddings client and its content-hash cache
+//! - [`semantic`]: the latent semantic model (LSA) learnt at index time
 //! - [`store`]: qdrant-edge and Qdrant-server storage behind one layout
 //! - [`index`]: [`DocsIndex`], incremental (re)indexing and its manifest
 //! - [`search`]: a question in, cited passages out
@@ -19,6 +21,7 @@ pub mod index;
 pub mod ingest;
 pub mod progress;
 pub mod search;
+pub mod semantic;
 pub mod sparse;
 pub mod store;
 

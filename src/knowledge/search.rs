@@ -71,7 +71,7 @@ impl DocsIndex {
     ) -> Result<SearchResults, KnowledgeError> {
         let threshold = self.settings().score_threshold;
         let terms = self.analyzer().query_terms(query, 1.0);
-        let (store, embedder) = match self.snapshot().await {
+        let (store, embedder, model) = match self.snapshot().await {
             // A fresh data dir: build the index now rather than answer "not indexed".
             Err(KnowledgeError::NotIndexed) => {
                 let summary = self.index(super::IndexOptions::default(), None).await?;
@@ -87,6 +87,10 @@ impl DocsIndex {
             });
         }
         let sparse = self.analyzer().encode_query(&terms);
+        let semantic = model.and_then(|m| {
+            let tf: Vec<(u32, f32)> = terms.iter().map(|(t, w)| (term_id(t), *w)).collect();
+            m.embed(&tf)
+        });
         let dense = match embedder {
             Some(e) => match e.embed_query(query).await {
                 Ok(v) => Some(v),
@@ -102,6 +106,7 @@ impl DocsIndex {
             .query(HybridQuery {
                 sparse,
                 dense,
+                semantic,
                 limit: (limit * CHUNKS_PER_PASSAGE).max(20),
                 sources,
             })

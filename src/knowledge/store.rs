@@ -1,7 +1,9 @@
 //! Where chunks live: qdrant-edge (embedded, on disk under the data dir) by
 //! default, or a Qdrant server through qdrant-client. Both hold the same
-//! layout: a sparse vector `bm25` with the IDF modifier, an optional dense
-//! vector `dense` (cosine), and the chunk as payload.
+//! layout: a sparse vector `bm25` with the IDF modifier, a dense vector
+//! `semantic` (cosine) from the corpus's own latent semantic model, an optional
+//! dense vector `dense` (cosine) from an embeddings endpoint, and the chunk as
+//! payload.
 //!
 //! qdrant-edge 0.7 is synchronous and has no WAL replay, so every call runs on
 //! the blocking pool and every write is followed by a flush before it returns.
@@ -16,6 +18,16 @@ use super::sparse::SparseVec;
 
 pub const SPARSE: &str = "bm25";
 pub const DENSE: &str = "dense";
+pub const SEMANTIC: &str = "semantic";
+
+/// The sizes of the dense vectors a collection holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DenseDims {
+    /// From the embeddings endpoint.
+    pub dense: Option<usize>,
+    /// From the latent semantic model.
+    pub semantic: Option<usize>,
+}
 
 /// What a point carries besides its vectors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +46,7 @@ pub struct StoredChunk {
     pub id: u64,
     pub sparse: SparseVec,
     pub dense: Option<Vec<f32>>,
+    pub semantic: Option<Vec<f32>>,
     pub payload: ChunkPayload,
 }
 
@@ -46,11 +59,13 @@ pub struct ScoredChunk {
     pub terms: Option<Vec<u32>>,
 }
 
-/// A query: the sparse part always, the dense part when embeddings are configured.
+/// A query: the sparse part always, the semantic part when the index has a model,
+/// the dense part when embeddings are configured.
 #[derive(Debug, Clone)]
 pub struct HybridQuery {
     pub sparse: SparseVec,
     pub dense: Option<Vec<f32>>,
+    pub semantic: Option<Vec<f32>>,
     pub limit: usize,
     /// Only chunks from these sources (all when `None`).
     pub sources: Option<Vec<String>>,
@@ -139,7 +154,7 @@ pub struct EdgeStore {
 }
 
 impl EdgeStore {
-    fn config(dense_dim: Option<usize>) -> qdrant_edge::EdgeConfig {
+    fn config(dims: DenseDims) -> qdrant_edge::EdgeConfig {
         use qdrant_edge::{
             Distance, EdgeConfigBuilder, EdgeSparseVectorParams, EdgeVectorParams, Modifier,
         };
@@ -149,17 +164,19 @@ impl EdgeStore {
                 .modifier(Modifier::Idf)
                 .build(),
         );
-        if let Some(dim) = dense_dim {
-            builder = builder.vector(
-                DENSE,
-                EdgeVectorParams::builder(dim, Distance::Cosine).build(),
-            );
+        for (name, dim) in [(DENSE, dims.dense), (SEMANTIC, dims.semantic)] {
+            if let Some(dim) = dim {
+                builder = builder.vector(
+                    name,
+                    EdgeVectorParams::builder(dim, Distance::Cosine).build(),
+                );
+            }
         }
         builder.build()
     }
 
     /// Creates an empty shard in `dir` (which must not hold one).
-    pub async fn create(dir: &Path, dense_dim: Option<usize>) -> Result<Self, KnowledgeError> {
+    pub async fn create(dir: &Path, dims: DenseDims) -> Result<Self, KnowledgeError> {
         let dir = dir.to_owned();
         std::fs::create_dir_all(&dir).map_err(|source| KnowledgeError::Io {
             path: dir.clone(),
@@ -167,7 +184,7 @@ impl EdgeStore {
         })?;
         let path = dir.clone();
         let shard = blocking(move || {
-            qdrant_edge::EdgeShard::new(&path, Self::config(dense_dim)).map_err(store_err)
+            qdrant_edge::EdgeShard::new(&path, Self::config(dims)).map_err(store_err)
         })
         .await?;
         Ok(Self {
@@ -209,6 +226,9 @@ impl EdgeStore {
             )];
             if let Some(d) = p.dense {
                 named.push((DENSE.to_owned(), Vector::new_dense(d)));
+            }
+            if let Some(d) = p.semantic {
+                named.push((SEMANTIC.to_owned(), Vector::new_dense(d)));
             }
             let payload = serde_json::to_value(&p.payload).map_err(store_err)?;
             structs.push(PointStruct::new(p.id, Vectors::from(named), payload).into());
@@ -287,8 +307,19 @@ impl EdgeStore {
             ),
             SPARSE,
         )));
-        let request = match q.dense {
-            None => QueryRequest {
+        let dense: Vec<ScoringQuery> = [(DENSE, q.dense), (SEMANTIC, q.semantic)]
+            .into_iter()
+            .filter_map(|(name, v)| {
+                v.map(|v| {
+                    ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery::new(
+                        VectorInternal::Dense(v),
+                        name,
+                    )))
+                })
+            })
+            .collect();
+        let request = if dense.is_empty() {
+            QueryRequest {
                 prefetches: Vec::new(),
                 query: Some(sparse),
                 filter,
@@ -298,34 +329,32 @@ impl EdgeStore {
                 params: None,
                 with_vector: WithVector::Selector(vec![SPARSE.into()]),
                 with_payload: WithPayloadInterface::Bool(true),
-            },
-            Some(dense) => {
-                let dense = ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery::new(
-                    VectorInternal::Dense(dense),
-                    DENSE,
-                )));
-                let prefetch = |query| Prefetch {
-                    prefetches: Vec::new(),
-                    query: Some(query),
-                    limit: PREFETCH.max(q.limit),
-                    params: None,
-                    filter: filter.clone(),
-                    score_threshold: None,
-                };
-                QueryRequest {
-                    prefetches: vec![prefetch(sparse), prefetch(dense)],
-                    query: Some(ScoringQuery::Fusion(Fusion::Rrf {
-                        k: RRF_K,
-                        weights: Some(vec![OrderedFloat(1.0), OrderedFloat(1.0)]),
-                    })),
-                    filter: None,
-                    score_threshold: None,
-                    limit: q.limit,
-                    offset: 0,
-                    params: None,
-                    with_vector: WithVector::Selector(vec![SPARSE.into()]),
-                    with_payload: WithPayloadInterface::Bool(true),
-                }
+            }
+        } else {
+            let prefetch = |query| Prefetch {
+                prefetches: Vec::new(),
+                query: Some(query),
+                limit: PREFETCH.max(q.limit),
+                params: None,
+                filter: filter.clone(),
+                score_threshold: None,
+            };
+            let prefetches: Vec<Prefetch> =
+                std::iter::once(sparse).chain(dense).map(prefetch).collect();
+            let weights = vec![OrderedFloat(1.0); prefetches.len()];
+            QueryRequest {
+                prefetches,
+                query: Some(ScoringQuery::Fusion(Fusion::Rrf {
+                    k: RRF_K,
+                    weights: Some(weights),
+                })),
+                filter: None,
+                score_threshold: None,
+                limit: q.limit,
+                offset: 0,
+                params: None,
+                with_vector: WithVector::Selector(vec![SPARSE.into()]),
+                with_payload: WithPayloadInterface::Bool(true),
             }
         };
         let points = shard.query(request).map_err(store_err)?;
@@ -401,7 +430,7 @@ impl ServerStore {
         url: &str,
         api_key: Option<String>,
         collection: &str,
-        dense_dim: Option<usize>,
+        dims: DenseDims,
     ) -> Result<Self, KnowledgeError> {
         use qdrant_client::qdrant::{
             CreateCollectionBuilder, Distance, Modifier, SparseVectorParamsBuilder,
@@ -423,12 +452,18 @@ impl ServerStore {
                 SparseVectorParamsBuilder::default().modifier(Modifier::Idf),
             );
             let mut create = CreateCollectionBuilder::new(collection).sparse_vectors_config(sparse);
-            if let Some(dim) = dense_dim {
-                let mut dense = VectorsConfigBuilder::default();
-                dense.add_named_vector_params(
-                    DENSE,
-                    VectorParamsBuilder::new(dim as u64, Distance::Cosine),
-                );
+            let mut dense = VectorsConfigBuilder::default();
+            let mut any = false;
+            for (name, dim) in [(DENSE, dims.dense), (SEMANTIC, dims.semantic)] {
+                if let Some(dim) = dim {
+                    dense.add_named_vector_params(
+                        name,
+                        VectorParamsBuilder::new(dim as u64, Distance::Cosine),
+                    );
+                    any = true;
+                }
+            }
+            if any {
                 create = create.vectors_config(dense);
             }
             client.create_collection(create).await.map_err(store_err)?;
@@ -466,6 +501,9 @@ impl ServerStore {
             );
             if let Some(d) = p.dense {
                 vectors = vectors.add_vector(DENSE, Vector::new_dense(d));
+            }
+            if let Some(d) = p.semantic {
+                vectors = vectors.add_vector(SEMANTIC, Vector::new_dense(d));
             }
             let payload: qdrant_client::Payload = serde_json::to_value(&p.payload)
                 .map_err(store_err)?
@@ -511,32 +549,33 @@ impl ServerStore {
         let mut builder = QueryPointsBuilder::new(&self.collection)
             .limit(q.limit as u64)
             .with_payload(true);
-        match q.dense {
-            None => {
-                builder = builder.query(sparse).using(SPARSE);
-                if let Some(f) = filter {
-                    builder = builder.filter(f);
-                }
+        let dense: Vec<(&str, Vec<f32>)> = [(DENSE, q.dense), (SEMANTIC, q.semantic)]
+            .into_iter()
+            .filter_map(|(name, v)| v.map(|v| (name, v)))
+            .collect();
+        if dense.is_empty() {
+            builder = builder.query(sparse).using(SPARSE);
+            if let Some(f) = filter {
+                builder = builder.filter(f);
             }
-            Some(dense) => {
-                let limit = PREFETCH.max(q.limit) as u64;
-                let mut sp = PrefetchQueryBuilder::default()
-                    .query(sparse)
-                    .using(SPARSE)
+        } else {
+            let limit = PREFETCH.max(q.limit) as u64;
+            let prefetches = std::iter::once((SPARSE, sparse)).chain(
+                dense
+                    .into_iter()
+                    .map(|(name, v)| (name, Query::new_nearest(VectorInput::new_dense(v)))),
+            );
+            for (name, query) in prefetches {
+                let mut p = PrefetchQueryBuilder::default()
+                    .query(query)
+                    .using(name)
                     .limit(limit);
-                let mut dp = PrefetchQueryBuilder::default()
-                    .query(Query::new_nearest(VectorInput::new_dense(dense)))
-                    .using(DENSE)
-                    .limit(limit);
-                if let Some(f) = filter {
-                    sp = sp.filter(f.clone());
-                    dp = dp.filter(f);
+                if let Some(f) = &filter {
+                    p = p.filter(f.clone());
                 }
-                builder = builder
-                    .add_prefetch(sp)
-                    .add_prefetch(dp)
-                    .query(Query::new_rrf(RrfBuilder::with_k(RRF_K as u32)));
+                builder = builder.add_prefetch(p);
             }
+            builder = builder.query(Query::new_rrf(RrfBuilder::with_k(RRF_K as u32)));
         }
         let response = self.client.query(builder).await.map_err(store_err)?;
         response
