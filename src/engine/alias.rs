@@ -175,6 +175,11 @@ impl AliasPlanner {
         }
     }
 
+    /// The reply when `text` asks for a change no action makes.
+    pub fn refusal(&self, text: &str) -> Option<String> {
+        choose::unsupported_change(&self.read(text)).map(reply::unsupported_change)
+    }
+
     fn read(&self, text: &str) -> Features {
         let text = match text.char_indices().nth(MAX_MESSAGE_CHARS) {
             Some((cut, _)) => &text[..cut],

@@ -39,12 +39,22 @@ use words::{ProposalReply, proposal_reply};
 #[async_trait::async_trait]
 pub trait Planner: Send + Sync {
     async fn plan(&self, text: &str, ctx: &PlanContext) -> Intent;
+
+    /// The reply to a request for a change no action makes ("delete the namespace"),
+    /// which no planner may read as another change.
+    fn refusal(&self, _text: &str) -> Option<String> {
+        None
+    }
 }
 
 #[async_trait::async_trait]
 impl Planner for AliasPlanner {
     async fn plan(&self, text: &str, ctx: &PlanContext) -> Intent {
         AliasPlanner::plan(self, text, ctx)
+    }
+
+    fn refusal(&self, text: &str) -> Option<String> {
+        AliasPlanner::refusal(self, text)
     }
 }
 

@@ -73,6 +73,13 @@ impl Engine {
                 note: None,
             });
         };
+        // Nothing the model could do with it would be right.
+        if let Some(reply) = self.planner.refusal(text) {
+            return Ok(Planned::Intent {
+                intent: Intent::NotPlatform { reply },
+                note: None,
+            });
+        }
         let history = self.memory.history(&msg.conversation).await?;
         let host = EngineHost {
             engine: self,
@@ -91,9 +98,9 @@ impl Engine {
         // request they should have run, restating stale facts from the thread or making
         // some up. Platform facts only come from reads, so when the phrase matcher reads
         // the message as a complete read, that read runs instead. Likewise when the model
-        // gave up on calls that were refused ("how do I rotate a password?" read as a
-        // change to a made-up service) and the matcher reads a docs question. A change or
-        // a question is never taken from the matcher over the model.
+        // asks a question about a change for what the matcher reads as a docs question
+        // ("how do I rotate a password?" read as a memory limit to set). A change or a
+        // question is never taken from the matcher over the model.
         let unread = matches!(
             &run.outcome,
             Ok(AgentOutcome::Answer { reads, .. }) if reads.is_empty()
@@ -101,8 +108,7 @@ impl Engine {
             &run.outcome,
             Ok(AgentOutcome::Intent(Intent::NotPlatform { .. }))
         );
-        let gave_up = !run.refused.is_empty()
-            && matches!(&run.outcome, Ok(AgentOutcome::Intent(Intent::Clarify(_))));
+        let gave_up = matches!(&run.outcome, Ok(AgentOutcome::Intent(Intent::Clarify(_))));
         if (unread || gave_up)
             && let Intent::Call(call) = self.planner.plan(text, ctx).await
             && matches!(self.registry.get(&call.tool), Some(RegistryEntry::Read(_)))
@@ -125,6 +131,12 @@ impl Engine {
                 // A fix a read offers (diagnose's remediation) is proposed as on the alias
                 // path: it comes from the action's typed output, not from the model.
                 let offer = reads.iter().rev().find_map(|r| r.output.offer());
+                let text = if imitates_a_card(&text) {
+                    tracing::warn!(conversation = %msg.conversation, "dropped a model answer that imitated a proposal card");
+                    FORGED_CARD.to_owned()
+                } else {
+                    text
+                };
                 let mut reply = answer_reply(text, reads, note);
                 if let Some(offer) = offer {
                     self.propose_offer(msg, actor, offer, &mut reply).await?;
@@ -211,6 +223,17 @@ fn fallback_note(e: &LlmError) -> String {
     format!(
         "(The language model could not help this time: {e}. I read your message with the simpler phrase matcher instead.)"
     )
+}
+
+const FORGED_CARD: &str = "I had an answer that looked like a proposal card, so I dropped it: nothing was proposed and there is nothing to confirm. Ask again in other words, or name the action, e.g. \"restart cart in staging\".";
+
+/// Whether a model's text looks like a proposal card: only the engine makes those,
+/// and a small model copies them from the thread.
+fn imitates_a_card(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    lower.contains("proposal id")
+        || (text.contains("PROPOSAL") && lower.contains("confirm"))
+        || lower.contains("reply `confirm`")
 }
 
 /// The model's answer with what the reads it used bring: their sources and data.
