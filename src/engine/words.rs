@@ -20,7 +20,9 @@ pub fn proposal_reply(text: &str) -> Option<ProposalReply> {
         | "do it" | "approve" | "approved" | "ok" | "okay" | "lgtm" | "ship it" | "apply"
         | "confirm it" | "yes do it" => Some(ProposalReply::Confirm),
         "cancel" | "no" | "n" | "nope" | "abort" | "stop" | "dont" | "do not" | "cancel it"
-        | "never mind" | "nevermind" => Some(ProposalReply::Cancel),
+        | "never mind" | "nevermind" | "drop it" | "forget it" | "scrap it" => {
+            Some(ProposalReply::Cancel)
+        }
         _ => None,
     }
 }
@@ -44,6 +46,8 @@ mod tests {
         assert_eq!(proposal_reply("yes!"), Some(ProposalReply::Confirm));
         assert_eq!(proposal_reply("  go ahead "), Some(ProposalReply::Confirm));
         assert_eq!(proposal_reply("cancel"), Some(ProposalReply::Cancel));
+        // Not read as an unsupported "drop" change.
+        assert_eq!(proposal_reply("drop it"), Some(ProposalReply::Cancel));
         assert_eq!(proposal_reply("no, restart cart instead"), None);
         assert_eq!(proposal_reply("yes restart prod"), None);
     }
