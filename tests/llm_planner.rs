@@ -86,6 +86,27 @@ async fn a_read_runs_and_the_model_summarises_it_in_a_closing_request_without_to
     );
 }
 
+/// The environments of the audited `deployment_status` reads, oldest first.
+async fn status_reads(bot: &common::TestBot) -> Vec<String> {
+    bot.app
+        .engine
+        .store()
+        .audit(&AuditFilter {
+            action: Some("deployment_status".into()),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e.args["environment"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn follow_ups_in_a_thread_carry_the_history_and_the_previous_call() {
     let llm = FakeLlm::start(vec![
@@ -135,24 +156,7 @@ async fn follow_ups_in_a_thread_carry_the_history_and_the_previous_call() {
             .any(|(r, c)| r == "system" && c.contains("deployment_status") && c.contains("prod")),
         "the previous call is in the thread note: {said:?}"
     );
-    let envs: Vec<String> = bot
-        .app
-        .engine
-        .store()
-        .audit(&AuditFilter {
-            action: Some("deployment_status".into()),
-            ..AuditFilter::default()
-        })
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| {
-            e.args["environment"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect();
+    let envs = status_reads(&bot).await;
     assert_eq!(envs, ["prod", "staging"]);
 }
 
@@ -185,24 +189,7 @@ async fn a_request_the_model_answers_without_reading_is_read_anyway() {
     let reply = bot.say_one("t20", "jonah.feld", "and in staging?").await;
     assert!(!reply.text.contains("fine in staging"), "{}", reply.text);
     assert!(reply.text.contains("staging"), "{}", reply.text);
-    let envs: Vec<String> = bot
-        .app
-        .engine
-        .store()
-        .audit(&AuditFilter {
-            action: Some("deployment_status".into()),
-            ..AuditFilter::default()
-        })
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| {
-            e.args["environment"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect();
+    let envs = status_reads(&bot).await;
     assert_eq!(envs, ["prod", "staging"], "the staging read ran");
 
     let reply = bot

@@ -33,6 +33,7 @@ use patterns::PatternIndex;
 use spelling::Speller;
 use text::Message;
 
+pub(crate) use numbers::small_or_tens as number_word;
 pub use table::{AliasError, AliasTable, ToolAliases};
 
 /// The question for a tool's missing arguments, worded as the alias planner words it

@@ -318,18 +318,9 @@ impl EdgeStore {
                 })
             })
             .collect();
-        let request = if dense.is_empty() {
-            QueryRequest {
-                prefetches: Vec::new(),
-                query: Some(sparse),
-                filter,
-                score_threshold: None,
-                limit: q.limit,
-                offset: 0,
-                params: None,
-                with_vector: WithVector::Selector(vec![SPARSE.into()]),
-                with_payload: WithPayloadInterface::Bool(true),
-            }
+        // BM25 alone, or every ranking prefetched and fused.
+        let (prefetches, query, filter) = if dense.is_empty() {
+            (Vec::new(), sparse, filter)
         } else {
             let prefetch = |query| Prefetch {
                 prefetches: Vec::new(),
@@ -342,20 +333,22 @@ impl EdgeStore {
             let prefetches: Vec<Prefetch> =
                 std::iter::once(sparse).chain(dense).map(prefetch).collect();
             let weights = vec![OrderedFloat(1.0); prefetches.len()];
-            QueryRequest {
-                prefetches,
-                query: Some(ScoringQuery::Fusion(Fusion::Rrf {
-                    k: RRF_K,
-                    weights: Some(weights),
-                })),
-                filter: None,
-                score_threshold: None,
-                limit: q.limit,
-                offset: 0,
-                params: None,
-                with_vector: WithVector::Selector(vec![SPARSE.into()]),
-                with_payload: WithPayloadInterface::Bool(true),
-            }
+            let fusion = ScoringQuery::Fusion(Fusion::Rrf {
+                k: RRF_K,
+                weights: Some(weights),
+            });
+            (prefetches, fusion, None)
+        };
+        let request = QueryRequest {
+            prefetches,
+            query: Some(query),
+            filter,
+            score_threshold: None,
+            limit: q.limit,
+            offset: 0,
+            params: None,
+            with_vector: WithVector::Selector(vec![SPARSE.into()]),
+            with_payload: WithPayloadInterface::Bool(true),
         };
         let points = shard.query(request).map_err(store_err)?;
         points

@@ -137,7 +137,8 @@ fn revision_word(word: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-fn small_or_tens(word: &str) -> Option<u64> {
+/// A one-word number ("three", "twenty"); also what the LLM planner's grounding reads.
+pub(crate) fn small_or_tens(word: &str) -> Option<u64> {
     if let Some(i) = SMALL.iter().position(|w| *w == word) {
         return Some(i as u64);
     }

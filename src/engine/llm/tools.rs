@@ -329,33 +329,10 @@ impl Grounding {
     }
 }
 
-/// The number a word says: digits ("5", "5x", "500m" read as 5 and 500) or a small number word.
+/// The number a word says: digits ("5", "5x", "500m" read as 5 and 500) or a number word.
 fn number_in(word: &str) -> Option<u64> {
-    const WORDS: [&str; 21] = [
-        "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-        "twenty",
-    ];
-    if let Some(i) = WORDS.iter().position(|w| *w == word) {
-        return u64::try_from(i).ok();
+    if let Some(n) = crate::engine::alias::number_word(word) {
+        return Some(n);
     }
     let digits: String = word.chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok()
