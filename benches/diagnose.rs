@@ -214,10 +214,7 @@ fn main() {
         for i in 0..100 {
             let msg = Inbound {
                 conversation: ConversationKey::new(Surface::Terminal, "bench", format!("d-{i}")),
-                user: UserRef {
-                    id: user.clone(),
-                    display: None,
-                },
+                user: UserRef::direct(user.clone()),
                 text: "diagnose ledger in dev".to_owned(),
             };
             let t = Instant::now();

@@ -62,10 +62,7 @@ fn main() {
     let user = UserId::parse("jonah.feld").expect("user");
     let turn = |thread: String, text: &'static str| Inbound {
         conversation: ConversationKey::new(Surface::Terminal, "bench", thread),
-        user: UserRef {
-            id: user.clone(),
-            display: None,
-        },
+        user: UserRef::direct(user.clone()),
         text: text.to_owned(),
     };
     for (name, text) in [

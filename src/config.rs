@@ -2,15 +2,18 @@
 //! Secrets are never inline: the file names the environment variable that holds each one.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use crate::domain::{Environment, NameError, UserId, UserIdError};
 
+mod http;
 mod integrations;
 mod knowledge;
+pub use http::{
+    ActsAs, DEFAULT_LISTEN, HttpClient, HttpLimits, HttpSettings, OidcSettings, token_digest,
+};
 pub use integrations::{
     ArgoCdSettings, BackstageSettings, OnCallProviderKind, OnCallSettings, ProviderApi, TeamOnCall,
     check_timezone,
@@ -31,8 +34,8 @@ pub enum ConfigError {
     },
     #[error("config: {field}: {message}")]
     Invalid { field: String, message: String },
-    #[error("config: environment variable {var} (named by {field}) is not set")]
-    MissingSecret { field: &'static str, var: String },
+    #[error("config: environment variable {var} (named by {field}) is not set or is empty")]
+    MissingSecret { field: String, var: String },
 }
 
 fn invalid(field: impl Into<String>, message: impl ToString) -> ConfigError {
@@ -40,6 +43,29 @@ fn invalid(field: impl Into<String>, message: impl ToString) -> ConfigError {
         field: field.into(),
         message: message.to_string(),
     }
+}
+
+/// How the config reads the environment (tests pass their own).
+type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// A secret from the variable `var` that `field` names. Unset, empty or blank is an error: an
+/// empty API token must never mean "no token needed". Secrets go into HTTP headers, so what a
+/// header cannot carry is refused too.
+fn secret(field: &str, var: &str, env: Env<'_>) -> Result<Secret, ConfigError> {
+    let value =
+        env(var)
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| ConfigError::MissingSecret {
+                field: field.to_owned(),
+                var: var.to_owned(),
+            })?;
+    if !value.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(invalid(
+            field,
+            format!("${var} holds characters an HTTP header cannot carry"),
+        ));
+    }
+    Ok(Secret::new(value))
 }
 
 /// The file as written. Every field has a default so an empty file is valid.
@@ -52,8 +78,9 @@ struct RawConfig {
     catalog: RawCatalog,
     kubernetes: RawKubernetes,
     approval: RawApproval,
-    http: RawHttp,
+    http: http::RawHttp,
     memory: RawMemory,
+    retention: RawRetention,
     groups: BTreeMap<String, Vec<String>>,
     slack: Option<RawSlack>,
     llm: Option<RawLlm>,
@@ -98,11 +125,12 @@ struct RawApproval {
     second_approver_environments: Vec<String>,
 }
 
+/// `[retention]`: how long thread memory and the audit log are kept (days; 0 keeps forever).
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
-struct RawHttp {
-    listen: Option<String>,
-    token_env: Option<String>,
+struct RawRetention {
+    thread_days: Option<u32>,
+    audit_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -224,20 +252,21 @@ pub struct KubeSettings {
     pub impersonate: bool,
 }
 
+/// How long the store keeps what it does not need forever; `None` keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionSettings {
+    /// Thread memory (messages and planner state) of conversations idle this long.
+    pub thread_days: Option<u32>,
+    /// Audit entries older than this.
+    pub audit_days: Option<u32>,
+}
+
 #[derive(Debug, Clone)]
 pub struct ApprovalSettings {
     pub ttl: chrono::Duration,
     pub requester_may_confirm: bool,
     pub approver_groups: Vec<String>,
     pub second_approver_environments: Vec<Environment>,
-}
-
-#[derive(Debug, Clone)]
-pub struct HttpSettings {
-    pub listen: SocketAddr,
-    /// The API bearer token, read from the variable the config names.
-    pub token: Option<String>,
-    pub token_env: Option<String>,
 }
 
 /// A secret read from the environment; never printed.
@@ -296,6 +325,9 @@ pub struct Config {
     pub kubernetes: KubeSettings,
     pub approval: ApprovalSettings,
     pub http: HttpSettings,
+    /// Settings that work but are risky or pointless, for `check-config` and the start log.
+    pub warnings: Vec<String>,
+    pub retention: RetentionSettings,
     /// Thread memory budget, in tokens (cl100k_base).
     pub memory_max_tokens: usize,
     /// Messages longer than this are refused with a clear reply.
@@ -315,8 +347,6 @@ pub struct Config {
     /// The docs index: sources, store, embeddings.
     pub knowledge: KnowledgeSettings,
 }
-
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 impl Config {
     /// Loads the file at `path` (or defaults when `None`), then applies `PLATBOT_*` overrides.
@@ -385,24 +415,22 @@ impl Config {
             )?,
         };
 
-        let listen_raw = env("PLATBOT_LISTEN")
-            .or(raw.http.listen)
-            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-        let listen = listen_raw
-            .parse()
-            .map_err(|e| invalid("http.listen", format!("`{listen_raw}`: {e}")))?;
-        let token = match &raw.http.token_env {
-            Some(var) => Some(env(var).ok_or_else(|| ConfigError::MissingSecret {
-                field: "http.token_env",
-                var: var.clone(),
-            })?),
-            None => None,
-        };
-        let http = HttpSettings {
-            listen,
-            token,
-            token_env: raw.http.token_env,
-        };
+        let mut warnings = Vec::new();
+        let http = http::http_settings(raw.http, env, &mut warnings)?;
+        if !approval.second_approver_environments.is_empty()
+            && approval.approver_groups.is_empty()
+            && !approval.requester_may_confirm
+        {
+            warnings.push(
+                "[approval] second_approver_environments without approver_groups while the requester may not confirm: proposals there can never be confirmed".to_owned(),
+            );
+        } else if !approval.second_approver_environments.is_empty()
+            && approval.approver_groups.is_empty()
+        {
+            warnings.push(
+                "[approval] second_approver_environments without approver_groups: only the requester may confirm, so changes there can never get a second approver; add approver_groups".to_owned(),
+            );
+        }
 
         let mut groups = BTreeMap::new();
         for (group, members) in raw.groups {
@@ -431,6 +459,11 @@ impl Config {
             kubernetes,
             approval,
             http,
+            warnings,
+            retention: RetentionSettings {
+                thread_days: Some(raw.retention.thread_days.unwrap_or(90)).filter(|d| *d > 0),
+                audit_days: raw.retention.audit_days.filter(|d| *d > 0),
+            },
             memory_max_tokens: raw.memory.max_tokens.unwrap_or(2000),
             max_message_chars: raw.memory.max_message_chars.unwrap_or(4000),
             groups,
@@ -509,13 +542,12 @@ impl Config {
             self.approval.approver_groups.join(", "),
             second.join(", ")
         ));
+        out.push_str(&format!("http:          {}\n", http::summary(&self.http)));
+        let keep = |d: Option<u32>| d.map_or("forever".to_owned(), |d| format!("{d} days"));
         out.push_str(&format!(
-            "http:          {} (API token {})\n",
-            self.http.listen,
-            match &self.http.token_env {
-                Some(v) => format!("from ${v}"),
-                None => "off: anyone who can reach the port can call the API".to_owned(),
-            }
+            "retention:     thread memory {}, audit log {}\n",
+            keep(self.retention.thread_days),
+            keep(self.retention.audit_days)
         ));
         out.push_str(&format!(
             "memory:        {} tokens per thread; messages up to {} characters\n",
@@ -580,7 +612,7 @@ fn slack_settings(
         None if !explicit => return Ok(None),
         None => {
             return Err(ConfigError::MissingSecret {
-                field: "slack.bot_token_env",
+                field: "slack.bot_token_env".into(),
                 var: bot_token_env,
             });
         }
@@ -617,7 +649,7 @@ fn slack_settings(
         SlackMode::Socket => match &app_token {
             None => {
                 return Err(ConfigError::MissingSecret {
-                    field: "slack.app_token_env",
+                    field: "slack.app_token_env".into(),
                     var: app_token_env,
                 });
             }
@@ -633,7 +665,7 @@ fn slack_settings(
         },
         SlackMode::Events if signing_secret.is_none() => {
             return Err(ConfigError::MissingSecret {
-                field: "slack.signing_secret_env",
+                field: "slack.signing_secret_env".into(),
                 var: signing_secret_env,
             });
         }
@@ -774,10 +806,7 @@ fn llm_settings(
         .ok_or_else(|| invalid("llm.model", "is required when [llm] is present"))?;
     let api_key = match &raw.api_key_env {
         Some(var) => {
-            let key = env(var).ok_or_else(|| ConfigError::MissingSecret {
-                field: "llm.api_key_env",
-                var: var.clone(),
-            })?;
+            let key = secret("llm.api_key_env", var, env)?.expose().to_owned();
             // The key goes into an HTTP header; refuse what a header cannot carry.
             if key.is_empty() || !key.chars().all(|c| c.is_ascii_graphic()) {
                 return Err(invalid(
@@ -891,9 +920,12 @@ mod tests {
         let toml = "[http]\ntoken_env = \"API_TOKEN\"\n";
         let err = Config::from_toml(toml, &no_env).unwrap_err();
         assert!(err.to_string().contains("API_TOKEN"), "{err}");
-        let env = |k: &str| (k == "API_TOKEN").then(|| "s3cret".to_owned());
+        let env = |k: &str| (k == "API_TOKEN").then(|| "s3cret-of-sixteen-chars".to_owned());
         let c = Config::from_toml(toml, &env).unwrap();
-        assert_eq!(c.http.token.as_deref(), Some("s3cret"));
+        assert_eq!(
+            c.http.clients[0].token_sha256,
+            token_digest("s3cret-of-sixteen-chars")
+        );
     }
 
     #[test]

@@ -177,6 +177,10 @@ impl fmt::Display for Environment {
 }
 
 /// A platform user as the policy and the audit log know them (e.g. `priya.nair`).
+///
+/// Canonical (lowercase) from the moment it is parsed: the catalog, the approval policy, the
+/// audit log and impersonation all compare ids, and `Tomas.Ruiz` must never count as a second
+/// person next to `tomas.ruiz`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct UserId(String);
@@ -203,7 +207,7 @@ impl UserId {
         if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(UserIdError::Invalid(v.to_owned()));
         }
-        Ok(Self(v.to_owned()))
+        Ok(Self(v.to_lowercase()))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -266,6 +270,16 @@ mod tests {
             assert_eq!(Environment::parse(raw).unwrap().as_str(), want);
         }
         assert!(Environment::parse("not an env").is_err());
+    }
+
+    #[test]
+    fn user_ids_are_one_canonical_spelling() {
+        let a = UserId::parse("Tomas.Ruiz").unwrap();
+        let b = UserId::parse(" tomas.ruiz ").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.as_str(), "tomas.ruiz");
+        let de: UserId = serde_json::from_str("\"TOMAS.RUIZ\"").unwrap();
+        assert_eq!(de, a);
     }
 
     #[test]

@@ -166,6 +166,9 @@ async fn start(cli_config: Option<&PathBuf>, run: &RunArgs) -> Result<App> {
 }
 
 fn announce(app: &App) {
+    for w in &app.config.warnings {
+        eprintln!("warning: {w}");
+    }
     if let Some(llm) = &app.config.llm {
         eprintln!(
             "LLM planner: {} at {} (the alias planner answers when it fails).",
@@ -224,15 +227,26 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve { run, listen } => {
             let app = start(cli.config.as_ref(), &run).await?;
             let addr = listen.unwrap_or(app.config.http.listen);
+            app.config.http.check_exposure(addr)?;
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;
             let slack = start_slack(&app, listener.local_addr()?).await?;
             eprintln!("platbot serving on http://{}", listener.local_addr()?);
-            let state = platbot::server::ServerState {
-                engine: Arc::clone(&app.engine),
-                token: app.config.http.token.as_deref().map(Arc::from),
-            };
+            let state =
+                platbot::server::ServerState::new(Arc::clone(&app.engine), &app.config.http);
+            // Retention for a long-running server: once an hour (startup already pruned).
+            let (store, retention) = (app.engine.store().clone(), app.config.retention);
+            tokio::spawn(async move {
+                let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
+                hourly.tick().await;
+                loop {
+                    hourly.tick().await;
+                    if let Err(e) = store.prune(&retention, chrono::Utc::now()).await {
+                        tracing::warn!(error = %e, "retention: could not delete old records");
+                    }
+                }
+            });
             let routes = slack.as_ref().and_then(|s| s.routes.clone());
             platbot::server::serve_with(listener, state, routes, shutdown_signal()).await?;
             if let Some(slack) = &slack {
@@ -345,6 +359,9 @@ async fn run(cli: Cli) -> Result<()> {
                 platbot::engine::prompt::Prompts::load(&llm.prompts_dir).context("prompts")?;
             }
             print!("{}", config.summary());
+            for w in &config.warnings {
+                println!("warning: {w}");
+            }
             println!("OK");
         }
     }

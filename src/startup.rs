@@ -183,6 +183,11 @@ pub async fn docs_index(config: &Config) -> Option<Arc<crate::knowledge::DocsInd
 
 pub async fn build(config: Config, opts: &StartOptions) -> Result<App, StartupError> {
     let store = Store::open_in(&config.data_dir).await?;
+    match store.prune(&config.retention, chrono::Utc::now()).await {
+        Ok((0, 0)) => {}
+        Ok((turns, audit)) => tracing::info!(turns, audit, "retention: old records deleted"),
+        Err(e) => tracing::warn!(error = %e, "retention: could not delete old records"),
+    }
     let mut catalog = catalog(&config, opts.sandbox)?;
     if let Some(backstage) = &config.backstage {
         catalog.merge(fetch_backstage(backstage, BACKSTAGE_TIMEOUT).await?);

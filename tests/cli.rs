@@ -106,3 +106,31 @@ fn eval_intents_scores_the_alias_planner() {
     assert!(report["accuracy"].as_f64().unwrap() >= 0.85, "{out}");
     assert!(report["per_tool"].is_object());
 }
+
+#[test]
+fn serve_refuses_a_public_address_without_caller_authentication() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _out, err) =
+        run(platbot(dir.path()).args(["serve", "--sandbox", "--listen", "0.0.0.0:0"]));
+    assert!(!ok, "serve started on 0.0.0.0 without authentication");
+    assert!(
+        err.contains("[[http.clients]]") && err.contains("[http.oidc]"),
+        "the message names the config keys: {err}"
+    );
+}
+
+#[test]
+fn check_config_refuses_an_empty_token_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("platbot.toml");
+    std::fs::write(
+        &config,
+        "[http]\ntoken_env = \"PLATBOT_TEST_EMPTY_TOKEN\"\n",
+    )
+    .unwrap();
+    let (ok, _out, err) = run(platbot(dir.path())
+        .args(["--config", config.to_str().unwrap(), "check-config"])
+        .env("PLATBOT_TEST_EMPTY_TOKEN", ""));
+    assert!(!ok, "an empty token was accepted");
+    assert!(err.contains("PLATBOT_TEST_EMPTY_TOKEN"), "{err}");
+}

@@ -13,7 +13,7 @@ async fn search_crashloop_is_traced_to_the_renamed_configmap_key() {
     let bot = sandbox_bot("").await;
     let writes = bot.double().mutation_count();
     let reply = bot
-        .say_one("t", "mei.chen", "why is search crashing in staging?")
+        .say_one("t", "hana.sato", "why is search crashing in staging?")
         .await;
     let data = reply.data.clone().expect("structured findings");
     let fs = findings(&data);
@@ -91,7 +91,7 @@ async fn search_crashloop_is_traced_to_the_renamed_configmap_key() {
     assert!(
         lists
             .iter()
-            .all(|r| r.impersonate_user.as_deref() == Some("mei.chen"))
+            .all(|r| r.impersonate_user.as_deref() == Some("hana.sato"))
     );
     assert!(
         !requests
@@ -106,7 +106,11 @@ async fn a_bad_image_tag_offers_a_rollback_to_the_revision_still_serving() {
     let bot = sandbox_bot("").await;
     let writes = bot.double().mutation_count();
     let reply = bot
-        .say_one("t", "x", "why is feature-store failing in staging?")
+        .say_one(
+            "t",
+            "elena.petrova",
+            "why is feature-store failing in staging?",
+        )
         .await;
     let data = reply.data.clone().unwrap();
     let fs = findings(&data);
@@ -204,7 +208,7 @@ async fn oom_kills_offer_a_higher_memory_limit_with_the_arithmetic_shown() {
     let reply = bot
         .say_one(
             "t",
-            "x",
+            "yuki.tanaka",
             "notifications keeps restarting in staging, what's wrong?",
         )
         .await;
@@ -236,7 +240,7 @@ async fn oom_kills_offer_a_higher_memory_limit_with_the_arithmetic_shown() {
 async fn a_stalled_rollout_offers_a_rollback_and_shows_why_the_new_pods_are_not_ready() {
     let bot = sandbox_bot("").await;
     let reply = bot
-        .say_one("t", "x", "why is recommendations broken in prod")
+        .say_one("t", "hana.sato", "why is recommendations broken in prod")
         .await;
     let fs = findings(reply.data.as_ref().unwrap());
     assert_eq!(

@@ -377,3 +377,159 @@ async fn a_missing_argument_is_asked_for_and_the_answer_completes_the_request() 
     assert_eq!(p.args["team"], "payments");
     assert_eq!(p.args["environment"], "dev");
 }
+
+#[tokio::test]
+async fn only_the_owning_team_or_an_approver_may_ask_for_a_change() {
+    let bot = sandbox_bot(
+        "[approval]\napprover_groups = [\"platform\"]\n[groups]\nplatform = [\"olga.sre\"]\n",
+    )
+    .await;
+    let writes = bot.double().mutation_count();
+    // checkout asks to restart payments' ledger: refused, naming who may.
+    let refused = bot
+        .say_one("t1", "jonah.feld", "restart payments-api in staging")
+        .await;
+    assert!(refused.proposal.is_none(), "{}", refused.text);
+    assert!(
+        refused.text.contains("members of payments") && refused.text.contains("platform"),
+        "{}",
+        refused.text
+    );
+    // Someone the catalog does not know gets no namespace for anyone.
+    let stranger = bot.say_one("t2", "mallory", ASK).await;
+    assert!(stranger.proposal.is_none(), "{}", stranger.text);
+    assert!(
+        stranger.text.contains("not a member of any team"),
+        "{}",
+        stranger.text
+    );
+    // A team member and an approver may.
+    assert!(
+        bot.say_one("t3", "tomas.ruiz", "restart payments-api in staging")
+            .await
+            .proposal
+            .is_some()
+    );
+    assert!(
+        bot.say_one("t4", "olga.sre", "restart payments-api in staging")
+            .await
+            .proposal
+            .is_some()
+    );
+    assert_eq!(bot.double().mutation_count(), writes);
+    let audit = bot
+        .app
+        .engine
+        .store()
+        .audit(&Default::default())
+        .await
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.user == "jonah.feld" && e.event == "refuse" && e.outcome == "not allowed"),
+        "{audit:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_bare_yes_never_picks_one_of_several_pending_changes() {
+    let bot = sandbox_bot("").await;
+    let ns = bot.say_one("t", "priya.nair", ASK).await;
+    let restart = bot
+        .say_one("t", "priya.nair", "restart payments-api in staging")
+        .await;
+    let ns_id = proposal_id(&ns).to_string();
+    let restart_id = proposal_id(&restart).to_string();
+    let writes = bot.double().mutation_count();
+
+    let which = bot.say_one("t", "priya.nair", "yes").await;
+    assert!(which.proposal.is_none(), "{}", which.text);
+    assert!(
+        which.text.contains(&ns_id[..8]) && which.text.contains(&restart_id[..8]),
+        "{}",
+        which.text
+    );
+    assert_eq!(bot.double().mutation_count(), writes);
+
+    let done = bot
+        .say_one("t", "priya.nair", &format!("confirm {}", &restart_id[..8]))
+        .await;
+    let p = done.proposal.expect("the named proposal");
+    assert_eq!(p.id, restart_id);
+    assert_eq!(p.state, ProposalState::Succeeded, "{}", done.text);
+    assert!(!bot.namespace_exists("payments-dev"));
+    // One left: now "yes" is unambiguous.
+    let last = bot.say_one("t", "priya.nair", "yes").await;
+    assert_eq!(last.proposal.expect("decided").id, ns_id);
+    assert!(bot.namespace_exists("payments-dev"));
+}
+
+#[tokio::test]
+async fn a_starting_replica_leaves_a_live_execution_alone() {
+    let bot = sandbox_bot("").await;
+    let id = proposal_id(&bot.say_one("t", "priya.nair", ASK).await);
+    let engine = &bot.app.engine;
+    let actor = engine.actor(&user("priya.nair"));
+    // This process wins the grant, as a confirmation does before executing.
+    let grant = match engine.approvals().confirm(id, &actor).await.unwrap() {
+        platbot::approval::Confirmation::Execute(g) => g,
+        other => panic!("{other:?}"),
+    };
+    // Another replica starts on the same database meanwhile.
+    let other = platbot::approval::Approvals::new(
+        engine.store().clone(),
+        engine.approvals().policy().clone(),
+        chrono::Duration::minutes(15),
+    );
+    assert_eq!(other.recover_interrupted().await.unwrap(), 0);
+    assert_eq!(
+        engine.approvals().get(id).await.unwrap().state,
+        ProposalState::Executing
+    );
+    // The execution finishes and its real outcome is recorded, with its audit entry.
+    let done = engine
+        .approvals()
+        .finish(grant, Ok("created".into()), 5)
+        .await
+        .unwrap();
+    assert_eq!(done.state, ProposalState::Succeeded);
+    let audit = engine.store().audit(&Default::default()).await.unwrap();
+    let exec = audit
+        .iter()
+        .find(|e| e.event == "execute")
+        .expect("audited");
+    assert_eq!(exec.user, "priya.nair");
+}
+
+#[tokio::test]
+async fn an_abandoned_execution_is_failed_and_its_owner_may_still_record_the_truth() {
+    let bot = sandbox_bot("").await;
+    let id = proposal_id(&bot.say_one("t", "priya.nair", ASK).await);
+    let engine = &bot.app.engine;
+    let actor = engine.actor(&user("priya.nair"));
+    let grant = match engine.approvals().confirm(id, &actor).await.unwrap() {
+        platbot::approval::Confirmation::Execute(g) => g,
+        other => panic!("{other:?}"),
+    };
+    // Two minutes later nobody renewed the lease: recovery marks it failed...
+    let later = chrono::Utc::now() + chrono::Duration::minutes(2);
+    let failed = engine
+        .store()
+        .fail_interrupted("interrupted", later, chrono::Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(failed, 1);
+    assert_eq!(
+        engine.approvals().get(id).await.unwrap().state,
+        ProposalState::Failed
+    );
+    // ...but if its owner was only slow, what really happened wins over "interrupted".
+    let done = engine
+        .approvals()
+        .finish(grant, Ok("created".into()), 5)
+        .await
+        .unwrap();
+    assert_eq!(done.state, ProposalState::Succeeded);
+    assert_eq!(done.outcome.as_deref(), Some("created"));
+}

@@ -535,7 +535,7 @@ async fn a_fix_a_diagnosis_offers_is_proposed_as_on_the_alias_path() {
     let reply = bot
         .say_one(
             "t11",
-            "sam.okafor",
+            "yuki.tanaka",
             "why does notifications keep crashing in staging?",
         )
         .await;

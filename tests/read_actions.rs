@@ -232,6 +232,7 @@ async fn an_unavailable_cluster_is_reported_while_the_others_answer() {
     let actor = platbot::approval::Actor {
         id: common::user("x"),
         groups: vec![],
+        via: None,
     };
     let ctx = platbot::actions::ActionContext {
         platform: &platform,

@@ -25,7 +25,7 @@ async fn the_memory_limit_is_raised_only_by_an_allowed_confirmation_and_only_onc
     let reply = bot
         .say_one(
             "t",
-            "sam.okafor",
+            "yuki.tanaka",
             "notifications keeps getting OOMKilled in staging",
         )
         .await;
@@ -41,7 +41,7 @@ async fn the_memory_limit_is_raised_only_by_an_allowed_confirmation_and_only_onc
     assert_eq!(bot.double().mutation_count(), writes);
     assert_eq!(resources(&bot)["limits"]["memory"], "256Mi");
 
-    let done = bot.say_one("t", "sam.okafor", "yes").await;
+    let done = bot.say_one("t", "yuki.tanaka", "yes").await;
     assert_eq!(
         done.proposal.as_ref().unwrap().state,
         ProposalState::Succeeded,
@@ -58,7 +58,7 @@ async fn the_memory_limit_is_raised_only_by_an_allowed_confirmation_and_only_onc
     );
 
     let id: ProposalId = proposal.id.parse().unwrap();
-    let again = bot.app.engine.confirm(id, &user("sam.okafor")).await;
+    let again = bot.app.engine.confirm(id, &user("yuki.tanaka")).await;
     assert!(matches!(
         again,
         Err(EngineError::Approval(ApprovalError::NotPending(_)))
@@ -76,7 +76,7 @@ async fn a_limit_range_the_new_limit_would_break_fails_the_plan() {
     let reply = bot
         .say_one(
             "t",
-            "x",
+            "yuki.tanaka",
             "why does notifications keep restarting in staging",
         )
         .await;
@@ -106,7 +106,7 @@ async fn a_quota_without_room_for_the_new_limit_fails_the_plan() {
     let reply = bot
         .say_one(
             "t",
-            "x",
+            "yuki.tanaka",
             "why does notifications keep restarting in staging",
         )
         .await;
@@ -126,7 +126,7 @@ async fn asking_directly_and_bad_values() {
     let reply = bot
         .say_one(
             "t",
-            "x",
+            "yuki.tanaka",
             "set the memory limit of notifications in staging to 512 MiB",
         )
         .await;
@@ -141,7 +141,7 @@ async fn asking_directly_and_bad_values() {
     let low = bot
         .say_one(
             "t2",
-            "x",
+            "yuki.tanaka",
             "set the memory limit of notifications in staging to 128 MiB",
         )
         .await;
@@ -156,7 +156,7 @@ async fn asking_directly_and_bad_values() {
     let same = bot
         .say_one(
             "t3",
-            "x",
+            "yuki.tanaka",
             "set the memory limit of notifications in staging to 256 MiB",
         )
         .await;

@@ -12,14 +12,14 @@ use serde_json::json;
 async fn restart_it_after_a_diagnosis_restarts_once_after_confirmation() {
     let bot = sandbox_bot("").await;
     let diag = bot
-        .say_one("t", "mei.chen", "why is search crashing in staging?")
+        .say_one("t", "hana.sato", "why is search crashing in staging?")
         .await;
     assert!(
         diag.text.contains("restart search in staging"),
         "{}",
         diag.text
     );
-    let reply = bot.say_one("t", "mei.chen", "restart it").await;
+    let reply = bot.say_one("t", "hana.sato", "restart it").await;
     let proposal = reply.proposal.expect("restart proposed");
     assert_eq!(proposal.action, "restart_deployment");
     assert_eq!(
@@ -46,7 +46,7 @@ async fn restart_it_after_a_diagnosis_restarts_once_after_confirmation() {
             .is_none()
     );
 
-    let done = bot.say_one("t", "mei.chen", "go ahead").await;
+    let done = bot.say_one("t", "hana.sato", "go ahead").await;
     assert_eq!(
         done.proposal.unwrap().state,
         ProposalState::Succeeded,
@@ -172,7 +172,7 @@ async fn nothing_to_do_and_out_of_range_requests_get_clear_replies() {
 async fn do_it_after_the_configmap_is_fixed_proposes_the_suggested_restart() {
     let bot = sandbox_bot("").await;
     let diag = bot
-        .say_one("t", "mei.chen", "why is search crashing in staging?")
+        .say_one("t", "hana.sato", "why is search crashing in staging?")
         .await;
     assert!(diag.proposal.is_none());
     // The user fixes the key by hand (as `kubectl edit` would), then says "do it".
@@ -188,7 +188,7 @@ async fn do_it_after_the_configmap_is_fixed_proposes_the_suggested_restart() {
         .await
         .expect("fixed");
     let writes = bot.double().mutation_count();
-    let reply = bot.say_one("t", "mei.chen", "do it").await;
+    let reply = bot.say_one("t", "hana.sato", "do it").await;
     assert!(
         reply
             .text
@@ -199,7 +199,7 @@ async fn do_it_after_the_configmap_is_fixed_proposes_the_suggested_restart() {
     let proposal = reply.proposal.expect("restart proposed");
     assert_eq!(proposal.action, "restart_deployment");
     assert_eq!(bot.double().mutation_count(), writes, "proposed, not run");
-    let done = bot.say_one("t", "mei.chen", "do it").await;
+    let done = bot.say_one("t", "hana.sato", "do it").await;
     assert_eq!(
         done.proposal.unwrap().state,
         ProposalState::Succeeded,
@@ -213,11 +213,15 @@ async fn do_it_after_the_configmap_is_fixed_proposes_the_suggested_restart() {
 async fn a_stray_yes_after_a_decided_proposal_does_not_propose_again() {
     let bot = sandbox_bot("").await;
     let reply = bot
-        .say_one("t", "x", "why is feature-store failing in staging?")
+        .say_one(
+            "t",
+            "elena.petrova",
+            "why is feature-store failing in staging?",
+        )
         .await;
     assert!(reply.proposal.is_some());
-    bot.say_one("t", "x", "cancel").await;
-    let again = bot.say_one("t", "x", "yes").await;
+    bot.say_one("t", "elena.petrova", "cancel").await;
+    let again = bot.say_one("t", "elena.petrova", "yes").await;
     assert!(again.proposal.is_none(), "{}", again.text);
     assert!(again.text.contains("no proposal waiting"), "{}", again.text);
     assert!(

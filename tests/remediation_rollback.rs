@@ -32,7 +32,7 @@ async fn the_offered_rollback_runs_once_and_only_after_confirmation() {
     let reply = bot
         .say_one(
             "t",
-            "tomas.ruiz",
+            "elena.petrova",
             "why is feature-store failing in staging?",
         )
         .await;
@@ -46,7 +46,7 @@ async fn the_offered_rollback_runs_once_and_only_after_confirmation() {
     assert!(image(&bot, ns, "feature-store").ends_with(":v0.13.0"));
 
     // "do it" is a confirmation of the pending proposal.
-    let done = bot.say_one("t", "tomas.ruiz", "do it").await;
+    let done = bot.say_one("t", "elena.petrova", "do it").await;
     assert!(
         done.text
             .starts_with("Done. Rolled back Deployment `feature-store`"),
@@ -93,7 +93,10 @@ async fn the_offered_rollback_runs_once_and_only_after_confirmation() {
         .filter(|r| r.method == "PATCH" && !r.dry_run)
         .collect();
     assert_eq!(patches.len(), 1);
-    assert_eq!(patches[0].impersonate_user.as_deref(), Some("tomas.ruiz"));
+    assert_eq!(
+        patches[0].impersonate_user.as_deref(),
+        Some("elena.petrova")
+    );
     assert_eq!(
         patches[0].content_type.as_deref(),
         Some("application/strategic-merge-patch+json")
@@ -101,14 +104,14 @@ async fn the_offered_rollback_runs_once_and_only_after_confirmation() {
 
     // Confirming again does nothing.
     let id: ProposalId = proposal.id.parse().unwrap();
-    let again = bot.app.engine.confirm(id, &user("tomas.ruiz")).await;
+    let again = bot.app.engine.confirm(id, &user("elena.petrova")).await;
     assert!(matches!(
         again,
         Err(EngineError::Approval(ApprovalError::NotPending(
             ProposalState::Succeeded
         )))
     ));
-    let said_again = bot.say_one("t", "tomas.ruiz", "confirm").await;
+    let said_again = bot.say_one("t", "elena.petrova", "confirm").await;
     assert!(
         said_again.proposal.is_none()
             || said_again.proposal.unwrap().state != ProposalState::Proposed
@@ -120,10 +123,10 @@ async fn the_offered_rollback_runs_once_and_only_after_confirmation() {
 async fn roll_it_back_after_a_diagnosis_proposes_the_previous_revision() {
     let bot = sandbox_bot("").await;
     let first = bot
-        .say_one("t", "mei.chen", "why is search crashing in staging?")
+        .say_one("t", "hana.sato", "why is search crashing in staging?")
         .await;
     assert!(first.proposal.is_none());
-    let reply = bot.say_one("t", "mei.chen", "roll it back").await;
+    let reply = bot.say_one("t", "hana.sato", "roll it back").await;
     let proposal = reply.proposal.expect("a rollback proposal");
     assert_eq!(proposal.action, "rollback_deployment");
     assert_eq!(proposal.args["service"], "search");
@@ -139,7 +142,7 @@ async fn roll_it_back_after_a_diagnosis_proposes_the_previous_revision() {
         "{detail}"
     );
     let writes = bot.double().mutation_count();
-    let cancelled = bot.say_one("t", "mei.chen", "cancel").await;
+    let cancelled = bot.say_one("t", "hana.sato", "cancel").await;
     assert_eq!(cancelled.proposal.unwrap().state, ProposalState::Cancelled);
     assert_eq!(bot.double().mutation_count(), writes);
     assert!(image(&bot, "search-staging", "search").ends_with(":v2.8.1"));
@@ -152,7 +155,7 @@ async fn a_rollback_refuses_to_run_when_the_deployment_changed_since_it_was_prop
     let reply = bot
         .say_one(
             "t",
-            "tomas.ruiz",
+            "elena.petrova",
             "why is feature-store failing in staging?",
         )
         .await;
@@ -167,7 +170,7 @@ async fn a_rollback_refuses_to_run_when_the_deployment_changed_since_it_was_prop
     bot.double().insert(d).unwrap();
     let writes = bot.double().mutation_count();
 
-    let done = bot.say_one("t", "tomas.ruiz", "confirm").await;
+    let done = bot.say_one("t", "elena.petrova", "confirm").await;
     assert!(
         done.text.contains("changed since this was proposed"),
         "{}",
@@ -185,13 +188,13 @@ async fn a_prod_rollback_needs_a_second_approver_from_the_allowed_group() {
     )
     .await;
     let reply = bot
-        .say_one("t", "mei.chen", "why is recommendations broken in prod")
+        .say_one("t", "hana.sato", "why is recommendations broken in prod")
         .await;
     let proposal = reply.proposal.expect("rollback proposed");
     let id: ProposalId = proposal.id.parse().unwrap();
     let writes = bot.double().mutation_count();
 
-    let first = bot.say_one("t", "mei.chen", "confirm").await;
+    let first = bot.say_one("t", "hana.sato", "confirm").await;
     assert!(
         first.text.contains("second, different approver"),
         "{}",
@@ -226,13 +229,17 @@ async fn a_prod_rollback_needs_a_second_approver_from_the_allowed_group() {
 async fn asking_for_a_revision_that_does_not_exist_lists_the_real_ones() {
     let bot = sandbox_bot("").await;
     let reply = bot
-        .say_one("t", "x", "rollback search in staging to revision 9")
+        .say_one("t", "hana.sato", "rollback search in staging to revision 9")
         .await;
     assert!(reply.proposal.is_none());
     assert!(reply.text.contains("no revision 9"), "{}", reply.text);
     assert!(reply.text.contains("3 (v2.8.1, current)"), "{}", reply.text);
     let same = bot
-        .say_one("t2", "x", "rollback search in staging to revision 3")
+        .say_one(
+            "t2",
+            "hana.sato",
+            "rollback search in staging to revision 3",
+        )
         .await;
     assert!(same.proposal.is_none());
     assert!(

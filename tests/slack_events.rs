@@ -56,10 +56,7 @@ async fn start() -> Slack {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     // The API has a bearer token; Slack's routes authenticate by signature instead.
-    let state = ServerState {
-        engine: Arc::clone(&bot.app.engine),
-        token: Some(Arc::from("api-token")),
-    };
+    let state = ServerState::new(Arc::clone(&bot.app.engine), &api_with_a_client().http);
     tokio::spawn(serve_with(
         listener,
         state,
@@ -883,4 +880,14 @@ async fn typing_confirm_in_the_thread_updates_the_card() {
     assert!(!done.has_buttons());
     assert!(s.bot.namespace_exists("payments-dev"));
     assert_eq!(s.executions().await, 1);
+}
+
+/// `[http]` with one API client, so the API needs a bearer token while Slack's routes
+/// authenticate by signature.
+fn api_with_a_client() -> platbot::config::Config {
+    platbot::config::Config::from_toml(
+        "[[http.clients]]\nname = \"cli\"\ntoken_env = \"T\"\nuser = \"priya.nair\"",
+        &|k| (k == "T").then(|| "api-token-0123456789".to_owned()),
+    )
+    .expect("config")
 }

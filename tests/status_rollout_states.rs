@@ -129,6 +129,7 @@ async fn run(platform: &Platform, tool: &str, args: Value) -> ActionOutput {
     let actor = Actor {
         id: common::user("jonah.feld"),
         groups: vec!["shop".into()],
+        via: None,
     };
     let ctx = ActionContext {
         platform,

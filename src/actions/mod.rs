@@ -163,6 +163,18 @@ pub enum ActionError {
     Platform(#[from] PlatformError),
     #[error("{0}")]
     Failed(String),
+    /// The asker may not request this change; the text says who may.
+    #[error("{0}")]
+    NotAllowed(String),
+}
+
+/// What a change is to, so the policy can tell whose it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeSubject {
+    /// A team's own namespace (the golden path).
+    Team(crate::domain::TeamName),
+    /// A service's workload; its owner comes from the catalog.
+    Service(crate::domain::ServiceName),
 }
 
 /// A read-only action.
@@ -184,6 +196,8 @@ pub trait MutateAction: Send + Sync + 'static {
     const NAME: &'static str;
     /// The environment the change is in (the policy may ask for a second approver there).
     fn environment(args: &Self::Args) -> Option<crate::domain::Environment>;
+    /// Whose namespace or service the change touches (who may request it depends on it).
+    fn subject(args: &Self::Args) -> ChangeSubject;
     async fn plan(
         &self,
         ctx: &ActionContext<'_>,

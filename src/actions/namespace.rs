@@ -141,6 +141,10 @@ impl MutateAction for CreateNamespace {
         Some(args.environment.clone())
     }
 
+    fn subject(args: &Self::Args) -> super::ChangeSubject {
+        super::ChangeSubject::Team(args.team.clone())
+    }
+
     async fn plan(
         &self,
         ctx: &ActionContext<'_>,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{
-    ActionContext, ActionError, ActionKind, ActionOutput, MutateAction, PlanOutcome, ReadAction,
-    ToolSpec, parse_args,
+    ActionContext, ActionError, ActionKind, ActionOutput, ChangeSubject, MutateAction, PlanOutcome,
+    ReadAction, ToolSpec, parse_args,
 };
 use crate::approval::ExecutionGrant;
 use crate::domain::Environment;
@@ -23,6 +23,7 @@ pub trait ErasedRead: Send + Sync {
 pub struct CheckedArgs {
     pub canonical: Value,
     pub environment: Option<Environment>,
+    pub subject: ChangeSubject,
 }
 
 /// A mutation with its arguments still JSON.
@@ -58,6 +59,7 @@ impl<A: MutateAction> ErasedMutate for Mutate<A> {
         Ok(CheckedArgs {
             canonical,
             environment: A::environment(&typed),
+            subject: A::subject(&typed),
         })
     }
 

@@ -272,6 +272,10 @@ impl MutateAction for RestartDeployment {
         Some(args.environment.clone())
     }
 
+    fn subject(args: &Self::Args) -> super::ChangeSubject {
+        super::ChangeSubject::Service(args.service.clone())
+    }
+
     async fn plan(
         &self,
         ctx: &ActionContext<'_>,
@@ -438,6 +442,10 @@ impl MutateAction for ScaleDeployment {
 
     fn environment(args: &Self::Args) -> Option<Environment> {
         Some(args.environment.clone())
+    }
+
+    fn subject(args: &Self::Args) -> super::ChangeSubject {
+        super::ChangeSubject::Service(args.service.clone())
     }
 
     async fn plan(
@@ -815,6 +823,10 @@ impl MutateAction for RollbackDeployment {
         Some(args.environment.clone())
     }
 
+    fn subject(args: &Self::Args) -> super::ChangeSubject {
+        super::ChangeSubject::Service(args.service.clone())
+    }
+
     async fn plan(
         &self,
         ctx: &ActionContext<'_>,
@@ -1028,6 +1040,10 @@ impl MutateAction for SetMemoryLimit {
 
     fn environment(args: &Self::Args) -> Option<Environment> {
         Some(args.environment.clone())
+    }
+
+    fn subject(args: &Self::Args) -> super::ChangeSubject {
+        super::ChangeSubject::Service(args.service.clone())
     }
 
     async fn plan(

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use policy::{ActionPolicy, ApprovalPolicy, PolicyDecision};
+pub use policy::{ActionPolicy, ApprovalPolicy, PolicyDecision, RequestScope};
 
 use crate::actions::ChangePlan;
 use crate::chat::ConversationKey;
@@ -151,6 +151,8 @@ pub struct ProposalDraft {
     pub environment: Option<Environment>,
     pub requester: UserId,
     pub conversation: ConversationKey,
+    /// The integration that relayed the request, for the audit log.
+    pub via: Option<String>,
 }
 
 /// Who is confirming: the user and their groups (catalog teams plus configured groups).
@@ -158,6 +160,8 @@ pub struct ProposalDraft {
 pub struct Actor {
     pub id: UserId,
     pub groups: Vec<String>,
+    /// The integration that relayed this user's request (an HTTP client acting for users).
+    pub via: Option<String>,
 }
 
 /// Permission to execute one approved proposal, once. Only this module can make
@@ -205,17 +209,32 @@ pub enum ApprovalError {
     Store(#[from] StoreError),
 }
 
+/// How long an execution lease lasts without renewal; the executor renews it every third of
+/// this, so a lease only runs out when its process is gone or stuck.
+pub const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The approval service: proposes, confirms, cancels and records outcomes.
 #[derive(Clone)]
 pub struct Approvals {
     store: Store,
     policy: ApprovalPolicy,
     ttl: chrono::Duration,
+    /// This process, as the owner of the execution leases it takes.
+    owner: std::sync::Arc<str>,
+}
+
+fn lease() -> chrono::Duration {
+    chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::seconds(60))
 }
 
 impl Approvals {
     pub fn new(store: Store, policy: ApprovalPolicy, ttl: chrono::Duration) -> Self {
-        Self { store, policy, ttl }
+        Self {
+            store,
+            policy,
+            ttl,
+            owner: uuid::Uuid::new_v4().to_string().into(),
+        }
     }
 
     pub fn policy(&self) -> &ApprovalPolicy {
@@ -240,8 +259,15 @@ impl Approvals {
             outcome: None,
         };
         self.store.insert_proposal(&proposal).await?;
-        self.audit(&proposal, &proposal.requester, "propose", "ok", None)
-            .await;
+        self.audit(
+            &proposal,
+            &proposal.requester,
+            draft.via.as_deref(),
+            "propose",
+            "ok",
+            None,
+        )
+        .await;
         Ok(proposal)
     }
 
@@ -252,15 +278,20 @@ impl Approvals {
             .ok_or_else(|| ApprovalError::NotFound(id.to_string()))
     }
 
-    /// The newest proposal still waiting in a conversation (for "yes" / "cancel" replies).
+    /// The proposals still waiting in a conversation, newest first (for "yes" / "cancel"
+    /// replies, which may only pick one when it is the only one).
     pub async fn pending_in(
         &self,
         conversation: &ConversationKey,
-    ) -> Result<Option<Proposal>, ApprovalError> {
+    ) -> Result<Vec<Proposal>, ApprovalError> {
+        let now = Utc::now();
         Ok(self
             .store
-            .latest_proposal_in(conversation, ProposalState::Proposed)
-            .await?)
+            .proposals_in(conversation, ProposalState::Proposed)
+            .await?
+            .into_iter()
+            .filter(|p| p.expires_at > now)
+            .collect())
     }
 
     /// Records `actor`'s confirmation. Wins the execution grant only through a
@@ -277,8 +308,15 @@ impl Approvals {
             Ok(Confirmation::AwaitingSecondApprover(_)) => ("first approval", None),
             Err(e) => ("refused", Some(e.to_string())),
         };
-        self.audit(&proposal, &actor.id, "confirm", outcome, detail)
-            .await;
+        self.audit(
+            &proposal,
+            &actor.id,
+            actor.via.as_deref(),
+            "confirm",
+            outcome,
+            detail,
+        )
+        .await;
         result
     }
 
@@ -330,13 +368,7 @@ impl Approvals {
         }
         let executing = self
             .store
-            .cas_state(
-                proposal.id,
-                ProposalState::Approved,
-                ProposalState::Executing,
-                None,
-                now,
-            )
+            .take_execution(proposal.id, &self.owner, now + lease(), now)
             .await?;
         match executing {
             Some(p) => Ok(Confirmation::Execute(ExecutionGrant { proposal: p })),
@@ -391,8 +423,15 @@ impl Approvals {
         } else {
             "refused"
         };
-        self.audit(&proposal, &actor.id, "cancel", outcome, detail)
-            .await;
+        self.audit(
+            &proposal,
+            &actor.id,
+            actor.via.as_deref(),
+            "cancel",
+            outcome,
+            detail,
+        )
+        .await;
         result
     }
 
@@ -430,7 +469,17 @@ impl Approvals {
         }
     }
 
-    /// Records how the execution ended; consumes the grant so it cannot be used again.
+    /// Keeps the grant's execution lease alive; `false` when this process no longer owns it.
+    pub async fn renew(&self, grant: &ExecutionGrant) -> Result<bool, ApprovalError> {
+        Ok(self
+            .store
+            .renew_lease(grant.proposal.id, &self.owner, Utc::now() + lease())
+            .await?)
+    }
+
+    /// Records how the execution ended, with its audit entry in the same transaction;
+    /// consumes the grant so it cannot be used again. The entry names the requester (the
+    /// identity the change ran for) and everyone who approved it.
     pub async fn finish(
         &self,
         grant: ExecutionGrant,
@@ -442,33 +491,39 @@ impl Approvals {
             Err(t) => (ProposalState::Failed, t, "failed"),
         };
         let p = &grant.proposal;
-        let finished = self
-            .store
-            .finish_proposal(p.id, state, &text, Utc::now())
-            .await?
-            .ok_or_else(|| ApprovalError::NotPending(p.state))?;
-        let executor = p.approvals.last().unwrap_or(&p.requester).clone();
+        let approvers: Vec<&str> = p.approvals.iter().map(UserId::as_str).collect();
         let entry = AuditEntry::new(
-            &executor,
+            &p.requester,
             &p.conversation.to_string(),
             &p.action,
             "execute",
             p.args.clone(),
             label,
         )
-        .with_detail(Some(text))
+        .with_detail(Some(format!(
+            "requested by {}, approved by {}: {text}",
+            p.requester,
+            approvers.join(", ")
+        )))
         .with_proposal(p.id)
         .with_duration(duration_ms);
-        self.store.append_audit_logged(&entry).await;
-        Ok(finished)
+        self.store
+            .finish_proposal(p.id, &self.owner, state, &text, &entry)
+            .await?
+            .ok_or_else(|| ApprovalError::NotPending(p.state))
     }
 
-    /// After a restart, proposals caught mid-execution are marked failed: nothing
-    /// is retried automatically, so nothing can run twice.
+    /// At start, proposals whose executor is gone (its lease ran out) are marked failed:
+    /// nothing is retried automatically, so nothing can run twice, and an execution another
+    /// live replica holds is left alone.
     pub async fn recover_interrupted(&self) -> Result<u64, ApprovalError> {
         Ok(self
             .store
-            .fail_interrupted("interrupted by a restart before it finished; check the platform and propose again if needed", Utc::now())
+            .fail_interrupted(
+                "interrupted before it finished (its platbot process stopped); check the platform and propose again if needed",
+                Utc::now(),
+                lease(),
+            )
             .await?)
     }
 
@@ -476,6 +531,7 @@ impl Approvals {
         &self,
         p: &Proposal,
         user: &UserId,
+        via: Option<&str>,
         event: &str,
         outcome: &str,
         detail: Option<String>,
@@ -488,6 +544,7 @@ impl Approvals {
             p.args.clone(),
             outcome,
         )
+        .via(via)
         .with_detail(detail)
         .with_proposal(p.id);
         self.store.append_audit_logged(&entry).await;

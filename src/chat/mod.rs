@@ -71,6 +71,20 @@ pub struct UserRef {
     pub id: crate::domain::UserId,
     /// How the surface shows them (e.g. a Slack mention); for display only.
     pub display: Option<String>,
+    /// The integration relaying for them (an HTTP client that acts for users); audited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+}
+
+impl UserRef {
+    /// A user who talks to platbot directly.
+    pub fn direct(id: crate::domain::UserId) -> Self {
+        Self {
+            id,
+            display: None,
+            via: None,
+        }
+    }
 }
 
 /// One message to the bot.

@@ -37,10 +37,7 @@ impl<'a> TerminalChat<'a> {
         }
         let msg = Inbound {
             conversation: self.conversation.clone(),
-            user: UserRef {
-                id: self.user.clone(),
-                display: None,
-            },
+            user: UserRef::direct(self.user.clone()),
             text: line.to_owned(),
         };
         self.engine.handle(msg).await.iter().map(render).collect()

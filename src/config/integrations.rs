@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ConfigError, Secret, invalid};
+use super::{ConfigError, Env, Secret, invalid, secret};
 use crate::domain::TeamName;
 
 pub const DEFAULT_PAGERDUTY_API_URL: &str = "https://api.pagerduty.com";
@@ -165,23 +165,6 @@ pub struct BackstageSettings {
     pub url: String,
     pub token: Option<Secret>,
     pub token_env: Option<String>,
-}
-
-type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-fn secret(field: &'static str, var: &str, env: Env<'_>) -> Result<Secret, ConfigError> {
-    let value = env(var).ok_or_else(|| ConfigError::MissingSecret {
-        field,
-        var: var.to_owned(),
-    })?;
-    // Tokens go into an HTTP header; refuse what a header cannot carry.
-    if value.is_empty() || !value.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(invalid(
-            field,
-            format!("${var} is empty or holds characters an HTTP header cannot carry"),
-        ));
-    }
-    Ok(Secret::new(value))
 }
 
 fn http_url(field: &str, raw: &str) -> Result<String, ConfigError> {

@@ -149,18 +149,14 @@ impl Default for KnowledgeSettings {
     }
 }
 
-fn secret(
+fn optional_secret(
     field: &'static str,
     var: &Option<String>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<String>, ConfigError> {
-    match var {
-        Some(v) => env(v).map(Some).ok_or_else(|| ConfigError::MissingSecret {
-            field,
-            var: v.clone(),
-        }),
-        None => Ok(None),
-    }
+    var.as_ref()
+        .map(|v| super::secret(field, v, env).map(|s| s.expose().to_owned()))
+        .transpose()
 }
 
 fn url(field: &str, raw: Option<String>) -> Result<String, ConfigError> {
@@ -236,7 +232,7 @@ pub(super) fn knowledge_settings(
     let qdrant = match raw.qdrant {
         Some(q) => Some(QdrantSettings {
             url: url("knowledge.qdrant.url", q.url)?,
-            api_key: secret("knowledge.qdrant.api_key_env", &q.api_key_env, env)?,
+            api_key: optional_secret("knowledge.qdrant.api_key_env", &q.api_key_env, env)?,
             api_key_env: q.api_key_env,
             collection: q.collection.unwrap_or_else(|| DEFAULT_COLLECTION.into()),
         }),
@@ -257,7 +253,7 @@ pub(super) fn knowledge_settings(
                     .model
                     .filter(|m| !m.trim().is_empty())
                     .ok_or_else(|| invalid("knowledge.embeddings.model", "is required"))?,
-                api_key: secret("knowledge.embeddings.api_key_env", &e.api_key_env, env)?,
+                api_key: optional_secret("knowledge.embeddings.api_key_env", &e.api_key_env, env)?,
                 api_key_env: e.api_key_env,
                 batch_size: match e.batch_size.unwrap_or(64) {
                     0 => {

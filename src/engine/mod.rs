@@ -21,14 +21,15 @@ pub use llm::LlmAgent;
 pub use memory::{Memory, count_tokens};
 
 use crate::actions::{
-    ActionContext, ActionError, ActionOutput, Offer, PlanOutcome, Registry, RegistryEntry,
-    all_tools,
+    ActionContext, ActionError, ActionOutput, ChangeSubject, CheckedArgs, Offer, PlanOutcome,
+    Registry, RegistryEntry, all_tools,
 };
 use crate::approval::{
-    Actor, ApprovalError, Approvals, Confirmation, Proposal, ProposalDraft, ProposalId,
+    Actor, ApprovalError, Approvals, Confirmation, ExecutionGrant, Proposal, ProposalDraft,
+    ProposalId,
 };
 use crate::chat::render::proposal_card;
-use crate::chat::{ConversationKey, Inbound, Reply};
+use crate::chat::{ConversationKey, Inbound, Reply, UserRef};
 use crate::domain::UserId;
 use crate::platform::Platform;
 use crate::store::{AuditEntry, Store, StoreError};
@@ -64,6 +65,12 @@ pub enum EngineError {
     Approval(#[from] ApprovalError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The execution task died before it could record its outcome; its lease runs out and the
+    /// next start marks the proposal failed.
+    #[error(
+        "the change stopped before its outcome could be recorded ({0}); check the platform before asking again"
+    )]
+    Execution(String),
 }
 
 /// The limits a turn works within.
@@ -141,6 +148,14 @@ impl Engine {
         &self.platform
     }
 
+    /// The person behind a message, with the integration that relayed it (if any).
+    pub fn actor_of(&self, user: &UserRef) -> Actor {
+        Actor {
+            via: user.via.clone(),
+            ..self.actor(&user.id)
+        }
+    }
+
     /// The user with their groups: catalog teams plus configured groups.
     pub fn actor(&self, user: &UserId) -> Actor {
         let mut groups: Vec<String> = self
@@ -158,11 +173,22 @@ impl Engine {
         Actor {
             id: user.clone(),
             groups,
+            via: None,
         }
     }
 
     /// Handles one message. Always answers: errors become replies, and are logged.
     pub async fn handle(&self, msg: Inbound) -> Vec<Reply> {
+        // Refused before anything is stored or locked: an oversized message must not land in
+        // the thread's memory nor hold up the conversation.
+        let chars = msg.text.trim().chars().count();
+        if chars > self.limits.max_message_chars {
+            tracing::info!(chars, conversation = %msg.conversation, "message too long");
+            return vec![Reply::text(format!(
+                "That message is {chars} characters long; I read at most {}. Please shorten it (a link to a paste works for long logs).",
+                self.limits.max_message_chars
+            ))];
+        }
         let started = Instant::now();
         let _turn = self.locks.lock(&msg.conversation).await;
         let (replies, state) = match self.turn(&msg).await {
@@ -194,40 +220,16 @@ impl Engine {
     /// The replies to one message, and the thread's planner state to keep when it changed.
     async fn turn(&self, msg: &Inbound) -> Result<(Vec<Reply>, Option<PlanContext>), EngineError> {
         let text = msg.text.trim();
-        let chars = text.chars().count();
-        if chars > self.limits.max_message_chars {
-            tracing::info!(chars, conversation = %msg.conversation, "message too long");
-            let reply = Reply::text(format!(
-                "That message is {chars} characters long; I read at most {}. Please shorten it (a link to a paste works for long logs).",
-                self.limits.max_message_chars
-            ));
-            return Ok((vec![reply], None));
-        }
         if text.is_empty() {
             return Ok((vec![Reply::text(words::HELP)], None));
         }
 
-        if let Some(decision) = proposal_reply(text)
-            && let Some(p) = self.approvals.pending_in(&msg.conversation).await?
-        {
-            let result = match decision {
-                ProposalReply::Confirm => self.confirm(p.id, &msg.user.id).await,
-                ProposalReply::Cancel => self.cancel(p.id, &msg.user.id).await,
-            };
-            let reply = match result {
-                Ok(d) => Reply {
-                    text: d.text,
-                    proposal: Some(d.proposal.view()),
-                    ..Reply::default()
-                },
-                Err(EngineError::Approval(e)) => Reply::text(e.to_string()),
-                Err(e) => return Err(e),
-            };
+        if let Some(reply) = self.answer_pending(msg, text).await? {
             return Ok((vec![reply], None));
         }
 
         let mut ctx = self.memory.context(&msg.conversation).await?;
-        let actor = self.actor(&msg.user.id);
+        let actor = self.actor_of(&msg.user);
         if proposal_reply(text) == Some(ProposalReply::Confirm)
             && let Some(reply) = self.propose_suggested(msg, &actor, &ctx).await?
         {
@@ -261,6 +263,86 @@ impl Engine {
             reply.text = format!("{}\n\n{note}", reply.text);
         }
         Ok((vec![reply], Some(ctx)))
+    }
+
+    /// A reply that decides a pending proposal of the thread: "yes" / "cancel" when exactly one
+    /// is waiting, "confirm <id>" for one of several. `None` when the message is no such reply
+    /// or nothing is waiting.
+    async fn answer_pending(
+        &self,
+        msg: &Inbound,
+        text: &str,
+    ) -> Result<Option<Reply>, EngineError> {
+        let (decision, named) = match (proposal_reply(text), words::proposal_reply_by_id(text)) {
+            (Some(d), _) => (d, None),
+            (None, Some((d, prefix))) => (d, Some(prefix)),
+            (None, None) => return Ok(None),
+        };
+        let pending = self.approvals.pending_in(&msg.conversation).await?;
+        let chosen = match named {
+            Some(prefix) => match pending
+                .iter()
+                .find(|p| p.id.to_string().starts_with(&prefix))
+            {
+                Some(p) => p,
+                None => {
+                    return Ok(Some(Reply::text(format!(
+                        "No proposal waiting in this thread has an id starting with `{prefix}`."
+                    ))));
+                }
+            },
+            None => match pending.as_slice() {
+                [] => return Ok(None),
+                [p] => p,
+                several => {
+                    // A bare "yes" must never pick one of several changes for the person.
+                    let list: Vec<String> = several
+                        .iter()
+                        .map(|p| format!("- `{}`: {}", short_id(p), p.plan.summary))
+                        .collect();
+                    let verb = match decision {
+                        ProposalReply::Confirm => "confirm",
+                        ProposalReply::Cancel => "cancel",
+                    };
+                    return Ok(Some(Reply::text(format!(
+                        "{} proposals are waiting in this thread; say which one (`{verb} <id>`):\n{}",
+                        several.len(),
+                        list.join("\n")
+                    ))));
+                }
+            },
+        };
+        let actor = self.actor_of(&msg.user);
+        let result = match decision {
+            ProposalReply::Confirm => self.confirm_as(chosen.id, &actor).await,
+            ProposalReply::Cancel => self.cancel_as(chosen.id, &actor).await,
+        };
+        Ok(Some(match result {
+            Ok(d) => Reply {
+                text: d.text,
+                proposal: Some(d.proposal.view()),
+                ..Reply::default()
+            },
+            Err(EngineError::Approval(e)) => Reply::text(e.to_string()),
+            Err(e) => return Err(e),
+        }))
+    }
+
+    /// Whether `actor` may ask for this change at all: a team's namespace or service is
+    /// changed on request of its own members or the action's approvers (see
+    /// [`ApprovalPolicy::may_request`]). Confirmation rules apply on top.
+    fn may_request(&self, tool: &str, checked: &CheckedArgs, actor: &Actor) -> Result<(), String> {
+        let owner = match &checked.subject {
+            ChangeSubject::Team(team) => Some(team.clone()),
+            ChangeSubject::Service(service) => self
+                .platform
+                .catalog
+                .service(service.as_str())
+                .map(|s| s.owner.clone()),
+        };
+        self.approvals
+            .policy()
+            .may_request(tool, &checked.subject, owner.as_ref(), actor)
     }
 
     async fn call(
@@ -316,6 +398,12 @@ impl Engine {
                         return Ok(Reply::text(explain(&e)));
                     }
                 };
+                if let Err(who) = self.may_request(&call.tool, &checked, actor) {
+                    let e = ActionError::NotAllowed(who);
+                    self.refuse(actor, &conv, &call.tool, checked.canonical, &e)
+                        .await;
+                    return Ok(Reply::text(explain(&e)));
+                }
                 let planned = action.plan(&ctx, checked.canonical.clone()).await;
                 let elapsed = elapsed_ms(started);
                 match planned {
@@ -348,6 +436,7 @@ impl Engine {
                                 environment: checked.environment,
                                 requester: actor.id.clone(),
                                 conversation: msg.conversation.clone(),
+                                via: actor.via.clone(),
                             })
                             .await?;
                         let view = proposal.view();
@@ -471,6 +560,7 @@ impl Engine {
         };
         let conv = msg.conversation.to_string();
         let entry = AuditEntry::new(&actor.id, &conv, tool, "read", args, outcome)
+            .via(actor.via.as_deref())
             .with_detail(detail)
             .with_duration(elapsed_ms(started));
         self.store.append_audit_logged(&entry).await;
@@ -479,15 +569,32 @@ impl Engine {
 
     async fn refuse(&self, actor: &Actor, conv: &str, tool: &str, args: Value, e: &ActionError) {
         tracing::info!(tool, error = %e, "request refused");
-        let entry = AuditEntry::new(&actor.id, conv, tool, "refuse", args, "invalid")
+        let outcome = match e {
+            ActionError::NotAllowed(_) => "not allowed",
+            _ => "invalid",
+        };
+        let entry = AuditEntry::new(&actor.id, conv, tool, "refuse", args, outcome)
+            .via(actor.via.as_deref())
             .with_detail(Some(e.to_string()));
         self.store.append_audit_logged(&entry).await;
     }
 
     /// Confirms a proposal as `user`; executes it when the policy is satisfied.
     pub async fn confirm(&self, id: ProposalId, user: &UserId) -> Result<Decision, EngineError> {
-        let actor = self.actor(user);
-        match self.approvals.confirm(id, &actor).await? {
+        self.confirm_as(id, &self.actor(user)).await
+    }
+
+    /// [`Engine::confirm`] for a surface's user (an HTTP integration relaying for them).
+    pub async fn confirm_by(
+        &self,
+        id: ProposalId,
+        user: &UserRef,
+    ) -> Result<Decision, EngineError> {
+        self.confirm_as(id, &self.actor_of(user)).await
+    }
+
+    async fn confirm_as(&self, id: ProposalId, actor: &Actor) -> Result<Decision, EngineError> {
+        match self.approvals.confirm(id, actor).await? {
             Confirmation::AwaitingSecondApprover(p) => Ok(Decision {
                 text: format!(
                     "Recorded {}'s confirmation. This change needs a second, different approver before it runs.",
@@ -496,25 +603,7 @@ impl Engine {
                 proposal: p,
             }),
             Confirmation::Execute(grant) => {
-                // Act on the cluster as the person who asked for the change.
-                let requester = self.actor(&grant.proposal().requester);
-                let ctx = ActionContext {
-                    platform: &self.platform,
-                    actor: &requester,
-                };
-                let started = Instant::now();
-                let result = match self.registry.get(&grant.proposal().action) {
-                    Some(RegistryEntry::Mutate(action)) => action.execute(&ctx, &grant).await,
-                    _ => Err(ActionError::Unknown(format!(
-                        "action `{}` is not available in this build",
-                        grant.proposal().action
-                    ))),
-                };
-                let outcome = result.map_err(|e| explain(&e));
-                let finished = self
-                    .approvals
-                    .finish(grant, outcome, elapsed_ms(started))
-                    .await?;
+                let finished = self.execute(grant).await?;
                 let text = match (&finished.state, &finished.outcome) {
                     (crate::approval::ProposalState::Succeeded, Some(o)) => format!("Done. {o}"),
                     (_, Some(o)) => format!("It failed: {o}"),
@@ -528,14 +617,87 @@ impl Engine {
         }
     }
 
+    /// Runs a granted proposal in its own task, so the caller going away (an HTTP client
+    /// disconnecting, a surface timing out) cannot stop it half way: it runs to the end, keeps
+    /// its lease alive meanwhile, and records its outcome and audit entry.
+    async fn execute(&self, grant: ExecutionGrant) -> Result<Proposal, EngineError> {
+        let entry = self.registry.get(&grant.proposal().action).cloned();
+        let approvals = self.approvals.clone();
+        let platform = Arc::clone(&self.platform);
+        // Act on the cluster as the person who asked for the change.
+        let requester = self.actor(&grant.proposal().requester);
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            let ctx = ActionContext {
+                platform: &platform,
+                actor: &requester,
+            };
+            let run = async {
+                match &entry {
+                    Some(RegistryEntry::Mutate(action)) => action.execute(&ctx, &grant).await,
+                    _ => Err(ActionError::Unknown(format!(
+                        "action `{}` is not available in this build",
+                        grant.proposal().action
+                    ))),
+                }
+            };
+            let result = keep_lease(&approvals, &grant, run).await;
+            let outcome = result.map_err(|e| explain(&e));
+            approvals.finish(grant, outcome, elapsed_ms(started)).await
+        });
+        match task.await {
+            Ok(finished) => Ok(finished?),
+            Err(e) => {
+                tracing::error!(error = %e, "execution task failed");
+                Err(EngineError::Execution(e.to_string()))
+            }
+        }
+    }
+
     pub async fn cancel(&self, id: ProposalId, user: &UserId) -> Result<Decision, EngineError> {
-        let actor = self.actor(user);
-        let p = self.approvals.cancel(id, &actor).await?;
+        self.cancel_as(id, &self.actor(user)).await
+    }
+
+    /// [`Engine::cancel`] for a surface's user.
+    pub async fn cancel_by(&self, id: ProposalId, user: &UserRef) -> Result<Decision, EngineError> {
+        self.cancel_as(id, &self.actor_of(user)).await
+    }
+
+    async fn cancel_as(&self, id: ProposalId, actor: &Actor) -> Result<Decision, EngineError> {
+        let p = self.approvals.cancel(id, actor).await?;
         Ok(Decision {
             text: format!("Cancelled. Nothing was changed. ({})", p.plan.summary),
             proposal: p,
         })
     }
+}
+
+/// Drives `run` while renewing the grant's execution lease, so no other replica's recovery
+/// mistakes a long execution for an abandoned one.
+async fn keep_lease<T>(
+    approvals: &Approvals,
+    grant: &ExecutionGrant,
+    run: impl std::future::Future<Output = T>,
+) -> T {
+    let mut run = std::pin::pin!(run);
+    let mut tick = tokio::time::interval(crate::approval::LEASE / 3);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            out = &mut run => return out,
+            _ = tick.tick() => match approvals.renew(grant).await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(proposal = %grant.proposal().id, "execution lease lost"),
+                Err(e) => tracing::warn!(error = %e, "could not renew the execution lease"),
+            },
+        }
+    }
+}
+
+/// The first block of a proposal id: enough to name one in a thread.
+fn short_id(p: &Proposal) -> String {
+    p.id.to_string().chars().take(8).collect()
 }
 
 fn elapsed_ms(started: Instant) -> u64 {
@@ -549,6 +711,7 @@ fn explain(e: &ActionError) -> String {
         ActionError::Unknown(m) => format!("I can't do that: {m}."),
         ActionError::Platform(p) => p.to_string(),
         ActionError::Failed(m) => m.clone(),
+        ActionError::NotAllowed(who) => format!("I can't propose that for you: {who}."),
     }
 }
 

@@ -27,6 +27,26 @@ pub fn proposal_reply(text: &str) -> Option<ProposalReply> {
     }
 }
 
+/// "confirm 3f2a9c1e" / "cancel 3f2a9c1e": a decision on the proposal whose id starts with
+/// the given (at least 4 character) prefix, for threads with several waiting.
+pub fn proposal_reply_by_id(text: &str) -> Option<(ProposalReply, String)> {
+    let mut words = text.split_whitespace();
+    let verb = words.next()?.trim_start_matches('/').to_lowercase();
+    let prefix = words.next()?.trim_matches('`').to_lowercase();
+    if words.next().is_some()
+        || prefix.len() < 4
+        || !prefix.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+    {
+        return None;
+    }
+    let decision = match verb.as_str() {
+        "confirm" | "approve" | "yes" => ProposalReply::Confirm,
+        "cancel" | "no" | "abort" => ProposalReply::Cancel,
+        _ => return None,
+    };
+    Some((decision, prefix))
+}
+
 pub const HELP: &str = "I'm platbot. Ask me things like:\n\
 - \"can I get a namespace for payments in dev?\" (I propose the change; you confirm)\n\
 - \"status of cart in prod?\"\n\
@@ -50,5 +70,20 @@ mod tests {
         assert_eq!(proposal_reply("drop it"), Some(ProposalReply::Cancel));
         assert_eq!(proposal_reply("no, restart cart instead"), None);
         assert_eq!(proposal_reply("yes restart prod"), None);
+    }
+
+    #[test]
+    fn reads_decisions_on_a_named_proposal() {
+        assert_eq!(
+            proposal_reply_by_id("confirm 3F2A9C1E"),
+            Some((ProposalReply::Confirm, "3f2a9c1e".to_owned()))
+        );
+        assert_eq!(
+            proposal_reply_by_id("/cancel `3f2a`"),
+            Some((ProposalReply::Cancel, "3f2a".to_owned()))
+        );
+        assert_eq!(proposal_reply_by_id("confirm it"), None);
+        assert_eq!(proposal_reply_by_id("confirm 3f2"), None);
+        assert_eq!(proposal_reply_by_id("confirm 3f2a9c1e now"), None);
     }
 }

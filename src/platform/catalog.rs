@@ -309,10 +309,20 @@ fn parse_service(
         }
     };
     let annotation = |key: &str| non_empty(meta.annotations.get(key).cloned());
+    let kubernetes_id = annotation(KUBERNETES_ID_ANNOTATION).unwrap_or_else(|| name.to_string());
+    // It goes into API paths and label selectors: only a valid object name may.
+    if !is_dns_subdomain(&kubernetes_id) {
+        return Err(site.error(
+            format!("metadata.annotations.{KUBERNETES_ID_ANNOTATION}"),
+            format!(
+                "`{kubernetes_id}` is not a valid Kubernetes object name (lowercase letters, digits, '-' and '.', at most 253 characters, starting and ending with a letter or digit)"
+            ),
+        ));
+    }
     Ok(Service {
         title: non_empty(meta.title).unwrap_or_else(|| name.to_string()),
         description: meta.description.unwrap_or_default(),
-        kubernetes_id: annotation(KUBERNETES_ID_ANNOTATION).unwrap_or_else(|| name.to_string()),
+        kubernetes_id,
         namespace_pattern: annotation(NAMESPACE_PATTERN_ANNOTATION)
             .unwrap_or_else(|| DEFAULT_NAMESPACE_PATTERN.to_owned()),
         annotations: meta.annotations,
@@ -320,6 +330,16 @@ fn parse_service(
         owner,
         name,
     })
+}
+
+/// A DNS-1123 subdomain, the form of most Kubernetes object names (Deployments included).
+fn is_dns_subdomain(name: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !name.is_empty()
+        && name.len() <= 253
+        && name.chars().all(|c| alnum(c) || c == '-' || c == '.')
+        && name.starts_with(alnum)
+        && name.ends_with(alnum)
 }
 
 fn parse_user(doc: &serde_yaml::Mapping, site: &EntitySite<'_>) -> Result<User, CatalogError> {
@@ -1091,5 +1111,18 @@ spec: {memberOf: ["group:default/sre"]}
             Resolved::Fuzzy("identity".into())
         );
         assert_eq!(team(c.resolve_team("marketing")), Resolved::NotFound);
+    }
+
+    #[test]
+    fn a_kubernetes_id_that_is_no_object_name_is_refused() {
+        for bad in ["cart/../../secrets", "Cart", "cart,app!=x", "-cart", "a b"] {
+            let yaml = format!(
+                "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: cart\n  annotations:\n    backstage.io/kubernetes-id: \"{bad}\"\nspec:\n  owner: group:checkout\n"
+            );
+            let err = Catalog::from_yaml_str(&yaml, "test")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("kubernetes-id"), "{bad}: {err}");
+        }
     }
 }

@@ -13,6 +13,9 @@ use crate::domain::UserId;
 pub struct AuditEntry {
     pub at: DateTime<Utc>,
     pub user: String,
+    /// The integration that relayed the request for `user`, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
     pub conversation: String,
     pub action: String,
     /// read | propose | confirm | cancel | execute | refuse
@@ -39,6 +42,7 @@ impl AuditEntry {
         Self {
             at: Utc::now(),
             user: user.to_string(),
+            via: None,
             conversation: conversation.to_owned(),
             action: action.to_owned(),
             event: event.to_owned(),
@@ -48,6 +52,10 @@ impl AuditEntry {
             proposal: None,
             duration_ms: None,
         }
+    }
+    pub fn via(mut self, via: Option<&str>) -> Self {
+        self.via = via.map(str::to_owned);
+        self
     }
     pub fn with_detail(mut self, detail: Option<String>) -> Self {
         self.detail = detail;
@@ -73,25 +81,43 @@ pub struct AuditFilter {
     pub limit: Option<u32>,
 }
 
+/// Writes one entry, on the pool or inside a caller's transaction.
+pub(super) async fn insert<'e, E>(executor: E, e: &AuditEntry) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    sqlx::query(
+        "INSERT INTO audit (at, user_id, via, conversation, action, event, args, outcome, detail, proposal_id, duration_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(millis(e.at))
+    .bind(&e.user)
+    .bind(&e.via)
+    .bind(&e.conversation)
+    .bind(&e.action)
+    .bind(&e.event)
+    .bind(e.args.to_string())
+    .bind(&e.outcome)
+    .bind(&e.detail)
+    .bind(&e.proposal)
+    .bind(e.duration_ms.map(|d| i64::try_from(d).unwrap_or(i64::MAX)))
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     pub async fn append_audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit (at, user_id, conversation, action, event, args, outcome, detail, proposal_id, duration_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(millis(e.at))
-        .bind(&e.user)
-        .bind(&e.conversation)
-        .bind(&e.action)
-        .bind(&e.event)
-        .bind(e.args.to_string())
-        .bind(&e.outcome)
-        .bind(&e.detail)
-        .bind(&e.proposal)
-        .bind(e.duration_ms.map(|d| i64::try_from(d).unwrap_or(i64::MAX)))
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        insert(self.pool(), e).await
+    }
+
+    /// Deletes entries older than `before` (the `[retention] audit_days` setting).
+    pub async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM audit WHERE at < ?")
+            .bind(millis(before))
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// Appends, and logs instead of failing the user's request when the write fails.
@@ -104,7 +130,7 @@ impl Store {
     /// Entries matching the filter, oldest first (the newest `limit` when a limit is set).
     pub async fn audit(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT at, user_id, conversation, action, event, args, outcome, detail, proposal_id, duration_ms
+            "SELECT at, user_id, via, conversation, action, event, args, outcome, detail, proposal_id, duration_ms
              FROM audit
              WHERE (?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR action = ?2)
                AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at <= ?4)
@@ -123,6 +149,7 @@ impl Store {
                 Ok(AuditEntry {
                     at: from_millis(r.try_get("at")?),
                     user: r.try_get("user_id")?,
+                    via: r.try_get("via")?,
                     conversation: r.try_get("conversation")?,
                     action: r.try_get("action")?,
                     event: r.try_get("event")?,

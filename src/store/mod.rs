@@ -220,22 +220,22 @@ impl Store {
             .transpose()
     }
 
-    /// `executing -> succeeded | failed`, with the outcome text.
-    pub async fn finish_proposal(
+    /// `approved -> executing`, taking the execution lease for `owner` until `until`.
+    pub async fn take_execution(
         &self,
         id: ProposalId,
-        state: ProposalState,
-        outcome: &str,
+        owner: &str,
+        until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Option<Proposal>, StoreError> {
         let sql = format!(
-            "UPDATE proposals SET state = ?, outcome = ?, updated_at = ?
-             WHERE id = ? AND state = 'executing'
+            "UPDATE proposals SET state = 'executing', lease_owner = ?, lease_until = ?, updated_at = ?
+             WHERE id = ? AND state = 'approved'
              RETURNING {PROPOSAL_COLUMNS}"
         );
         sqlx::query(&sql)
-            .bind(state.as_str())
-            .bind(outcome)
+            .bind(owner)
+            .bind(millis(until))
             .bind(millis(now))
             .bind(id.to_string())
             .fetch_optional(&self.pool)
@@ -244,21 +244,131 @@ impl Store {
             .transpose()
     }
 
-    /// Marks proposals left `approved` or `executing` by a dead process as failed.
+    /// Extends `owner`'s lease on an executing proposal; `false` when it is no longer theirs.
+    pub async fn renew_lease(
+        &self,
+        id: ProposalId,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE proposals SET lease_until = ? WHERE id = ? AND state = 'executing' AND lease_owner = ?",
+        )
+        .bind(millis(until))
+        .bind(id.to_string())
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// `executing -> succeeded | failed` by the lease owner, with the outcome text, and the
+    /// audit entry of the execution in the same transaction (a change is never recorded
+    /// without its audit row, nor audited without its state). A proposal that recovery marked
+    /// failed while its owner was still working gets the real outcome.
+    pub async fn finish_proposal(
+        &self,
+        id: ProposalId,
+        owner: &str,
+        state: ProposalState,
+        outcome: &str,
+        audit: &AuditEntry,
+    ) -> Result<Option<Proposal>, StoreError> {
+        let sql = format!(
+            "UPDATE proposals SET state = ?, outcome = ?, updated_at = ?, lease_until = NULL
+             WHERE id = ? AND lease_owner = ? AND state IN ('executing', 'failed')
+             RETURNING {PROPOSAL_COLUMNS}"
+        );
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(&sql)
+            .bind(state.as_str())
+            .bind(outcome)
+            .bind(millis(audit.at))
+            .bind(id.to_string())
+            .bind(owner)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        audit::insert(&mut *tx, audit).await?;
+        tx.commit().await?;
+        proposal_from_row(&row).map(Some)
+    }
+
+    /// Marks failed the proposals whose executor is gone: `executing` with an expired lease,
+    /// or `approved` for longer than `grace` (the step between winning the approval and
+    /// taking the lease is immediate). A live replica's execution is left alone.
     pub async fn fail_interrupted(
         &self,
         outcome: &str,
         now: DateTime<Utc>,
+        grace: chrono::Duration,
     ) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "UPDATE proposals SET state = 'failed', outcome = ?, updated_at = ?
-             WHERE state IN ('approved', 'executing')",
+             WHERE (state = 'executing' AND (lease_until IS NULL OR lease_until < ?))
+                OR (state = 'approved' AND updated_at < ?)",
         )
         .bind(outcome)
         .bind(millis(now))
+        .bind(millis(now))
+        .bind(millis(now - grace))
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    /// Every proposal of a conversation in `state`, newest first.
+    pub async fn proposals_in(
+        &self,
+        conversation: &ConversationKey,
+        state: ProposalState,
+    ) -> Result<Vec<Proposal>, StoreError> {
+        let sql = format!(
+            "SELECT {PROPOSAL_COLUMNS} FROM proposals WHERE conv_key = ? AND state = ? ORDER BY created_at DESC LIMIT 20"
+        );
+        sqlx::query(&sql)
+            .bind(conversation.to_string())
+            .bind(state.as_str())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(proposal_from_row)
+            .collect()
+    }
+
+    /// Applies the retention settings once; returns (turns, audit entries) deleted.
+    pub async fn prune(
+        &self,
+        retention: &crate::config::RetentionSettings,
+        now: DateTime<Utc>,
+    ) -> Result<(u64, u64), StoreError> {
+        let days = |d: u32| chrono::Duration::days(i64::from(d));
+        let turns = match retention.thread_days {
+            Some(d) => self.prune_turns(now - days(d)).await?,
+            None => 0,
+        };
+        let audit = match retention.audit_days {
+            Some(d) => self.prune_audit(now - days(d)).await?,
+            None => 0,
+        };
+        Ok((turns, audit))
+    }
+
+    /// Forgets thread memory older than `before` (the `[retention] thread_days` setting).
+    pub async fn prune_turns(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let turns = sqlx::query("DELETE FROM turns WHERE at < ?")
+            .bind(millis(before))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM thread_state WHERE updated_at < ?")
+            .bind(millis(before))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(turns.rows_affected())
     }
 
     // ---- thread memory ---------------------------------------------------

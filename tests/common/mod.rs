@@ -49,10 +49,7 @@ impl TestBot {
             .engine
             .handle(Inbound {
                 conversation: conversation(thread),
-                user: UserRef {
-                    id: user(who),
-                    display: None,
-                },
+                user: UserRef::direct(user(who)),
                 text: text.to_owned(),
             })
             .await

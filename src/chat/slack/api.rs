@@ -4,7 +4,9 @@
 //! Slack rate-limits per method (and `chat.postMessage` per channel), so each method
 //! has one FIFO gate: calls to a method go out one at a time in arrival order, and a
 //! 429 closes the gate for the `Retry-After` Slack asked for. A burst therefore waits
-//! its turn instead of being dropped, and posts to one thread keep their order.
+//! its turn instead of being dropped, and posts to one thread keep their order. A call waits at
+//! most [`MAX_QUEUE_WAIT`] in all (in line and for `Retry-After`), so a burst of 429s cannot
+//! hold a method's queue for minutes: late calls fail fast and are logged.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -19,6 +21,8 @@ use tokio::time::Instant;
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// 429 answers one call may meet before it is given up (and logged).
 const MAX_RATE_LIMITED: u32 = 5;
+/// The longest one call waits for its turn and for Slack's `Retry-After`, together.
+const MAX_QUEUE_WAIT: Duration = Duration::from_secs(90);
 /// One HTTP exchange with Slack.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -29,6 +33,8 @@ pub enum SlackApiError {
     Api { method: &'static str, code: String },
     #[error("Slack {method} was rate limited {attempts} times in a row; gave up")]
     RateLimited { method: &'static str, attempts: u32 },
+    #[error("Slack {method} is rate limited; the call waited {}s in line and was dropped", MAX_QUEUE_WAIT.as_secs())]
+    Backlogged { method: &'static str },
     #[error("Slack {method} did not answer within {}s", CALL_TIMEOUT.as_secs())]
     Timeout { method: &'static str },
     #[error("Slack {method}: {message}")]
@@ -129,10 +135,21 @@ impl SlackWebApi {
         Fut: Future<Output = ClientResult<T>>,
     {
         let gate = self.gate(method);
+        let deadline = Instant::now() + MAX_QUEUE_WAIT;
         // Held across the call: the next caller of this method waits in line (tokio's Mutex is FIFO).
-        let mut not_before = gate.lock().await;
+        let Ok(mut not_before) = tokio::time::timeout_at(deadline, gate.lock()).await else {
+            tracing::error!(method, "Slack method backlogged; call dropped");
+            return Err(SlackApiError::Backlogged { method });
+        };
         let mut limited = 0;
         loop {
+            if *not_before > deadline {
+                tracing::error!(
+                    method,
+                    "Slack Retry-After past this call's deadline; call dropped"
+                );
+                return Err(SlackApiError::Backlogged { method });
+            }
             tokio::time::sleep_until(*not_before).await;
             let result = tokio::time::timeout(CALL_TIMEOUT, call())
                 .await

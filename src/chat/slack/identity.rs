@@ -23,30 +23,33 @@ pub struct SlackIdentity {
     cache: Mutex<HashMap<String, (Instant, UserId)>>,
 }
 
-/// The platform user for an email: the catalog user with that email, else the email's
-/// local part, else the Slack id itself (which no policy names, so it can ask but not
-/// confirm). Fails only when the Slack id is not a usable id either.
+/// The platform user for an email: the catalog user with exactly that email (any case).
+/// Anyone else, including an account whose email only shares the local part with a catalog
+/// user (a guest or a Slack Connect account from another domain), is `slack:<id>`: a name no
+/// catalog user has, so they can ask questions but never request or confirm a change.
+/// Fails only when the Slack id is not a usable id.
 pub fn platform_user(
     catalog: &Catalog,
     email: Option<&str>,
     slack_id: &str,
 ) -> Result<UserId, UserIdError> {
     let email = email.map(str::trim).filter(|e| !e.is_empty());
-    if let Some(email) = email {
-        if let Some(user) = catalog.users().find(|u| {
+    if let Some(email) = email
+        && let Some(user) = catalog.users().find(|u| {
             u.email
                 .as_deref()
                 .is_some_and(|e| e.eq_ignore_ascii_case(email))
-        }) {
-            return Ok(user.name.clone());
-        }
-        if let Some(local) = email.split('@').next()
-            && let Ok(id) = UserId::parse(&local.to_ascii_lowercase())
-        {
-            return Ok(id);
-        }
+        })
+    {
+        return Ok(user.name.clone());
     }
-    UserId::parse(slack_id)
+    unmapped(slack_id)
+}
+
+/// The id of a Slack account platbot does not map to a platform user.
+fn unmapped(slack_id: &str) -> Result<UserId, UserIdError> {
+    let id = UserId::parse(slack_id)?;
+    UserId::parse(&format!("slack:{id}"))
 }
 
 impl SlackIdentity {
@@ -64,9 +67,31 @@ impl SlackIdentity {
     pub async fn resolve(&self, slack_id: &str) -> Option<UserRef> {
         let display = Some(format!("<@{slack_id}>"));
         if let Some(id) = self.cached(slack_id) {
-            return Some(UserRef { id, display });
+            return Some(UserRef {
+                id,
+                display,
+                via: None,
+            });
         }
         let email = match self.api.user_info(slack_id).await {
+            // Guests, Slack Connect strangers, bots and deleted accounts are never mapped to a
+            // platform user, whatever their email says.
+            Ok(user)
+                if [
+                    user.flags.is_restricted,
+                    user.flags.is_ultra_restricted,
+                    user.flags.is_stranger,
+                    user.flags.is_bot,
+                    user.deleted,
+                ]
+                .contains(&Some(true)) =>
+            {
+                tracing::info!(
+                    slack_user = slack_id,
+                    "guest, external or bot account: not mapped"
+                );
+                Some(None)
+            }
             Ok(user) => {
                 let email = user
                     .profile
@@ -100,7 +125,11 @@ impl SlackIdentity {
         if email.is_some() {
             self.remember(slack_id, id.clone());
         }
-        Some(UserRef { id, display })
+        Some(UserRef {
+            id,
+            display,
+            via: None,
+        })
     }
 
     fn cached(&self, slack_id: &str) -> Option<UserId> {
@@ -143,7 +172,7 @@ spec:
 ";
 
     #[test]
-    fn email_maps_to_the_catalog_user_then_local_part_then_slack_id() {
+    fn only_an_exact_email_maps_to_a_catalog_user() {
         let catalog = Catalog::from_yaml_str(CATALOG, "test").unwrap();
         let who = |email: Option<&str>| {
             platform_user(&catalog, email, "U024BE7LH")
@@ -151,9 +180,15 @@ spec:
                 .to_string()
         };
         assert_eq!(who(Some("priya@payments.example.com")), "priya.nair");
-        assert_eq!(who(Some("Sam.Ops@example.com")), "sam.ops");
-        assert_eq!(who(None), "U024BE7LH");
-        assert_eq!(who(Some("  ")), "U024BE7LH");
+        // Same local part, another domain (a guest, Slack Connect): not priya.nair.
+        assert_eq!(who(Some("priya@another-domain.test")), "slack:u024be7lh");
+        assert_eq!(
+            who(Some("priya.nair@another-domain.test")),
+            "slack:u024be7lh"
+        );
+        assert_eq!(who(Some("Sam.Ops@example.com")), "slack:u024be7lh");
+        assert_eq!(who(None), "slack:u024be7lh");
+        assert_eq!(who(Some("  ")), "slack:u024be7lh");
         assert!(platform_user(&catalog, None, " ").is_err());
     }
 }

@@ -28,6 +28,8 @@ pub enum Accepted {
     Ignored(String),
 }
 
+const BUSY: &str = "I'm still working through earlier messages in this thread; please wait for those answers, then ask again.";
+
 /// Cards posted by this process, by proposal id, so a typed "confirm" can update the card.
 const CARDS_MAX: usize = 10_000;
 
@@ -90,8 +92,16 @@ impl SlackSurface {
         }
         let key = ConversationKey::new(Surface::Slack, &msg.channel, &msg.thread_ts);
         let this = Arc::clone(self);
-        self.threads
-            .push(key, async move { this.answer(msg).await });
+        let (channel, thread) = (msg.channel.clone(), msg.thread_ts.clone());
+        if self
+            .threads
+            .push(key, async move { this.answer(msg).await })
+            .is_err()
+        {
+            tracing::warn!(%channel, %thread, "Slack thread queue full; message refused");
+            let this = Arc::clone(self);
+            tokio::spawn(async move { this.busy_thread(&channel, &thread).await });
+        }
         Accepted::Queued
     }
 
@@ -139,12 +149,28 @@ impl SlackSurface {
             &cmd.channel,
             format!("command:{}", cmd.trigger_id),
         );
-        self.threads
-            .push(key, async move { this.command(cmd).await });
+        if self
+            .threads
+            .push(key, async move { this.command(cmd).await })
+            .is_err()
+        {
+            return (Accepted::Ignored("queue full".into()), BUSY.into());
+        }
         (
             Accepted::Queued,
             "On it; I'll answer in a thread here.".into(),
         )
+    }
+
+    /// Says so when a thread has too many messages waiting (see `queue::MAX_QUEUED`).
+    async fn busy_thread(&self, channel: &str, thread: &str) {
+        if let Err(e) = self
+            .api
+            .post_message(channel, Some(thread), blocks::plain(BUSY))
+            .await
+        {
+            tracing::warn!(error = %e, "cannot say the thread is busy");
+        }
     }
 
     async fn answer(&self, msg: Message) {
