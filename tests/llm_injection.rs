@@ -423,6 +423,12 @@ async fn changes_asked_for_in_other_words_or_confirmed_in_the_thread_are_propose
             "rollback_deployment",
             r#"{"service":"search","environment":"staging"}"#,
         ),
+        // A question asked in prose, answered with the missing argument.
+        text("Which environment: dev, staging or prod?"),
+        call(
+            "restart_deployment",
+            r#"{"service":"cart","environment":"staging"}"#,
+        ),
     ])
     .await;
     let bot = sandbox_bot(&llm.config("max_steps = 1")).await;
@@ -453,6 +459,15 @@ async fn changes_asked_for_in_other_words_or_confirmed_in_the_thread_are_propose
     let reply = bot.say_one("i7", "mei.chen", "do it").await;
     let p = reply.proposal.unwrap_or_else(|| panic!("{}", reply.text));
     assert_eq!(p.action, "rollback_deployment");
+    let reply = bot.say_one("i14", "mei.chen", "restart cart").await;
+    assert!(
+        reply.text.starts_with("Which environment"),
+        "{}",
+        reply.text
+    );
+    let reply = bot.say_one("i14", "mei.chen", "staging").await;
+    let p = reply.proposal.unwrap_or_else(|| panic!("{}", reply.text));
+    assert_eq!(p.action, "restart_deployment");
     assert_eq!(bot.double().mutation_count(), before);
 }
 

@@ -797,7 +797,7 @@ impl RunState {
             user: input.text.to_owned(),
             steps: Vec::new(),
             grounding,
-            asked: agent.reader.changes_asked(input.text, input.ctx),
+            asked: changes_asked(agent, input),
             confirms: proposal_reply(input.text) == Some(ProposalReply::Confirm)
                 && input.history.iter().any(|t| t.role != "user"),
             nonce,
@@ -891,6 +891,30 @@ impl RunState {
         out.extend(self.steps.iter().cloned());
         out.extend(closing);
         Ok((out, limit - left))
+    }
+}
+
+/// The changes the user's message asks for. A bare answer ("staging") to a question
+/// the model asked in prose (no pending question is kept for those) carries the request
+/// of the user's message it answers.
+fn changes_asked(agent: &LlmAgent, input: &TurnInput<'_>) -> Vec<&'static str> {
+    let asked = agent.reader.changes_asked(input.text, input.ctx);
+    if !asked.is_empty() || !agent.reader.only_arguments(input.text) {
+        return asked;
+    }
+    let mut earlier = input
+        .history
+        .iter()
+        .rev()
+        .skip_while(|t| t.role == "user" && t.text.trim() == input.text.trim());
+    let question = earlier
+        .next()
+        .is_some_and(|t| t.role != "user" && t.text.trim_end().ends_with('?'));
+    match earlier.find(|t| t.role == "user") {
+        Some(request) if question => agent
+            .reader
+            .changes_asked(&request.text, &PlanContext::default()),
+        _ => asked,
     }
 }
 

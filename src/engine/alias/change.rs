@@ -5,7 +5,7 @@
 use crate::engine::intent::{Intent, PlanContext};
 
 use super::text::Word;
-use super::{AliasPlanner, choose};
+use super::{AliasPlanner, choose, followup};
 
 /// A change's own phrases (`tools/*.yaml` patterns) worth this much read as asking for
 /// it, however the message is built ("could billing-api be bounced in staging?", "the
@@ -86,6 +86,15 @@ impl AliasPlanner {
         out.sort_unstable();
         out.dedup();
         out
+    }
+
+    /// Whether `text` only gives arguments ("staging", "cart in prod", "3"): an answer
+    /// to a question, not a request of its own.
+    pub fn only_arguments(&self, text: &str) -> bool {
+        let f = self.read(text);
+        !f.msg.words.is_empty()
+            && f.msg.words.len() <= followup::MAX_ELLIPTICAL_WORDS
+            && followup::only_arguments(&f)
     }
 
     /// `name` as this planner's mutation tool, if it is one.
@@ -214,6 +223,17 @@ mod tests {
         let p = planner();
         assert_eq!(p.changes_asked("dev please", &ctx), ["create_namespace"]);
         assert!(p.changes_asked("status of cart?", &ctx).is_empty());
+    }
+
+    #[test]
+    fn bare_arguments_are_answers_not_requests() {
+        let p = planner();
+        for text in ["staging", "cart in prod", "payments in dev please", "3"] {
+            assert!(p.only_arguments(text), "{text:?}");
+        }
+        for text in ["restart cart", "status of cart in prod?", ""] {
+            assert!(!p.only_arguments(text), "{text:?}");
+        }
     }
 
     #[test]
