@@ -6,8 +6,10 @@
 //! -> [`spelling`] (typos of known words fixed) -> [`mentions`] (catalog names,
 //! environments) and [`numbers`] -> [`choose`] (which tool) -> [`fill`] (its
 //! arguments; call or ask back). [`followup`] reads a message against the thread
-//! first: the answer to a pending question, or "and in staging?".
+//! first: the answer to a pending question, or "and in staging?". [`change`] tells the
+//! LLM planner whether a message asks for a change at all.
 
+mod change;
 mod choose;
 mod fill;
 mod followup;

@@ -23,7 +23,7 @@ const FILLERS: &[&str] = &[
     "one",
 ];
 /// Longest message read as a bare list of new arguments.
-const MAX_ELLIPTICAL_WORDS: usize = 6;
+pub(super) const MAX_ELLIPTICAL_WORDS: usize = 6;
 
 /// The message read as the answer to `pending`; `None` when it is a new request or
 /// says nothing about the pending tool's arguments.
@@ -119,7 +119,7 @@ fn is_elliptical(f: &Features) -> bool {
 }
 
 /// Every word is part of a name, an environment, a number or a filler word.
-fn only_arguments(f: &Features) -> bool {
+pub(super) fn only_arguments(f: &Features) -> bool {
     let mut covered = vec![false; f.msg.words.len()];
     for m in &f.mentions {
         covered[m.start..m.end].iter_mut().for_each(|c| *c = true);

@@ -19,6 +19,8 @@ struct Tool {
     definition: ChatCompletionTools,
     /// Integer arguments: small models often send them as strings.
     integers: Vec<String>,
+    /// How a user asks for it, from `tools/*.yaml`.
+    example: Option<String>,
 }
 
 pub struct ToolBox {
@@ -61,6 +63,9 @@ impl ToolBox {
                 let description = describe(&spec, aliases);
                 let parameters = compact_schema(&spec.schema);
                 let integers = integer_properties(&parameters);
+                let example = aliases
+                    .get(spec.name)
+                    .and_then(|a| a.examples.first().cloned());
                 let definition = ChatCompletionTools::Function(ChatCompletionTool {
                     function: FunctionObject {
                         name: spec.name.to_owned(),
@@ -73,6 +78,7 @@ impl ToolBox {
                     spec,
                     definition,
                     integers,
+                    example,
                 }
             })
             .collect();
@@ -117,6 +123,16 @@ impl ToolBox {
 
     pub fn is_known(&self, name: &str) -> bool {
         self.find(name).is_some()
+    }
+
+    /// The tool's name as this box spells it and what kind of action it is.
+    pub fn kind(&self, name: &str) -> Option<(&'static str, ActionKind)> {
+        self.find(name).map(|t| (t.spec.name, t.spec.kind))
+    }
+
+    /// How a user would ask for the tool, for replies that say how.
+    pub fn example(&self, name: &str) -> Option<&str> {
+        self.find(name).and_then(|t| t.example.as_deref())
     }
 
     /// What the model's call `name(raw_args)` comes to. `grounded` knows what the user
@@ -184,7 +200,7 @@ impl ToolBox {
         // Numbers too: "scale payments-api in prod" has no replica count to take.
         for key in &tool.integers {
             if let Some(n) = args.get(key).and_then(Value::as_u64)
-                && !grounded.has_number(n)
+                && !grounded.has_integer(key, n)
             {
                 tracing::debug!(tool = spec.name, arg = %key, n, "dropped a number the user did not give");
                 args.remove(key);
@@ -231,7 +247,18 @@ impl ToolBox {
 const MAX_NAME_WORDS: usize = 3;
 
 /// What the user named in the thread: their words, and the arguments of the calls
-/// already made from them.
+/// already made from them. Only the user's own messages count, never bot replies or
+/// tool results:
+/// - services, teams and subjects: named in some way the catalog reads as that entity;
+/// - environments: named, or in a hyphenated name ("payments-prod");
+/// - numbers (replicas, lines, memory): written in digits or words;
+/// - a rollback `revision`: only a number the user marked as one ("rev 7", "v7",
+///   "revision seven") or wrote in a message the alias planner reads as a rollback to
+///   it ("rollback ledger prd 7"). Any other number ("the one in prod", "last 50 lines")
+///   does not count, nor does a revision list a read returned: the model may pick from
+///   it only by the user saying which;
+/// - a `container`: one the user named; any other is checked against the Deployment
+///   before it is taken (`llm.rs`).
 #[derive(Debug, Clone, Default)]
 pub struct Grounding {
     environments: Vec<String>,
@@ -239,6 +266,8 @@ pub struct Grounding {
     texts: Vec<Vec<String>>,
     /// Numbers the user wrote, in digits or words.
     numbers: Vec<u64>,
+    /// Numbers the user wrote as revisions.
+    revisions: Vec<u64>,
     /// Names taken from earlier calls in the thread.
     names: Vec<String>,
 }
@@ -288,8 +317,24 @@ impl Grounding {
         self.names.push(name.to_lowercase());
     }
 
-    fn has_number(&self, n: u64) -> bool {
-        self.numbers.contains(&n)
+    /// A number the user wrote as a revision (see the type's docs).
+    pub fn add_revision(&mut self, n: u64) {
+        self.revisions.push(n);
+    }
+
+    /// Whether the user gave `n` as the integer argument `key`.
+    fn has_integer(&self, key: &str, n: u64) -> bool {
+        if key == "revision" {
+            self.revisions.contains(&n)
+        } else {
+            self.numbers.contains(&n)
+        }
+    }
+
+    /// Whether the user wrote `word` (a container name, say) in one of their messages.
+    pub fn has_word(&self, word: &str) -> bool {
+        let word = word.to_lowercase();
+        self.texts.iter().any(|words| words.contains(&word))
     }
 
     fn has(&self, env: &str) -> bool {
@@ -705,6 +750,39 @@ mod tests {
         let mut g = Grounding::from_texts(["and the logs?"]);
         g.add_name("cart");
         ready(tb.interpret("pod_logs", r#"{"service":"cart"}"#, &catalog, &g));
+    }
+
+    #[test]
+    fn a_revision_is_only_one_the_user_gave_as_a_revision() {
+        let tb = toolbox();
+        let catalog = Catalog::sandbox();
+        // "one" and "50" are numbers the user wrote, but not revisions.
+        let mut g = Grounding::from_texts([
+            "show me the last 50 lines of search logs in staging",
+            "roll back search in staging, the one that is crashing",
+        ]);
+        for revision in [1, 50] {
+            let args =
+                format!(r#"{{"service":"search","environment":"staging","revision":{revision}}}"#);
+            let call = ready(tb.interpret("rollback_deployment", &args, &catalog, &g));
+            assert!(!call.args.contains_key("revision"), "{revision}");
+        }
+        g.add_revision(2);
+        let call = ready(tb.interpret(
+            "rollback_deployment",
+            r#"{"service":"search","environment":"staging","revision":2}"#,
+            &catalog,
+            &g,
+        ));
+        assert_eq!(call.args["revision"], 2);
+        // Other numbers are still read from the user's words.
+        let call = ready(tb.interpret(
+            "pod_logs",
+            r#"{"service":"search","lines":50}"#,
+            &catalog,
+            &g,
+        ));
+        assert_eq!(call.args["lines"], 50);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::{AgentOutcome, AgentRun, LlmAgent, LlmError, ReadDone, ToolHost, TurnInput};
-use crate::actions::{ActionError, ActionOutput, RegistryEntry};
+use crate::actions::{ActionContext, ActionError, ActionOutput, RegistryEntry};
 use crate::approval::Actor;
 use crate::chat::{Inbound, Reply};
 use crate::engine::intent::{Intent, PlanContext, ToolCall};
@@ -54,6 +54,21 @@ impl ToolHost for EngineHost<'_> {
                 call.tool
             ))),
         }
+    }
+
+    async fn plan_mutation(&self, call: &ToolCall) -> Result<(), ActionError> {
+        let Some(RegistryEntry::Mutate(action)) = self.engine.registry.get(&call.tool) else {
+            return Err(ActionError::Unknown(format!(
+                "`{}` is not a change this platbot can make",
+                call.tool
+            )));
+        };
+        let checked = action.check(Value::Object(call.args.clone()))?;
+        let ctx = ActionContext {
+            platform: &self.engine.platform,
+            actor: self.actor,
+        };
+        action.plan(&ctx, checked.canonical).await.map(|_| ())
     }
 }
 
