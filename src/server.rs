@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -48,18 +48,28 @@ pub fn router_with(state: ServerState, extra: Option<Router>) -> Router {
         .route("/proposals/{id}", get(get_proposal))
         .route("/proposals/{id}/confirm", post(confirm))
         .route("/proposals/{id}/cancel", post(cancel))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .method_not_allowed_fallback(method_not_allowed);
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .nest("/api/v1", api)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
     let app = match extra {
         Some(extra) => app.merge(extra),
         None => app,
     };
     app.layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// A known path with the wrong method: a JSON error like every other refusal.
+async fn method_not_allowed() -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "this endpoint does not take that method",
+    )
 }
 
 /// An API error: a status and a message, answered as `{"error": "..."}`.
@@ -173,6 +183,18 @@ fn parse_id(raw: &str) -> Result<ProposalId, ApiError> {
         .map_err(|e: ApprovalError| ApiError::new(StatusCode::NOT_FOUND, e.to_string()))
 }
 
+/// The `{id}` of a proposal route; an undecodable one (`%AA`) is a JSON 404 like any other
+/// unknown id, not axum's plain-text rejection.
+fn path_id(id: Result<Path<String>, PathRejection>) -> Result<ProposalId, ApiError> {
+    let Path(raw) = id.map_err(|e| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no such proposal: {}", e.body_text()),
+        )
+    })?;
+    parse_id(&raw)
+}
+
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         let status = match &e {
@@ -193,11 +215,11 @@ impl From<EngineError> for ApiError {
 
 async fn decide(
     state: ServerState,
-    id: String,
+    id: Result<Path<String>, PathRejection>,
     body: Result<Json<UserBody>, JsonRejection>,
     confirm: bool,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let id = parse_id(&id)?;
+    let id = path_id(id)?;
     let user = parse_user(&parse_body(body)?.user)?;
     let decision = if confirm {
         state.engine.confirm(id, &user).await?
@@ -211,7 +233,7 @@ async fn decide(
 
 async fn confirm(
     State(state): State<ServerState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     body: Result<Json<UserBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     decide(state, id, body, true).await
@@ -219,7 +241,7 @@ async fn confirm(
 
 async fn cancel(
     State(state): State<ServerState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     body: Result<Json<UserBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     decide(state, id, body, false).await
@@ -227,12 +249,12 @@ async fn cancel(
 
 async fn get_proposal(
     State(state): State<ServerState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let p = state
         .engine
         .approvals()
-        .get(parse_id(&id)?)
+        .get(path_id(id)?)
         .await
         .map_err(|e| ApiError::from(EngineError::from(e)))?;
     Ok(Json(json!({ "proposal": p.view() })))
