@@ -193,6 +193,8 @@ pub enum SkipReason {
     NotRegular,
     #[error("{bytes} bytes, over the {max}-byte limit ([knowledge] max_file_bytes)")]
     TooLarge { bytes: u64, max: u64 },
+    #[error("cannot be read: {error}")]
+    Unreadable { error: String },
 }
 
 /// The regular file `path` stands for, if it may be read: itself, or for a symlink its
@@ -203,6 +205,9 @@ fn confined_file(
     file_type: std::fs::FileType,
     max_bytes: u64,
 ) -> Result<PathBuf, SkipReason> {
+    let unreadable = |e: std::io::Error| SkipReason::Unreadable {
+        error: e.to_string(),
+    };
     let target = if file_type.is_symlink() {
         let target = std::fs::canonicalize(path).map_err(|_| SkipReason::BrokenLink)?;
         if !target.starts_with(root) {
@@ -212,7 +217,7 @@ fn confined_file(
     } else {
         path.to_owned()
     };
-    let meta = std::fs::metadata(&target).map_err(|_| SkipReason::BrokenLink)?;
+    let meta = std::fs::symlink_metadata(&target).map_err(unreadable)?;
     check_meta(&meta, max_bytes)?;
     Ok(target)
 }
