@@ -36,6 +36,7 @@ mod cases {
     pub const SLACK_PAYLOADS: u32 = 512;
     pub const SLACK_ROUTES: u32 = 256;
     pub const SLACK_SIGNATURES: u32 = 192;
+    pub const SOCKET_FRAMES: u32 = 128;
     pub const HTTP_API: u32 = 512;
     pub const CONFIG: u32 = 512;
     pub const TOOLS_YAML: u32 = 512;
@@ -648,6 +649,91 @@ fn slack_signatures_are_checked_before_anything_is_read() {
             Ok(())
         },
     );
+}
+
+/// Socket Mode: mutated envelopes (and their payloads) and arbitrary frames on platbot's
+/// websocket. None may take the connection down: an envelope sent after each one is still
+/// acknowledged.
+#[test]
+fn socket_mode_survives_malformed_frames() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (fake, _bot, _service) = rt.block_on(async {
+        let fake = fake_slack::FakeSlack::start().await;
+        fake.add_user("U0PRIYA", "priya.nair@example.com");
+        let bot = common::sandbox_bot("").await;
+        let toml = format!("[slack]\napi_url = \"{}\"\n", fake.api_url);
+        let env = |k: &str| match k {
+            "SLACK_BOT_TOKEN" => Some("xoxb-test-token".to_owned()),
+            "SLACK_APP_TOKEN" => Some("xapp-1-test-token".to_owned()),
+            _ => None,
+        };
+        let settings = Config::from_toml(&toml, &env)
+            .expect("config")
+            .slack
+            .expect("slack");
+        let options = platbot::chat::slack::SlackOptions {
+            socket: platbot::chat::slack::SocketOptions { connections: 1 },
+        };
+        let service = platbot::chat::slack::start(Arc::clone(&bot.app.engine), &settings, &options)
+            .await
+            .expect("slack");
+        fake.wait_for_socket(15).await;
+        (fake, bot, service)
+    });
+    let envelopes: Vec<Value> = [
+        ("events_api", slack_events()[0].clone()),
+        ("interactive", slack_clicks()[0].clone()),
+        ("slash_commands", slack_commands()[0].clone()),
+    ]
+    .into_iter()
+    .map(|(kind, payload)| {
+        serde_json::from_str(&payloads::envelope(
+            kind,
+            "env-fuzz",
+            payload,
+            kind != "events_api",
+        ))
+        .unwrap_or(Value::Null)
+    })
+    .collect();
+    #[derive(Debug, Clone)]
+    enum Frame {
+        Mutated(usize, Vec<Mutation>, TextCut),
+        Text(String),
+    }
+    let frame = prop_oneof![
+        4 => mutated(envelopes.clone()).prop_map(|(i, m, c)| Frame::Mutated(i, m, c)),
+        1 => nasty_string().prop_map(Frame::Text),
+    ];
+    let probes = std::sync::atomic::AtomicUsize::new(0);
+    check("socket mode", cases::SOCKET_FRAMES, frame, |frame| {
+        let text = match &frame {
+            Frame::Mutated(i, m, c) => cut(&apply(envelopes[*i].clone(), m).to_string(), c),
+            Frame::Text(t) => t.clone(),
+        };
+        fake.push_frame(&text);
+        // An ignored event (a reaction) in a fresh envelope: acknowledged if the socket lives.
+        let n = probes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let probe_id = format!("probe-{n}");
+        let probe = payloads::callback(
+            &format!("EvProbe{n}"),
+            json!({"type": "reaction_added", "user": "U0PRIYA", "reaction": "tada",
+                "item": {"type": "message", "channel": "C0PLATFORM", "ts": "1.1"}, "event_ts": "1.2"}),
+        );
+        fake.push_frame(&payloads::envelope("events_api", &probe_id, probe, false));
+        rt.block_on(fake.wait_ack(&probe_id, 10));
+        prop_assert_eq!(
+            fake.sockets(),
+            1,
+            "a frame took the connection down: {:?}",
+            text
+        );
+        Ok(())
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
