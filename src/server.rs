@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection};
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -90,12 +90,14 @@ pub fn router_with(state: ServerState, extra: Option<Router>) -> Router {
         .route("/proposals/{id}/cancel", post(cancel))
         // Outermost first: who is calling, then how much they may use.
         .route_layer(middleware::from_fn_with_state(state.clone(), limit))
-        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .method_not_allowed_fallback(method_not_allowed);
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .nest("/api/v1", api)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
     let app = match extra {
         Some(extra) => app.merge(extra),
@@ -103,6 +105,14 @@ pub fn router_with(state: ServerState, extra: Option<Router>) -> Router {
     };
     app.layer(middleware::from_fn_with_state(state, limit_body))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// A known path with the wrong method: a JSON error like every other refusal.
+async fn method_not_allowed() -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "this endpoint does not take that method",
+    )
 }
 
 /// An API error: a status and a message, answered as `{"error": "..."}`.
@@ -292,6 +302,18 @@ fn parse_id(raw: &str) -> Result<ProposalId, ApiError> {
         .map_err(|e: ApprovalError| ApiError::new(StatusCode::NOT_FOUND, e.to_string()))
 }
 
+/// The `{id}` of a proposal route; an undecodable one (`%AA`) is a JSON 404 like any other
+/// unknown id, not axum's plain-text rejection.
+fn path_id(id: Result<Path<String>, PathRejection>) -> Result<ProposalId, ApiError> {
+    let Path(raw) = id.map_err(|e| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no such proposal: {}", e.body_text()),
+        )
+    })?;
+    parse_id(&raw)
+}
+
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         let status = match &e {
@@ -313,11 +335,11 @@ impl From<EngineError> for ApiError {
 async fn decide(
     state: ServerState,
     caller: Caller,
-    id: String,
+    id: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
     confirm: bool,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let id = parse_id(&id)?;
+    let id = path_id(id)?;
     let body = user_body(body)?;
     let user = caller.acting_user(body.user.as_deref())?;
     let decision = if confirm {
@@ -333,7 +355,7 @@ async fn decide(
 async fn confirm(
     State(state): State<ServerState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     decide(state, caller, id, body, true).await
@@ -342,7 +364,7 @@ async fn confirm(
 async fn cancel(
     State(state): State<ServerState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     decide(state, caller, id, body, false).await
@@ -350,12 +372,12 @@ async fn cancel(
 
 async fn get_proposal(
     State(state): State<ServerState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let p = state
         .engine
         .approvals()
-        .get(parse_id(&id)?)
+        .get(path_id(id)?)
         .await
         .map_err(|e| ApiError::from(EngineError::from(e)))?;
     Ok(Json(json!({ "proposal": p.view() })))

@@ -117,3 +117,81 @@ async fn long_logs_are_cut_to_fit_the_chat_and_say_so() {
         "the data keeps every line asked for"
     );
 }
+
+/// Redaction sees the whole log, not one line at a time: a private key's body after its
+/// BEGIN line and a URL password containing `/` stay hidden. Every log read asks for at
+/// most 256 KiB, and a server that sends more anyway is read only that far.
+#[tokio::test]
+async fn multi_line_secrets_are_redacted_and_reads_are_bounded() {
+    let bot = sandbox_bot("").await;
+    let pods = bot.double().list("v1", "Pod", Some("checkout-prod"));
+    let cart: Vec<String> = pods
+        .iter()
+        .filter(|p| p["metadata"]["labels"]["app.kubernetes.io/name"] == "cart")
+        .filter_map(|p| p["metadata"]["name"].as_str().map(str::to_owned))
+        .collect();
+    let (first, rest) = cart.split_first().expect("a cart pod");
+    bot.double().set_logs(
+        "checkout-prod",
+        first,
+        "cart",
+        false,
+        "starting\n-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\nVJTUt9Us8cKjMzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dV\n-----END PRIVATE KEY-----\nconnecting to postgres://ledger:ab/cd@db.internal:5432/ledger\n".to_owned(),
+    );
+    // Longer than the bound, in one line, so the tail of a few lines still holds it all.
+    let huge = format!("{}\n", "y".repeat(300 * 1024));
+    for pod in rest {
+        bot.double()
+            .set_logs("checkout-prod", pod, "cart", false, huge.clone());
+    }
+    let reply = bot
+        .say_one(
+            "t",
+            "jonah.feld",
+            "show me the last 10 lines of cart logs in prod",
+        )
+        .await;
+    let data = reply.data.clone().expect("data").to_string();
+    for secret in [
+        "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
+        "VJTUt9Us8cKjMzEfYyjiWA4R4",
+        "ab/cd",
+    ] {
+        assert!(
+            !reply.text.contains(secret),
+            "{secret} leaked: {}",
+            reply.text
+        );
+        assert!(!data.contains(secret), "{secret} leaked into data");
+    }
+    assert!(
+        reply.text.contains("[REDACTED private key]"),
+        "{}",
+        reply.text
+    );
+    assert!(
+        reply
+            .text
+            .contains("postgres://ledger:[REDACTED]@db.internal:5432/ledger"),
+        "{}",
+        reply.text
+    );
+    assert!(!rest.is_empty(), "cart runs more than one pod in prod");
+    assert!(reply.text.contains("read only that far"), "{}", reply.text);
+    assert!(data.contains("\"cut_at_limit\":true"), "{data}");
+    let reads: Vec<_> = bot
+        .double()
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/log"))
+        .collect();
+    assert!(!reads.is_empty());
+    for r in reads {
+        assert!(
+            r.query
+                .as_deref()
+                .is_some_and(|q| q.contains("limitBytes=262144")),
+            "{r:?}"
+        );
+    }
+}

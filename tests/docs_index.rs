@@ -411,3 +411,86 @@ async fn a_question_in_other_words_reaches_its_page_through_the_semantic_model()
         .expect("rebuild");
     assert!(broken.status().await.is_ok());
 }
+
+/// A docs repository is not trusted: a symlink out of the source folder (to the
+/// process environment or a secrets file beside it), a fifo and an oversized file are
+/// skipped and named in the report; nothing of them can be searched. A symlink to a file
+/// inside the folder still works.
+#[cfg(unix)]
+#[tokio::test]
+async fn sources_are_confined_to_their_folder_with_a_size_cap() {
+    use std::os::unix::fs::symlink;
+
+    let outside = tempfile::tempdir().expect("tempdir");
+    let secret = outside.path().join("secrets.md");
+    std::fs::write(
+        &secret,
+        "# Secrets\n\nSLACK_BOT_TOKEN=zebracorn-tangerine-4711 is the bot token.\n",
+    )
+    .expect("write");
+    let docs = docs_copy();
+    let root = docs.path();
+    symlink(&secret, root.join("leak.md")).expect("symlink");
+    symlink("/proc/self/environ", root.join("env.md")).expect("symlink");
+    symlink("../../nowhere.md", root.join("guides/broken.md")).expect("symlink");
+    symlink(outside.path(), root.join("linked-folder")).expect("symlink");
+    symlink("ui-config.md", root.join("alias.md")).expect("symlink");
+    let status = std::process::Command::new("mkfifo")
+        .arg(root.join("pipe.md"))
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    std::fs::write(
+        root.join("huge.md"),
+        format!("# Huge\n\n{}\n", "quokkafrost ".repeat(400)),
+    )
+    .expect("write");
+
+    let data = tempfile::tempdir().expect("tempdir");
+    let settings = KnowledgeSettings {
+        max_file_bytes: 4096,
+        ..settings(root)
+    };
+    let index = DocsIndex::open(&settings, data.path()).await.expect("open");
+    let summary = index
+        .index(IndexOptions::default(), None)
+        .await
+        .expect("index");
+    let skipped: Vec<(&str, String)> = summary
+        .skipped
+        .iter()
+        .map(|s| (s.path.as_str(), s.reason.to_string()))
+        .collect();
+    let reason = |path: &str| {
+        skipped
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| panic!("{path} not reported: {skipped:?}"))
+    };
+    assert!(reason("leak.md").contains("outside the source folder"));
+    assert!(reason("env.md").contains("outside the source folder"));
+    assert!(reason("guides/broken.md").contains("does not resolve"));
+    assert!(reason("pipe.md").contains("not a regular file"));
+    assert!(reason("huge.md").contains("4096-byte limit"));
+    assert_eq!(skipped.len(), 5, "{skipped:?}");
+    let rendered = summary.render();
+    assert!(rendered.contains("skipped fixtures:env.md"), "{rendered}");
+    // The three fixture files and the link inside the folder.
+    assert_eq!(summary.files, 4, "{summary:?}");
+    let files = index.indexed_files().await;
+    assert!(files.contains(&"fixtures:alias.md".to_owned()), "{files:?}");
+
+    for query in ["zebracorn tangerine bot token", "quokkafrost", "PATH HOME"] {
+        let found = index.search(query, 5, None).await.expect("search");
+        for p in &found.passages {
+            assert!(
+                !p.text.contains("zebracorn")
+                    && !p.text.contains("quokkafrost")
+                    && !p.path.starts_with("env")
+                    && !p.path.starts_with("linked-folder"),
+                "{query}: {p:?}"
+            );
+        }
+    }
+}

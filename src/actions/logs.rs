@@ -32,16 +32,25 @@ pub const CHAT_BUDGET: usize = 3500;
 /// A longer line is cut (minified JSON, stack dumps on one line).
 pub const MAX_LINE_CHARS: usize = 300;
 
-const REDACTED: &str = "[REDACTED]";
+/// Bytes read per container instance at most (the API's `limitBytes`), so one chatty
+/// or hostile container cannot exhaust memory. The kubelet counts them from the start of
+/// the requested tail; what is cut is said under the logs.
+pub const MAX_LOG_BYTES: usize = 256 * 1024;
+
+/// Every replacement starts so (`[REDACTED]`, `[REDACTED jwt]`, ...).
+const REDACTED_PREFIX: &str = "[REDACTED";
 
 /// Secret-looking values and what replaces them. Key-value pairs keep the key so the line
 /// still says what was there.
 static RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     [
-        // PEM private keys.
-        (r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*", "[REDACTED private key]"),
-        // user:password@ in URLs and connection strings.
-        (r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@", "${1}[REDACTED]@"),
+        // user:password@ in URLs and connection strings. The password runs to the last `@`
+        // of the token, since unencoded passwords hold `/`, `:` and `@` too (hiding part of
+        // a path with an `@` in it is the safe mistake).
+        (
+            r#"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@"'<>]*:)[^\s"'<>]*@"#,
+            "${1}[REDACTED]@",
+        ),
         // Authorization headers.
         (
             r"(?i)\b((?:proxy-)?authorization\s*[:=]\s*(?:bearer\s+|basic\s+|token\s+)?)[^\s,;]+",
@@ -76,9 +85,98 @@ static RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     .collect()
 });
 
+/// The first or last line of a PEM private key (PKCS#1/#8, EC, OpenSSH, encrypted, PGP).
+static PEM_MARKER: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(r"-----(BEGIN|END) [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
+        .inspect_err(|e| tracing::error!(error = %e, "bad PEM marker rule"))
+        .ok()
+});
+
+const REDACTED_KEY: &str = "[REDACTED private key]";
+
+/// A log's text with every PEM private key block replaced, across lines: from BEGIN to END,
+/// from BEGIN to the end when the tail (or `limit_bytes`) cut the END off, and from the
+/// start (or the previous block) to an END whose BEGIN was cut off.
+fn redact_private_keys(text: &str) -> std::borrow::Cow<'_, str> {
+    let Some(marker) = PEM_MARKER.as_ref() else {
+        return text.into();
+    };
+    if !marker.is_match(text) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len());
+    // Where the text not yet copied starts, and whether it is inside a key.
+    let mut kept_from = 0;
+    let mut open_at: Option<usize> = None;
+    for m in marker.captures_iter(text) {
+        let (Some(whole), Some(kind)) = (m.get(0), m.get(1)) else {
+            continue;
+        };
+        match (kind.as_str(), open_at) {
+            ("BEGIN", None) => open_at = Some(whole.start()),
+            // A second BEGIN inside a block changes nothing: all of it is hidden.
+            ("BEGIN", Some(_)) => {}
+            (_, start) => {
+                out.push_str(&text[kept_from..start.unwrap_or(kept_from)]);
+                out.push_str(REDACTED_KEY);
+                kept_from = whole.end();
+                open_at = None;
+            }
+        }
+    }
+    match open_at {
+        Some(start) => {
+            out.push_str(&text[kept_from..start]);
+            out.push_str(REDACTED_KEY);
+        }
+        None => out.push_str(&text[kept_from..]),
+    }
+    out.into()
+}
+
+/// One container instance's log as read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogText {
+    /// Invalid UTF-8 replaced, so a binary line or a cut inside a character does not lose
+    /// the whole log.
+    pub text: String,
+    /// The read stopped at [`MAX_LOG_BYTES`].
+    pub cut: bool,
+}
+
+/// Reads one container instance's log, at most [`MAX_LOG_BYTES`]: asked of the API as
+/// `limitBytes` and enforced while reading, so a server that ignores it cannot make the
+/// bot hold more.
+pub async fn read_log(
+    api: &Api<Pod>,
+    pod: &str,
+    mut params: LogParams,
+) -> Result<LogText, kube::Error> {
+    use futures::AsyncReadExt;
+    params.limit_bytes = Some(i64::try_from(MAX_LOG_BYTES).unwrap_or(i64::MAX));
+    let stream = api.log_stream(pod, &params).await?;
+    let stream = std::pin::pin!(stream);
+    let mut bytes = Vec::new();
+    stream
+        .take(MAX_LOG_BYTES as u64)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(kube::Error::ReadEvents)?;
+    Ok(LogText {
+        cut: bytes.len() >= MAX_LOG_BYTES,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    })
+}
+
+/// A container's log as lines for chat: secrets redacted (multi-line ones first), each
+/// line capped.
+pub fn redact_log(text: &str) -> Vec<String> {
+    redact_private_keys(text).lines().map(redact).collect()
+}
+
 /// One log line with secret-looking values replaced and its length capped for chat.
 pub fn redact(line: &str) -> String {
-    let mut out = line.trim_end().to_owned();
+    let mut out = redact_private_keys(line.trim_end()).into_owned();
     for (re, replacement) in RULES.iter() {
         if re.is_match(&out) {
             out = re.replace_all(&out, *replacement).into_owned();
@@ -92,7 +190,7 @@ pub fn redact(line: &str) -> String {
 
 /// Whether a redaction happened (for the note under the logs).
 fn was_redacted(line: &str) -> bool {
-    line.contains(REDACTED)
+    line.contains(REDACTED_PREFIX)
 }
 
 /// The last lines of one container instance.
@@ -102,6 +200,9 @@ pub struct ContainerLog {
     pub container: String,
     pub previous: bool,
     pub lines: Vec<String>,
+    /// The read stopped at [`MAX_LOG_BYTES`].
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cut_at_limit: bool,
     /// Why it could not be read, if it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -311,6 +412,12 @@ impl ReadAction for PodLogs {
         {
             text.push_str("Values that look like secrets are shown as [REDACTED].\n");
         }
+        if blocks.iter().any(|(_, l)| l.cut_at_limit) {
+            text.push_str(&format!(
+                "A log longer than {} KiB was read only that far.\n",
+                MAX_LOG_BYTES / 1024
+            ));
+        }
         if cut {
             text.push_str(
                 "Cut to fit the chat; ask for fewer lines, or use `kubectl logs` for everything.\n",
@@ -371,15 +478,16 @@ async fn read_env(
                 tail_lines: Some(i64::from(lines)),
                 ..LogParams::default()
             };
-            let result = api.logs(pod, &params).await;
+            let result = read_log(&api, pod, params).await;
             ContainerLog {
                 pod: pod.clone(),
                 container: container.clone(),
                 previous: *prev,
                 lines: match &result {
-                    Ok(text) => text.lines().map(redact).collect(),
+                    Ok(log) => redact_log(&log.text),
                     Err(_) => Vec::new(),
                 },
+                cut_at_limit: result.as_ref().is_ok_and(|log| log.cut),
                 error: result
                     .err()
                     .map(|e| cluster.explain(ctx.actor, e).to_string()),
@@ -395,7 +503,8 @@ mod tests {
 
     #[test]
     fn every_rule_compiles() {
-        assert_eq!(RULES.len(), 11);
+        assert_eq!(RULES.len(), 10);
+        assert!(PEM_MARKER.is_some());
     }
 
     #[test]
@@ -444,6 +553,87 @@ mod tests {
         assert!(redact(&long).len() < 320);
     }
 
+    const KEY_BODY: [&str; 3] = [
+        "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun",
+        "VTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxK",
+        "LxoS2tFczGkPLPgizskuemMghRniWaoLcyehkd3qqGElvW/VDL5AaWTg0nLVkjRo",
+    ];
+
+    fn shown(log: &str) -> String {
+        redact_log(log).join("\n")
+    }
+
+    #[test]
+    fn a_private_key_is_hidden_from_begin_to_end_across_lines() {
+        let log = format!(
+            "loading key\n-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----\nlistening on :8443",
+            KEY_BODY.join("\n")
+        );
+        assert_eq!(
+            redact_log(&log),
+            [
+                "loading key",
+                "[REDACTED private key]",
+                "listening on :8443"
+            ]
+        );
+        // Cut off by the tail at the start (no BEGIN) or at the end (no END), and two keys.
+        let head_cut = format!(
+            "{}\n-----END PRIVATE KEY----- done\nnext",
+            KEY_BODY[1..].join("\n")
+        );
+        assert_eq!(shown(&head_cut), "[REDACTED private key] done\nnext");
+        let tail_cut = format!(
+            "ok\nkey: -----BEGIN OPENSSH PRIVATE KEY-----\n{}",
+            KEY_BODY.join("\n")
+        );
+        assert_eq!(shown(&tail_cut), "ok\nkey: [REDACTED private key]");
+        let two = format!(
+            "-----BEGIN EC PRIVATE KEY-----\n{0}\n-----END EC PRIVATE KEY-----\nbetween\n-----BEGIN ENCRYPTED PRIVATE KEY-----\n{0}\n-----END ENCRYPTED PRIVATE KEY-----",
+            KEY_BODY[0]
+        );
+        assert_eq!(
+            shown(&two),
+            "[REDACTED private key]\nbetween\n[REDACTED private key]"
+        );
+        for log in [log, head_cut, tail_cut, two] {
+            for body in KEY_BODY {
+                assert!(!shown(&log).contains(&body[..20]), "{log}");
+            }
+        }
+        // A certificate is public and stays.
+        let cert = "-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIE\n-----END CERTIFICATE-----";
+        assert_eq!(shown(cert), cert);
+    }
+
+    #[test]
+    fn url_passwords_with_any_characters_are_hidden_up_to_the_last_at() {
+        for (line, expected) in [
+            (
+                "db postgres://u:ab/cd@h:5432/db",
+                "db postgres://u:[REDACTED]@h:5432/db",
+            ),
+            (
+                "amqp://app:p@ss:w/rd@rabbit/vhost ok",
+                "amqp://app:[REDACTED]@rabbit/vhost ok",
+            ),
+            (
+                "redis://:s3cr3t@cache:6379",
+                "redis://:[REDACTED]@cache:6379",
+            ),
+            (
+                r#"{"url":"mysql://root:x/y@db","user":"a@b"}"#,
+                r#"{"url":"mysql://root:[REDACTED]@db","user":"a@b"}"#,
+            ),
+            (
+                "GET http://host:8080/health 200",
+                "GET http://host:8080/health 200",
+            ),
+        ] {
+            assert_eq!(redact(line), expected, "{line}");
+        }
+    }
+
     #[test]
     fn blocks_share_the_chat_budget_and_say_what_was_cut() {
         let big = ContainerLog {
@@ -453,6 +643,7 @@ mod tests {
             lines: (0..500)
                 .map(|i| format!("line {i} {}", "y".repeat(40)))
                 .collect(),
+            cut_at_limit: false,
             error: None,
         };
         let (text, cut) = render_blocks(&[("p/c:".into(), &big)], 500);

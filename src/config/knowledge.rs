@@ -14,6 +14,11 @@ use super::{ConfigError, invalid};
 pub const DEFAULT_SCORE_THRESHOLD: f32 = 0.4;
 pub const DEFAULT_DOCS_DIR: &str = "docs-index";
 pub const DEFAULT_COLLECTION: &str = "platbot-docs";
+/// A docs page is far smaller; a bigger file is generated output or a mistake, and would
+/// only crowd the index.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 2 * 1024 * 1024;
+/// The largest `max_file_bytes` accepted: a file is read whole into memory to be indexed.
+const MAX_FILE_BYTES_LIMIT: u64 = 256 * 1024 * 1024;
 
 /// `[knowledge]` as written.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -26,6 +31,7 @@ pub(super) struct RawKnowledge {
     sources: Vec<RawSource>,
     score_threshold: Option<f32>,
     max_passages: Option<usize>,
+    max_file_bytes: Option<u64>,
     qdrant: Option<RawQdrant>,
     embeddings: Option<RawEmbeddings>,
 }
@@ -129,6 +135,8 @@ pub struct KnowledgeSettings {
     pub score_threshold: f32,
     /// Passages quoted in an answer.
     pub max_passages: usize,
+    /// A docs file larger than this is skipped (and named in the index report).
+    pub max_file_bytes: u64,
     pub qdrant: Option<QdrantSettings>,
     pub embeddings: Option<EmbeddingSettings>,
 }
@@ -143,6 +151,7 @@ impl Default for KnowledgeSettings {
             }],
             score_threshold: DEFAULT_SCORE_THRESHOLD,
             max_passages: 3,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             qdrant: None,
             embeddings: None,
         }
@@ -229,6 +238,13 @@ pub(super) fn knowledge_settings(
             "must be between 1 and 10",
         ));
     }
+    let max_file_bytes = raw.max_file_bytes.unwrap_or(DEFAULT_MAX_FILE_BYTES);
+    if max_file_bytes == 0 || max_file_bytes > MAX_FILE_BYTES_LIMIT {
+        return Err(invalid(
+            "knowledge.max_file_bytes",
+            format!("must be between 1 and {MAX_FILE_BYTES_LIMIT} (bytes)"),
+        ));
+    }
     let qdrant = match raw.qdrant {
         Some(q) => Some(QdrantSettings {
             url: url("knowledge.qdrant.url", q.url)?,
@@ -274,6 +290,7 @@ pub(super) fn knowledge_settings(
         sources,
         score_threshold,
         max_passages,
+        max_file_bytes,
         qdrant,
         embeddings,
     })
@@ -317,6 +334,9 @@ mod tests {
         assert_eq!(k.sources[0].name, "platform");
         assert_eq!(k.sources[0].path, std::path::PathBuf::from("docs-index"));
         assert!(k.qdrant.is_none() && k.embeddings.is_none());
+        assert_eq!(k.max_file_bytes, 2 * 1024 * 1024);
+        let c = Config::from_toml("[knowledge]\nmax_file_bytes = 4096\n", &no_env).unwrap();
+        assert_eq!(c.knowledge.max_file_bytes, 4096);
     }
 
     #[test]
@@ -362,6 +382,10 @@ api_key_env = "EMBED_KEY"
         for (toml, field) in [
             ("[knowledge]\nscore_threshold = 2.0\n", "score_threshold"),
             ("[knowledge]\nunknown = 1\n", "unknown field"),
+            (
+                "[knowledge]\nmax_file_bytes = 0\n",
+                "knowledge.max_file_bytes",
+            ),
             (
                 "[knowledge.qdrant]\nurl = \"qdrant:6334\"\n",
                 "knowledge.qdrant.url",

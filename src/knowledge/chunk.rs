@@ -148,15 +148,31 @@ fn split_block(block: &Block, max_tokens: usize) -> Vec<(String, usize)> {
         return vec![(block.text.clone(), tokens)];
     }
     let lines: Vec<&str> = block.text.lines().collect();
+    let is_fence = |l: &str| {
+        let t = l.trim_start();
+        t.starts_with("```") || t.starts_with("~~~")
+    };
     let (fence_open, fence_close, body) = match block.kind {
         BlockKind::Code if lines.len() >= 2 => {
             let open = lines[0];
             let close = lines[lines.len() - 1];
-            (Some(open), Some(close), &lines[1..lines.len() - 1])
+            // A fence left open runs to the end of the file: its last line is code, not a fence.
+            if is_fence(close) {
+                (Some(open), Some(close), &lines[1..lines.len() - 1])
+            } else {
+                let close = if open.trim_start().starts_with('~') {
+                    "~~~"
+                } else {
+                    "```"
+                };
+                (Some(open), Some(close), &lines[1..])
+            }
         }
         _ => (None, None, &lines[..]),
     };
-    let budget = max_tokens.saturating_sub(8).max(16);
+    // Every part repeats the fences, so they come out of its budget.
+    let fences = fence_open.map_or(0, count_tokens) + fence_close.map_or(0, count_tokens) + 2;
+    let budget = max_tokens.saturating_sub(fences).max(16);
     let mut out = Vec::new();
     let mut current: Vec<&str> = Vec::new();
     let mut current_tokens = 0;

@@ -19,7 +19,7 @@ use tokio::sync::{Mutex, RwLock};
 use super::KnowledgeError;
 use super::chunk::{ChunkLimits, chunk};
 use super::embed::{ContentHash, Embedder, write_atomically};
-use super::ingest::{Source, parse, plain_links};
+use super::ingest::{SkipReason, Source, parse, plain_links, read_file};
 use super::semantic::{self, SemanticModel};
 use super::sparse::{ANALYZER_VERSION, Analyzer, Bm25Params, Field, TermFreqs};
 use super::store::{ChunkPayload, DenseDims, EdgeStore, ServerStore, StoredChunk, VectorStore};
@@ -66,11 +66,21 @@ pub struct IndexSummary {
     pub unchanged: usize,
     pub chunks_written: usize,
     pub chunks_deleted: usize,
+    /// Files in the sources that were not indexed, and why.
+    pub skipped: Vec<SkippedFile>,
     pub embedded: usize,
     pub embeddings_cached: usize,
     /// Why everything was indexed again, when it was.
     pub rebuilt: Option<String>,
     pub seconds: f64,
+}
+
+/// A file left out of the index (see [`Source::files`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedFile {
+    pub source: String,
+    pub path: String,
+    pub reason: SkipReason,
 }
 
 impl IndexSummary {
@@ -95,6 +105,9 @@ impl IndexSummary {
         }
         if let Some(why) = &self.rebuilt {
             s.push_str(&format!("; full rebuild ({why})"));
+        }
+        for f in &self.skipped {
+            s.push_str(&format!("\nskipped {}:{}: {}", f.source, f.path, f.reason));
         }
         s
     }
@@ -428,20 +441,36 @@ impl DocsIndex {
             }
         };
 
-        // Every file with the hash of its bytes.
+        // Every file with the hash of its bytes; what may not be read is reported, not indexed.
+        let max_bytes = self.settings.max_file_bytes;
         let mut files: Vec<(usize, String, PathBuf)> = Vec::new();
+        let mut skipped: Vec<SkippedFile> = Vec::new();
         for (i, source) in self.sources.iter().enumerate() {
-            for (rel, abs) in source.files()? {
+            let listing = source.files(max_bytes)?;
+            for (rel, abs) in listing.files {
                 files.push((i, rel, abs));
             }
+            skipped.extend(listing.skipped.into_iter().map(|s| SkippedFile {
+                source: source.name.clone(),
+                path: s.path,
+                reason: s.reason,
+            }));
         }
         emit(IndexEvent::Scanned { files: files.len() });
         let mut current: BTreeMap<String, (usize, String, PathBuf, String)> = BTreeMap::new();
         for (i, rel, abs) in files {
-            let bytes = std::fs::read(&abs).map_err(|source| KnowledgeError::Io {
-                path: abs.clone(),
-                source,
-            })?;
+            let bytes = match read_file(&abs, max_bytes) {
+                Ok(Ok(bytes)) => bytes,
+                Ok(Err(reason)) => {
+                    skipped.push(SkippedFile {
+                        source: self.sources[i].name.clone(),
+                        path: rel,
+                        reason,
+                    });
+                    continue;
+                }
+                Err(source) => return Err(KnowledgeError::Io { path: abs, source }),
+            };
             let key = format!("{}:{rel}", self.sources[i].name);
             current.insert(key, (i, rel, abs, hex(&Sha256::digest(&bytes))));
         }
@@ -516,6 +545,7 @@ impl DocsIndex {
             .unwrap_or_default();
         let mut summary = IndexSummary {
             files: current.len(),
+            skipped,
             rebuilt: rebuild_reason.clone(),
             ..IndexSummary::default()
         };
@@ -806,10 +836,22 @@ impl DocsIndex {
         abs: &Path,
         hash: &str,
     ) -> Result<Parsed, KnowledgeError> {
-        let bytes = std::fs::read(abs).map_err(|source| KnowledgeError::Io {
-            path: abs.to_owned(),
-            source,
-        })?;
+        let bytes = match read_file(abs, self.settings.max_file_bytes) {
+            Ok(Ok(bytes)) => bytes,
+            // Changed since it was hashed a moment ago; the next run sees it as it is then.
+            Ok(Err(reason)) => {
+                return Err(KnowledgeError::Source {
+                    source_name: self.sources[source].name.clone(),
+                    message: format!("{rel} changed while indexing: {reason}"),
+                });
+            }
+            Err(e) => {
+                return Err(KnowledgeError::Io {
+                    path: abs.to_owned(),
+                    source: e,
+                });
+            }
+        };
         let text = String::from_utf8_lossy(&bytes);
         let doc = parse(rel, &text);
         let source_name = &self.sources[source].name;

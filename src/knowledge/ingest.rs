@@ -9,6 +9,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use globset::{Glob, GlobMatcher};
+use serde::Serialize;
 
 use super::KnowledgeError;
 
@@ -84,21 +85,31 @@ impl Source {
         })
     }
 
-    /// The supported files under the root, as (relative path with `/`, absolute path), sorted.
-    pub fn files(&self) -> Result<Vec<(String, PathBuf)>, KnowledgeError> {
+    /// The supported files under the root, sorted, and the ones skipped with why.
+    ///
+    /// A docs repository is not trusted: a symlink is indexed only when it resolves to a
+    /// regular file inside the root (`env.md -> /proc/self/environ` would otherwise be
+    /// quoted to every chat user), symlinked folders are not followed, special files
+    /// (fifos, sockets, devices) are never opened, and files over `max_bytes` are skipped.
+    pub fn files(&self, max_bytes: u64) -> Result<Listing, KnowledgeError> {
         if !self.root.is_dir() {
             return Err(KnowledgeError::Source {
                 source_name: self.name.clone(),
                 message: format!("{} is not a folder", self.root.display()),
             });
         }
-        let mut out = Vec::new();
-        for entry in walkdir::WalkDir::new(&self.root).follow_links(true) {
+        let root = std::fs::canonicalize(&self.root).map_err(|source| KnowledgeError::Io {
+            path: self.root.clone(),
+            source,
+        })?;
+        let mut listing = Listing::default();
+        // The root itself may be a symlink (a mounted docs checkout); nothing below it is followed.
+        for entry in walkdir::WalkDir::new(&self.root).follow_links(false) {
             let entry = entry.map_err(|e| KnowledgeError::Source {
                 source_name: self.name.clone(),
                 message: e.to_string(),
             })?;
-            if !entry.file_type().is_file() {
+            if entry.file_type().is_dir() {
                 continue;
             }
             let path = entry.path();
@@ -106,9 +117,6 @@ impl Source {
                 .extension()
                 .and_then(|e| e.to_str())
                 .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
-            if !supported {
-                continue;
-            }
             let Ok(rel) = path.strip_prefix(&self.root) else {
                 continue;
             };
@@ -117,7 +125,7 @@ impl Source {
                 Component::Normal(s) => s.to_string_lossy().starts_with('.'),
                 _ => false,
             });
-            if hidden {
+            if !supported || hidden {
                 continue;
             }
             if let Some(p) = &self.pattern
@@ -130,10 +138,17 @@ impl Source {
                 .map(|c| c.as_os_str().to_string_lossy())
                 .collect::<Vec<_>>()
                 .join("/");
-            out.push((rel, path.to_owned()));
+            match confined_file(&root, path, entry.file_type(), max_bytes) {
+                Ok(target) => listing.files.push((rel, target)),
+                Err(reason) => {
+                    tracing::warn!(source = %self.name, path = %rel, %reason, "docs file skipped");
+                    listing.skipped.push(Skipped { path: rel, reason });
+                }
+            }
         }
-        out.sort();
-        Ok(out)
+        listing.files.sort();
+        listing.skipped.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(listing)
     }
 
     /// Where a citation of `rel_path` points.
@@ -148,6 +163,103 @@ impl Source {
             _ => base,
         }
     }
+}
+
+/// What [`Source::files`] found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Listing {
+    /// (relative path with `/`, the file to read: the link target for a symlink), sorted.
+    pub files: Vec<(String, PathBuf)>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// A file under a source that is not indexed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// Relative to the source's root, with `/`.
+    pub path: String,
+    pub reason: SkipReason,
+}
+
+/// Why a file is not indexed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    #[error("a symlink pointing outside the source folder")]
+    LinkOutsideRoot,
+    #[error("a symlink that does not resolve")]
+    BrokenLink,
+    #[error("not a regular file (a fifo, socket, device or folder)")]
+    NotRegular,
+    #[error("{bytes} bytes, over the {max}-byte limit ([knowledge] max_file_bytes)")]
+    TooLarge { bytes: u64, max: u64 },
+    #[error("cannot be read: {error}")]
+    Unreadable { error: String },
+}
+
+/// The regular file `path` stands for, if it may be read: itself, or for a symlink its
+/// target when that is inside `root` (canonical).
+fn confined_file(
+    root: &Path,
+    path: &Path,
+    file_type: std::fs::FileType,
+    max_bytes: u64,
+) -> Result<PathBuf, SkipReason> {
+    let unreadable = |e: std::io::Error| SkipReason::Unreadable {
+        error: e.to_string(),
+    };
+    let target = if file_type.is_symlink() {
+        let target = std::fs::canonicalize(path).map_err(|_| SkipReason::BrokenLink)?;
+        if !target.starts_with(root) {
+            return Err(SkipReason::LinkOutsideRoot);
+        }
+        target
+    } else {
+        path.to_owned()
+    };
+    let meta = std::fs::symlink_metadata(&target).map_err(unreadable)?;
+    check_meta(&meta, max_bytes)?;
+    Ok(target)
+}
+
+fn check_meta(meta: &std::fs::Metadata, max_bytes: u64) -> Result<(), SkipReason> {
+    if !meta.is_file() {
+        return Err(SkipReason::NotRegular);
+    }
+    if meta.len() > max_bytes {
+        return Err(SkipReason::TooLarge {
+            bytes: meta.len(),
+            max: max_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// A listed file's bytes, checked again when opened (it may have changed since the
+/// listing) and never more than `max_bytes`: `Ok(Err(reason))` when it must be skipped now.
+pub fn read_file(path: &Path, max_bytes: u64) -> std::io::Result<Result<Vec<u8>, SkipReason>> {
+    use std::io::Read;
+    // `path` is a plain file or a link's resolved target: checked before opening (so a
+    // fifo is never opened) and again on the handle (so what is read is what was checked).
+    let meta = std::fs::symlink_metadata(path)?;
+    if let Err(reason) = check_meta(&meta, max_bytes) {
+        return Ok(Err(reason));
+    }
+    let file = std::fs::File::open(path)?;
+    if let Err(reason) = check_meta(&file.metadata()?, max_bytes) {
+        return Ok(Err(reason));
+    }
+    let mut bytes = Vec::new();
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    let len = bytes.len() as u64;
+    if len > max_bytes {
+        return Ok(Err(SkipReason::TooLarge {
+            bytes: len,
+            max: max_bytes,
+        }));
+    }
+    Ok(Ok(bytes))
 }
 
 /// What kind of text a block is; code and tables are kept whole when they fit.
@@ -542,6 +654,39 @@ mod tests {
         let doc = parse("ops/sync_options.md", "Just text.\n");
         assert_eq!(doc.title, "Sync options");
         assert_eq!(title_from_path("a/b/pod-failures.md"), "Pod failures");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_single_file_source_that_links_out_is_skipped() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secrets.md"), "token").unwrap();
+        let docs = tempfile::tempdir().unwrap();
+        let link = docs.path().join("env.md");
+        std::os::unix::fs::symlink(outside.path().join("secrets.md"), &link).unwrap();
+        std::fs::write(docs.path().join("ok.md"), "fine").unwrap();
+        for source in [
+            Source::from_path("one", &link, None).unwrap(),
+            Source::from_path("glob", &docs.path().join("*.md"), None).unwrap(),
+        ] {
+            let listing = source.files(1024).unwrap();
+            assert_eq!(
+                listing.skipped,
+                [Skipped {
+                    path: "env.md".into(),
+                    reason: SkipReason::LinkOutsideRoot
+                }],
+                "{}",
+                source.name
+            );
+            assert!(listing.files.iter().all(|(rel, _)| rel == "ok.md"));
+        }
+        let big = docs.path().join("ok.md");
+        assert_eq!(
+            read_file(&big, 2).unwrap(),
+            Err(SkipReason::TooLarge { bytes: 4, max: 2 })
+        );
+        assert_eq!(read_file(&big, 4).unwrap(), Ok(b"fine".to_vec()));
     }
 
     #[test]

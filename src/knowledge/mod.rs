@@ -27,7 +27,7 @@ pub mod store;
 
 use std::path::PathBuf;
 
-pub use index::{DocsIndex, IndexEvent, IndexOptions, IndexSummary};
+pub use index::{DocsIndex, IndexEvent, IndexOptions, IndexSummary, SkippedFile};
 pub use search::{Passage, SearchResults};
 
 #[derive(Debug, thiserror::Error)]

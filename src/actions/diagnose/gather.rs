@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::{Instant, timeout_at};
 
 use super::snapshot::{LogTail, SecretKeys, Snapshot, Unread};
-use crate::actions::logs::redact;
+use crate::actions::logs::{read_log, redact_log};
 use crate::approval::Actor;
 use crate::platform::kube::{Cluster, api_code};
 
@@ -99,8 +99,8 @@ impl Reader<'_> {
             tail_lines: Some(LOG_LINES),
             ..LogParams::default()
         };
-        match timeout_at(self.deadline, api.logs(&want.pod, &params)).await {
-            Ok(Ok(text)) => Ok(Some(text.lines().map(redact).collect())),
+        match timeout_at(self.deadline, read_log(&api, &want.pod, params)).await {
+            Ok(Ok(log)) => Ok(Some(redact_log(&log.text))),
             // The kubelet keeps one previous instance, and not after the pod moved or the
             // log was rotated: nothing to show, nothing wrong with the read.
             Ok(Err(e)) if want.previous && api_code(&e) == Some(400) => Ok(None),

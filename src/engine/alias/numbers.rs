@@ -148,6 +148,8 @@ pub(crate) fn small_or_tens(word: &str) -> Option<u64> {
 }
 
 /// "fifty", "twenty five", "twenty-five", "one hundred", "two hundred and fifty".
+/// Saturating: "hundred hundred ..." is a huge number (refused by the argument's range
+/// check with a clear message), never an overflow.
 fn spelled(words: &[Word], start: usize) -> Option<(u64, usize)> {
     let (mut total, mut current, mut len) = (0u64, 0u64, 0usize);
     for (i, w) in words.iter().enumerate().skip(start) {
@@ -156,10 +158,10 @@ fn spelled(words: &[Word], start: usize) -> Option<(u64, usize)> {
             .get(i + 1)
             .is_some_and(|n| small_or_tens(&n.text).is_some());
         match (w.text.as_str(), parts) {
-            (_, Some(parts)) => current += parts.iter().sum::<u64>(),
-            ("hundred", None) => current = current.max(1) * 100,
+            (_, Some(parts)) => current = current.saturating_add(parts.iter().sum::<u64>()),
+            ("hundred", None) => current = current.max(1).saturating_mul(100),
             ("thousand", None) if len > 0 => {
-                total += current * 1000;
+                total = total.saturating_add(current.saturating_mul(1000));
                 current = 0;
             }
             ("and", None) if len > 0 && next_is_number => {}
@@ -167,7 +169,7 @@ fn spelled(words: &[Word], start: usize) -> Option<(u64, usize)> {
         }
         len += 1;
     }
-    (len > 0).then_some((total + current, len))
+    (len > 0).then_some((total.saturating_add(current), len))
 }
 
 fn word_at(words: &[Word], i: Option<usize>) -> Option<&str> {
@@ -220,8 +222,47 @@ pub(crate) fn pick(
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::engine::alias::text::Message;
+
+    fn number_words() -> impl Strategy<Value = String> {
+        let word = prop_oneof![
+            4 => prop::sample::select(
+                [SMALL, TENS, &["hundred", "thousand", "and", "rev", "v", "-"]].concat(),
+            )
+            .prop_map(str::to_owned),
+            1 => (1usize..20).prop_map(|n| vec!["hundred"; n].join(" ")),
+            1 => (1usize..12).prop_map(|n| vec!["ninety nine thousand"; n].join(" ")),
+            1 => "[0-9]{1,30}",
+            1 => "(rev|v|r)[0-9]{1,25}",
+            1 => "[a-z]{1,6}-[a-z]{1,6}",
+            1 => "\\PC{0,6}",
+        ];
+        prop::collection::vec(word, 0..40).prop_map(|w| w.join(" "))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Runs of number words ("hundred hundred ..."), digits beyond u64 and odd words:
+        /// never an overflow panic; every number lies within the message, in order.
+        #[test]
+        fn numbers_in_any_text_are_found_without_overflow(text in number_words()) {
+            let m = Message::new(&text);
+            let found = find(&m.words);
+            let mut last_end = 0;
+            for n in &found {
+                prop_assert!(n.start >= last_end && n.start < n.end && n.end <= m.words.len());
+                last_end = n.end;
+            }
+            for arg in ["replicas", "lines", "revision", "memory"] {
+                let _ = pick(arg, &m.words, &found, true);
+                let _ = any_fits(arg, &m.words, &found);
+            }
+        }
+    }
 
     fn pick_in(text: &str, arg: &str) -> Option<u64> {
         let m = Message::new(text);
