@@ -38,10 +38,20 @@
 //! - Watches: `?watch=true` streams the changes made after the request (and the current
 //!   objects as `ADDED` when no `resourceVersion` is given); there is no history to resume from.
 //! - Every request is recorded with its `Impersonate-User` / `Impersonate-Group` headers.
+//! - RBAC, when switched on ([`KubeApiDouble::with_rbac`]; `--sandbox` does): a request with
+//!   impersonation headers is decided from the Roles, ClusterRoles, RoleBindings and
+//!   ClusterRoleBindings the double holds (verbs, resources and subresources, API groups,
+//!   resourceNames, namespaces; subjects of kind User, Group and ServiceAccount; every
+//!   impersonated identity is also in `system:authenticated`). A server-side apply that creates
+//!   needs `create` as well as `patch`. Refusals are the API server's `Forbidden` Status.
+//!   `SelfSubjectAccessReview` answers for the impersonated identity (`kubectl auth can-i`).
 //!
 //! # What is NOT emulated
-//! - Authentication, RBAC and admission: impersonation headers are recorded, never enforced;
-//!   no quota, limit range or pod security checks; no defaulting beyond the server fields above.
+//! - Authentication and admission: a request without impersonation headers is the double's
+//!   admin and may do anything; nobody checks that the caller may impersonate. RBAC leaves out
+//!   aggregated ClusterRoles (`aggregationRule`), non-resource URL rules (discovery is open to
+//!   all) and the escalation checks on writes to roles and bindings (`bind`, `escalate`).
+//!   No quota, limit range or pod security checks; no defaulting beyond the server fields above.
 //! - Controllers: nothing reconciles. Creating a Deployment makes no ReplicaSet or Pod, status
 //!   only changes when written, there is no garbage collection by owner reference.
 //! - Deleting a Namespace removes everything in it at once; the real server first marks it
@@ -60,9 +70,11 @@
 
 mod api;
 mod objects;
+mod rbac;
 pub mod seed;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
@@ -118,6 +130,8 @@ struct Shared {
     store: Mutex<Store>,
     requests: Mutex<Vec<RecordedRequest>>,
     changes: broadcast::Sender<Change>,
+    /// Whether RBAC decides impersonated requests.
+    rbac: AtomicBool,
 }
 
 /// The in-memory Kubernetes API. Cheap to clone: clones share one cluster.
@@ -142,6 +156,7 @@ impl KubeApiDouble {
             store: Mutex::new(Store::with_default_namespaces()),
             requests: Mutex::new(Vec::new()),
             changes,
+            rbac: AtomicBool::new(false),
         };
         Self {
             shared: Arc::new(shared),
@@ -168,6 +183,23 @@ impl KubeApiDouble {
             );
         }
         double
+    }
+
+    /// The double with RBAC on (or off): impersonated requests are then decided from the
+    /// roles and bindings it holds. Off by default, so that tests set up what they need.
+    pub fn with_rbac(self, enforce: bool) -> Self {
+        self.set_rbac(enforce);
+        self
+    }
+
+    /// Switches RBAC on or off for every clone of this double, from the next request on.
+    pub fn set_rbac(&self, enforce: bool) {
+        self.shared.rbac.store(enforce, Ordering::SeqCst);
+    }
+
+    /// Whether RBAC decides impersonated requests.
+    pub fn rbac_enforced(&self) -> bool {
+        self.shared.rbac.load(Ordering::SeqCst)
     }
 
     /// Binds `addr` (port 0 picks a free port) and serves the API on it until the returned

@@ -32,6 +32,7 @@ pub fn sandbox() -> StartOptions {
     StartOptions {
         sandbox: true,
         sandbox_listen: None,
+        sandbox_rbac: false,
     }
 }
 
