@@ -117,6 +117,38 @@ mod tests {
     }
 
     #[test]
+    fn the_config_file_refuses_system_groups_and_reads_the_provisioner() {
+        let load = |toml: &str| crate::config::Config::from_toml(toml, &|_| None);
+        let err = load("[groups]\n\"system:masters\" = [\"mallory\"]\n").expect_err("refused");
+        assert!(err.to_string().contains("groups.system:masters"), "{err}");
+        let err = load("[kubernetes]\ngroup_prefix = \"system:\"\n").expect_err("refused");
+        assert!(err.to_string().contains("kubernetes.group_prefix"), "{err}");
+        let err = load("[kubernetes.provisioner]\nuser = \"p\"\ngroups = [\"system:masters\"]\n")
+            .expect_err("refused");
+        assert!(
+            err.to_string().contains("kubernetes.provisioner.groups"),
+            "{err}"
+        );
+        let config = load(
+            "[kubernetes]\ngroup_prefix = \"platbot:team:\"\n[kubernetes.provisioner]\nuser = \"platbot-provisioner\"\ngroups = [\"platbot:provisioners\"]\n",
+        )
+        .expect("valid");
+        assert_eq!(config.kubernetes.group_prefix, "platbot:team:");
+        assert_eq!(
+            config.kubernetes.provisioner,
+            Some(ProvisionerSettings {
+                user: "platbot-provisioner".into(),
+                groups: vec!["platbot:provisioners".into()],
+            })
+        );
+        assert!(
+            config
+                .summary()
+                .contains("provisioner:   platbot-provisioner")
+        );
+    }
+
+    #[test]
     fn the_provisioner_is_a_plain_user_or_a_service_account() {
         let raw = |user: &str, groups: &[&str]| RawProvisioner {
             user: Some(user.into()),

@@ -333,3 +333,57 @@ pub fn api_code(err: &kube::Error) -> Option<u16> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::UserId;
+
+    fn scope() -> GroupScope {
+        GroupScope::new(
+            "platbot:team:",
+            ["payments".to_owned(), "checkout".to_owned()],
+            ["platform".to_owned()],
+        )
+    }
+
+    #[test]
+    fn only_teams_and_configured_groups_are_impersonated_never_system_ones() {
+        let groups: Vec<String> = ["payments", "platform", "system:masters", "somebody-else"]
+            .map(str::to_owned)
+            .to_vec();
+        assert_eq!(scope().map(&groups), ["platbot:team:payments", "platform"]);
+        assert_eq!(
+            scope().groups(),
+            ["platbot:team:checkout", "platbot:team:payments", "platform"]
+        );
+        // A configured group in the reserved space is dropped here too (config refuses it first).
+        let careless = GroupScope::new("", Vec::new(), ["system:masters".to_owned()]);
+        assert!(careless.map(&["system:masters".to_owned()]).is_empty());
+        assert!(careless.groups().is_empty());
+    }
+
+    #[test]
+    fn clients_impersonate_the_scoped_identity_and_the_provisioner_runs_the_golden_path() {
+        let cluster = Cluster::from_url("http://127.0.0.1:9", true)
+            .expect("cluster")
+            .with_scope(scope());
+        let actor = Actor {
+            id: UserId::parse("priya.nair").expect("user"),
+            groups: vec!["payments".into(), "system:masters".into()],
+        };
+        let identity = cluster.identity_of(&actor);
+        assert_eq!(identity.groups, ["platbot:team:payments"]);
+        // Without a provisioner the requester runs it; with one, the provisioner does.
+        assert_eq!(cluster.provisioner_for(&actor), Some(identity));
+        let provisioner = KubeIdentity {
+            user: "platbot-provisioner".into(),
+            groups: vec![],
+        };
+        let cluster = cluster.with_provisioner(Some(provisioner.clone()));
+        assert_eq!(cluster.provisioner_for(&actor), Some(provisioner));
+        // Impersonation off: platbot's own credentials, for everyone.
+        let plain = Cluster::from_url("http://127.0.0.1:9", false).expect("cluster");
+        assert_eq!(plain.provisioner_for(&actor), None);
+    }
+}
