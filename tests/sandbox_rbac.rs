@@ -302,7 +302,7 @@ async fn self_subject_access_reviews_answer_for_the_impersonated_identity() {
 
 const KUBECTL: &str = "/usr/bin/kubectl";
 
-/// `kubectl auth can-i` against the double: (exit status, stdout).
+/// `kubectl auth can-i` against the double: (exit status, stdout); stderr is logged.
 async fn can_i(server: &RunningDouble, home: &std::path::Path, args: &[&str]) -> (bool, String) {
     let output = tokio::process::Command::new(KUBECTL)
         .args([
@@ -326,6 +326,10 @@ async fn can_i(server: &RunningDouble, home: &std::path::Path, args: &[&str]) ->
         .output()
         .await
         .expect("kubectl runs");
+    eprintln!(
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).trim().to_owned(),

@@ -19,6 +19,7 @@ use super::objects::{
     self, ApiError, DeleteOptions, FieldSelector, LabelSelector, PatchType, RESOURCES,
     ResourceType, Store, Subresource, WriteOptions, meta_str,
 };
+use super::proto;
 use super::rbac::{self, Attributes, Identity};
 use super::{Change, KubeApiDouble, RecordedRequest};
 
@@ -277,7 +278,11 @@ fn review(
     if req.method != Method::POST {
         return Err(ApiError::method_not_allowed());
     }
-    let body = req.body_value("object")?;
+    let body = if req.content_type.starts_with(proto::MEDIA_TYPE) {
+        proto::self_subject_access_review(&req.body)?
+    } else {
+        req.body_value("object")?
+    };
     let answer = rbac::self_subject_access_review(store, who, enforce, &body)?;
     Ok(Reply::json(201, &answer))
 }

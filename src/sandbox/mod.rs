@@ -44,7 +44,8 @@
 //!   resourceNames, namespaces; subjects of kind User, Group and ServiceAccount; every
 //!   impersonated identity is also in `system:authenticated`). A server-side apply that creates
 //!   needs `create` as well as `patch`. Refusals are the API server's `Forbidden` Status.
-//!   `SelfSubjectAccessReview` answers for the impersonated identity (`kubectl auth can-i`).
+//!   `SelfSubjectAccessReview` answers for the impersonated identity (`kubectl auth can-i`),
+//!   sent as JSON or, as kubectl does, protobuf.
 //!
 //! # What is NOT emulated
 //! - Authentication and admission: a request without impersonation headers is the double's
@@ -64,12 +65,14 @@
 //!   bookmarks (only the initial-events-end one of `sendInitialEvents`),
 //!   `resourceVersionMatch`, most kind-specific validation, OpenAPI (`/openapi/v2` and
 //!   `/openapi/v3` answer 404: use `kubectl apply --validate=false`; `kubectl explain` fails),
-//!   protobuf, other subresources (exec, attach, portforward, eviction, proxy), CRDs, and
-//!   log options other than `container`, `previous` and `tailLines` (no `follow`).
+//!   protobuf (except the access reviews kubectl sends), other subresources (exec, attach,
+//!   portforward, eviction, proxy), CRDs, and log options other than `container`, `previous`
+//!   and `tailLines` (no `follow`).
 //! - Allocation: Services get no cluster IP, Pods no node or IP, unless the object says so.
 
 mod api;
 mod objects;
+mod proto;
 mod rbac;
 pub mod seed;
 
