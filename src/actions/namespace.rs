@@ -36,11 +36,12 @@ struct Prepared {
     objects: Vec<DynamicObject>,
 }
 
-fn prepare(
-    ctx: &ActionContext<'_>,
-    cluster: &Cluster,
+/// The rendered golden path and the cluster it goes to. The team and environment are checked
+/// before the cluster is looked up, so a bad name is named even without a cluster.
+fn prepare<'a>(
+    ctx: &ActionContext<'a>,
     args: &CreateNamespaceArgs,
-) -> Result<Prepared, ActionError> {
+) -> Result<(&'a Cluster, Prepared), ActionError> {
     let catalog = &ctx.platform.catalog;
     let team = catalog.team(args.team.as_str()).ok_or_else(|| {
         let known: Vec<String> = catalog.teams().map(|t| t.name.to_string()).collect();
@@ -55,6 +56,7 @@ fn prepare(
         .map_err(ActionError::Unknown)?;
     let name = NamespaceName::for_team(&team.name, &args.environment)
         .map_err(|e| ActionError::InvalidArgs(e.to_string()))?;
+    let cluster = ctx.platform.cluster_for(&args.environment)?;
     let group = cluster.scope().team_group(team.name.as_str());
     let vars = NamespaceVars {
         namespace: name.as_str(),
@@ -66,11 +68,12 @@ fn prepare(
     };
     let objects = render(&ctx.platform.golden_paths.namespace, &vars.to_map())
         .map_err(|e| ActionError::Failed(e.to_string()))?;
-    Ok(Prepared {
+    let prepared = Prepared {
         name,
         team: team.name.clone(),
         objects,
-    })
+    };
+    Ok((cluster, prepared))
 }
 
 fn resource_of(obj: &DynamicObject) -> Result<ApiResource, ActionError> {
@@ -324,8 +327,7 @@ impl MutateAction for CreateNamespace {
         ctx: &ActionContext<'_>,
         args: &Self::Args,
     ) -> Result<PlanOutcome, ActionError> {
-        let cluster = ctx.platform.cluster_for(&args.environment)?;
-        let prepared = prepare(ctx, cluster, args)?;
+        let (cluster, prepared) = prepare(ctx, args)?;
         let executor = cluster.provisioner_for(ctx.actor);
         let client = cluster
             .client_as(executor.as_ref())
@@ -436,8 +438,7 @@ impl MutateAction for CreateNamespace {
         args: Self::Args,
         grant: &ExecutionGrant,
     ) -> Result<String, ActionError> {
-        let cluster = ctx.platform.cluster_for(&args.environment)?;
-        let prepared = prepare(ctx, cluster, &args)?;
+        let (cluster, prepared) = prepare(ctx, &args)?;
         let executor = cluster.provisioner_for(ctx.actor);
         let who = executor_label(executor.as_ref());
         let client = cluster
