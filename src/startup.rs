@@ -220,7 +220,8 @@ pub async fn build(config: Config, opts: &StartOptions) -> Result<App, StartupEr
 
     let environments: Vec<_> = config.environments.iter().map(|e| e.name.clone()).collect();
     let (clusters, sandbox) = if opts.sandbox {
-        let api = KubeApiDouble::seeded().with_rbac(opts.sandbox_rbac);
+        let api = KubeApiDouble::seeded_with_group_prefix(&config.kubernetes.group_prefix)
+            .with_rbac(opts.sandbox_rbac);
         let addr = opts
             .sandbox_listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));

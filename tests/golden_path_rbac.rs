@@ -345,3 +345,47 @@ async fn everyday_changes_run_as_the_requester_and_a_refusal_names_them() {
     assert_eq!(bot.double().mutation_count(), writes);
     let _ = user("jonah.feld");
 }
+
+#[tokio::test]
+async fn teams_are_impersonated_under_the_group_prefix_and_nothing_else() {
+    let bot = sandbox_bot_with_rbac(
+        "[kubernetes]\ngroup_prefix = \"platbot:team:\"\n[groups]\noncall-helpers = [\"priya.nair\"]\n",
+    )
+    .await;
+    bot.say_one("t", "priya.nair", "status of payments-api in prod?")
+        .await;
+    let read = bot
+        .double()
+        .requests()
+        .into_iter()
+        .find(|r| r.impersonate_user.as_deref() == Some("priya.nair"))
+        .expect("a read as priya.nair");
+    assert_eq!(
+        read.impersonate_groups,
+        ["platbot:team:payments", "oncall-helpers"]
+    );
+
+    // The golden path binds the prefixed group, and the seed's bindings match it, so the
+    // team's own changes still pass the cluster's RBAC.
+    bot.say_one("t2", "priya.nair", ASK).await;
+    let done = bot.say_one("t2", "priya.nair", "confirm").await;
+    assert!(done.text.contains("Created namespace"), "{}", done.text);
+    let binding = bot
+        .double()
+        .get(
+            "rbac.authorization.k8s.io/v1",
+            "RoleBinding",
+            Some("payments-dev"),
+            "team-edit",
+        )
+        .expect("binding");
+    assert_eq!(binding["subjects"][0]["name"], "platbot:team:payments");
+    let reply = bot
+        .say_one(
+            "t3",
+            "priya.nair",
+            "scale payments-api to 4 replicas in prod",
+        )
+        .await;
+    assert!(reply.proposal.is_some(), "{}", reply.text);
+}

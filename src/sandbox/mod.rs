@@ -168,8 +168,14 @@ impl KubeApiDouble {
 
     /// [`KubeApiDouble::new`] plus the Larkspur Goods sandbox objects and pod logs.
     pub fn seeded() -> Self {
+        Self::seeded_with_group_prefix("")
+    }
+
+    /// [`KubeApiDouble::seeded`] with the teams' groups named `<prefix><team>` in their
+    /// RoleBindings (`[kubernetes] group_prefix`).
+    pub fn seeded_with_group_prefix(prefix: &str) -> Self {
         let double = Self::new();
-        let seed = seed::sandbox();
+        let seed = seed::sandbox_with_group_prefix(prefix);
         for obj in seed.objects {
             // The seed is validated by its own tests; a bad row is skipped, not fatal.
             if let Err(error) = double.insert(obj) {

@@ -46,12 +46,19 @@ pub fn sandbox_objects() -> Vec<Value> {
 
 /// The sandbox objects and the pod logs that go with them.
 pub fn sandbox() -> Seed {
+    sandbox_with_group_prefix("")
+}
+
+/// [`sandbox`] with each team's group named `<prefix><team>`, as `[kubernetes] group_prefix`
+/// makes platbot impersonate it.
+pub fn sandbox_with_group_prefix(prefix: &str) -> Seed {
     let mut builder = Builder::new(Utc::now());
     builder.cluster();
     for team in TEAMS {
+        let group = format!("{prefix}{team}");
         for env in Env::ALL {
             if env != Env::Dev || TEAMS_WITH_DEV.contains(team) {
-                builder.team_namespace(team, env);
+                builder.team_namespace(team, &group, env);
             }
         }
     }
@@ -589,7 +596,7 @@ impl Builder {
 
     /// A team namespace as the golden path makes it: labels, a quota, limits, the team's
     /// RoleBinding (its group gets `edit` here, and only here) and the NetworkPolicies.
-    fn team_namespace(&mut self, team: &str, env: Env) {
+    fn team_namespace(&mut self, team: &str, group: &str, env: Env) {
         let name = format!("{team}-{}", env.name());
         let age = Duration::days(if env == Env::Dev { 200 } else { 400 });
         let mut meta = self.meta(&name, None, &format!("ns/{name}"), age);
@@ -619,7 +626,7 @@ impl Builder {
         self.push(json!({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": binding,
             "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit" },
-            "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": team }],
+            "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group }],
         }));
         let mut limits = self.meta(
             "container-defaults",
