@@ -367,3 +367,74 @@ async fn kubectl_auth_can_i_answers_from_the_seeded_roles() {
     .await;
     assert_eq!(logs, (true, "yes".to_owned()));
 }
+
+#[tokio::test]
+async fn granting_a_role_needs_bind_on_it_or_every_permission_in_it() {
+    use k8s_openapi::api::rbac::v1::RoleBinding;
+    let double = KubeApiDouble::seeded().with_rbac(true);
+    // jonah.feld is admin in checkout-dev: he holds everything `edit` has, not cluster-admin.
+    double
+        .insert(json!({ "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": { "name": "jonah-admin", "namespace": "checkout-dev" },
+            "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin" },
+            "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "jonah.feld" }] }))
+        .expect("binding");
+    let server = serve(&double).await;
+    let binding = |name: &str, role: &str| -> RoleBinding {
+        serde_json::from_value(json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": { "name": name, "namespace": "checkout-dev" },
+            "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role },
+            "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "contractors" }]
+        }))
+        .expect("binding")
+    };
+    let apply = PatchParams::apply("test");
+    let jonah: Api<RoleBinding> = Api::namespaced(
+        as_user(&server, "jonah.feld", &["checkout"]),
+        "checkout-dev",
+    );
+    jonah
+        .create(&PostParams::default(), &binding("contractors-edit", "edit"))
+        .await
+        .expect("an admin may grant edit: he holds all of it");
+    let (code, _, message) = api_error(
+        jonah
+            .create(
+                &PostParams::default(),
+                &binding("contractors-root", "cluster-admin"),
+            )
+            .await,
+    );
+    assert_eq!(code, 403);
+    assert!(
+        message.starts_with(
+            "rolebindings.rbac.authorization.k8s.io is forbidden: user \"jonah.feld\""
+        ) && message.contains("is attempting to grant RBAC permissions not currently held"),
+        "{message}"
+    );
+
+    // The provisioner holds no permission of `edit`, only `bind` on it: enough for the golden
+    // path's RoleBinding, and for nothing else.
+    let provisioner: Api<RoleBinding> =
+        Api::namespaced(as_user(&server, "platbot-provisioner", &[]), "checkout-dev");
+    provisioner
+        .patch(
+            "golden-edit",
+            &apply,
+            &Patch::Apply(&binding("golden-edit", "edit")),
+        )
+        .await
+        .expect("bind on edit");
+    let (code, _, message) = api_error(
+        provisioner
+            .patch(
+                "golden-admin",
+                &apply,
+                &Patch::Apply(&binding("golden-admin", "admin")),
+            )
+            .await,
+    );
+    assert_eq!(code, 403, "{message}");
+    assert!(message.contains("not currently held"), "{message}");
+}

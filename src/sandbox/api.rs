@@ -299,6 +299,14 @@ fn authorize(
     if rbac::allowed_by(store, who, &attrs).is_none() {
         return Err(rbac::forbidden(who, &attrs));
     }
+    if let Some(why) = target.binding_escalation(store, who, req) {
+        return Err(ApiError::forbidden(
+            &attrs.group,
+            &attrs.resource,
+            attrs.name.as_deref(),
+            &why,
+        ));
+    }
     let applies = req.method == Method::PATCH
         && target.sub.is_none()
         && PatchType::from_content_type(&req.content_type) == Some(PatchType::Apply);
@@ -365,6 +373,26 @@ impl Target {
             name,
             sub,
         })
+    }
+
+    /// The escalation check of a write to a RoleBinding or ClusterRoleBinding: the role it grants
+    /// comes from the body, else (a patch that leaves `roleRef` alone) from the stored binding.
+    fn binding_escalation(&self, store: &Store, who: &Identity, req: &Incoming) -> Option<String> {
+        let writes = matches!(req.method, Method::POST | Method::PUT | Method::PATCH);
+        let binding = matches!(self.res.kind, "RoleBinding" | "ClusterRoleBinding");
+        if !writes || !binding || self.sub.is_some() {
+            return None;
+        }
+        let body = req
+            .body_value("object")
+            .ok()
+            .filter(|b| b.get("roleRef").is_some());
+        let stored = || {
+            let name = self.name.as_deref()?;
+            store.get(self.res, self.namespace.as_deref(), name).ok()
+        };
+        let binding = body.or_else(stored)?;
+        rbac::escalation(store, who, self.namespace.as_deref(), &binding)
     }
 
     /// The request in the authorizer's terms (verb from the method, as the API server's

@@ -43,7 +43,8 @@
 //!   ClusterRoleBindings the double holds (verbs, resources and subresources, API groups,
 //!   resourceNames, namespaces; subjects of kind User, Group and ServiceAccount; every
 //!   impersonated identity is also in `system:authenticated`). A server-side apply that creates
-//!   needs `create` as well as `patch`. Refusals are the API server's `Forbidden` Status.
+//!   needs `create` as well as `patch`; writing a binding needs `bind` on the role it grants or
+//!   every permission in it (escalation). Refusals are the API server's `Forbidden` Status.
 //!   `SelfSubjectAccessReview` answers for the impersonated identity (`kubectl auth can-i`),
 //!   sent as JSON or, as kubectl does, protobuf.
 //!
@@ -51,7 +52,7 @@
 //! - Authentication and admission: a request without impersonation headers is the double's
 //!   admin and may do anything; nobody checks that the caller may impersonate. RBAC leaves out
 //!   aggregated ClusterRoles (`aggregationRule`), non-resource URL rules (discovery is open to
-//!   all) and the escalation checks on writes to roles and bindings (`bind`, `escalate`).
+//!   all) and the `escalate` check on writes to Roles and ClusterRoles themselves.
 //!   No quota, limit range or pod security checks; no defaulting beyond the server fields above.
 //! - Controllers: nothing reconciles. Creating a Deployment makes no ReplicaSet or Pod, status
 //!   only changes when written, there is no garbage collection by owner reference.

@@ -3,9 +3,10 @@
 //! does (`k8s.io/kubernetes/plugin/pkg/auth/authorizer/rbac`), and words refusals like it.
 //!
 //! A request without impersonation headers is the double's own admin (test setup, platbot's
-//! service account) and is always allowed; so are discovery paths. Aggregated ClusterRoles
-//! (`aggregationRule`), non-resource URL rules and the escalation checks on writes to roles
-//! and bindings (`bind`, `escalate`) are not emulated.
+//! service account) and is always allowed; so are discovery paths. Writing a binding is also
+//! checked against escalation: the writer needs `bind` on the role it grants, or every
+//! permission in it. Aggregated ClusterRoles (`aggregationRule`), non-resource URL rules and
+//! the `escalate` check on writes to roles themselves are not emulated.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -232,6 +233,83 @@ pub(crate) fn allowed_by(store: &Store, who: &Identity, attrs: &Attributes) -> O
     let namespace = attrs.namespace.as_deref()?;
     rbac_objects(store, "RoleBinding", Some(namespace))
         .find_map(|b| decide("RoleBinding", b, Some(namespace)))
+}
+
+/// The escalation check on writing `binding` (a RoleBinding in `namespace`, or a
+/// ClusterRoleBinding): `who` needs `bind` on the role it grants, or must hold every permission
+/// in it there. `Some(why)` when it would escalate.
+pub(crate) fn escalation(
+    store: &Store,
+    who: &Identity,
+    namespace: Option<&str>,
+    binding: &Value,
+) -> Option<String> {
+    let role_ref: RoleRef = serde_json::from_value(binding.get("roleRef")?.clone()).ok()?;
+    let role_namespace = (role_ref.kind == "Role").then_some(namespace).flatten();
+    let plural = if role_ref.kind == "Role" {
+        "roles"
+    } else {
+        "clusterroles"
+    };
+    let bind = Attributes {
+        verb: "bind".to_string(),
+        group: "rbac.authorization.k8s.io".to_string(),
+        resource: plural.to_string(),
+        subresource: None,
+        namespace: namespace.map(str::to_string),
+        name: Some(role_ref.name.clone()),
+    };
+    if allowed_by(store, who, &bind).is_some() {
+        return None;
+    }
+    let mut missing = Vec::new();
+    for rule in rules_of(store, &role_ref.kind, role_namespace, &role_ref.name) {
+        for group in &rule.api_groups {
+            for resource in &rule.resources {
+                let (resource, subresource) = match resource.split_once('/') {
+                    Some((r, sub)) => (r.to_string(), Some(sub.to_string())),
+                    None => (resource.clone(), None),
+                };
+                let uncovered: Vec<&String> = rule
+                    .verbs
+                    .iter()
+                    .filter(|verb| {
+                        let attrs = Attributes {
+                            verb: (*verb).clone(),
+                            group: group.clone(),
+                            resource: resource.clone(),
+                            subresource: subresource.clone(),
+                            namespace: namespace.map(str::to_string),
+                            name: None,
+                        };
+                        allowed_by(store, who, &attrs).is_none()
+                    })
+                    .collect();
+                if !uncovered.is_empty() {
+                    missing.push(format!(
+                        "{{APIGroups:[{group:?}], Resources:[{:?}], Verbs:{uncovered:?}}}",
+                        attrs_resource(&resource, subresource.as_deref())
+                    ));
+                }
+            }
+        }
+    }
+    if missing.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "user {:?} (groups={:?}) is attempting to grant RBAC permissions not currently held:\n{}",
+        who.user,
+        who.groups,
+        missing.join("\n")
+    ))
+}
+
+fn attrs_resource(resource: &str, subresource: Option<&str>) -> String {
+    match subresource {
+        Some(sub) => format!("{resource}/{sub}"),
+        None => resource.to_string(),
+    }
 }
 
 /// The 403 the API server sends when `who` may not do `attrs`.
