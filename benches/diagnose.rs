@@ -134,6 +134,7 @@ fn main() {
     let opts = StartOptions {
         sandbox: true,
         sandbox_listen: None,
+        sandbox_rbac: false,
     };
     let app = rt.block_on(build(config, &opts)).expect("startup");
     let double = &app.sandbox.as_ref().expect("sandbox").api;

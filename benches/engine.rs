@@ -35,6 +35,7 @@ fn main() {
     let opts = StartOptions {
         sandbox: true,
         sandbox_listen: None,
+        sandbox_rbac: false,
     };
     let app = rt.block_on(build(config.clone(), &opts)).expect("startup");
     let engine = Arc::clone(&app.engine);

@@ -11,6 +11,7 @@ use crate::domain::{Environment, NameError, UserId, UserIdError};
 mod http;
 mod integrations;
 mod knowledge;
+mod kubernetes;
 pub use http::{
     ActsAs, DEFAULT_LISTEN, HttpClient, HttpLimits, HttpSettings, OidcSettings, token_digest,
 };
@@ -19,6 +20,7 @@ pub use integrations::{
     check_timezone,
 };
 pub use knowledge::{DocSourceSettings, EmbeddingSettings, KnowledgeSettings, QdrantSettings};
+pub use kubernetes::ProvisionerSettings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -114,6 +116,8 @@ struct RawKubernetes {
     context: Option<String>,
     kubeconfig: Option<PathBuf>,
     impersonate: Option<bool>,
+    group_prefix: Option<String>,
+    provisioner: Option<kubernetes::RawProvisioner>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -250,6 +254,10 @@ pub struct KubeSettings {
     pub mode: KubeMode,
     /// Act as the asking user (Impersonate-User/-Group), so the cluster's RBAC decides.
     pub impersonate: bool,
+    /// Put before a catalog team's name to make its cluster group (`platbot:team:`); empty: none.
+    pub group_prefix: String,
+    /// Who runs the namespace golden path; `None`: the requester (the sandbox seeds one).
+    pub provisioner: Option<ProvisionerSettings>,
 }
 
 /// How long the store keeps what it does not need forever; `None` keeps it.
@@ -395,6 +403,8 @@ impl Config {
         let kubernetes = KubeSettings {
             mode: kube_mode(&raw.kubernetes)?,
             impersonate: raw.kubernetes.impersonate.unwrap_or(true),
+            group_prefix: kubernetes::group_prefix(raw.kubernetes.group_prefix)?,
+            provisioner: kubernetes::provisioner(raw.kubernetes.provisioner)?,
         };
 
         let ttl_minutes = raw.approval.ttl_minutes.unwrap_or(15);
@@ -434,6 +444,8 @@ impl Config {
 
         let mut groups = BTreeMap::new();
         for (group, members) in raw.groups {
+            // Configured groups are impersonated as named: never a system group.
+            kubernetes::check_group(&format!("groups.{group}"), &group)?;
             let users = parse_all(&format!("groups.{group}"), &members, |m| {
                 UserId::parse(m).map_err(|e: UserIdError| e.to_string())
             })?;
@@ -528,6 +540,14 @@ impl Config {
         out.push_str(&format!(
             "kubernetes:    {kube}; impersonation {}\n",
             on_off(self.kubernetes.impersonate)
+        ));
+        out.push_str(&format!(
+            "provisioner:   {}; team groups as `{}<team>`\n",
+            self.kubernetes.provisioner.as_ref().map_or_else(
+                || "none: the golden path runs as the requester".to_owned(),
+                |p| format!("{} (groups [{}])", p.user, p.groups.join(", "))
+            ),
+            self.kubernetes.group_prefix
         ));
         let second: Vec<&str> = self
             .approval

@@ -17,6 +17,7 @@ use crate::engine::alias::AliasTable;
 use crate::engine::{AliasPlanner, Engine, EngineParts, Limits, Memory};
 use crate::platform::argocd::ArgoCd;
 use crate::platform::catalog::{Catalog, CatalogError, fetch_backstage};
+use crate::platform::kube::{GroupScope, KubeIdentity};
 use crate::platform::oncall::{OnCall, OnCallError};
 use crate::platform::{Cluster, ClusterSlot, KubeError, Platform};
 use crate::sandbox::{KubeApiDouble, RunningDouble, SandboxError};
@@ -53,6 +54,9 @@ pub struct StartOptions {
     pub sandbox: bool,
     /// Serve the sandbox's Kubernetes API on this address (for kubectl); loopback port 0 otherwise.
     pub sandbox_listen: Option<SocketAddr>,
+    /// The sandbox's API enforces RBAC on impersonated requests (`--sandbox` does; tests that
+    /// act across teams leave it off).
+    pub sandbox_rbac: bool,
 }
 
 pub struct App {
@@ -130,6 +134,31 @@ pub fn alias_table(config: &Config) -> Result<AliasTable, StartupError> {
     }
 }
 
+/// The groups platbot may impersonate: the catalog's teams (under `[kubernetes] group_prefix`)
+/// and the configured `[groups]`.
+pub fn group_scope(config: &Config, catalog: &Catalog) -> GroupScope {
+    GroupScope::new(
+        config.kubernetes.group_prefix.clone(),
+        catalog.teams().map(|t| t.name.to_string()),
+        config.groups.keys().cloned(),
+    )
+}
+
+/// The provisioner identity: `[kubernetes.provisioner]`, else the seeded one in the sandbox.
+pub fn provisioner(config: &Config, sandbox: bool) -> Option<KubeIdentity> {
+    match &config.kubernetes.provisioner {
+        Some(p) => Some(KubeIdentity {
+            user: p.user.clone(),
+            groups: p.groups.clone(),
+        }),
+        None if sandbox => Some(KubeIdentity {
+            user: crate::sandbox::seed::PROVISIONER_USER.to_owned(),
+            groups: Vec::new(),
+        }),
+        None => None,
+    }
+}
+
 /// Each environment's cluster. Startup does not fail on one bad cluster: the
 /// environment answers with the reason and the others keep working.
 async fn clusters(config: &Config) -> HashMap<Environment, ClusterSlot> {
@@ -196,7 +225,8 @@ pub async fn build(config: Config, opts: &StartOptions) -> Result<App, StartupEr
 
     let environments: Vec<_> = config.environments.iter().map(|e| e.name.clone()).collect();
     let (clusters, sandbox) = if opts.sandbox {
-        let api = KubeApiDouble::seeded();
+        let api = KubeApiDouble::seeded_with_group_prefix(&config.kubernetes.group_prefix)
+            .with_rbac(opts.sandbox_rbac);
         let addr = opts
             .sandbox_listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
@@ -211,6 +241,21 @@ pub async fn build(config: Config, opts: &StartOptions) -> Result<App, StartupEr
         (clusters(&config).await, None)
     };
 
+    let scope = group_scope(&config, &catalog);
+    let provisioner = provisioner(&config, opts.sandbox);
+    let clusters = clusters
+        .into_iter()
+        .map(|(env, slot)| {
+            let slot = match slot {
+                ClusterSlot::Ready(c) => ClusterSlot::Ready(
+                    c.with_scope(scope.clone())
+                        .with_provisioner(provisioner.clone()),
+                ),
+                other => other,
+            };
+            (env, slot)
+        })
+        .collect();
     let platform = Arc::new(Platform {
         catalog: Arc::clone(&catalog),
         environments,

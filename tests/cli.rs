@@ -1,4 +1,4 @@
-//! The binary as a user runs it: `chat --sandbox` over stdin, `ask`, `audit`, `check-config`, `eval intents`.
+//! The binary as a user runs it: `chat --sandbox` over stdin, `ask`, `audit`, `check-config`, `rbac`, `eval intents`.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -87,6 +87,64 @@ fn check_config_reports_what_is_enabled_and_rejects_bad_files() {
         run(platbot(dir.path()).args(["--config", bad.to_str().unwrap(), "check-config"]));
     assert!(!ok);
     assert!(err.contains("ttl_minutes"), "{err}");
+}
+
+#[test]
+fn rbac_prints_cluster_roles_that_impersonate_only_the_catalog_and_configured_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("platbot.toml");
+    std::fs::write(
+        &config,
+        "[kubernetes]\ngroup_prefix = \"platbot:team:\"\n[kubernetes.provisioner]\nuser = \"platbot-provisioner\"\n[groups]\nplatform = [\"olga.sre\"]\n",
+    )
+    .unwrap();
+    let (ok, out, err) =
+        run(platbot(dir.path()).args(["--config", config.to_str().unwrap(), "rbac", "--sandbox"]));
+    assert!(ok, "{err}");
+    let docs: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(&out)
+        .map(|d| serde::Deserialize::deserialize(d).expect("a YAML document"))
+        .collect();
+    let names: Vec<&str> = docs
+        .iter()
+        .filter_map(|d| d["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["platbot", "platbot-provisioner", "platbot-provisioner"]
+    );
+    let groups = docs[0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resources"] == serde_json::json!(["groups"]))
+        .expect("a group rule");
+    let allowed: Vec<&str> = groups["resourceNames"]
+        .as_array()
+        .expect("resourceNames")
+        .iter()
+        .filter_map(|g| g.as_str())
+        .collect();
+    assert_eq!(
+        allowed,
+        [
+            "platbot:team:checkout",
+            "platbot:team:data-platform",
+            "platbot:team:identity",
+            "platbot:team:mobile-backend",
+            "platbot:team:payments",
+            "platbot:team:search",
+            "platform"
+        ]
+    );
+    assert!(!out.contains("system:"), "{out}");
+    assert_eq!(docs[2]["subjects"][0]["name"], "platbot-provisioner");
+
+    // A system group in the config is refused before anything is printed.
+    std::fs::write(&config, "[groups]\n\"system:masters\" = [\"mallory\"]\n").unwrap();
+    let (ok, out, err) =
+        run(platbot(dir.path()).args(["--config", config.to_str().unwrap(), "rbac"]));
+    assert!(!ok && out.is_empty(), "{out}");
+    assert!(err.contains("system:masters"), "{err}");
 }
 
 #[test]

@@ -92,7 +92,7 @@ async fn a_namespace_request_changes_nothing_until_confirmed() {
         "dev"
     );
 
-    // The change was made as the person who asked (impersonation), with SSA by platbot.
+    // The change was made as the provisioner (the approval policy authorized it), with SSA by platbot.
     let writes: Vec<_> = bot
         .double()
         .requests()
@@ -101,14 +101,11 @@ async fn a_namespace_request_changes_nothing_until_confirmed() {
         .collect();
     assert_eq!(writes.len(), 6);
     assert!(
-        writes
-            .iter()
-            .all(|r| r.impersonate_user.as_deref() == Some("priya.nair"))
-    );
-    assert!(
-        writes[0]
-            .impersonate_groups
-            .contains(&"payments".to_owned())
+        writes.iter().all(
+            |r| r.impersonate_user.as_deref() == Some("platbot-provisioner")
+                && r.impersonate_groups.is_empty()
+        ),
+        "{writes:?}"
     );
 
     // Audited: the proposal, the confirmation and the execution.

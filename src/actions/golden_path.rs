@@ -103,6 +103,45 @@ impl GoldenPaths {
     }
 }
 
+/// What the namespace golden path's templates are filled with.
+#[derive(Debug, Clone)]
+pub struct NamespaceVars<'a> {
+    pub namespace: &'a str,
+    pub team: &'a str,
+    pub environment: &'a str,
+    /// The team's group in the cluster (the team name under `[kubernetes] group_prefix`).
+    pub group: &'a str,
+    pub owner_email: &'a str,
+    pub requester: &'a str,
+}
+
+impl NamespaceVars<'_> {
+    pub fn to_map(&self) -> BTreeMap<&'static str, String> {
+        BTreeMap::from([
+            ("namespace", self.namespace.to_owned()),
+            ("team", self.team.to_owned()),
+            ("environment", self.environment.to_owned()),
+            ("group", self.group.to_owned()),
+            ("owner_email", self.owner_email.to_owned()),
+            ("requester", self.requester.to_owned()),
+        ])
+    }
+}
+
+/// The namespace golden path rendered for a made-up team: which kinds it creates, for the
+/// RBAC that platbot's provisioner needs (`platbot rbac`, the sandbox seed).
+pub fn sample_namespace_objects(paths: &GoldenPaths) -> Result<Vec<DynamicObject>, TemplateError> {
+    let vars = NamespaceVars {
+        namespace: "example-dev",
+        team: "example",
+        environment: "dev",
+        group: "example",
+        owner_email: "team-example@example.com",
+        requester: "platbot",
+    };
+    render(&paths.namespace, &vars.to_map())
+}
+
 /// Keeps only characters that cannot break out of a quoted YAML scalar.
 fn yaml_safe(value: &str) -> String {
     value

@@ -1,9 +1,15 @@
 //! `create_namespace`: a team's namespace on the golden path (Namespace, quota,
 //! limits, RoleBinding, NetworkPolicies), validated by a server-side dry run,
 //! applied with server-side apply as field manager `platbot`.
+//!
+//! It runs (dry run and apply) as the cluster's provisioner identity, not as the requester:
+//! developers may not create quotas or RoleBindings, and the approval policy is what
+//! authorizes the request. Before proposing, a SelfSubjectAccessReview per object asks the
+//! cluster whether that identity may create it; a plan that cannot run is not proposed. A
+//! namespace that exists but lacks some golden-path objects (a run that failed half way) is
+//! completed: only the missing objects are proposed, and only they are created.
 
-use std::collections::BTreeMap;
-
+use k8s_openapi::api::authorization::v1::ResourceAttributes;
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
@@ -11,13 +17,14 @@ use kube::Api;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 
 use super::args::CreateNamespaceArgs;
-use super::golden_path::render;
+use super::golden_path::{NamespaceVars, render};
 use super::{
     ActionContext, ActionError, ChangePlan, DryRun, MutateAction, PlanOutcome, PlannedChange,
 };
 use crate::approval::ExecutionGrant;
-use crate::domain::{Environment, NamespaceName};
-use crate::platform::kube::api_code;
+use crate::domain::{Environment, NamespaceName, TeamName};
+use crate::platform::kube::{KubeIdentity, api_code};
+use crate::platform::{Cluster, PlatformError};
 
 pub const FIELD_MANAGER: &str = "platbot";
 
@@ -25,10 +32,16 @@ pub struct CreateNamespace;
 
 struct Prepared {
     name: NamespaceName,
+    team: TeamName,
     objects: Vec<DynamicObject>,
 }
 
-fn prepare(ctx: &ActionContext<'_>, args: &CreateNamespaceArgs) -> Result<Prepared, ActionError> {
+/// The rendered golden path and the cluster it goes to. The team and environment are checked
+/// before the cluster is looked up, so a bad name is named even without a cluster.
+fn prepare<'a>(
+    ctx: &ActionContext<'a>,
+    args: &CreateNamespaceArgs,
+) -> Result<(&'a Cluster, Prepared), ActionError> {
     let catalog = &ctx.platform.catalog;
     let team = catalog.team(args.team.as_str()).ok_or_else(|| {
         let known: Vec<String> = catalog.teams().map(|t| t.name.to_string()).collect();
@@ -43,20 +56,27 @@ fn prepare(ctx: &ActionContext<'_>, args: &CreateNamespaceArgs) -> Result<Prepar
         .map_err(ActionError::Unknown)?;
     let name = NamespaceName::for_team(&team.name, &args.environment)
         .map_err(|e| ActionError::InvalidArgs(e.to_string()))?;
-    let vars = BTreeMap::from([
-        ("namespace", name.to_string()),
-        ("team", team.name.to_string()),
-        ("environment", args.environment.to_string()),
-        ("group", team.name.to_string()),
-        ("owner_email", team.email.clone().unwrap_or_default()),
-        ("requester", ctx.actor.id.to_string()),
-    ]);
-    let objects = render(&ctx.platform.golden_paths.namespace, &vars)
+    let cluster = ctx.platform.cluster_for(&args.environment)?;
+    let group = cluster.scope().team_group(team.name.as_str());
+    let vars = NamespaceVars {
+        namespace: name.as_str(),
+        team: team.name.as_str(),
+        environment: args.environment.as_str(),
+        group: &group,
+        owner_email: team.email.as_deref().unwrap_or_default(),
+        requester: ctx.actor.id.as_str(),
+    };
+    let objects = render(&ctx.platform.golden_paths.namespace, &vars.to_map())
         .map_err(|e| ActionError::Failed(e.to_string()))?;
-    Ok(Prepared { name, objects })
+    let prepared = Prepared {
+        name,
+        team: team.name.clone(),
+        objects,
+    };
+    Ok((cluster, prepared))
 }
 
-fn api_for(client: &kube::Client, obj: &DynamicObject) -> Result<Api<DynamicObject>, ActionError> {
+fn resource_of(obj: &DynamicObject) -> Result<ApiResource, ActionError> {
     let types = obj
         .types
         .as_ref()
@@ -65,7 +85,15 @@ fn api_for(client: &kube::Client, obj: &DynamicObject) -> Result<Api<DynamicObje
         Some((g, v)) => (g, v),
         None => ("", types.api_version.as_str()),
     };
-    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, &types.kind));
+    Ok(ApiResource::from_gvk(&GroupVersionKind::gvk(
+        group,
+        version,
+        &types.kind,
+    )))
+}
+
+fn api_for(client: &kube::Client, obj: &DynamicObject) -> Result<Api<DynamicObject>, ActionError> {
+    let resource = resource_of(obj)?;
     Ok(match &obj.metadata.namespace {
         Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
         None => Api::all_with(client.clone(), &resource),
@@ -132,6 +160,159 @@ fn detail_of(obj: &DynamicObject) -> Option<String> {
     }
 }
 
+/// Who runs the golden path, in words: `platbot-provisioner`, or platbot itself.
+fn executor_label(executor: Option<&KubeIdentity>) -> String {
+    executor.map_or_else(
+        || "platbot's own service account".to_owned(),
+        ToString::to_string,
+    )
+}
+
+fn label_of(obj: &DynamicObject) -> String {
+    format!("{} {}", kind_of(obj), name_of(obj))
+}
+
+/// The SelfSubjectAccessReview attributes of `verb` on `obj`, as the write request would have
+/// them (a Namespace is in its own namespace).
+fn attributes(obj: &DynamicObject, verb: &str) -> Result<ResourceAttributes, ActionError> {
+    let resource = resource_of(obj)?;
+    let namespace = if kind_of(obj) == "Namespace" {
+        obj.metadata.name.clone()
+    } else {
+        obj.metadata.namespace.clone()
+    };
+    Ok(ResourceAttributes {
+        group: Some(resource.group),
+        version: Some(resource.version),
+        resource: Some(resource.plural),
+        namespace,
+        name: obj.metadata.name.clone(),
+        verb: Some(verb.to_owned()),
+        ..Default::default()
+    })
+}
+
+/// Whether `executor` may create `obj` with server-side apply (`create` and `patch`);
+/// `Err` names what the cluster refused.
+async fn may_apply(
+    cluster: &Cluster,
+    executor: Option<&KubeIdentity>,
+    obj: &DynamicObject,
+) -> Result<Result<(), String>, ActionError> {
+    for verb in ["create", "patch"] {
+        let access = cluster
+            .access(executor, attributes(obj, verb)?)
+            .await
+            .map_err(PlatformError::from)?;
+        if !access.allowed {
+            let resource = resource_of(obj)?;
+            let place = obj
+                .metadata
+                .namespace
+                .as_ref()
+                .map_or_else(String::new, |ns| format!(" in namespace {ns}"));
+            return Ok(Err(format!(
+                "{} may not {verb} {}{place}",
+                executor_label(executor),
+                resource.plural
+            )));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Which golden-path objects exist already (`true`), read as `executor`. Without the
+/// namespace nothing inside it can exist.
+async fn existing(
+    cluster: &Cluster,
+    client: &kube::Client,
+    executor: Option<&KubeIdentity>,
+    objects: &[DynamicObject],
+) -> Result<Vec<bool>, ActionError> {
+    let mut found = Vec::with_capacity(objects.len());
+    let mut namespace_exists = true;
+    for obj in objects {
+        if obj.metadata.namespace.is_some() && !namespace_exists {
+            found.push(false);
+            continue;
+        }
+        let there = api_for(client, obj)?
+            .get_opt(&name_of(obj))
+            .await
+            .map_err(|e| PlatformError::from(cluster.explain_as(executor, e)))?
+            .is_some();
+        if kind_of(obj) == "Namespace" {
+            namespace_exists = there;
+        }
+        found.push(there);
+    }
+    Ok(found)
+}
+
+/// The team label of an existing namespace, when it names another team.
+async fn other_owner(
+    cluster: &Cluster,
+    client: &kube::Client,
+    executor: Option<&KubeIdentity>,
+    prepared: &Prepared,
+) -> Result<Option<String>, ActionError> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns = namespaces
+        .get_opt(prepared.name.as_str())
+        .await
+        .map_err(|e| PlatformError::from(cluster.explain_as(executor, e)))?;
+    Ok(ns
+        .and_then(|ns| ns.metadata.labels)
+        .and_then(|l| l.get("platform.example.com/team").cloned())
+        .filter(|owner| owner != prepared.team.as_str()))
+}
+
+/// How one object to create is validated: access first, then a server-side dry run where the
+/// server can do one (the namespace exists, or it is the Namespace itself).
+async fn check_object(
+    cluster: &Cluster,
+    client: &kube::Client,
+    executor: Option<&KubeIdentity>,
+    obj: &DynamicObject,
+    namespace_exists: bool,
+) -> Result<Check, ActionError> {
+    if let Err(refused) = may_apply(cluster, executor, obj).await? {
+        return Ok(Check::Denied(refused));
+    }
+    let allowed = format!("{} may create it", executor_label(executor));
+    if obj.metadata.namespace.is_some() && !namespace_exists {
+        return Ok(match validate_locally(obj) {
+            Ok(()) => Check::Passed(format!(
+                "{allowed}; schema-checked (the server can dry-run it once the namespace exists)"
+            )),
+            Err(e) => Check::Invalid(format!("{allowed}; INVALID: {e}")),
+        });
+    }
+    let params = PatchParams::apply(FIELD_MANAGER).dry_run();
+    let api = api_for(client, obj)?;
+    Ok(
+        match api.patch(&name_of(obj), &params, &Patch::Apply(obj)).await {
+            Ok(_) => Check::Passed(format!("{allowed}; server-side dry run: ok")),
+            Err(e) if api_code(&e) == Some(403) => {
+                Check::Denied(cluster.explain_as(executor, e).to_string())
+            }
+            Err(e) => Check::Invalid(format!(
+                "{allowed}; server-side dry run FAILED: {}",
+                cluster.explain_as(executor, e)
+            )),
+        },
+    )
+}
+
+/// The verdict on one object of the plan.
+enum Check {
+    Passed(String),
+    /// The cluster's RBAC would refuse it: nothing is proposed.
+    Denied(String),
+    /// Refused for another reason (validation): proposed with a failed dry run, as before.
+    Invalid(String),
+}
+
 #[async_trait::async_trait]
 impl MutateAction for CreateNamespace {
     type Args = CreateNamespaceArgs;
@@ -150,54 +331,52 @@ impl MutateAction for CreateNamespace {
         ctx: &ActionContext<'_>,
         args: &Self::Args,
     ) -> Result<PlanOutcome, ActionError> {
-        let prepared = prepare(ctx, args)?;
-        let cluster = ctx.platform.cluster_for(&args.environment)?;
+        let (cluster, prepared) = prepare(ctx, args)?;
+        let executor = cluster.provisioner_for(ctx.actor);
         let client = cluster
-            .client_for(ctx.actor)
-            .map_err(crate::platform::PlatformError::from)?;
-        let namespaces: Api<Namespace> = Api::all(client.clone());
-        let existing = namespaces
-            .get_opt(prepared.name.as_str())
-            .await
-            .map_err(|e| crate::platform::PlatformError::from(cluster.explain(ctx.actor, e)))?;
-        if let Some(ns) = existing {
-            let owner = ns
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get("platform.example.com/team"))
-                .map_or(String::new(), |t| format!(" (owned by team {t})"));
+            .client_as(executor.as_ref())
+            .map_err(PlatformError::from)?;
+        let found = existing(cluster, &client, executor.as_ref(), &prepared.objects).await?;
+        let namespace_exists = found.first().copied().unwrap_or(false);
+        if namespace_exists
+            && let Some(owner) = other_owner(cluster, &client, executor.as_ref(), &prepared).await?
+        {
             return Ok(PlanOutcome::NoChange(format!(
-                "Namespace `{}` already exists{owner}; nothing to do.",
-                prepared.name
+                "Namespace `{}` already exists and belongs to team {owner}; I will not change it for team {}.",
+                prepared.name, prepared.team
+            )));
+        }
+        let missing: Vec<&DynamicObject> = prepared
+            .objects
+            .iter()
+            .zip(&found)
+            .filter(|(_, there)| !**there)
+            .map(|(obj, _)| obj)
+            .collect();
+        if missing.is_empty() {
+            let all: Vec<String> = prepared.objects.iter().map(label_of).collect();
+            return Ok(PlanOutcome::NoChange(format!(
+                "Namespace `{}` already exists with every golden-path object ({}); nothing to do.",
+                prepared.name,
+                all.join(", ")
             )));
         }
 
         let mut changes = Vec::new();
-        let mut dry_run = DryRun {
-            passed: true,
-            message: String::new(),
-        };
-        let params = PatchParams::apply(FIELD_MANAGER).dry_run();
-        for obj in &prepared.objects {
-            let validation = if obj.metadata.namespace.is_none() {
-                let api = api_for(&client, obj)?;
-                match api.patch(&name_of(obj), &params, &Patch::Apply(obj)).await {
-                    Ok(_) => "server-side dry run: ok".to_owned(),
-                    Err(e) => {
-                        dry_run.passed = false;
-                        let explained = cluster.explain(ctx.actor, e);
-                        format!("server-side dry run FAILED: {explained}")
-                    }
+        let mut denied = Vec::new();
+        let mut passed = true;
+        for obj in &missing {
+            let check =
+                check_object(cluster, &client, executor.as_ref(), obj, namespace_exists).await?;
+            let validation = match check {
+                Check::Passed(text) => text,
+                Check::Invalid(text) => {
+                    passed = false;
+                    text
                 }
-            } else {
-                match validate_locally(obj) {
-                    Ok(()) => "schema-checked; the server can dry-run it once the namespace exists"
-                        .to_owned(),
-                    Err(e) => {
-                        dry_run.passed = false;
-                        format!("INVALID: {e}")
-                    }
+                Check::Denied(why) => {
+                    denied.push(format!("{}: DENIED: {why}", label_of(obj)));
+                    format!("DENIED: {why}")
                 }
             };
             changes.push(PlannedChange {
@@ -209,21 +388,51 @@ impl MutateAction for CreateNamespace {
                 validation,
             });
         }
-        dry_run.message = if dry_run.passed {
-            "the API server accepted the namespace in a dry run; the objects inside it passed schema checks".into()
+        let who = executor_label(executor.as_ref());
+        if !denied.is_empty() {
+            let per_object: Vec<String> = changes
+                .iter()
+                .map(|c| format!("- {} {}: {}", c.kind, c.name, c.validation))
+                .collect();
+            return Err(ActionError::Failed(format!(
+                "I can't propose namespace `{}`: the cluster would refuse {who}, who runs the golden path, for {} of {} objects, so confirming could not work. Ask the platform team to grant the provisioner these rights.\n{}",
+                prepared.name,
+                denied.len(),
+                changes.len(),
+                per_object.join("\n")
+            )));
+        }
+        let summary = if namespace_exists {
+            format!(
+                "Complete namespace `{}` for team {} in {}: {} of {} golden-path objects are missing; create them as {who}",
+                prepared.name,
+                args.team,
+                args.environment,
+                changes.len(),
+                prepared.objects.len()
+            )
         } else {
-            "validation failed: confirming would fail; see the objects below".into()
-        };
-        Ok(PlanOutcome::Change(ChangePlan {
-            summary: format!(
-                "Create namespace `{}` for team {} in {} on the golden path ({} objects)",
+            format!(
+                "Create namespace `{}` for team {} in {} on the golden path ({} objects), as {who}",
                 prepared.name,
                 args.team,
                 args.environment,
                 changes.len()
+            )
+        };
+        let message = match (passed, namespace_exists) {
+            (false, _) => "validation failed: confirming would fail; see the objects below".into(),
+            (true, true) => format!(
+                "{who} may create every missing object, and the API server accepted each in a dry run"
             ),
+            (true, false) => format!(
+                "{who} may create every object; the API server accepted the namespace in a dry run and the objects inside it passed schema checks"
+            ),
+        };
+        Ok(PlanOutcome::Change(ChangePlan {
+            summary,
             changes,
-            dry_run,
+            dry_run: DryRun { passed, message },
         }))
     }
 
@@ -231,40 +440,58 @@ impl MutateAction for CreateNamespace {
         &self,
         ctx: &ActionContext<'_>,
         args: Self::Args,
-        _grant: &ExecutionGrant,
+        grant: &ExecutionGrant,
     ) -> Result<String, ActionError> {
-        let prepared = prepare(ctx, &args)?;
-        let cluster = ctx.platform.cluster_for(&args.environment)?;
+        let (cluster, prepared) = prepare(ctx, &args)?;
+        let executor = cluster.provisioner_for(ctx.actor);
+        let who = executor_label(executor.as_ref());
         let client = cluster
-            .client_for(ctx.actor)
-            .map_err(crate::platform::PlatformError::from)?;
-        let namespaces: Api<Namespace> = Api::all(client.clone());
-        match namespaces.get_opt(prepared.name.as_str()).await {
-            Ok(Some(_)) => {
-                return Ok(format!(
-                    "Namespace `{}` already exists (created since the proposal); nothing was changed.",
-                    prepared.name
-                ));
+            .client_as(executor.as_ref())
+            .map_err(PlatformError::from)?;
+        // Exactly what was proposed: the objects of the confirmed plan, and only the missing ones.
+        let proposal = grant.proposal();
+        let planned: Vec<&DynamicObject> = prepared
+            .objects
+            .iter()
+            .filter(|obj| {
+                proposal.plan.changes.iter().any(|c| {
+                    c.kind == kind_of(obj)
+                        && c.name == name_of(obj)
+                        && c.namespace == obj.metadata.namespace
+                })
+            })
+            .collect();
+        let approvers: Vec<String> = proposal.approvals.iter().map(ToString::to_string).collect();
+        let authorized = format!(
+            "as {who}, requested by {}, approved by {}",
+            proposal.requester,
+            if approvers.is_empty() {
+                "nobody".to_owned()
+            } else {
+                approvers.join(" and ")
             }
-            Ok(None) => {}
-            Err(e) => {
-                return Err(
-                    crate::platform::PlatformError::from(cluster.explain(ctx.actor, e)).into(),
-                );
-            }
-        }
+        );
         let params = PatchParams::apply(FIELD_MANAGER);
         let mut done = Vec::new();
-        for obj in &prepared.objects {
+        let mut skipped = Vec::new();
+        for obj in &planned {
             let api = api_for(&client, obj)?;
-            let label = format!("{} {}", kind_of(obj), name_of(obj));
-            if let Err(e) = api.patch(&name_of(obj), &params, &Patch::Apply(obj)).await {
+            let label = label_of(obj);
+            let there = api
+                .get_opt(&name_of(obj))
+                .await
+                .map_err(|e| PlatformError::from(cluster.explain_as(executor.as_ref(), e)))?;
+            if there.is_some() {
+                skipped.push(label);
+                continue;
+            }
+            if let Err(e) = api.patch(&name_of(obj), &params, &Patch::Apply(*obj)).await {
                 let code = api_code(&e).map_or(String::new(), |c| format!(" (HTTP {c})"));
-                let explained = cluster.explain(ctx.actor, e);
+                let explained = cluster.explain_as(executor.as_ref(), e);
                 return Err(ActionError::Failed(format!(
-                    "created {} of {} objects; {label} failed{code}: {explained}. Already created: {}",
+                    "created {} of {} objects ({authorized}); {label} failed{code}: {explained}. Already created: {}. Ask for the namespace again to complete it.",
                     done.len(),
-                    prepared.objects.len(),
+                    planned.len(),
                     if done.is_empty() {
                         "nothing".to_owned()
                     } else {
@@ -274,8 +501,24 @@ impl MutateAction for CreateNamespace {
             }
             done.push(label);
         }
+        if done.is_empty() {
+            return Ok(format!(
+                "Every object of the plan for namespace `{}` exists already (created since the proposal); nothing was changed.",
+                prepared.name
+            ));
+        }
+        let also = if skipped.is_empty() {
+            String::new()
+        } else {
+            format!(" (already there: {})", skipped.join(", "))
+        };
+        let verb = if planned.len() == prepared.objects.len() {
+            "Created"
+        } else {
+            "Completed"
+        };
         Ok(format!(
-            "Created namespace `{}` for team {} in {}: {}.",
+            "{verb} namespace `{}` for team {} in {} {authorized}: {}{also}.",
             prepared.name,
             args.team,
             args.environment,

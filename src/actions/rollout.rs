@@ -167,13 +167,14 @@ fn params(dry_run: bool) -> PatchParams {
     }
 }
 
-/// Runs the patch as a server-side dry run; the verdict for the plan.
+/// Runs the patch as a server-side dry run; the verdict for the plan. A 403 is an error, not a
+/// verdict: the cluster's RBAC refuses the requester, so there is nothing to propose.
 async fn dry_run(
     ctx: &ActionContext<'_>,
     loaded: &Loaded<'_>,
     patch: &Patch<Value>,
     scale: bool,
-) -> (String, DryRun) {
+) -> Result<(String, DryRun), ActionError> {
     let result = if scale {
         loaded
             .api
@@ -188,22 +189,25 @@ async fn dry_run(
             .map(drop)
     };
     match result {
-        Ok(()) => (
+        Ok(()) => Ok((
             "server-side dry run: ok".to_owned(),
             DryRun {
                 passed: true,
                 message: "the API server accepted the exact change in a dry run".into(),
             },
-        ),
+        )),
+        Err(e) if api_code(&e) == Some(403) => {
+            Err(PlatformError::from(loaded.cluster.explain(ctx.actor, e)).into())
+        }
         Err(e) => {
             let why = loaded.cluster.explain(ctx.actor, e).to_string();
-            (
+            Ok((
                 format!("server-side dry run FAILED: {why}"),
                 DryRun {
                     passed: false,
                     message: format!("confirming would fail: {why}"),
                 },
-            )
+            ))
         }
     }
 }
@@ -291,7 +295,7 @@ impl MutateAction for RestartDeployment {
         }
         let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
         let (validation, dry) =
-            dry_run(ctx, &loaded, &Patch::Strategic(restart_patch(&now)), false).await;
+            dry_run(ctx, &loaded, &Patch::Strategic(restart_patch(&now)), false).await?;
         let paused = loaded
             .deployment
             .spec
@@ -469,7 +473,7 @@ impl MutateAction for ScaleDeployment {
             )));
         }
         let patch = Patch::Merge(json!({ "spec": { "replicas": wanted } }));
-        let (validation, mut dry) = dry_run(ctx, &loaded, &patch, true).await;
+        let (validation, mut dry) = dry_run(ctx, &loaded, &patch, true).await?;
         let mut notes = Vec::new();
         let hpas: Vec<HorizontalPodAutoscaler> = loaded.list().await.unwrap_or_default();
         for h in hpas.iter().filter(|h| {
@@ -839,7 +843,7 @@ impl MutateAction for RollbackDeployment {
         };
         let rv = loaded.deployment.metadata.resource_version.clone();
         let (validation, dry) =
-            dry_run(ctx, &loaded, &rollback_patch(&plan, rv.as_deref()), false).await;
+            dry_run(ctx, &loaded, &rollback_patch(&plan, rv.as_deref()), false).await?;
         Ok(PlanOutcome::Change(ChangePlan {
             summary: format!(
                 "Roll back Deployment `{}` in {} from revision {} to revision {}",
@@ -1066,7 +1070,7 @@ impl MutateAction for SetMemoryLimit {
                 plan.container, loaded.name, plan.new_quantity
             )));
         }
-        let (validation, mut dry) = dry_run(ctx, &loaded, &memory_patch(&plan), false).await;
+        let (validation, mut dry) = dry_run(ctx, &loaded, &memory_patch(&plan), false).await?;
         let problems = memory_policy(&loaded, &plan, new_bytes).await;
         if !problems.is_empty() {
             dry.passed = false;

@@ -1,9 +1,17 @@
 //! Kubernetes access, as the person asking: every client impersonates the mapped
-//! user and groups, so the cluster's own RBAC decides what they may do.
+//! user and groups, so the cluster's own RBAC decides what they may do. Groups are scoped:
+//! only catalog teams (under the configured prefix) and the configured `[groups]` are ever
+//! impersonated, never a `system:` group. Provisioning (the namespace golden path) runs as
+//! the configured provisioner identity instead, after the approval policy has said yes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
+use kube::Api;
+use kube::api::PostParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use crate::approval::Actor;
@@ -27,8 +35,80 @@ pub enum KubeError {
     Unreachable { url: String, message: String },
 }
 
-/// Who a client acts as: user and groups (empty when impersonation is off).
-type Identity = (String, Vec<String>);
+/// Groups reserved to the API server (`system:masters` is cluster-admin): never impersonated.
+pub const RESERVED_GROUP_PREFIX: &str = "system:";
+
+/// Who a client acts as on the cluster: the impersonated user and groups.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KubeIdentity {
+    pub user: String,
+    pub groups: Vec<String>,
+}
+
+impl std::fmt::Display for KubeIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.groups.is_empty() {
+            write!(f, "`{}`", self.user)
+        } else {
+            write!(f, "`{}` (groups {})", self.user, self.groups.join(", "))
+        }
+    }
+}
+
+/// Which groups may be impersonated: catalog teams, as `<prefix><team>`, and the configured
+/// `[groups]` as they are named. Anything else an actor is in is dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupScope {
+    prefix: String,
+    teams: BTreeSet<String>,
+    configured: BTreeSet<String>,
+}
+
+impl GroupScope {
+    pub fn new(
+        prefix: impl Into<String>,
+        teams: impl IntoIterator<Item = String>,
+        configured: impl IntoIterator<Item = String>,
+    ) -> Self {
+        Self {
+            prefix: prefix.into(),
+            teams: teams.into_iter().collect(),
+            configured: configured.into_iter().collect(),
+        }
+    }
+
+    /// The cluster group of a catalog team (`platbot:team:payments` with that prefix).
+    pub fn team_group(&self, team: &str) -> String {
+        format!("{}{team}", self.prefix)
+    }
+
+    /// Every group this scope may impersonate, sorted (the `resourceNames` of the ClusterRole).
+    pub fn groups(&self) -> Vec<String> {
+        let mut all: BTreeSet<String> = self.teams.iter().map(|t| self.team_group(t)).collect();
+        all.extend(self.configured.iter().cloned());
+        all.retain(|g| !g.starts_with(RESERVED_GROUP_PREFIX));
+        all.into_iter().collect()
+    }
+
+    /// An actor's groups as the cluster knows them: teams prefixed, configured groups kept,
+    /// the rest (and every `system:` group, whatever the configuration says) dropped.
+    pub fn map(&self, groups: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for group in groups {
+            let mapped = if self.teams.contains(group) {
+                self.team_group(group)
+            } else if self.configured.contains(group) {
+                group.clone()
+            } else {
+                continue;
+            };
+            if !mapped.starts_with(RESERVED_GROUP_PREFIX) && !out.contains(&mapped) {
+                out.push(mapped);
+            }
+        }
+        out
+    }
+}
 
 /// One cluster: the base config, and clients per impersonated identity.
 #[derive(Clone)]
@@ -36,7 +116,17 @@ pub struct Cluster {
     /// Shared: one cluster often serves several environments.
     base: Arc<kube::Config>,
     impersonate: bool,
-    clients: Arc<Mutex<HashMap<Identity, kube::Client>>>,
+    scope: Arc<GroupScope>,
+    provisioner: Option<KubeIdentity>,
+    clients: Arc<Mutex<HashMap<Option<KubeIdentity>, kube::Client>>>,
+}
+
+/// What the cluster answered to "may this identity do that?" (a SelfSubjectAccessReview).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub allowed: bool,
+    /// The authorizer's reason, when it gave one.
+    pub reason: Option<String>,
 }
 
 /// More cached identities than this and the cache starts over (clients are cheap to rebuild).
@@ -47,7 +137,52 @@ impl Cluster {
         Self {
             base: Arc::new(base),
             impersonate,
+            scope: Arc::default(),
+            provisioner: None,
             clients: Arc::default(),
+        }
+    }
+
+    /// Impersonates only the groups `scope` allows.
+    pub fn with_scope(mut self, scope: GroupScope) -> Self {
+        self.scope = Arc::new(scope);
+        self.clients = Arc::default();
+        self
+    }
+
+    /// Provisioning actions run as `identity` (see [`Cluster::provisioner`]).
+    pub fn with_provisioner(mut self, identity: Option<KubeIdentity>) -> Self {
+        self.provisioner = identity;
+        self
+    }
+
+    pub fn scope(&self) -> &GroupScope {
+        &self.scope
+    }
+
+    /// Who runs a provisioning action (the namespace golden path): the configured provisioner,
+    /// else the requester. `None` when impersonation is off: platbot's own credentials act.
+    pub fn provisioner_for(&self, requester: &Actor) -> Option<KubeIdentity> {
+        if !self.impersonate {
+            return None;
+        }
+        Some(
+            self.provisioner
+                .clone()
+                .unwrap_or_else(|| self.identity_of(requester)),
+        )
+    }
+
+    /// Whether a provisioner identity is configured (else provisioning runs as the requester).
+    pub fn has_provisioner(&self) -> bool {
+        self.provisioner.is_some()
+    }
+
+    /// The identity a client for `actor` impersonates: the user and their scoped groups.
+    pub fn identity_of(&self, actor: &Actor) -> KubeIdentity {
+        KubeIdentity {
+            user: actor.id.to_string(),
+            groups: self.scope.map(&actor.groups),
         }
     }
 
@@ -97,11 +232,22 @@ impl Cluster {
 
     /// A client acting as `actor` (when impersonation is on).
     pub fn client_for(&self, actor: &Actor) -> Result<kube::Client, KubeError> {
-        let key: Identity = if self.impersonate {
-            (actor.id.to_string(), actor.groups.clone())
-        } else {
-            (String::new(), Vec::new())
-        };
+        let identity = self.impersonate.then(|| self.identity_of(actor));
+        self.client_as(identity.as_ref())
+    }
+
+    /// A client impersonating `identity` (`None`: platbot's own credentials). Groups outside
+    /// the reserved `system:` space only, whoever built the identity.
+    pub fn client_as(&self, identity: Option<&KubeIdentity>) -> Result<kube::Client, KubeError> {
+        let key = identity.map(|i| KubeIdentity {
+            user: i.user.clone(),
+            groups: i
+                .groups
+                .iter()
+                .filter(|g| !g.starts_with(RESERVED_GROUP_PREFIX))
+                .cloned()
+                .collect(),
+        });
         let mut cache = self
             .clients
             .lock()
@@ -110,9 +256,10 @@ impl Cluster {
             return Ok(c.clone());
         }
         let mut config = (*self.base).clone();
-        if self.impersonate {
-            config.auth_info.impersonate = Some(key.0.clone());
-            config.auth_info.impersonate_groups = (!key.1.is_empty()).then(|| key.1.clone());
+        if let Some(who) = &key {
+            config.auth_info.impersonate = Some(who.user.clone());
+            config.auth_info.impersonate_groups =
+                (!who.groups.is_empty()).then(|| who.groups.clone());
         }
         let client =
             kube::Client::try_from(config).map_err(|e| KubeError::Client(e.to_string()))?;
@@ -123,11 +270,47 @@ impl Cluster {
         Ok(client)
     }
 
+    /// Asks the cluster whether `identity` may do `attributes` (a SelfSubjectAccessReview sent
+    /// as that identity).
+    pub async fn access(
+        &self,
+        identity: Option<&KubeIdentity>,
+        attributes: ResourceAttributes,
+    ) -> Result<Access, KubeError> {
+        let client = self.client_as(identity)?;
+        let reviews: Api<SelfSubjectAccessReview> = Api::all(client);
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(attributes),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let answer = reviews
+            .create(&PostParams::default(), &review)
+            .await
+            .map_err(|e| self.explain_as(identity, e))?;
+        let status = answer.status.unwrap_or_default();
+        Ok(Access {
+            allowed: status.allowed,
+            reason: status.reason.filter(|r| !r.is_empty()),
+        })
+    }
+
     /// Turns a kube error into one a chat user can read.
     pub fn explain(&self, actor: &Actor, err: kube::Error) -> KubeError {
+        let identity = self.impersonate.then(|| self.identity_of(actor));
+        self.explain_as(identity.as_ref(), err)
+    }
+
+    /// [`Cluster::explain`] for a request made as `identity` (`None`: platbot itself).
+    pub fn explain_as(&self, identity: Option<&KubeIdentity>, err: kube::Error) -> KubeError {
         match err {
             kube::Error::Api(s) if s.code == 403 => KubeError::Forbidden {
-                user: actor.id.to_string(),
+                user: identity.map_or_else(
+                    || "platbot's own service account".to_owned(),
+                    |i| i.user.clone(),
+                ),
                 message: s.message,
             },
             kube::Error::Api(s) => KubeError::Api {
@@ -148,5 +331,60 @@ pub fn api_code(err: &kube::Error) -> Option<u16> {
     match err {
         kube::Error::Api(s) => Some(s.code),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::UserId;
+
+    fn scope() -> GroupScope {
+        GroupScope::new(
+            "platbot:team:",
+            ["payments".to_owned(), "checkout".to_owned()],
+            ["platform".to_owned()],
+        )
+    }
+
+    #[test]
+    fn only_teams_and_configured_groups_are_impersonated_never_system_ones() {
+        let groups: Vec<String> = ["payments", "platform", "system:masters", "somebody-else"]
+            .map(str::to_owned)
+            .to_vec();
+        assert_eq!(scope().map(&groups), ["platbot:team:payments", "platform"]);
+        assert_eq!(
+            scope().groups(),
+            ["platbot:team:checkout", "platbot:team:payments", "platform"]
+        );
+        // A configured group in the reserved space is dropped here too (config refuses it first).
+        let careless = GroupScope::new("", Vec::new(), ["system:masters".to_owned()]);
+        assert!(careless.map(&["system:masters".to_owned()]).is_empty());
+        assert!(careless.groups().is_empty());
+    }
+
+    #[test]
+    fn clients_impersonate_the_scoped_identity_and_the_provisioner_runs_the_golden_path() {
+        let cluster = Cluster::from_url("http://127.0.0.1:9", true)
+            .expect("cluster")
+            .with_scope(scope());
+        let actor = Actor {
+            id: UserId::parse("priya.nair").expect("user"),
+            groups: vec!["payments".into(), "system:masters".into()],
+            via: None,
+        };
+        let identity = cluster.identity_of(&actor);
+        assert_eq!(identity.groups, ["platbot:team:payments"]);
+        // Without a provisioner the requester runs it; with one, the provisioner does.
+        assert_eq!(cluster.provisioner_for(&actor), Some(identity));
+        let provisioner = KubeIdentity {
+            user: "platbot-provisioner".into(),
+            groups: vec![],
+        };
+        let cluster = cluster.with_provisioner(Some(provisioner.clone()));
+        assert_eq!(cluster.provisioner_for(&actor), Some(provisioner));
+        // Impersonation off: platbot's own credentials, for everyone.
+        let plain = Cluster::from_url("http://127.0.0.1:9", false).expect("cluster");
+        assert_eq!(plain.provisioner_for(&actor), None);
     }
 }

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod http;
 pub mod kube;
 pub mod oncall;
+pub mod rbac;
 
 use std::collections::HashMap;
 use std::sync::Arc;

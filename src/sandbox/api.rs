@@ -19,6 +19,8 @@ use super::objects::{
     self, ApiError, DeleteOptions, FieldSelector, LabelSelector, PatchType, RESOURCES,
     ResourceType, Store, Subresource, WriteOptions, meta_str,
 };
+use super::proto;
+use super::rbac::{self, Attributes, Identity};
 use super::{Change, KubeApiDouble, RecordedRequest};
 
 pub(crate) fn router(double: KubeApiDouble) -> Router {
@@ -33,8 +35,9 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let request = Incoming::new(method, &uri, &headers, body);
-    double.record(request.recorded(&uri, &headers));
-    match double.with_store(|store| route(store, &request)) {
+    double.record(request.recorded(&uri));
+    let enforce = double.rbac_enforced();
+    match double.with_store(|store| route(store, &request, enforce)) {
         Outcome::Reply(reply) => reply.into_response(),
         Outcome::Watch(spec) => watch(&double, spec),
     }
@@ -51,6 +54,10 @@ struct Incoming {
     accept: String,
     content_type: String,
     body: Bytes,
+    /// The `Impersonate-User` header.
+    impersonate_user: Option<String>,
+    /// Every `Impersonate-Group` header, in order.
+    impersonate_groups: Vec<String>,
 }
 
 impl Incoming {
@@ -65,17 +72,6 @@ impl Incoming {
                 .unwrap_or_default()
                 .to_string()
         };
-        Self {
-            method,
-            path: uri.path().to_string(),
-            query,
-            accept: header_text(header::ACCEPT),
-            content_type: header_text(header::CONTENT_TYPE),
-            body,
-        }
-    }
-
-    fn recorded(&self, uri: &Uri, headers: &HeaderMap) -> RecordedRequest {
         let values = |name: &str| -> Vec<String> {
             headers
                 .get_all(name)
@@ -84,6 +80,19 @@ impl Incoming {
                 .map(str::to_string)
                 .collect()
         };
+        Self {
+            method,
+            path: uri.path().to_string(),
+            query,
+            accept: header_text(header::ACCEPT),
+            content_type: header_text(header::CONTENT_TYPE),
+            body,
+            impersonate_user: values("impersonate-user").into_iter().next(),
+            impersonate_groups: values("impersonate-group"),
+        }
+    }
+
+    fn recorded(&self, uri: &Uri) -> RecordedRequest {
         let body_dry_run =
             self.method == Method::DELETE && delete_body(&self.body).is_ok_and(|o| o.dry_run);
         RecordedRequest {
@@ -91,8 +100,8 @@ impl Incoming {
             path: self.path.clone(),
             query: uri.query().map(str::to_string),
             content_type: (!self.content_type.is_empty()).then(|| self.content_type.clone()),
-            impersonate_user: values("impersonate-user").into_iter().next(),
-            impersonate_groups: values("impersonate-group"),
+            impersonate_user: self.impersonate_user.clone(),
+            impersonate_groups: self.impersonate_groups.clone(),
             dry_run: self.param("dryRun") == Some("All") || body_dry_run,
         }
     }
@@ -232,18 +241,89 @@ impl IntoResponse for Reply {
 // Routing
 // ---------------------------------------------------------------------------------------------
 
-fn route(store: &mut Store, req: &Incoming) -> Outcome {
+/// `enforce`: RBAC decides impersonated requests (see `rbac.rs`).
+fn route(store: &mut Store, req: &Incoming, enforce: bool) -> Outcome {
     let segments: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
+    let who = match Identity::from_headers(req.impersonate_user.as_deref(), &req.impersonate_groups)
+    {
+        Ok(who) => who,
+        Err(e) => return Outcome::Reply(Reply::error(&e)),
+    };
+    let gate = who.as_ref().filter(|_| enforce);
     let result = match segments.as_slice() {
+        ["apis", REVIEW_GROUP, "v1", "selfsubjectaccessreviews"] => {
+            review(store, req, who.as_ref(), enforce).map(Outcome::Reply)
+        }
         ["api", "v1", rest @ ..] if !rest.is_empty() => {
-            resource_request(store, req, "", "v1", rest)
+            resource_request(store, req, "", "v1", rest, gate)
         }
         ["apis", group, version, rest @ ..] if !rest.is_empty() => {
-            resource_request(store, req, group, version, rest)
+            resource_request(store, req, group, version, rest, gate)
         }
         _ => discovery(req, &segments).map(Outcome::Reply),
     };
     result.unwrap_or_else(|e| Outcome::Reply(Reply::error(&e)))
+}
+
+/// The API group of access reviews; the double serves `selfsubjectaccessreviews` in it.
+const REVIEW_GROUP: &str = "authorization.k8s.io";
+
+/// `POST .../selfsubjectaccessreviews`: may the caller do this?
+fn review(
+    store: &Store,
+    req: &Incoming,
+    who: Option<&Identity>,
+    enforce: bool,
+) -> Result<Reply, ApiError> {
+    if req.method != Method::POST {
+        return Err(ApiError::method_not_allowed());
+    }
+    let body = if req.content_type.starts_with(proto::MEDIA_TYPE) {
+        proto::self_subject_access_review(&req.body)?
+    } else {
+        req.body_value("object")?
+    };
+    let answer = rbac::self_subject_access_review(store, who, enforce, &body)?;
+    Ok(Reply::json(201, &answer))
+}
+
+/// Refuses the request unless `who`'s roles allow it. A server-side apply that would create
+/// the object needs `create` as well as `patch`, as on the API server.
+fn authorize(
+    store: &Store,
+    who: &Identity,
+    target: &Target,
+    req: &Incoming,
+) -> Result<(), ApiError> {
+    let attrs = target.attributes(req);
+    if rbac::allowed_by(store, who, &attrs).is_none() {
+        return Err(rbac::forbidden(who, &attrs));
+    }
+    if let Some(why) = target.binding_escalation(store, who, req) {
+        return Err(ApiError::forbidden(
+            &attrs.group,
+            &attrs.resource,
+            attrs.name.as_deref(),
+            &why,
+        ));
+    }
+    let applies = req.method == Method::PATCH
+        && target.sub.is_none()
+        && PatchType::from_content_type(&req.content_type) == Some(PatchType::Apply);
+    if let (true, Some(name)) = (applies, target.name.as_deref())
+        && store
+            .get(target.res, target.namespace.as_deref(), name)
+            .is_err()
+    {
+        let create = Attributes {
+            verb: "create".to_string(),
+            ..attrs
+        };
+        if rbac::allowed_by(store, who, &create).is_none() {
+            return Err(rbac::forbidden(who, &create));
+        }
+    }
+    Ok(())
 }
 
 /// What a resource path names.
@@ -295,6 +375,60 @@ impl Target {
         })
     }
 
+    /// The escalation check of a write to a RoleBinding or ClusterRoleBinding: the role it grants
+    /// comes from the body, else (a patch that leaves `roleRef` alone) from the stored binding.
+    fn binding_escalation(&self, store: &Store, who: &Identity, req: &Incoming) -> Option<String> {
+        let writes = matches!(req.method, Method::POST | Method::PUT | Method::PATCH);
+        let binding = matches!(self.res.kind, "RoleBinding" | "ClusterRoleBinding");
+        if !writes || !binding || self.sub.is_some() {
+            return None;
+        }
+        let body = req
+            .body_value("object")
+            .ok()
+            .filter(|b| b.get("roleRef").is_some());
+        let stored = || {
+            let name = self.name.as_deref()?;
+            store.get(self.res, self.namespace.as_deref(), name).ok()
+        };
+        let binding = body.or_else(stored)?;
+        rbac::escalation(store, who, self.namespace.as_deref(), &binding)
+    }
+
+    /// The request in the authorizer's terms (verb from the method, as the API server's
+    /// `RequestInfo` does).
+    fn attributes(&self, req: &Incoming) -> Attributes {
+        let verb = match (&req.method, &self.name) {
+            (&Method::GET, None) if req.flag("watch") => "watch",
+            (&Method::GET, None) => "list",
+            (&Method::GET, Some(_)) => "get",
+            (&Method::POST, _) => "create",
+            (&Method::PUT, _) => "update",
+            (&Method::PATCH, _) => "patch",
+            (&Method::DELETE, None) => "deletecollection",
+            (&Method::DELETE, Some(_)) => "delete",
+            (other, _) => return self.attributes_with(other.as_str().to_ascii_lowercase()),
+        };
+        self.attributes_with(verb.to_string())
+    }
+
+    fn attributes_with(&self, verb: String) -> Attributes {
+        // A Namespace is in its own namespace, so a RoleBinding there can grant reading it.
+        let namespace = if self.res.kind == "Namespace" {
+            self.name.clone()
+        } else {
+            self.namespace.clone()
+        };
+        Attributes {
+            verb,
+            group: self.res.group.to_string(),
+            resource: self.res.plural.to_string(),
+            subresource: self.sub.clone(),
+            namespace,
+            name: self.name.clone(),
+        }
+    }
+
     fn subresource(&self) -> Subresource {
         if self.sub.as_deref() == Some("status") {
             Subresource::Status
@@ -310,8 +444,12 @@ fn resource_request(
     group: &str,
     version: &str,
     rest: &[&str],
+    gate: Option<&Identity>,
 ) -> Result<Outcome, ApiError> {
     let target = Target::parse(group, version, rest)?;
+    if let Some(who) = gate {
+        authorize(store, who, &target, req)?;
+    }
     let (res, ns) = (target.res, target.namespace.as_deref());
     let reply = match (&req.method, target.name.as_deref(), target.sub.as_deref()) {
         (&Method::GET, None, None) if req.flag("watch") => {
@@ -535,7 +673,13 @@ fn named_groups() -> Vec<(&'static str, Vec<&'static str>)> {
             None => groups.push((group, vec![version])),
         }
     }
+    groups.push((REVIEW_GROUP, vec!["v1"]));
     groups
+}
+
+/// The access-review resource: create only, nothing stored.
+fn review_resource() -> Value {
+    json!({ "name": "selfsubjectaccessreviews", "singularName": "selfsubjectaccessreview", "namespaced": false, "kind": "SelfSubjectAccessReview", "verbs": ["create"] })
 }
 
 fn group_body(group: &str, versions: &[&str]) -> Value {
@@ -582,6 +726,9 @@ fn categories(res: &ResourceType) -> Vec<&'static str> {
 
 fn resource_list(group: &str, version: &str) -> Result<Value, ApiError> {
     let mut resources = Vec::new();
+    if (group, version) == (REVIEW_GROUP, "v1") {
+        resources.push(review_resource());
+    }
     for res in resources_of(group, version) {
         resources.push(json!({
             "name": res.plural, "singularName": res.singular(), "namespaced": res.namespaced(), "kind": res.kind,
@@ -618,7 +765,7 @@ fn aggregated(include: impl Fn(&str) -> bool) -> Reply {
             None => groups.push((group, vec![version])),
         }
     }
-    let items: Vec<Value> = groups
+    let mut items: Vec<Value> = groups
         .iter()
         .map(|(group, versions)| {
             let versions: Vec<Value> = versions
@@ -629,6 +776,13 @@ fn aggregated(include: impl Fn(&str) -> bool) -> Reply {
             json!({ "metadata": metadata, "versions": versions })
         })
         .collect();
+    if include(REVIEW_GROUP) {
+        let review = json!({
+            "resource": "selfsubjectaccessreviews", "responseKind": { "group": REVIEW_GROUP, "version": "v1", "kind": "SelfSubjectAccessReview" },
+            "scope": "Cluster", "singularResource": "selfsubjectaccessreview", "verbs": ["create"],
+        });
+        items.push(json!({ "metadata": { "name": REVIEW_GROUP, "creationTimestamp": null }, "versions": [{ "version": "v1", "resources": [review], "freshness": "Current" }] }));
+    }
     let body = json!({ "kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items });
     Reply {
         code: 200,

@@ -38,10 +38,22 @@
 //! - Watches: `?watch=true` streams the changes made after the request (and the current
 //!   objects as `ADDED` when no `resourceVersion` is given); there is no history to resume from.
 //! - Every request is recorded with its `Impersonate-User` / `Impersonate-Group` headers.
+//! - RBAC, when switched on ([`KubeApiDouble::with_rbac`]; `--sandbox` does): a request with
+//!   impersonation headers is decided from the Roles, ClusterRoles, RoleBindings and
+//!   ClusterRoleBindings the double holds (verbs, resources and subresources, API groups,
+//!   resourceNames, namespaces; subjects of kind User, Group and ServiceAccount; every
+//!   impersonated identity is also in `system:authenticated`). A server-side apply that creates
+//!   needs `create` as well as `patch`; writing a binding needs `bind` on the role it grants or
+//!   every permission in it (escalation). Refusals are the API server's `Forbidden` Status.
+//!   `SelfSubjectAccessReview` answers for the impersonated identity (`kubectl auth can-i`),
+//!   sent as JSON or, as kubectl does, protobuf.
 //!
 //! # What is NOT emulated
-//! - Authentication, RBAC and admission: impersonation headers are recorded, never enforced;
-//!   no quota, limit range or pod security checks; no defaulting beyond the server fields above.
+//! - Authentication and admission: a request without impersonation headers is the double's
+//!   admin and may do anything; nobody checks that the caller may impersonate. RBAC leaves out
+//!   aggregated ClusterRoles (`aggregationRule`), non-resource URL rules (discovery is open to
+//!   all) and the `escalate` check on writes to Roles and ClusterRoles themselves.
+//!   No quota, limit range or pod security checks; no defaulting beyond the server fields above.
 //! - Controllers: nothing reconciles. Creating a Deployment makes no ReplicaSet or Pod, status
 //!   only changes when written, there is no garbage collection by owner reference.
 //! - Deleting a Namespace removes everything in it at once; the real server first marks it
@@ -54,15 +66,19 @@
 //!   bookmarks (only the initial-events-end one of `sendInitialEvents`),
 //!   `resourceVersionMatch`, most kind-specific validation, OpenAPI (`/openapi/v2` and
 //!   `/openapi/v3` answer 404: use `kubectl apply --validate=false`; `kubectl explain` fails),
-//!   protobuf, other subresources (exec, attach, portforward, eviction, proxy), CRDs, and
-//!   log options other than `container`, `previous` and `tailLines` (no `follow`).
+//!   protobuf (except the access reviews kubectl sends), other subresources (exec, attach,
+//!   portforward, eviction, proxy), CRDs, and log options other than `container`, `previous`
+//!   and `tailLines` (no `follow`).
 //! - Allocation: Services get no cluster IP, Pods no node or IP, unless the object says so.
 
 mod api;
 mod objects;
+mod proto;
+mod rbac;
 pub mod seed;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
@@ -118,6 +134,8 @@ struct Shared {
     store: Mutex<Store>,
     requests: Mutex<Vec<RecordedRequest>>,
     changes: broadcast::Sender<Change>,
+    /// Whether RBAC decides impersonated requests.
+    rbac: AtomicBool,
 }
 
 /// The in-memory Kubernetes API. Cheap to clone: clones share one cluster.
@@ -142,6 +160,7 @@ impl KubeApiDouble {
             store: Mutex::new(Store::with_default_namespaces()),
             requests: Mutex::new(Vec::new()),
             changes,
+            rbac: AtomicBool::new(false),
         };
         Self {
             shared: Arc::new(shared),
@@ -150,8 +169,14 @@ impl KubeApiDouble {
 
     /// [`KubeApiDouble::new`] plus the Larkspur Goods sandbox objects and pod logs.
     pub fn seeded() -> Self {
+        Self::seeded_with_group_prefix("")
+    }
+
+    /// [`KubeApiDouble::seeded`] with the teams' groups named `<prefix><team>` in their
+    /// RoleBindings (`[kubernetes] group_prefix`).
+    pub fn seeded_with_group_prefix(prefix: &str) -> Self {
         let double = Self::new();
-        let seed = seed::sandbox();
+        let seed = seed::sandbox_with_group_prefix(prefix);
         for obj in seed.objects {
             // The seed is validated by its own tests; a bad row is skipped, not fatal.
             if let Err(error) = double.insert(obj) {
@@ -168,6 +193,23 @@ impl KubeApiDouble {
             );
         }
         double
+    }
+
+    /// The double with RBAC on (or off): impersonated requests are then decided from the
+    /// roles and bindings it holds. Off by default, so that tests set up what they need.
+    pub fn with_rbac(self, enforce: bool) -> Self {
+        self.set_rbac(enforce);
+        self
+    }
+
+    /// Switches RBAC on or off for every clone of this double, from the next request on.
+    pub fn set_rbac(&self, enforce: bool) {
+        self.shared.rbac.store(enforce, Ordering::SeqCst);
+    }
+
+    /// Whether RBAC decides impersonated requests.
+    pub fn rbac_enforced(&self) -> bool {
+        self.shared.rbac.load(Ordering::SeqCst)
     }
 
     /// Binds `addr` (port 0 picks a free port) and serves the API on it until the returned

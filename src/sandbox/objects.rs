@@ -498,6 +498,31 @@ impl ApiError {
         Self::new(415, "UnsupportedMediaType", message, Value::Null)
     }
 
+    /// RBAC said no: `deployments.apps "cart" is forbidden: User "u" cannot patch ...`.
+    pub(crate) fn forbidden(group: &str, resource: &str, name: Option<&str>, why: &str) -> Self {
+        let what = qualify(resource, group);
+        let message = match name {
+            Some(name) => format!("{what} \"{name}\" is forbidden: {why}"),
+            None => format!("{what} is forbidden: {why}"),
+        };
+        let mut details = json!({ "kind": resource });
+        if let Some(name) = name {
+            details["name"] = json!(name);
+        }
+        if !group.is_empty() {
+            details["group"] = json!(group);
+        }
+        Self::new(403, "Forbidden", message, details)
+    }
+
+    /// A SelfSubjectAccessReview the API server would not accept.
+    pub(crate) fn invalid_review(why: &str) -> Self {
+        let message =
+            format!("SelfSubjectAccessReview.authorization.k8s.io \"\" is invalid: {why}");
+        let details = json!({ "group": "authorization.k8s.io", "kind": "SelfSubjectAccessReview" });
+        Self::new(422, "Invalid", message, details)
+    }
+
     /// A patch that is well-formed but cannot be applied (RFC 6902 `test` failed, missing path).
     pub(crate) fn unprocessable(message: impl Into<String>) -> Self {
         Self::new(422, "Invalid", message.into(), json!({}))

@@ -19,6 +19,9 @@
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
+mod roles;
+pub use roles::{PLATFORM_GROUP, PROVISIONER_ROLE, PROVISIONER_USER, READ_ROLE};
+
 /// A pod log to seed with [`super::KubeApiDouble::set_logs`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeedLog {
@@ -43,12 +46,19 @@ pub fn sandbox_objects() -> Vec<Value> {
 
 /// The sandbox objects and the pod logs that go with them.
 pub fn sandbox() -> Seed {
+    sandbox_with_group_prefix("")
+}
+
+/// [`sandbox`] with each team's group named `<prefix><team>`, as `[kubernetes] group_prefix`
+/// makes platbot impersonate it.
+pub fn sandbox_with_group_prefix(prefix: &str) -> Seed {
     let mut builder = Builder::new(Utc::now());
     builder.cluster();
     for team in TEAMS {
+        let group = format!("{prefix}{team}");
         for env in Env::ALL {
             if env != Env::Dev || TEAMS_WITH_DEV.contains(team) {
-                builder.team_namespace(team, env);
+                builder.team_namespace(team, &group, env);
             }
         }
     }
@@ -520,26 +530,34 @@ impl Builder {
             let node = self.node(i);
             self.push(node);
         }
-        for (role, verbs) in [
-            ("cluster-admin", json!(["*"])),
-            ("admin", json!(["*"])),
-            (
-                "edit",
-                json!([
-                    "create", "delete", "get", "list", "patch", "update", "watch"
-                ]),
-            ),
-            ("view", json!(["get", "list", "watch"])),
-        ] {
+        for (role, rules, builtin) in roles::cluster_roles() {
             let mut meta = self.meta(
                 role,
                 None,
                 &format!("clusterrole/{role}"),
                 Duration::days(420),
             );
-            meta["labels"] = json!({ "kubernetes.io/bootstrapping": "rbac-defaults" });
-            let rules = json!([{ "apiGroups": ["*"], "resources": ["*"], "verbs": verbs }]);
+            if builtin {
+                meta["labels"] = json!({ "kubernetes.io/bootstrapping": "rbac-defaults" });
+            }
+            let rules = roles::rules_json(&rules);
             self.push(json!({ "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta, "rules": rules }));
+        }
+        for mut binding in roles::cluster_role_bindings() {
+            let name = binding["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let labels = binding["metadata"]["labels"].take();
+            let mut meta = self.meta(
+                &name,
+                None,
+                &format!("clusterrolebinding/{name}"),
+                Duration::days(420),
+            );
+            meta["labels"] = labels;
+            binding["metadata"] = meta;
+            self.push(binding);
         }
     }
 
@@ -576,8 +594,9 @@ impl Builder {
         })
     }
 
-    /// A team namespace as the golden path makes it: labels, a quota and the team's RoleBinding.
-    fn team_namespace(&mut self, team: &str, env: Env) {
+    /// A team namespace as the golden path makes it: labels, a quota, limits, the team's
+    /// RoleBinding (its group gets `edit` here, and only here) and the NetworkPolicies.
+    fn team_namespace(&mut self, team: &str, group: &str, env: Env) {
         let name = format!("{team}-{}", env.name());
         let age = Duration::days(if env == Env::Dev { 200 } else { 400 });
         let mut meta = self.meta(&name, None, &format!("ns/{name}"), age);
@@ -607,8 +626,33 @@ impl Builder {
         self.push(json!({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": binding,
             "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit" },
-            "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": format!("team-{team}") }],
+            "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group }],
         }));
+        let mut limits = self.meta(
+            "container-defaults",
+            Some(&name),
+            &format!("{name}/limitrange"),
+            age,
+        );
+        limits["labels"] = json!({ "app.kubernetes.io/managed-by": "platbot" });
+        self.push(json!({
+            "apiVersion": "v1", "kind": "LimitRange", "metadata": limits,
+            "spec": { "limits": [{ "type": "Container", "default": { "cpu": "500m", "memory": "512Mi" }, "defaultRequest": { "cpu": "100m", "memory": "128Mi" }, "max": { "cpu": "4", "memory": "8Gi" } }] },
+        }));
+        for (policy, spec) in [
+            (
+                "default-deny-ingress",
+                json!({ "podSelector": {}, "policyTypes": ["Ingress"] }),
+            ),
+            (
+                "allow-same-namespace",
+                json!({ "podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{ "from": [{ "podSelector": {} }] }] }),
+            ),
+        ] {
+            let mut meta = self.meta(policy, Some(&name), &format!("{name}/{policy}"), age);
+            meta["labels"] = json!({ "app.kubernetes.io/managed-by": "platbot" });
+            self.push(json!({ "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta, "spec": spec }));
+        }
     }
 
     fn workload(&mut self, service: &Service, env: Env) {

@@ -28,10 +28,24 @@ pub async fn sandbox_bot(extra_toml: &str) -> TestBot {
     TestBot { app, dir }
 }
 
+/// [`sandbox_bot`] with RBAC on in the double, as `--sandbox` runs it.
+pub async fn sandbox_bot_with_rbac(extra_toml: &str) -> TestBot {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = StartOptions {
+        sandbox_rbac: true,
+        ..sandbox()
+    };
+    let app = build(config_in(dir.path(), extra_toml), &opts)
+        .await
+        .expect("startup");
+    TestBot { app, dir }
+}
+
 pub fn sandbox() -> StartOptions {
     StartOptions {
         sandbox: true,
         sandbox_listen: None,
+        sandbox_rbac: false,
     }
 }
 
