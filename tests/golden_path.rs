@@ -462,17 +462,31 @@ async fn a_bare_yes_never_picks_one_of_several_pending_changes() {
     assert!(bot.namespace_exists("payments-dev"));
 }
 
+/// priya's namespace proposal, confirmed by her: the grant a confirmation wins before it executes.
+async fn granted_namespace(
+    bot: &common::TestBot,
+) -> (ProposalId, platbot::approval::ExecutionGrant) {
+    let id = proposal_id(&bot.say_one("t", "priya.nair", ASK).await);
+    let actor = bot.app.engine.actor(&user("priya.nair"));
+    match bot
+        .app
+        .engine
+        .approvals()
+        .confirm(id, &actor)
+        .await
+        .unwrap()
+    {
+        platbot::approval::Confirmation::Execute(g) => (id, g),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn a_starting_replica_leaves_a_live_execution_alone() {
     let bot = sandbox_bot("").await;
-    let id = proposal_id(&bot.say_one("t", "priya.nair", ASK).await);
-    let engine = &bot.app.engine;
-    let actor = engine.actor(&user("priya.nair"));
     // This process wins the grant, as a confirmation does before executing.
-    let grant = match engine.approvals().confirm(id, &actor).await.unwrap() {
-        platbot::approval::Confirmation::Execute(g) => g,
-        other => panic!("{other:?}"),
-    };
+    let (id, grant) = granted_namespace(&bot).await;
+    let engine = &bot.app.engine;
     // Another replica starts on the same database meanwhile.
     let other = platbot::approval::Approvals::new(
         engine.store().clone(),
@@ -502,13 +516,8 @@ async fn a_starting_replica_leaves_a_live_execution_alone() {
 #[tokio::test]
 async fn an_abandoned_execution_is_failed_and_its_owner_may_still_record_the_truth() {
     let bot = sandbox_bot("").await;
-    let id = proposal_id(&bot.say_one("t", "priya.nair", ASK).await);
+    let (id, grant) = granted_namespace(&bot).await;
     let engine = &bot.app.engine;
-    let actor = engine.actor(&user("priya.nair"));
-    let grant = match engine.approvals().confirm(id, &actor).await.unwrap() {
-        platbot::approval::Confirmation::Execute(g) => g,
-        other => panic!("{other:?}"),
-    };
     // Two minutes later nobody renewed the lease: recovery marks it failed...
     let later = chrono::Utc::now() + chrono::Duration::minutes(2);
     let failed = engine
@@ -529,4 +538,41 @@ async fn an_abandoned_execution_is_failed_and_its_owner_may_still_record_the_tru
         .unwrap();
     assert_eq!(done.state, ProposalState::Succeeded);
     assert_eq!(done.outcome.as_deref(), Some("created"));
+}
+
+#[tokio::test]
+async fn retention_forgets_old_threads_and_audit_entries_only_when_told() {
+    use platbot::config::RetentionSettings;
+    let bot = sandbox_bot("").await;
+    bot.say_one("t", "priya.nair", "status of ledger in prod")
+        .await;
+    let store = bot.app.engine.store();
+    let key = common::conversation("t");
+    let later = chrono::Utc::now() + chrono::Duration::days(2);
+    let keep = RetentionSettings {
+        thread_days: None,
+        audit_days: None,
+    };
+    assert_eq!(store.prune(&keep, later).await.unwrap(), (0, 0));
+    assert!(!store.recent_turns(&key, 100_000).await.unwrap().is_empty());
+    // Threads after a day, the audit log kept: only the thread goes.
+    let threads_only = RetentionSettings {
+        thread_days: Some(1),
+        audit_days: None,
+    };
+    let (turns, audit) = store.prune(&threads_only, later).await.unwrap();
+    assert!(turns >= 2 && audit == 0, "{turns} {audit}");
+    assert!(store.recent_turns(&key, 100_000).await.unwrap().is_empty());
+    assert!(store.thread_state(&key).await.unwrap().is_none());
+    assert!(!store.audit(&Default::default()).await.unwrap().is_empty());
+    let both = RetentionSettings {
+        thread_days: Some(1),
+        audit_days: Some(1),
+    };
+    store.prune(&both, later).await.unwrap();
+    assert!(store.audit(&Default::default()).await.unwrap().is_empty());
+    // The default keeps threads 90 days and the audit log forever.
+    let defaults = platbot::config::Config::from_toml("", &|_| None).unwrap();
+    assert_eq!(defaults.retention.thread_days, Some(90));
+    assert_eq!(defaults.retention.audit_days, None);
 }

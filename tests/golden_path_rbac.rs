@@ -299,7 +299,12 @@ async fn another_teams_namespace_is_not_completed() {
 
 #[tokio::test]
 async fn everyday_changes_run_as_the_requester_and_a_refusal_names_them() {
-    let bot = sandbox_bot_with_rbac("").await;
+    // jonah is also an approver here, so platbot's policy lets him ask for another team's
+    // change; the cluster's RBAC still decides, as him.
+    let bot = sandbox_bot_with_rbac(
+        "[approval]\napprover_groups = [\"helpers\"]\n[groups]\nhelpers = [\"jonah.feld\"]\n",
+    )
+    .await;
     // Their own team's deployment: allowed, and done as them.
     let reply = bot
         .say_one("t", "jonah.feld", "scale cart to 4 replicas in prod")

@@ -46,6 +46,21 @@ async fn listen(bot: common::TestBot, state: ServerState) -> Api {
 }
 
 impl Api {
+    async fn get(&self, path: &str) -> Value {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        resp.json().await.unwrap_or(Value::Null)
+    }
+
+    async fn audit(&self) -> Vec<platbot::store::AuditEntry> {
+        let filter = platbot::store::AuditFilter::default();
+        self.bot.app.engine.store().audit(&filter).await.unwrap()
+    }
+
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.send(path, body, None).await
     }
@@ -390,14 +405,7 @@ async fn an_integration_acts_for_named_users_and_is_audited_as_the_relay() {
     assert_eq!(body["proposal"]["state"], "succeeded", "{body}");
     assert_eq!(api.bot.double().mutation_count(), writes + 1);
 
-    let audit = api
-        .bot
-        .app
-        .engine
-        .store()
-        .audit(&platbot::store::AuditFilter::default())
-        .await
-        .unwrap();
+    let audit = api.audit().await;
     let confirms: Vec<_> = audit
         .iter()
         .filter(|e| e.event == "confirm" && e.outcome != "refused")
@@ -646,4 +654,50 @@ async fn oidc_tokens_are_verified_against_the_issuer_keys() {
     )
     .unwrap();
     assert_eq!(api.send("/api/v1/messages", ask, Some(&hs)).await.0, 401);
+}
+
+#[tokio::test]
+async fn a_confirmed_change_completes_when_the_caller_goes_away() {
+    let api = start(None).await;
+    let (_, body) = api
+        .post(
+            "/api/v1/messages",
+            json!({"conversation": "gone", "user": "priya.nair", "text": "can I get a namespace for payments in dev?"}),
+        )
+        .await;
+    let id = body["replies"][0]["proposal"]["id"]
+        .as_str()
+        .expect("proposal")
+        .to_owned();
+    // A slow API server: each of the golden path's writes takes 300 ms.
+    api.bot
+        .double()
+        .set_write_latency(std::time::Duration::from_millis(300));
+    // The client gives up long before the change is done, and drops the connection.
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(400))
+        .build()
+        .unwrap();
+    let gave_up = impatient
+        .post(format!("{}/api/v1/proposals/{id}/confirm", api.base))
+        .json(&json!({"user": "priya.nair"}))
+        .send()
+        .await;
+    assert!(
+        gave_up.is_err(),
+        "the confirmation answered before the writes were done"
+    );
+    // The change runs to the end regardless, once, and is recorded with its audit entry.
+    let mut state = Value::Null;
+    for _ in 0..100 {
+        state = api.get(&format!("/api/v1/proposals/{id}")).await["proposal"]["state"].clone();
+        if state != "executing" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(state, "succeeded");
+    assert!(api.bot.namespace_exists("payments-dev"));
+    let audit = api.audit().await;
+    assert_eq!(audit.iter().filter(|e| e.event == "execute").count(), 1);
 }

@@ -59,7 +59,7 @@ async fn instructions_in_cluster_data_get_no_further_than_a_proposal() {
         ),
     ])
     .await;
-    let bot = sandbox_bot(&llm.config("")).await;
+    let bot = sandbox_bot(&helpers(&llm.config(""))).await;
     plant_in_cluster(&bot);
     let before = bot.double().mutation_count();
 
@@ -124,7 +124,7 @@ async fn data_cannot_supply_the_environment_of_a_change() {
         ),
     ])
     .await;
-    let bot = sandbox_bot(&llm.config("")).await;
+    let bot = sandbox_bot(&helpers(&llm.config(""))).await;
     plant_in_cluster(&bot);
     let before = bot.double().mutation_count();
     let reply = bot
@@ -364,7 +364,7 @@ async fn a_change_the_user_did_not_ask_for_is_neither_proposed_nor_asked_about()
         ),
     ])
     .await;
-    let bot = sandbox_bot(&llm.config("")).await;
+    let bot = sandbox_bot(&helpers(&llm.config(""))).await;
     plant_in_cluster(&bot);
     let before = bot.double().mutation_count();
 
@@ -431,7 +431,7 @@ async fn changes_asked_for_in_other_words_or_confirmed_in_the_thread_are_propose
         ),
     ])
     .await;
-    let bot = sandbox_bot(&llm.config("max_steps = 1")).await;
+    let bot = sandbox_bot(&helpers(&llm.config("max_steps = 1"))).await;
     let before = bot.double().mutation_count();
     for (thread, text, service) in [
         (
@@ -490,7 +490,7 @@ async fn a_rollback_revision_is_only_one_the_user_gave() {
         ),
     ])
     .await;
-    let bot = sandbox_bot(&llm.config("")).await;
+    let bot = sandbox_bot(&helpers(&llm.config(""))).await;
     let detail = |reply: &platbot::chat::Reply| {
         let p = reply
             .proposal
@@ -540,7 +540,7 @@ async fn a_container_the_deployment_does_not_have_goes_back_to_the_model() {
         ),
     ])
     .await;
-    let bot = sandbox_bot(&llm.config("")).await;
+    let bot = sandbox_bot(&helpers(&llm.config(""))).await;
     let before = bot.double().mutation_count();
     let reply = bot
         .say_one(
@@ -571,7 +571,7 @@ async fn a_change_written_in_prose_is_never_taken_as_a_call() {
         text("cart is fine in prod."),
     ])
     .await;
-    let bot = sandbox_bot(&llm.config("")).await;
+    let bot = sandbox_bot(&helpers(&llm.config(""))).await;
     let reply = bot
         .say_one("i11", "mei.chen", "restart recommendations in prod")
         .await;
@@ -611,7 +611,7 @@ async fn earlier_replies_go_back_to_the_model_quoted_as_data() {
         text("Glad to help."),
     ])
     .await;
-    let bot = sandbox_bot(&llm.config("max_steps = 1")).await;
+    let bot = sandbox_bot(&helpers(&llm.config("max_steps = 1"))).await;
     plant_in_cluster(&bot);
     bot.say_one("i13", "jonah.feld", "status of recommendations in prod?")
         .await;
@@ -643,4 +643,13 @@ async fn earlier_replies_go_back_to_the_model_quoted_as_data() {
             .any(|m| m["role"] == "user" && content(m) == "status of recommendations in prod?"),
         "{msgs:?}"
     );
+}
+
+/// The LLM config with the thread's users as approvers, so the team-aware request policy lets
+/// them ask for changes to any team's service: these tests are about what the model may
+/// propose, not about who may ask.
+fn helpers(llm: &str) -> String {
+    format!(
+        "[approval]\napprover_groups = [\"helpers\"]\n[groups]\nhelpers = [\"mei.chen\", \"sam.okafor\", \"jonah.feld\"]\n{llm}"
+    )
 }

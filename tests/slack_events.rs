@@ -891,3 +891,41 @@ fn api_with_a_client() -> platbot::config::Config {
     )
     .expect("config")
 }
+
+#[tokio::test]
+async fn guests_and_other_domains_are_never_a_catalog_user() {
+    let s = start().await;
+    // A guest account with priya's own email, and an account of another domain whose local
+    // part is hers (Slack Connect): both may ask, neither gets a change proposed as priya.
+    s.fake.add_guest("U0GUEST", "priya.nair@example.com");
+    s.fake
+        .add_user("U0CONNECT", "priya.nair@another-domain.test");
+    for (user, thread, event) in [
+        ("U0GUEST", "1700000000.000901", "Ev0GUEST"),
+        ("U0CONNECT", "1700000000.000902", "Ev0CONNECT"),
+    ] {
+        let mention = payloads::app_mention(user, CHANNEL, thread, None, NAMESPACE_ASK);
+        let sent = s.event(&payloads::callback(event, mention)).await;
+        assert_eq!(sent.status, 200, "{}", sent.body);
+        let answer = s
+            .fake
+            .wait_for(15, "an answer in the thread", |calls| {
+                calls
+                    .iter()
+                    .find(|c| c.method == "chat.postMessage" && c.str("thread_ts") == Some(thread))
+                    .cloned()
+            })
+            .await;
+        assert!(answer.confirm_value().is_none(), "a card for {user}");
+        let shown = answer.shown_text();
+        assert!(
+            shown.contains("not a member of any team"),
+            "{user}: {shown}"
+        );
+        assert!(
+            !shown.contains("priya.nair"),
+            "{user} was taken for priya: {shown}"
+        );
+    }
+    assert!(!s.bot.namespace_exists("payments-dev"));
+}

@@ -108,14 +108,15 @@ pub fn chunk(doc: &Document, limits: &ChunkLimits) -> Vec<Chunk> {
         if let Some(last) = chunks.last_mut() {
             let nested = piece.headings.len() > last.headings.len()
                 && piece.headings.starts_with(&last.headings);
+            let sub = &piece.headings[last.headings.len().min(piece.headings.len())..];
+            let depth = last.headings.len() + sub.len() + 1;
+            let heading = format!("{} {}", "#".repeat(depth), sub.join(" > "));
+            let heading_tokens = count_tokens(&heading);
+            // The subsection's heading line goes in too, so it counts against the limit.
             if nested
                 && last.tokens < limits.min_tokens
-                && last.tokens + piece.tokens <= limits.max_tokens
+                && last.tokens + heading_tokens + piece.tokens <= limits.max_tokens
             {
-                let sub = &piece.headings[last.headings.len()..];
-                let depth = last.headings.len() + sub.len() + 1;
-                let heading = format!("{} {}", "#".repeat(depth), sub.join(" > "));
-                let heading_tokens = count_tokens(&heading);
                 last.blocks.push((heading, heading_tokens));
                 last.tokens += heading_tokens + piece.tokens;
                 last.blocks.extend(piece.blocks);
@@ -211,6 +212,26 @@ fn split_block(block: &Block, max_tokens: usize) -> Vec<(String, usize)> {
 mod tests {
     use super::*;
     use crate::knowledge::ingest::parse;
+
+    #[test]
+    fn a_joined_subsection_s_heading_counts_against_the_limit() {
+        // Found by tests/fuzz_parsers.rs: a small section absorbed a subsection whose heading
+        // line pushed the chunk past the limit.
+        let text = "||-a-\n## %A\u{1f301}a!\u{13d0}!A\n|a|a|agb\n[\u{98f}](#\u{993}\u{1f301}\n[0](![\n~~~sh\ntitle: \"Fuzz\"\n\u{202e}gnp.exe\u{200b}\u{feff}\0\n---\n^";
+        let limits = ChunkLimits {
+            max_tokens: 60,
+            min_tokens: 20,
+            overlap_tokens: 10,
+        };
+        for c in chunk(&parse("a.md", text), &limits) {
+            assert!(
+                c.tokens <= limits.max_tokens,
+                "{} tokens: {:?}",
+                c.tokens,
+                c.text
+            );
+        }
+    }
 
     #[test]
     fn small_subsections_join_their_parent() {

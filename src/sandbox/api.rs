@@ -36,6 +36,13 @@ async fn handle(
 ) -> Response {
     let request = Incoming::new(method, &uri, &headers, body);
     double.record(request.recorded(&uri));
+    let latency = double.write_latency();
+    if !latency.is_zero()
+        && !matches!(request.method, Method::GET | Method::HEAD)
+        && !matches!(request.dry_run(), Ok(true))
+    {
+        tokio::time::sleep(latency).await;
+    }
     let enforce = double.rbac_enforced();
     match double.with_store(|store| route(store, &request, enforce)) {
         Outcome::Reply(reply) => reply.into_response(),

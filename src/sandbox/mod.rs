@@ -136,6 +136,8 @@ struct Shared {
     changes: broadcast::Sender<Change>,
     /// Whether RBAC decides impersonated requests.
     rbac: AtomicBool,
+    /// Milliseconds every write (not dry-run) waits before it is applied: a slow API server.
+    write_latency_ms: std::sync::atomic::AtomicU64,
 }
 
 /// The in-memory Kubernetes API. Cheap to clone: clones share one cluster.
@@ -161,6 +163,7 @@ impl KubeApiDouble {
             requests: Mutex::new(Vec::new()),
             changes,
             rbac: AtomicBool::new(false),
+            write_latency_ms: std::sync::atomic::AtomicU64::new(0),
         };
         Self {
             shared: Arc::new(shared),
@@ -210,6 +213,17 @@ impl KubeApiDouble {
     /// Whether RBAC decides impersonated requests.
     pub fn rbac_enforced(&self) -> bool {
         self.shared.rbac.load(Ordering::SeqCst)
+    }
+
+    /// Makes every write that is not a dry run wait this long before it is applied, like a slow
+    /// or distant API server (tests of what happens while a change is in flight).
+    pub fn set_write_latency(&self, latency: std::time::Duration) {
+        let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+        self.shared.write_latency_ms.store(ms, Ordering::SeqCst);
+    }
+
+    pub(crate) fn write_latency(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.shared.write_latency_ms.load(Ordering::SeqCst))
     }
 
     /// Binds `addr` (port 0 picks a free port) and serves the API on it until the returned

@@ -111,6 +111,7 @@ fn collect_texts(v: &Value, out: &mut String) {
 struct FakeState {
     calls: Mutex<Vec<Call>>,
     users: Mutex<HashMap<String, String>>,
+    guests: Mutex<std::collections::HashSet<String>>,
     limited: Mutex<HashMap<String, VecDeque<u64>>>,
     delays: Mutex<HashMap<String, Duration>>,
     next_ts: AtomicU64,
@@ -159,6 +160,13 @@ impl FakeSlack {
     /// `users.info` for `slack_id` answers with this email.
     pub fn add_user(&self, slack_id: &str, email: &str) {
         lock(&self.state.users).insert(slack_id.to_owned(), email.to_owned());
+    }
+
+    /// `users.info` for `slack_id` answers with this email and `is_restricted: true`, as for
+    /// a multi-channel guest.
+    pub fn add_guest(&self, slack_id: &str, email: &str) {
+        self.add_user(slack_id, email);
+        lock(&self.state.guests).insert(slack_id.to_owned());
     }
 
     /// The next calls of `method` get 429 with these `Retry-After` seconds, one per call.
@@ -457,11 +465,13 @@ fn answer(state: &FakeState, method: &str, headers: &HeaderMap, body: &Value) ->
         }
         "users.info" => {
             let user = body.get("user").and_then(Value::as_str).unwrap_or_default();
+            let guest = lock(&state.guests).contains(user);
             match lock(&state.users).get(user) {
                 Some(email) => (
                     200,
                     json!({"ok": true, "user": {"id": user, "team_id": "T0FAKE",
                     "name": email.split('@').next(), "deleted": false, "is_bot": false,
+                    "is_restricted": guest,
                     "profile": {"email": email, "real_name": "Someone", "display_name": "someone"}}}),
                 ),
                 None => slack_error("user_not_found"),
