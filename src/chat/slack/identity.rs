@@ -17,10 +17,30 @@ use super::api::SlackWebApi;
 const CACHE_TTL: Duration = Duration::from_secs(60 * 60);
 const CACHE_MAX: usize = 10_000;
 
+/// Why a Slack account gets no answer as a platform user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unserved {
+    /// A guest (restricted) account, a Slack Connect stranger, a bot or a deleted account:
+    /// told so, never served.
+    Guest,
+    /// No usable id at all (logged and ignored).
+    Unusable,
+}
+
+/// What the cache remembers of a Slack account.
+#[derive(Debug, Clone)]
+enum Cached {
+    User(UserId),
+    Guest,
+}
+
+/// The reply to an account platbot does not serve.
+pub const GUEST_REPLY: &str = "I only work with full members of this workspace: guest, external (Slack Connect) and bot accounts can't ask me anything. Ask a teammate from the platform's catalog to ask for you.";
+
 pub struct SlackIdentity {
     api: Arc<SlackWebApi>,
     catalog: Arc<Catalog>,
-    cache: Mutex<HashMap<String, (Instant, UserId)>>,
+    cache: Mutex<HashMap<String, (Instant, Cached)>>,
 }
 
 /// The platform user for an email: the catalog user with exactly that email (any case).
@@ -61,17 +81,20 @@ impl SlackIdentity {
         }
     }
 
-    /// The platform user behind a Slack user id; `None` when the id is unusable. A failing
-    /// `users.info` is logged and falls back to the Slack id, uncached, so the next message
-    /// tries again.
-    pub async fn resolve(&self, slack_id: &str) -> Option<UserRef> {
+    /// The platform user behind a Slack user id. A failing `users.info` is logged and falls
+    /// back to the Slack id, uncached, so the next message tries again.
+    pub async fn resolve(&self, slack_id: &str) -> Result<UserRef, Unserved> {
         let display = Some(format!("<@{slack_id}>"));
-        if let Some(id) = self.cached(slack_id) {
-            return Some(UserRef {
-                id,
-                display,
-                via: None,
-            });
+        match self.cached(slack_id) {
+            Some(Cached::Guest) => return Err(Unserved::Guest),
+            Some(Cached::User(id)) => {
+                return Ok(UserRef {
+                    id,
+                    display,
+                    via: None,
+                });
+            }
+            None => {}
         }
         let email = match self.api.user_info(slack_id).await {
             // Guests, Slack Connect strangers, bots and deleted accounts are never mapped to a
@@ -88,9 +111,10 @@ impl SlackIdentity {
             {
                 tracing::info!(
                     slack_user = slack_id,
-                    "guest, external or bot account: not mapped"
+                    "guest, external or bot account: not served"
                 );
-                Some(None)
+                self.remember(slack_id, Cached::Guest);
+                return Err(Unserved::Guest);
             }
             Ok(user) => {
                 let email = user
@@ -119,20 +143,20 @@ impl SlackIdentity {
             Ok(id) => id,
             Err(e) => {
                 tracing::warn!(error = %e, "Slack event without a usable user id; ignored");
-                return None;
+                return Err(Unserved::Unusable);
             }
         };
         if email.is_some() {
-            self.remember(slack_id, id.clone());
+            self.remember(slack_id, Cached::User(id.clone()));
         }
-        Some(UserRef {
+        Ok(UserRef {
             id,
             display,
             via: None,
         })
     }
 
-    fn cached(&self, slack_id: &str) -> Option<UserId> {
+    fn cached(&self, slack_id: &str) -> Option<Cached> {
         let cache = self
             .cache
             .lock()
@@ -143,7 +167,7 @@ impl SlackIdentity {
             .map(|(_, id)| id.clone())
     }
 
-    fn remember(&self, slack_id: &str, id: UserId) {
+    fn remember(&self, slack_id: &str, id: Cached) {
         let mut cache = self
             .cache
             .lock()

@@ -16,7 +16,7 @@ use crate::engine::{Engine, EngineError};
 use super::api::SlackWebApi;
 use super::blocks;
 use super::dedup::RecentIds;
-use super::identity::SlackIdentity;
+use super::identity::{GUEST_REPLY, SlackIdentity, Unserved};
 use super::inbound::{self, Click, Command, Decision, Message};
 use super::queue::ThreadQueues;
 
@@ -174,8 +174,14 @@ impl SlackSurface {
     }
 
     async fn answer(&self, msg: Message) {
-        let Some(user) = self.identity.resolve(&msg.user).await else {
-            return;
+        let user = match self.identity.resolve(&msg.user).await {
+            Ok(user) => user,
+            Err(Unserved::Guest) => {
+                let reply = Reply::text(GUEST_REPLY);
+                self.post_reply(&msg.channel, &msg.thread_ts, &reply).await;
+                return;
+            }
+            Err(Unserved::Unusable) => return,
         };
         tracing::debug!(slack_user = %msg.user, user = %user.id, channel = %msg.channel, "Slack message");
         let inbound = Inbound {
@@ -261,8 +267,13 @@ impl SlackSurface {
     }
 
     async fn click(&self, click: Click) {
-        let Some(user) = self.identity.resolve(&click.user).await else {
-            return;
+        let user = match self.identity.resolve(&click.user).await {
+            Ok(user) => user,
+            Err(Unserved::Guest) => {
+                self.explain(&click, GUEST_REPLY).await;
+                return;
+            }
+            Err(Unserved::Unusable) => return,
         };
         let Ok(id) = click.proposal.parse::<ProposalId>() else {
             self.explain(&click, "That button does not belong to a proposal I know.")
