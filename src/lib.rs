@@ -2,6 +2,8 @@
 //!
 //! See `ARCHITECTURE.md` for the code map and the invariants.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod actions;
 pub mod approval;
 pub mod chat;

@@ -1,0 +1,96 @@
+//! `restart_deployment`: a rolling restart, as `kubectl rollout restart` does it.
+
+use super::*;
+
+pub struct RestartDeployment;
+
+fn restart_patch(at: &str) -> Value {
+    json!({ "spec": { "template": { "metadata": { "annotations": { RESTARTED_AT: at } } } } })
+}
+
+#[async_trait::async_trait]
+impl MutateAction for RestartDeployment {
+    type Args = ServiceInEnvArgs;
+    const NAME: &'static str = "restart_deployment";
+
+    fn environment(args: &Self::Args) -> Option<Environment> {
+        Some(args.environment.clone())
+    }
+
+    fn subject(args: &Self::Args) -> ChangeSubject {
+        ChangeSubject::Service(args.service.clone())
+    }
+
+    async fn plan(
+        &self,
+        ctx: &ActionContext<'_>,
+        args: &Self::Args,
+    ) -> Result<PlanOutcome, ActionError> {
+        let loaded = load(ctx, &args.service, &args.environment).await?;
+        let replicas = loaded.replicas();
+        if replicas == 0 {
+            return Ok(PlanOutcome::NoChange(format!(
+                "Deployment `{}` in {} is scaled to 0 replicas: there are no pods to restart. Scale it up instead.",
+                loaded.name, loaded.namespace
+            )));
+        }
+        let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+        let (validation, dry) =
+            dry_run(ctx, &loaded, &Patch::Strategic(restart_patch(&now)), false).await?;
+        let paused = loaded
+            .deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.paused)
+            .unwrap_or(false);
+        let mut detail = format!(
+            "replaces its {replicas} pod(s) with fresh ones ({}); the image stays {}; sets the pod template annotation {RESTARTED_AT}",
+            strategy_text(&loaded.deployment),
+            loaded.images()
+        );
+        if paused {
+            detail.push_str("; the rollout is PAUSED, so nothing restarts until it is resumed");
+        }
+        detail.push_str(&loaded.gitops_note());
+        Ok(PlanOutcome::Change(ChangePlan {
+            summary: format!(
+                "Rolling restart of Deployment `{}` in {} ({replicas} pods)",
+                loaded.name, loaded.namespace
+            ),
+            changes: vec![PlannedChange {
+                operation: "restart".into(),
+                kind: "Deployment".into(),
+                name: loaded.name.clone(),
+                namespace: Some(loaded.namespace.clone()),
+                detail: Some(detail),
+                validation,
+            }],
+            dry_run: dry,
+        }))
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ActionContext<'_>,
+        args: Self::Args,
+        _grant: &ExecutionGrant,
+    ) -> Result<String, ActionError> {
+        let loaded = load(ctx, &args.service, &args.environment).await?;
+        let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+        loaded
+            .api
+            .patch(
+                &loaded.name,
+                &params(false),
+                &Patch::Strategic(restart_patch(&now)),
+            )
+            .await
+            .map_err(|e| loaded.explain(ctx, e))?;
+        Ok(format!(
+            "Restarted Deployment `{}` in {}: its {} pod(s) are being replaced ({RESTARTED_AT}={now}). Ask for its status to follow the rollout.",
+            loaded.name,
+            loaded.namespace,
+            loaded.replicas()
+        ))
+    }
+}
