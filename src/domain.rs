@@ -1,4 +1,5 @@
-//! Domain newtypes, parsed once at the edge (parse, don't validate).
+//! Domain types at the bottom of the layers: newtypes parsed once at the edge (parse, don't
+//! validate), and the conversation key every layer keys its state by.
 //!
 //! Every name that reaches Kubernetes or the catalog passes through one of
 //! these constructors; past the edge the type is the proof that it is valid.
@@ -227,6 +228,58 @@ impl From<UserId> for String {
 impl fmt::Display for UserId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// Where a message came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Surface {
+    Terminal,
+    Http,
+    Slack,
+    Discord,
+}
+
+impl Surface {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Surface::Terminal => "terminal",
+            Surface::Http => "http",
+            Surface::Slack => "slack",
+            Surface::Discord => "discord",
+        }
+    }
+}
+
+/// One conversation: a thread on a surface. Thread memory, pending
+/// clarifications and proposals are keyed by it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ConversationKey {
+    pub surface: Surface,
+    pub channel: String,
+    pub thread: String,
+}
+
+impl ConversationKey {
+    pub fn new(surface: Surface, channel: impl Into<String>, thread: impl Into<String>) -> Self {
+        Self {
+            surface,
+            channel: channel.into(),
+            thread: thread.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConversationKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}",
+            self.surface.as_str(),
+            self.channel,
+            self.thread
+        )
     }
 }
 

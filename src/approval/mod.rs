@@ -18,7 +18,7 @@ use serde_json::Value;
 pub use policy::{ActionPolicy, ApprovalPolicy, PolicyDecision, RequestScope};
 
 use crate::actions::ChangePlan;
-use crate::chat::ConversationKey;
+use crate::domain::ConversationKey;
 use crate::domain::{Environment, UserId};
 use crate::store::{AuditEntry, Store, StoreError};
 

@@ -153,8 +153,8 @@ mod tests {
     use super::*;
     use crate::actions::ChangePlan;
     use crate::approval::{ProposalId, ProposalState};
-    use crate::chat::{ConversationKey, Surface};
     use crate::domain::UserId;
+    use crate::domain::{ConversationKey, Surface};
 
     fn proposal(env: &str) -> Proposal {
         let now = chrono::Utc::now();

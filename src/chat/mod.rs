@@ -6,63 +6,11 @@ pub mod render;
 pub mod slack;
 pub mod terminal;
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use crate::approval::ProposalView;
 
-/// Where a message came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Surface {
-    Terminal,
-    Http,
-    Slack,
-    Discord,
-}
-
-impl Surface {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Surface::Terminal => "terminal",
-            Surface::Http => "http",
-            Surface::Slack => "slack",
-            Surface::Discord => "discord",
-        }
-    }
-}
-
-/// One conversation: a thread on a surface. Thread memory, pending
-/// clarifications and proposals are keyed by it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ConversationKey {
-    pub surface: Surface,
-    pub channel: String,
-    pub thread: String,
-}
-
-impl ConversationKey {
-    pub fn new(surface: Surface, channel: impl Into<String>, thread: impl Into<String>) -> Self {
-        Self {
-            surface,
-            channel: channel.into(),
-            thread: thread.into(),
-        }
-    }
-}
-
-impl fmt::Display for ConversationKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}",
-            self.surface.as_str(),
-            self.channel,
-            self.thread
-        )
-    }
-}
+pub use crate::domain::{ConversationKey, Surface};
 
 /// The person talking, as the surface knows them, mapped to a platform user by the surface.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -19,7 +19,7 @@ use sqlx::{Row, SqlitePool};
 pub use audit::{AuditEntry, AuditFilter};
 
 use crate::approval::{Proposal, ProposalId, ProposalState};
-use crate::chat::ConversationKey;
+use crate::domain::ConversationKey;
 use crate::domain::UserId;
 
 #[derive(Debug, thiserror::Error)]
