@@ -278,20 +278,17 @@ impl Approvals {
             .ok_or_else(|| ApprovalError::NotFound(id.to_string()))
     }
 
-    /// The proposals still waiting in a conversation, newest first (for "yes" / "cancel"
-    /// replies, which may only pick one when it is the only one).
+    /// The proposals of a conversation not yet decided, newest first (for "yes" / "cancel"
+    /// replies, which may only pick one when it is the only one). Expired ones are included,
+    /// so a late "yes" is told the proposal expired rather than being read as a new request.
     pub async fn pending_in(
         &self,
         conversation: &ConversationKey,
     ) -> Result<Vec<Proposal>, ApprovalError> {
-        let now = Utc::now();
         Ok(self
             .store
             .proposals_in(conversation, ProposalState::Proposed)
-            .await?
-            .into_iter()
-            .filter(|p| p.expires_at > now)
-            .collect())
+            .await?)
     }
 
     /// Records `actor`'s confirmation. Wins the execution grant only through a

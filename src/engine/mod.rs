@@ -291,9 +291,13 @@ impl Engine {
                     ))));
                 }
             },
-            None => match pending.as_slice() {
-                [] => return Ok(None),
-                [p] => p,
+            None => match live(&pending).as_slice() {
+                // Only expired ones: the newest says it expired.
+                [] => match pending.first() {
+                    Some(p) => p,
+                    None => return Ok(None),
+                },
+                [p] => *p,
                 several => {
                     // A bare "yes" must never pick one of several changes for the person.
                     let list: Vec<String> = several
@@ -693,6 +697,12 @@ async fn keep_lease<T>(
             },
         }
     }
+}
+
+/// The proposals that can still be confirmed.
+fn live(pending: &[Proposal]) -> Vec<&Proposal> {
+    let now = chrono::Utc::now();
+    pending.iter().filter(|p| p.expires_at > now).collect()
 }
 
 /// The first block of a proposal id: enough to name one in a thread.
