@@ -240,10 +240,7 @@ mod tests {
     fn revisions_are_numbers_the_user_marks_as_revisions() {
         let p = planner();
         let none = PlanContext::default();
-        assert_eq!(
-            p.revisions_named("rollback ledger prd to rev 7", &none),
-            [7]
-        );
+        assert_eq!(p.revisions_named("rollback cart prd to rev 7", &none), [7]);
         assert_eq!(p.revisions_named("rollback ledger prd 7", &none), [7]);
         assert_eq!(p.revisions_named("go back to v12", &none), [12]);
         assert_eq!(p.revisions_named("revision seven please", &none), [7]);

@@ -265,8 +265,8 @@ mod tests {
 
     #[test]
     fn environments_and_shorthand_are_found() {
-        let (m, envs) = scan("create ns checkout-staging, not prd");
-        assert_eq!(m[0].key, "checkout");
+        let (m, envs) = scan("create ns identity-staging, not prd");
+        assert_eq!(m[0].key, "identity");
         assert_eq!(envs, ["staging", "prod"]);
         let (m, envs) = scan("provision mobile-backend-production");
         assert_eq!((m[0].key.as_str(), envs[0]), ("mobile-backend", "prod"));

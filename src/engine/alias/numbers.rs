@@ -283,7 +283,7 @@ mod tests {
         assert_eq!(pick_in("rollback to revision seven", "revision"), Some(7));
         assert_eq!(pick_in("rollback ledger to rev7", "revision"), Some(7));
         assert_eq!(
-            pick_in("scale notifications prod replicas=12", "replicas"),
+            pick_in("scale mobile-bff prod replicas=12", "replicas"),
             Some(12)
         );
     }
@@ -291,10 +291,7 @@ mod tests {
     #[test]
     fn cue_words_choose_between_numbers() {
         assert_eq!(pick_in("scale cart from 3 to 5", "replicas"), Some(5));
-        assert_eq!(
-            pick_in("pod logs auth-gateway stg 500 lines", "lines"),
-            Some(500)
-        );
+        assert_eq!(pick_in("pod logs ledger stg 500 lines", "lines"), Some(500));
         assert_eq!(
             pick_in("logs for cart from the last 10 minutes", "lines"),
             None

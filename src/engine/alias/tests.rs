@@ -67,7 +67,7 @@ fn read_tools_are_recognised() {
         json!({"service": "cart", "environment": "prod"}),
     );
     assert_call(
-        "is payments api healthy in staging?",
+        "is payments api ok in staging?",
         "deployment_status",
         json!({"service": "payments-api"}),
     );
@@ -126,7 +126,7 @@ fn docs_questions_get_the_cleaned_text_as_query() {
         json!({}),
     );
     assert_call(
-        "what's the naming convention for namespaces",
+        "what's the naming convention for services",
         "search_docs",
         json!({}),
     );
@@ -155,14 +155,14 @@ fn mutations_with_everything_named_are_calls() {
         json!({"service": "ledger", "environment": "prod", "revision": 7}),
     );
     assert_call(
-        "create ns checkout-staging",
+        "create ns identity-staging",
         "create_namespace",
-        json!({"team": "checkout", "environment": "staging"}),
+        json!({"team": "identity", "environment": "staging"}),
     );
     assert_call(
-        "namespace for the search team in production plz",
+        "namespace for the identity team in production please",
         "create_namespace",
-        json!({"team": "search", "environment": "prod"}),
+        json!({"team": "identity", "environment": "prod"}),
     );
 }
 
@@ -170,7 +170,7 @@ fn mutations_with_everything_named_are_calls() {
 fn mutations_never_guess_the_environment() {
     for (text, tool) in [
         ("restart cart", "restart_deployment"),
-        ("scale search to 4", "scale_deployment"),
+        ("scale recommendations to 4", "scale_deployment"),
         ("rollback checkout-api", "rollback_deployment"),
         ("create a namespace for payments", "create_namespace"),
     ] {
@@ -183,7 +183,7 @@ fn mutations_never_guess_the_environment() {
             c.question
         );
     }
-    let c = clarify("scale payments-api in prod");
+    let c = clarify("scale ledger in prod");
     assert_eq!(c.missing, ["replicas"]);
 }
 
@@ -220,7 +220,7 @@ fn mutations_never_guess_a_misspelt_or_ambiguous_service() {
 
 #[test]
 fn who_is_on_call_without_a_subject_asks() {
-    let c = clarify("who's on call?");
+    let c = clarify("who is on call?");
     assert_eq!(
         (c.tool.as_str(), c.missing.as_slice()),
         ("who_is_on_call", ["subject".to_owned()].as_slice())
@@ -271,7 +271,7 @@ fn answers_complete_the_pending_request() {
         ),
         other => panic!("{other:?}"),
     }
-    let ctx = pending(clarify("scale payments-api in prod"));
+    let ctx = pending(clarify("scale ledger in prod"));
     match p.plan("3", &ctx) {
         Intent::Call(c) => assert_eq!(c.args["replicas"], json!(3)),
         other => panic!("{other:?}"),

@@ -197,7 +197,7 @@ impl ToolBox {
                 tracing::debug!(tool = spec.name, arg = key, %value, "dropped a name the user did not give");
             }
         }
-        // Numbers too: "scale payments-api in prod" has no replica count to take.
+        // Numbers too: "scale ledger in prod" has no replica count to take.
         for key in &tool.integers {
             if let Some(n) = args.get(key).and_then(Value::as_u64)
                 && !grounded.has_integer(key, n)
