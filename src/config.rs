@@ -19,7 +19,9 @@ pub use integrations::{
     ArgoCdSettings, BackstageSettings, OnCallProviderKind, OnCallSettings, ProviderApi, TeamOnCall,
     check_timezone,
 };
-pub use knowledge::{DocSourceSettings, EmbeddingSettings, KnowledgeSettings, QdrantSettings};
+pub use knowledge::{
+    DocSourceSettings, EmbeddingRoles, EmbeddingSettings, KnowledgeSettings, QdrantSettings,
+};
 pub use kubernetes::ProvisionerSettings;
 
 #[derive(Debug, thiserror::Error)]

@@ -132,6 +132,10 @@ enum EvalCommand {
         /// The folder the set's `relevant` paths are relative to.
         #[arg(long)]
         docs: PathBuf,
+        /// Build the index here instead of a throwaway folder (rebuilt every run; the
+        /// embeddings cache in it is kept, so a second run embeds nothing again).
+        #[arg(long)]
+        index_dir: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -289,8 +293,13 @@ async fn run(cli: Cli) -> Result<()> {
             app.engine.store().close().await;
         }
         Command::Eval { what } => match what {
-            EvalCommand::Retrieval { file, docs, json } => {
-                eval_retrieval(cli.config.as_ref(), &file, &docs, json).await?;
+            EvalCommand::Retrieval {
+                file,
+                docs,
+                index_dir,
+                json,
+            } => {
+                eval_retrieval(cli.config.as_ref(), &file, &docs, index_dir, json).await?;
             }
             EvalCommand::Intents {
                 file,
@@ -573,6 +582,7 @@ async fn eval_retrieval(
     config_path: Option<&PathBuf>,
     file: &std::path::Path,
     docs: &std::path::Path,
+    index_dir: Option<PathBuf>,
     json: bool,
 ) -> Result<()> {
     use platbot::knowledge::{DocsIndex, IndexOptions};
@@ -584,8 +594,9 @@ async fn eval_retrieval(
     if !docs.is_dir() {
         bail!("--docs {}: not a folder", docs.display());
     }
-    // A throwaway edge index of DIR alone, whatever the config's sources and store are.
+    // An edge index of DIR alone, whatever the config's sources and store are.
     let scratch = tempfile::tempdir().context("creating a scratch index folder")?;
+    let data = index_dir.unwrap_or_else(|| scratch.path().to_owned());
     let mut settings = config.knowledge.clone();
     settings.qdrant = None;
     settings.sources = vec![platbot::config::DocSourceSettings {
@@ -593,8 +604,8 @@ async fn eval_retrieval(
         path: docs.to_path_buf(),
         base_url: None,
     }];
-    let index = DocsIndex::open(&settings, scratch.path()).await?;
-    let summary = index.index(IndexOptions::default(), None).await?;
+    let index = DocsIndex::open(&settings, &data).await?;
+    let summary = index.index(IndexOptions { rebuild: true }, None).await?;
     let report = platbot::eval::retrieval::evaluate(&index, &cases, summary.seconds).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

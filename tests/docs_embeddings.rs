@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use axum::Json;
 use axum::extract::State;
 use axum::routing::post;
-use platbot::config::{DocSourceSettings, EmbeddingSettings, KnowledgeSettings};
+use platbot::config::{DocSourceSettings, EmbeddingRoles, EmbeddingSettings, KnowledgeSettings};
 use platbot::knowledge::{DocsIndex, IndexOptions};
 use serde_json::{Value, json};
 
@@ -96,6 +96,7 @@ fn settings(docs: &Path, base_url: &str) -> KnowledgeSettings {
             batch_size: 2,
             dimensions: None,
             timeout: std::time::Duration::from_secs(10),
+            roles: EmbeddingRoles::default(),
         }),
         ..KnowledgeSettings::default()
     }

@@ -82,6 +82,8 @@ impl ReadAction for SearchDocs {
 }
 
 /// The best passage quoted, the others named, every one numbered for its citation.
+/// The links are not repeated here: every surface lists the citations once, numbered
+/// in this order.
 fn answer(passages: &[&Passage]) -> String {
     let mut out = String::from("From the platform docs:\n\n");
     if let Some(best) = passages.first() {
@@ -99,10 +101,6 @@ fn answer(passages: &[&Passage]) -> String {
                 first_line(&p.text)
             ));
         }
-    }
-    out.push_str("\nSources:\n");
-    for (i, p) in passages.iter().enumerate() {
-        out.push_str(&format!("[{}] {} <{}>\n", i + 1, p.heading(), p.link));
     }
     out.trim_end().to_owned()
 }
@@ -235,10 +233,9 @@ mod tests {
             text.contains("[2] *Deploying › Rotating*: Merge to main."),
             "{text}"
         );
-        assert!(
-            text.contains("<https://docs.example.com/x.md#rotating>"),
-            "{text}"
-        );
+        // Each source once: the citations carry the links, the text only numbers them.
+        assert!(!text.contains("https://"), "{text}");
+        assert!(!text.contains("Sources"), "{text}");
     }
 
     #[test]

@@ -83,8 +83,11 @@ impl<'a> TerminalChat<'a> {
 
 pub fn render(reply: &Reply) -> String {
     let mut out = reply.text.clone();
-    for c in &reply.citations {
-        out.push_str(&format!("\n  [{}] {}", c.title, c.link));
+    if !reply.citations.is_empty() {
+        out.push_str("\nSources:");
+    }
+    for (i, c) in reply.citations.iter().enumerate() {
+        out.push_str(&format!("\n  [{}] {} <{}>", i + 1, c.title, c.link));
     }
     if let Some(p) = &reply.proposal {
         out.push_str(&format!("\n  (proposal id {})", p.id));

@@ -64,6 +64,10 @@ struct RawEmbeddings {
     batch_size: Option<usize>,
     dimensions: Option<u32>,
     timeout_secs: Option<f64>,
+    query_prefix: Option<String>,
+    passage_prefix: Option<String>,
+    query_input_type: Option<String>,
+    passage_input_type: Option<String>,
 }
 
 /// One set of documents to index.
@@ -111,6 +115,19 @@ pub struct EmbeddingSettings {
     /// Requested vector size, for models that can shorten theirs.
     pub dimensions: Option<u32>,
     pub timeout: Duration,
+    /// How the model tells questions from documents (asymmetric models: e5, bge, nomic).
+    pub roles: EmbeddingRoles,
+}
+
+/// What is sent with a question and with a passage: a text prefix (`query: ` and
+/// `passage: ` for e5) and/or an `input_type` field for servers that take one
+/// (and add the model's prefix themselves). All empty for symmetric models.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EmbeddingRoles {
+    pub query_prefix: String,
+    pub passage_prefix: String,
+    pub query_input_type: Option<String>,
+    pub passage_input_type: Option<String>,
 }
 
 impl std::fmt::Debug for EmbeddingSettings {
@@ -123,6 +140,7 @@ impl std::fmt::Debug for EmbeddingSettings {
             .field("batch_size", &self.batch_size)
             .field("dimensions", &self.dimensions)
             .field("timeout", &self.timeout)
+            .field("roles", &self.roles)
             .finish()
     }
 }
@@ -282,6 +300,12 @@ pub(super) fn knowledge_settings(
                 },
                 dimensions: e.dimensions,
                 timeout: Duration::from_secs_f64(timeout),
+                roles: embedding_roles(
+                    e.query_prefix,
+                    e.passage_prefix,
+                    e.query_input_type,
+                    e.passage_input_type,
+                )?,
             })
         }
         None => None,
@@ -293,6 +317,47 @@ pub(super) fn knowledge_settings(
         max_file_bytes,
         qdrant,
         embeddings,
+    })
+}
+
+/// Prefixes as written (a trailing space matters: `query: `); an `input_type` must be
+/// one plain word, and both or neither are given, since a server told the role of
+/// one side only would embed the other with its default.
+fn embedding_roles(
+    query_prefix: Option<String>,
+    passage_prefix: Option<String>,
+    query_input_type: Option<String>,
+    passage_input_type: Option<String>,
+) -> Result<EmbeddingRoles, ConfigError> {
+    let word = |field: &str, v: Option<String>| -> Result<Option<String>, ConfigError> {
+        match v {
+            Some(v)
+                if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
+                Err(invalid(
+                    field,
+                    format!("`{v}` must be one word (e.g. query, passage)"),
+                ))
+            }
+            other => Ok(other),
+        }
+    };
+    let q = word("knowledge.embeddings.query_input_type", query_input_type)?;
+    let p = word(
+        "knowledge.embeddings.passage_input_type",
+        passage_input_type,
+    )?;
+    if q.is_some() != p.is_some() {
+        return Err(invalid(
+            "knowledge.embeddings.query_input_type",
+            "set both query_input_type and passage_input_type, or neither",
+        ));
+    }
+    Ok(EmbeddingRoles {
+        query_prefix: query_prefix.unwrap_or_default(),
+        passage_prefix: passage_prefix.unwrap_or_default(),
+        query_input_type: q,
+        passage_input_type: p,
     })
 }
 
@@ -357,6 +422,8 @@ api_key_env = "QDRANT_KEY"
 base_url = "http://localhost:11434/v1"
 model = "nomic-embed-text"
 api_key_env = "EMBED_KEY"
+query_prefix = "search_query: "
+passage_prefix = "search_document: "
 "#;
         let env = |k: &str| match k {
             "QDRANT_KEY" => Some("q".to_owned()),
@@ -373,6 +440,9 @@ api_key_env = "EMBED_KEY"
         assert_eq!(q.collection, "platbot-docs");
         let e = k.embeddings.as_ref().unwrap();
         assert_eq!(e.model, "nomic-embed-text");
+        assert_eq!(e.roles.query_prefix, "search_query: ");
+        assert_eq!(e.roles.passage_prefix, "search_document: ");
+        assert_eq!(e.roles.query_input_type, None);
         assert!(!format!("{e:?}{q:?}").contains("\"e\"") && !format!("{q:?}").contains("\"q\""));
         assert!(c.summary().contains("nomic-embed-text"));
     }
@@ -403,6 +473,14 @@ api_key_env = "EMBED_KEY"
                 "knowledge.sources[0]",
             ),
             ("[[knowledge.sources]]\nname = \"ok\"\n", "path is required"),
+            (
+                "[knowledge.embeddings]\nbase_url = \"http://x/v1\"\nmodel = \"m\"\nquery_input_type = \"query\"\n",
+                "set both query_input_type and passage_input_type",
+            ),
+            (
+                "[knowledge.embeddings]\nbase_url = \"http://x/v1\"\nmodel = \"m\"\nquery_input_type = \"a b\"\npassage_input_type = \"p\"\n",
+                "knowledge.embeddings.query_input_type",
+            ),
         ] {
             let err = Config::from_toml(toml, &no_env).unwrap_err().to_string();
             assert!(err.contains(field), "{toml}: {err}");

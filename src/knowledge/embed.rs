@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use async_openai::Client;
 use async_openai::config::OpenAIConfig;
-use async_openai::types::embeddings::{CreateEmbeddingRequestArgs, EmbeddingInput};
+use async_openai::types::embeddings::CreateEmbeddingResponse;
 use sha2::{Digest, Sha256};
 
 use super::KnowledgeError;
-use crate::config::EmbeddingSettings;
+use crate::config::{EmbeddingRoles, EmbeddingSettings};
 
 /// SHA-256 of the text that is embedded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,6 +35,7 @@ pub struct Embedder {
     batch_size: usize,
     dimensions: Option<u32>,
     timeout: Duration,
+    roles: EmbeddingRoles,
     cache_path: PathBuf,
     cache: Mutex<HashMap<ContentHash, Vec<f32>>>,
 }
@@ -76,6 +77,7 @@ impl Embedder {
             batch_size: settings.batch_size.max(1),
             dimensions: settings.dimensions,
             timeout: settings.timeout,
+            roles: settings.roles.clone(),
             cache_path,
             cache: Mutex::new(cache),
         }
@@ -87,9 +89,24 @@ impl Embedder {
 
     /// One query's vector (not cached: queries rarely repeat exactly).
     pub async fn embed_query(&self, text: &str) -> Result<Vec<f32>, KnowledgeError> {
-        let mut v = self.request(vec![text.to_owned()]).await?;
+        let input = format!("{}{text}", self.roles.query_prefix);
+        let mut v = self
+            .request(vec![input], self.roles.query_input_type.as_deref())
+            .await?;
         v.pop()
             .ok_or_else(|| KnowledgeError::Embed("the endpoint returned no vector".into()))
+    }
+
+    /// A passage as it is sent (with the passage prefix) and its cache key, which
+    /// covers the `input_type` too: the same text embedded as another role is
+    /// another vector.
+    pub fn passage(&self, text: &str) -> (ContentHash, String) {
+        let input = format!("{}{text}", self.roles.passage_prefix);
+        let key = match &self.roles.passage_input_type {
+            Some(t) => ContentHash::of(&format!("{t}\0{input}")),
+            None => ContentHash::of(&input),
+        };
+        (key, input)
     }
 
     /// Vectors for `texts`, from the cache where their hash is known, the rest in batches.
@@ -111,7 +128,9 @@ impl Embedder {
         };
         for batch in missing.chunks(self.batch_size) {
             let inputs = batch.iter().map(|i| texts[*i].1.clone()).collect();
-            let vectors = self.request(inputs).await?;
+            let vectors = self
+                .request(inputs, self.roles.passage_input_type.as_deref())
+                .await?;
             let mut cache = self
                 .cache
                 .lock()
@@ -125,18 +144,28 @@ impl Embedder {
         Ok((vectors, stats))
     }
 
-    async fn request(&self, inputs: Vec<String>) -> Result<Vec<Vec<f32>>, KnowledgeError> {
+    /// One `/v1/embeddings` call. The body is built here rather than from the typed
+    /// request, which has no `input_type`.
+    async fn request(
+        &self,
+        inputs: Vec<String>,
+        input_type: Option<&str>,
+    ) -> Result<Vec<Vec<f32>>, KnowledgeError> {
         let n = inputs.len();
-        let mut args = CreateEmbeddingRequestArgs::default();
-        args.model(&self.model)
-            .input(EmbeddingInput::StringArray(inputs));
+        let mut body = serde_json::json!({
+            "model": self.model,
+            "input": inputs,
+            "encoding_format": "float",
+        });
         if let Some(d) = self.dimensions {
-            args.dimensions(d);
+            body["dimensions"] = d.into();
         }
-        let request = args
-            .build()
-            .map_err(|e| KnowledgeError::Embed(e.to_string()))?;
-        let response = tokio::time::timeout(self.timeout, self.client.embeddings().create(request))
+        if let Some(t) = input_type {
+            body["input_type"] = t.into();
+        }
+        let embeddings = self.client.embeddings();
+        let call = embeddings.create_byot::<_, CreateEmbeddingResponse>(body);
+        let response = tokio::time::timeout(self.timeout, call)
             .await
             .map_err(|_| KnowledgeError::Embed(format!("no answer within {:.0?}", self.timeout)))?
             .map_err(|e| KnowledgeError::Embed(e.to_string()))?;

@@ -17,20 +17,18 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, RwLock};
 
 use super::KnowledgeError;
-use super::chunk::{ChunkLimits, chunk};
+use super::chunk::ChunkLimits;
 use super::embed::{ContentHash, Embedder, write_atomically};
-use super::ingest::{SkipReason, Source, parse, plain_links, read_file};
+use super::ingest::{SkipReason, Source, read_file};
 use super::semantic::{self, SemanticModel};
-use super::sparse::{ANALYZER_VERSION, Analyzer, Bm25Params, Field, TermFreqs};
+use super::sparse::{ANALYZER_VERSION, Analyzer, Bm25Params};
 use super::store::{ChunkPayload, DenseDims, EdgeStore, ServerStore, StoredChunk, VectorStore};
 use crate::config::KnowledgeSettings;
 
+mod prepare;
+use prepare::Prepared;
+
 const MANIFEST_FORMAT: u32 = 1;
-/// Field weights (BM25F): a term in the title or the heading path says more
-/// about what a chunk is about than one in its body.
-const TITLE_WEIGHT: f32 = 3.0;
-const HEADINGS_WEIGHT: f32 = 2.0;
-const PATH_WEIGHT: f32 = 1.0;
 /// Points per store write.
 const WRITE_BATCH: usize = 512;
 
@@ -197,21 +195,6 @@ impl std::fmt::Debug for DocsIndex {
     }
 }
 
-/// A chunk ready to be stored, before BM25 weighting.
-struct Prepared {
-    id: u64,
-    payload: ChunkPayload,
-    freqs: TermFreqs,
-    embed: Option<(ContentHash, String)>,
-}
-
-/// One changed file, parsed and chunked.
-struct Parsed {
-    key: String,
-    hash: String,
-    chunks: Vec<Prepared>,
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -225,14 +208,6 @@ fn unhex(s: &str) -> Option<[u8; 32]> {
         *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
     }
     Some(out)
-}
-
-/// `user-guide/sync_windows.md` -> `user guide sync windows`: path words are a weak title.
-fn path_words(rel: &str) -> String {
-    let stem = rel
-        .rsplit_once('.')
-        .map_or(rel, |(s, ext)| if ext.len() <= 8 { s } else { rel });
-    stem.replace(['/', '-', '_', '.'], " ")
 }
 
 impl DocsIndex {
@@ -779,144 +754,6 @@ impl DocsIndex {
         }
         summary.chunks_written = total;
         Ok(())
-    }
-
-    /// Parses, chunks and analyses files, spread over the available cores.
-    fn prepare(
-        &self,
-        files: &[(String, usize, String, PathBuf, String)],
-        emit: &(dyn Fn(IndexEvent) + Send + Sync),
-    ) -> Result<Vec<Parsed>, KnowledgeError> {
-        let workers = std::thread::available_parallelism()
-            .map_or(2, usize::from)
-            .clamp(1, 8)
-            .min(files.len().max(1));
-        let done = std::sync::atomic::AtomicUsize::new(0);
-        let total = files.len();
-        let per = files.len().div_ceil(workers).max(1);
-        let results: Vec<Result<Vec<Parsed>, KnowledgeError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = files
-                .chunks(per)
-                .map(|part| {
-                    let done = &done;
-                    scope.spawn(move || {
-                        let mut out = Vec::with_capacity(part.len());
-                        for (key, source, rel, abs, hash) in part {
-                            out.push(self.prepare_file(key, *source, rel, abs, hash)?);
-                            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                            if n.is_multiple_of(16) || n == total {
-                                emit(IndexEvent::Parsed { done: n, total });
-                            }
-                        }
-                        Ok(out)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(KnowledgeError::Store("a parser thread panicked".into()))
-                    })
-                })
-                .collect()
-        });
-        let mut out = Vec::with_capacity(files.len());
-        for r in results {
-            out.extend(r?);
-        }
-        Ok(out)
-    }
-
-    fn prepare_file(
-        &self,
-        key: &str,
-        source: usize,
-        rel: &str,
-        abs: &Path,
-        hash: &str,
-    ) -> Result<Parsed, KnowledgeError> {
-        let bytes = match read_file(abs, self.settings.max_file_bytes) {
-            Ok(Ok(bytes)) => bytes,
-            // Changed since it was hashed a moment ago; the next run sees it as it is then.
-            Ok(Err(reason)) => {
-                return Err(KnowledgeError::Source {
-                    source_name: self.sources[source].name.clone(),
-                    message: format!("{rel} changed while indexing: {reason}"),
-                });
-            }
-            Err(e) => {
-                return Err(KnowledgeError::Io {
-                    path: abs.to_owned(),
-                    source: e,
-                });
-            }
-        };
-        let text = String::from_utf8_lossy(&bytes);
-        let doc = parse(rel, &text);
-        let source_name = &self.sources[source].name;
-        let path_text = path_words(rel);
-        let mut seen = HashSet::new();
-        let mut chunks = Vec::new();
-        for c in chunk(&doc, &self.limits) {
-            let headings = c.headings.join(" \u{203a} ");
-            let body = plain_links(&c.text);
-            let freqs = self.analyzer.term_freqs(&[
-                Field {
-                    text: &doc.title,
-                    weight: TITLE_WEIGHT,
-                },
-                Field {
-                    text: &headings,
-                    weight: HEADINGS_WEIGHT,
-                },
-                Field {
-                    text: &path_text,
-                    weight: PATH_WEIGHT,
-                },
-                Field {
-                    text: &body,
-                    weight: 1.0,
-                },
-            ]);
-            // Content-addressed, so an unchanged chunk keeps its id across edits elsewhere.
-            let mut h = Sha256::new();
-            for part in [source_name.as_str(), rel, &headings, &c.text] {
-                h.update(part.as_bytes());
-                h.update([0u8]);
-            }
-            let mut digest: [u8; 32] = h.finalize().into();
-            let mut id = u64::from_le_bytes(digest[..8].try_into().unwrap_or_default());
-            while !seen.insert(id) {
-                digest = Sha256::digest(digest).into();
-                id = u64::from_le_bytes(digest[..8].try_into().unwrap_or_default());
-            }
-            let embed = self.embedder.as_ref().map(|_| {
-                let text = if headings.is_empty() {
-                    format!("{}\n\n{}", doc.title, c.text)
-                } else {
-                    format!("{} \u{203a} {headings}\n\n{}", doc.title, c.text)
-                };
-                (ContentHash::of(&text), text)
-            });
-            chunks.push(Prepared {
-                id,
-                payload: ChunkPayload {
-                    source: source_name.clone(),
-                    path: rel.to_owned(),
-                    title: doc.title.clone(),
-                    headings: c.headings,
-                    text: c.text,
-                },
-                freqs,
-                embed,
-            });
-        }
-        Ok(Parsed {
-            key: key.to_owned(),
-            hash: hash.to_owned(),
-            chunks,
-        })
     }
 
     /// The manifest's file list (for tests and `check-config`).

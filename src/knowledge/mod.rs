@@ -20,6 +20,7 @@ pub mod embed;
 pub mod index;
 pub mod ingest;
 pub mod progress;
+pub mod rank;
 pub mod search;
 pub mod semantic;
 pub mod sparse;

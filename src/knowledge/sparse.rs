@@ -147,25 +147,44 @@ impl Analyzer {
     }
 
     /// Field-weighted term frequencies and length: the part of a document's
-    /// vector that does not depend on the corpus.
+    /// vector that does not depend on the corpus. Sorted by term id.
     pub fn term_freqs(&self, fields: &[Field<'_>]) -> TermFreqs {
-        let mut tf: HashMap<u32, f32> = HashMap::new();
+        let mut ids: Vec<(u32, f32)> = Vec::new();
         let mut len = 0.0;
-        let mut terms = Vec::new();
-        for field in fields {
-            terms.clear();
-            for raw in raw_tokens(field.text) {
-                self.analyse_token(raw, &mut terms);
+        TOKEN_IDS.with_borrow_mut(|cache| {
+            if cache.len() > TOKEN_CACHE_MAX {
+                cache.clear();
             }
-            for term in &terms {
-                *tf.entry(term_id(term)).or_default() += field.weight;
-                len += field.weight;
+            let mut terms = Vec::new();
+            for field in fields {
+                for raw in raw_tokens(field.text) {
+                    // Docs repeat their words: each distinct token is analysed once per thread.
+                    let known = match cache.get(raw) {
+                        Some(known) => known,
+                        None => {
+                            terms.clear();
+                            self.analyse_token(raw, &mut terms);
+                            let v: Vec<u32> = terms.iter().map(|t| term_id(t)).collect();
+                            cache.entry(raw.to_owned()).or_insert(v)
+                        }
+                    };
+                    for id in known {
+                        ids.push((*id, field.weight));
+                        len += field.weight;
+                    }
+                }
+            }
+        });
+        // Sum per term in a fixed order, so equal inputs give bit-equal weights.
+        ids.sort_by_key(|p| p.0);
+        let mut tf: Vec<(u32, f32)> = Vec::with_capacity(ids.len() / 2);
+        for (id, w) in ids {
+            match tf.last_mut() {
+                Some(last) if last.0 == id => last.1 += w,
+                _ => tf.push((id, w)),
             }
         }
-        TermFreqs {
-            tf: tf.into_iter().collect(),
-            len,
-        }
+        TermFreqs { tf, len }
     }
 
     /// A query: one weight per distinct term, the highest it was given (the
@@ -179,6 +198,15 @@ impl Analyzer {
         let mut pairs: Vec<(u32, f32)> = weights.into_iter().collect();
         sorted(&mut pairs)
     }
+}
+
+/// Distinct tokens remembered per thread before the cache starts over.
+const TOKEN_CACHE_MAX: usize = 200_000;
+
+thread_local! {
+    /// Raw token -> the ids of its analysed terms.
+    static TOKEN_IDS: std::cell::RefCell<HashMap<String, Vec<u32>>> =
+        std::cell::RefCell::new(HashMap::new());
 }
 
 /// A document's weighted term frequencies, before BM25 saturation.

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::KnowledgeError;
+use super::rank::Candidate;
 use super::sparse::SparseVec;
 
 pub const SPARSE: &str = "bm25";
@@ -50,31 +51,35 @@ pub struct StoredChunk {
     pub payload: ChunkPayload,
 }
 
+/// One ranking asked of the store.
 #[derive(Debug, Clone)]
-pub struct ScoredChunk {
-    pub id: u64,
-    pub score: f32,
-    pub payload: ChunkPayload,
-    /// The chunk's sparse term ids, sorted, where the store returns them cheaply.
-    pub terms: Option<Vec<u32>>,
+pub enum VectorQuery {
+    /// BM25 (the store multiplies in the IDF).
+    Sparse(SparseVec),
+    /// The embeddings endpoint's vector of the question.
+    Dense(Vec<f32>),
+    /// The latent semantic model's vector of the question.
+    Semantic(Vec<f32>),
 }
 
-/// A query: the sparse part always, the semantic part when the index has a model,
-/// the dense part when embeddings are configured.
+/// Rankings to run in one go: each returns its best `limit` chunks, lean (ids,
+/// scores and file), the whole chunks being fetched later for the few quoted.
 #[derive(Debug, Clone)]
-pub struct HybridQuery {
-    pub sparse: SparseVec,
-    pub dense: Option<Vec<f32>>,
-    pub semantic: Option<Vec<f32>>,
+pub struct CandidateQuery {
+    pub rankings: Vec<VectorQuery>,
     pub limit: usize,
     /// Only chunks from these sources (all when `None`).
     pub sources: Option<Vec<String>>,
 }
 
-/// Candidates each retriever contributes to the fusion.
-const PREFETCH: usize = 50;
-/// The RRF constant: the usual 60 flattens the top too much for a few hundred candidates.
-const RRF_K: usize = 20;
+/// A chunk read whole, to be quoted.
+#[derive(Debug, Clone)]
+pub struct FetchedChunk {
+    pub id: u64,
+    pub payload: ChunkPayload,
+    /// The chunk's sparse term ids, sorted, where the store returns them cheaply.
+    pub terms: Option<Vec<u32>>,
+}
 
 #[derive(Clone)]
 pub enum VectorStore {
@@ -116,10 +121,31 @@ impl VectorStore {
         }
     }
 
-    pub async fn query(&self, q: HybridQuery) -> Result<Vec<ScoredChunk>, KnowledgeError> {
+    /// One list of candidate chunks per ranking asked, best first.
+    pub async fn candidates(
+        &self,
+        q: CandidateQuery,
+    ) -> Result<Vec<Vec<Candidate>>, KnowledgeError> {
         match self {
-            Self::Edge(e) => e.query(q).await,
-            Self::Server(s) => s.query(q).await,
+            Self::Edge(e) => {
+                let shard = Arc::clone(&e.shard);
+                blocking(move || EdgeStore::candidates_blocking(&shard, q)).await
+            }
+            Self::Server(s) => s.candidates(q).await,
+        }
+    }
+
+    /// The chunks with these ids, whole, in the order asked (missing ones left out).
+    pub async fn fetch(&self, ids: Vec<u64>) -> Result<Vec<FetchedChunk>, KnowledgeError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self {
+            Self::Edge(e) => {
+                let shard = Arc::clone(&e.shard);
+                blocking(move || EdgeStore::fetch_blocking(&shard, &ids)).await
+            }
+            Self::Server(s) => s.fetch(ids).await,
         }
     }
 
@@ -141,6 +167,37 @@ fn payload_of(
     serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| {
         KnowledgeError::Corrupt(format!("a stored chunk has an unreadable payload: {e}"))
     })
+}
+
+fn payload_str(
+    map: &serde_json::Map<String, serde_json::Value>,
+    key: &str,
+) -> Result<String, KnowledgeError> {
+    map.get(key)
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| KnowledgeError::Corrupt(format!("a stored chunk has no `{key}`")))
+}
+
+fn edge_id(id: &qdrant_edge::PointId) -> u64 {
+    match id {
+        qdrant_edge::PointId::NumId(n) => *n,
+        qdrant_edge::PointId::Uuid(_) => 0,
+    }
+}
+
+/// The `bm25` vector of a point, when it came back with it.
+fn edge_sparse(vector: Option<qdrant_edge::VectorStructInternal>) -> Option<SparseVec> {
+    match vector {
+        Some(qdrant_edge::VectorStructInternal::Named(mut named)) => match named.remove(SPARSE) {
+            Some(qdrant_edge::VectorInternal::Sparse(sv)) => Some(SparseVec {
+                indices: sv.indices,
+                values: sv.values,
+            }),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -274,109 +331,101 @@ impl EdgeStore {
         .await
     }
 
-    async fn query(&self, q: HybridQuery) -> Result<Vec<ScoredChunk>, KnowledgeError> {
-        let shard = Arc::clone(&self.shard);
-        blocking(move || Self::query_blocking(&shard, q)).await
+    fn source_filter(
+        sources: &Option<Vec<String>>,
+    ) -> Result<Option<qdrant_edge::Filter>, KnowledgeError> {
+        use qdrant_edge::{Condition, FieldCondition, Filter, JsonPath, Match};
+        let Some(sources) = sources else {
+            return Ok(None);
+        };
+        let key: JsonPath = "source".parse().map_err(|_| store_err("bad payload key"))?;
+        Ok(Some(Filter::new_must(Condition::Field(
+            FieldCondition::new_match(key, Match::from(sources.clone())),
+        ))))
     }
 
-    /// The query on the caller's thread (benchmarks and the blocking pool).
-    fn query_blocking(
+    /// Every ranking of `q` on the caller's thread (benchmarks and the blocking pool).
+    fn candidates_blocking(
         shard: &qdrant_edge::EdgeShard,
-        q: HybridQuery,
-    ) -> Result<Vec<ScoredChunk>, KnowledgeError> {
-        use qdrant_edge::external::ordered_float::OrderedFloat;
+        q: CandidateQuery,
+    ) -> Result<Vec<Vec<Candidate>>, KnowledgeError> {
         use qdrant_edge::{
-            Condition, FieldCondition, Filter, Fusion, JsonPath, Match, NamedQuery, Prefetch,
-            QueryEnum, QueryRequest, ScoringQuery, VectorInternal, WithPayloadInterface,
-            WithVector,
+            JsonPath, NamedQuery, QueryEnum, QueryRequest, ScoringQuery, VectorInternal,
+            WithPayloadInterface, WithVector,
         };
-
-        let filter = match &q.sources {
-            Some(sources) => {
-                let key: JsonPath = "source".parse().map_err(|_| store_err("bad payload key"))?;
-                Some(Filter::new_must(Condition::Field(
-                    FieldCondition::new_match(key, Match::from(sources.clone())),
-                )))
-            }
-            None => None,
-        };
-        let sparse = ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery::new(
-            VectorInternal::Sparse(
-                qdrant_edge::SparseVector::new(q.sparse.indices, q.sparse.values)
-                    .map_err(store_err)?,
-            ),
-            SPARSE,
-        )));
-        let dense: Vec<ScoringQuery> = [(DENSE, q.dense), (SEMANTIC, q.semantic)]
-            .into_iter()
-            .filter_map(|(name, v)| {
-                v.map(|v| {
-                    ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery::new(
-                        VectorInternal::Dense(v),
-                        name,
-                    )))
-                })
-            })
-            .collect();
-        // BM25 alone, or every ranking prefetched and fused.
-        let (prefetches, query, filter) = if dense.is_empty() {
-            (Vec::new(), sparse, filter)
-        } else {
-            let prefetch = |query| Prefetch {
+        let filter = Self::source_filter(&q.sources)?;
+        let fields: Vec<JsonPath> = ["source", "path"]
+            .iter()
+            .map(|f| f.parse().map_err(|_| store_err("bad payload key")))
+            .collect::<Result<_, _>>()?;
+        let mut out = Vec::with_capacity(q.rankings.len());
+        for ranking in q.rankings {
+            let (vector, name) = match ranking {
+                VectorQuery::Sparse(v) => (
+                    VectorInternal::Sparse(
+                        qdrant_edge::SparseVector::new(v.indices, v.values).map_err(store_err)?,
+                    ),
+                    SPARSE,
+                ),
+                VectorQuery::Dense(v) => (VectorInternal::Dense(v), DENSE),
+                VectorQuery::Semantic(v) => (VectorInternal::Dense(v), SEMANTIC),
+            };
+            let request = QueryRequest {
                 prefetches: Vec::new(),
-                query: Some(query),
-                limit: PREFETCH.max(q.limit),
-                params: None,
+                query: Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery::new(
+                    vector, name,
+                )))),
                 filter: filter.clone(),
                 score_threshold: None,
+                limit: q.limit,
+                offset: 0,
+                params: None,
+                with_vector: WithVector::Bool(false),
+                with_payload: WithPayloadInterface::Fields(fields.clone()),
             };
-            let prefetches: Vec<Prefetch> =
-                std::iter::once(sparse).chain(dense).map(prefetch).collect();
-            let weights = vec![OrderedFloat(1.0); prefetches.len()];
-            let fusion = ScoringQuery::Fusion(Fusion::Rrf {
-                k: RRF_K,
-                weights: Some(weights),
-            });
-            (prefetches, fusion, None)
-        };
-        let request = QueryRequest {
-            prefetches,
-            query: Some(query),
-            filter,
-            score_threshold: None,
-            limit: q.limit,
-            offset: 0,
-            params: None,
-            with_vector: WithVector::Selector(vec![SPARSE.into()]),
-            with_payload: WithPayloadInterface::Bool(true),
-        };
-        let points = shard.query(request).map_err(store_err)?;
-        points
+            let points = shard.query(request).map_err(store_err)?;
+            out.push(
+                points
+                    .into_iter()
+                    .map(|p| {
+                        let payload = p.payload.map(|pl| pl.0).unwrap_or_default();
+                        Ok(Candidate {
+                            id: edge_id(&p.id),
+                            score: p.score,
+                            source: payload_str(&payload, "source")?,
+                            path: payload_str(&payload, "path")?,
+                        })
+                    })
+                    .collect::<Result<_, KnowledgeError>>()?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn fetch_blocking(
+        shard: &qdrant_edge::EdgeShard,
+        ids: &[u64],
+    ) -> Result<Vec<FetchedChunk>, KnowledgeError> {
+        use qdrant_edge::{PointId, WithPayloadInterface, WithVector};
+        let ids: Vec<PointId> = ids.iter().map(|id| PointId::NumId(*id)).collect();
+        let records = shard
+            .retrieve(
+                &ids,
+                Some(WithPayloadInterface::Bool(true)),
+                Some(WithVector::Selector(vec![SPARSE.into()])),
+            )
+            .map_err(store_err)?;
+        records
             .into_iter()
-            .map(|p| {
-                let id = match p.id {
-                    qdrant_edge::PointId::NumId(n) => n,
-                    qdrant_edge::PointId::Uuid(_) => 0,
-                };
-                let payload = payload_of(p.payload.map(|pl| pl.0).unwrap_or_default())?;
-                let terms = match p.vector {
-                    Some(qdrant_edge::VectorStructInternal::Named(mut named)) => {
-                        match named.remove(SPARSE) {
-                            Some(VectorInternal::Sparse(sv)) => {
-                                let mut ids = sv.indices;
-                                ids.sort_unstable();
-                                Some(ids)
-                            }
-                            _ => None,
-                        }
-                    }
-                    _ => None,
-                };
-                Ok(ScoredChunk {
-                    id,
-                    score: p.score,
-                    payload,
-                    terms,
+            .map(|r| {
+                Ok(FetchedChunk {
+                    id: edge_id(&r.id),
+                    payload: payload_of(r.payload.map(|pl| pl.0).unwrap_or_default())?,
+                    terms: edge_sparse(r.vector).map(|v| {
+                        let mut ids = v.indices;
+                        ids.sort_unstable();
+                        ids
+                    }),
                 })
             })
             .collect()
@@ -529,69 +578,96 @@ impl ServerStore {
         Ok(())
     }
 
-    async fn query(&self, q: HybridQuery) -> Result<Vec<ScoredChunk>, KnowledgeError> {
+    async fn candidates(&self, q: CandidateQuery) -> Result<Vec<Vec<Candidate>>, KnowledgeError> {
         use qdrant_client::qdrant::{
-            Condition, Filter, PrefetchQueryBuilder, Query, QueryPointsBuilder, RrfBuilder,
-            VectorInput, point_id::PointIdOptions,
+            Condition, Filter, PayloadIncludeSelector, Query, QueryBatchPointsBuilder,
+            QueryPointsBuilder, VectorInput,
         };
         let filter = q
             .sources
             .as_ref()
             .map(|sources| Filter::must([Condition::matches("source", sources.clone())]));
-        let sparse = Query::new_nearest(VectorInput::new_sparse(q.sparse.indices, q.sparse.values));
-        let mut builder = QueryPointsBuilder::new(&self.collection)
-            .limit(q.limit as u64)
-            .with_payload(true);
-        let dense: Vec<(&str, Vec<f32>)> = [(DENSE, q.dense), (SEMANTIC, q.semantic)]
+        let requests: Vec<_> = q
+            .rankings
             .into_iter()
-            .filter_map(|(name, v)| v.map(|v| (name, v)))
-            .collect();
-        if dense.is_empty() {
-            builder = builder.query(sparse).using(SPARSE);
-            if let Some(f) = filter {
-                builder = builder.filter(f);
-            }
-        } else {
-            let limit = PREFETCH.max(q.limit) as u64;
-            let prefetches = std::iter::once((SPARSE, sparse)).chain(
-                dense
-                    .into_iter()
-                    .map(|(name, v)| (name, Query::new_nearest(VectorInput::new_dense(v)))),
-            );
-            for (name, query) in prefetches {
-                let mut p = PrefetchQueryBuilder::default()
-                    .query(query)
+            .map(|ranking| {
+                let (input, name) = match ranking {
+                    VectorQuery::Sparse(v) => {
+                        (VectorInput::new_sparse(v.indices, v.values), SPARSE)
+                    }
+                    VectorQuery::Dense(v) => (VectorInput::new_dense(v), DENSE),
+                    VectorQuery::Semantic(v) => (VectorInput::new_dense(v), SEMANTIC),
+                };
+                let mut b = QueryPointsBuilder::new(&self.collection)
+                    .query(Query::new_nearest(input))
                     .using(name)
-                    .limit(limit);
+                    .limit(q.limit as u64)
+                    .with_payload(PayloadIncludeSelector::from(vec![
+                        "source".to_owned(),
+                        "path".to_owned(),
+                    ]));
                 if let Some(f) = &filter {
-                    p = p.filter(f.clone());
+                    b = b.filter(f.clone());
                 }
-                builder = builder.add_prefetch(p);
-            }
-            builder = builder.query(Query::new_rrf(RrfBuilder::with_k(RRF_K as u32)));
-        }
-        let response = self.client.query(builder).await.map_err(store_err)?;
+                b.build()
+            })
+            .collect();
+        let response = self
+            .client
+            .query_batch(QueryBatchPointsBuilder::new(&self.collection, requests))
+            .await
+            .map_err(store_err)?;
         response
             .result
             .into_iter()
-            .map(|p| {
-                let id = match p.id.and_then(|i| i.point_id_options) {
-                    Some(PointIdOptions::Num(n)) => n,
-                    _ => 0,
-                };
-                let json: serde_json::Map<String, serde_json::Value> = p
-                    .payload
+            .map(|batch| {
+                batch
+                    .result
                     .into_iter()
-                    .map(|(k, v)| (k, v.into_json()))
-                    .collect();
-                Ok(ScoredChunk {
-                    id,
-                    score: p.score,
-                    payload: payload_of(json)?,
-                    terms: None,
-                })
+                    .map(|p| {
+                        let json = server_payload(p.payload);
+                        Ok(Candidate {
+                            id: server_id(p.id),
+                            score: p.score,
+                            source: payload_str(&json, "source")?,
+                            path: payload_str(&json, "path")?,
+                        })
+                    })
+                    .collect()
             })
             .collect()
+    }
+
+    async fn fetch(&self, ids: Vec<u64>) -> Result<Vec<FetchedChunk>, KnowledgeError> {
+        use qdrant_client::qdrant::{GetPointsBuilder, PointId, VectorsSelector};
+        let wanted: Vec<PointId> = ids.iter().map(|id| PointId::from(*id)).collect();
+        let response = self
+            .client
+            .get_points(
+                GetPointsBuilder::new(&self.collection, wanted)
+                    .with_payload(true)
+                    .with_vectors(VectorsSelector::from(vec![SPARSE.to_owned()])),
+            )
+            .await
+            .map_err(store_err)?;
+        let mut found: std::collections::HashMap<u64, FetchedChunk> =
+            std::collections::HashMap::new();
+        for p in response.result {
+            let id = server_id(p.id);
+            found.insert(
+                id,
+                FetchedChunk {
+                    id,
+                    payload: payload_of(server_payload(p.payload))?,
+                    terms: server_sparse(p.vectors).map(|v| {
+                        let mut ids = v.indices;
+                        ids.sort_unstable();
+                        ids
+                    }),
+                },
+            );
+        }
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
     }
 
     async fn count(&self) -> Result<usize, KnowledgeError> {
@@ -605,10 +681,43 @@ impl ServerStore {
     }
 }
 
-/// Queries an edge store synchronously (used by the benchmark to time the store alone).
-pub fn query_edge_blocking(
+fn server_id(id: Option<qdrant_client::qdrant::PointId>) -> u64 {
+    use qdrant_client::qdrant::point_id::PointIdOptions;
+    match id.and_then(|i| i.point_id_options) {
+        Some(PointIdOptions::Num(n)) => n,
+        _ => 0,
+    }
+}
+
+fn server_payload(
+    payload: std::collections::HashMap<String, qdrant_client::qdrant::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    payload
+        .into_iter()
+        .map(|(k, v)| (k, v.into_json()))
+        .collect()
+}
+
+/// The `bm25` vector of a point, when it came back with it.
+fn server_sparse(vectors: Option<qdrant_client::qdrant::VectorsOutput>) -> Option<SparseVec> {
+    use qdrant_client::qdrant::vector_output::Vector;
+    use qdrant_client::qdrant::vectors_output::VectorsOptions;
+    match vectors?.vectors_options? {
+        VectorsOptions::Vectors(mut named) => match named.vectors.remove(SPARSE)?.vector? {
+            Vector::Sparse(v) => Some(SparseVec {
+                indices: v.indices,
+                values: v.values,
+            }),
+            _ => None,
+        },
+        VectorsOptions::Vector(_) => None,
+    }
+}
+
+/// Runs candidate queries on an edge store synchronously (the benchmark times the store alone).
+pub fn candidates_edge_blocking(
     store: &EdgeStore,
-    q: HybridQuery,
-) -> Result<Vec<ScoredChunk>, KnowledgeError> {
-    EdgeStore::query_blocking(&store.shard, q)
+    q: CandidateQuery,
+) -> Result<Vec<Vec<Candidate>>, KnowledgeError> {
+    EdgeStore::candidates_blocking(&store.shard, q)
 }

@@ -133,16 +133,17 @@ pub fn plain(text: &str) -> SlackMessageContent {
         .with_blocks(blocks)
 }
 
-fn citation_line(c: &Citation) -> String {
+/// `[n] <link|title>`: numbered as the answer's text numbers its passages.
+fn citation_line(n: usize, c: &Citation) -> String {
     let title = escape(&c.title).replace('|', "¦");
     let link_ok = (c.link.starts_with("https://") || c.link.starts_with("http://"))
         && !c
             .link
             .contains(|ch: char| ch.is_whitespace() || matches!(ch, '<' | '>' | '|'));
     if link_ok {
-        format!("• <{}|{title}>", c.link.replace('&', "&amp;"))
+        format!("[{n}] <{}|{title}>", c.link.replace('&', "&amp;"))
     } else {
-        format!("• {title}")
+        format!("[{n}] {title}")
     }
 }
 
@@ -158,7 +159,11 @@ pub fn mrkdwn_messages(mrkdwn: &str, citations: &[Citation]) -> Vec<SlackMessage
         sections.push("(no text)".to_owned());
     }
     if !citations.is_empty() {
-        let sources: Vec<String> = citations.iter().map(citation_line).collect();
+        let sources: Vec<String> = citations
+            .iter()
+            .enumerate()
+            .map(|(i, c)| citation_line(i + 1, c))
+            .collect();
         let sources = format!("*Sources*\n{}", sources.join("\n"));
         sections.extend(split_text(&sources, SECTION_TEXT_MAX));
     }
@@ -403,7 +408,7 @@ mod tests {
         let texts = section_texts(&m[0]);
         assert_eq!(
             texts[1],
-            "*Sources*\n• <https://docs.example.com/db?a=1&amp;b=2|Rotate &lt;db&gt; passwords>"
+            "*Sources*\n[1] <https://docs.example.com/db?a=1&amp;b=2|Rotate &lt;db&gt; passwords>"
         );
     }
 

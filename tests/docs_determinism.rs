@@ -1,0 +1,154 @@
+//! The same files give the same index and the same rankings, bit for bit: two
+//! indexes built apart from one generated corpus answer every question with the
+//! same files, chunks and scores, and files that score the same come in path order.
+
+use std::path::Path;
+
+use platbot::config::{DocSourceSettings, KnowledgeSettings};
+use platbot::knowledge::{DocsIndex, IndexOptions};
+
+const TOPICS: &[(&str, &[&str])] = &[
+    (
+        "quotas",
+        &["quota", "cpu", "memory", "limit", "namespace", "request"],
+    ),
+    (
+        "secrets",
+        &[
+            "secret",
+            "vault",
+            "rotate",
+            "password",
+            "credential",
+            "token",
+        ],
+    ),
+    (
+        "deploys",
+        &[
+            "deploy", "rollout", "canary", "rollback", "release", "image",
+        ],
+    ),
+    (
+        "alerts",
+        &[
+            "alert",
+            "pager",
+            "oncall",
+            "threshold",
+            "silence",
+            "runbook",
+        ],
+    ),
+];
+
+/// A corpus of a few dozen pages with overlapping vocabularies, and two pages
+/// with the same text under different names (their scores tie).
+fn write_corpus(dir: &Path) {
+    let mut seed: u64 = 7;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) as usize
+    };
+    for (t, (topic, words)) in TOPICS.iter().enumerate() {
+        let folder = dir.join(topic);
+        std::fs::create_dir_all(&folder).expect("mkdir");
+        for page in 0..8 {
+            let mut text = format!("# {topic} guide {page}\n\n");
+            for section in 0..4 {
+                text.push_str(&format!("## {} {section}\n\n", words[next() % words.len()]));
+                for _ in 0..40 {
+                    // Mostly the page's topic, sometimes a neighbour's.
+                    let (_, from) = TOPICS[if next() % 5 == 0 {
+                        (t + 1) % TOPICS.len()
+                    } else {
+                        t
+                    }];
+                    text.push_str(from[next() % from.len()]);
+                    text.push(' ');
+                }
+                text.push_str("\n\n");
+            }
+            std::fs::write(folder.join(format!("page-{page}.md")), text).expect("write");
+        }
+    }
+    let twin = "# Twin\n\n## Escalation\n\nPage the oncall engineer, then silence the alert.\n";
+    std::fs::write(dir.join("twin-b.md"), twin).expect("write");
+    std::fs::write(dir.join("twin-a.md"), twin).expect("write");
+}
+
+type Ranking = Vec<(String, Vec<String>, u32, u32, String)>;
+
+async fn rankings(docs: &Path, data: &Path, questions: &[&str]) -> Vec<Ranking> {
+    let settings = KnowledgeSettings {
+        sources: vec![DocSourceSettings {
+            name: "docs".into(),
+            path: docs.to_path_buf(),
+            base_url: None,
+        }],
+        ..KnowledgeSettings::default()
+    };
+    let index = DocsIndex::open(&settings, data).await.expect("open");
+    index
+        .index(IndexOptions::default(), None)
+        .await
+        .expect("index");
+    let mut out = Vec::new();
+    for q in questions {
+        let found = index.search(q, 10, None).await.expect("search");
+        out.push(
+            found
+                .passages
+                .into_iter()
+                .map(|p| {
+                    (
+                        p.path,
+                        p.headings,
+                        p.score.to_bits(),
+                        p.coverage.to_bits(),
+                        p.text,
+                    )
+                })
+                .collect(),
+        );
+    }
+    out
+}
+
+#[tokio::test]
+async fn two_builds_of_the_same_files_rank_alike_bit_for_bit() {
+    let docs = tempfile::tempdir().expect("tempdir");
+    write_corpus(docs.path());
+    let questions = [
+        "how do I rotate the vault password",
+        "raise the cpu quota of a namespace",
+        "canary rollout then rollback the image",
+        "silence an alert and page oncall",
+        "memory limit token release",
+        "escalation",
+    ];
+    let (a, b) = (
+        tempfile::tempdir().expect("a"),
+        tempfile::tempdir().expect("b"),
+    );
+    let first = rankings(docs.path(), a.path(), &questions).await;
+    let second = rankings(docs.path(), b.path(), &questions).await;
+    assert!(first.iter().all(|r| r.len() >= 5), "{first:?}");
+    assert_eq!(first, second);
+
+    // The twins score the same; the name decides, not the store's order.
+    let twins: Vec<&str> = first[5]
+        .iter()
+        .map(|r| r.0.as_str())
+        .filter(|p| p.starts_with("twin"))
+        .collect();
+    assert_eq!(twins, ["twin-a.md", "twin-b.md"], "{:?}", first[5]);
+    let scores: Vec<u32> = first[5]
+        .iter()
+        .filter(|r| r.0.starts_with("twin"))
+        .map(|r| r.2)
+        .collect();
+    assert_eq!(scores[0], scores[1]);
+}
