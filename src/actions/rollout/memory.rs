@@ -220,9 +220,8 @@ impl MutateAction for SetMemoryLimit {
         let loaded = load(ctx, &args.service, &args.environment).await?;
         let plan = plan_memory(&loaded, &args)?;
         same_as_confirmed(grant, &plan.detail)?;
-        loaded
-            .api
-            .patch(&loaded.name, &params(false), &memory_patch(&plan))
+        Writer::granted(grant, Merge::Patch)
+            .patch(&loaded.api, &loaded.name, &memory_patch(&plan))
             .await
             .map_err(|e| loaded.explain(ctx, e))?;
         Ok(format!(

@@ -13,15 +13,15 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Container, LimitRange, PodTemplateSpec, ResourceQuota};
 use kube::Api;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{ListParams, Patch};
 use serde_json::{Value, json};
 
 use super::args::{
     RollbackDeploymentArgs, ScaleDeploymentArgs, ServiceInEnvArgs, SetMemoryLimitArgs,
 };
-use super::namespace::FIELD_MANAGER;
 use super::quantity;
 use super::status::find_service;
+use super::write::{Merge, Writer};
 use super::{
     ActionContext, ActionError, ChangePlan, ChangeSubject, DryRun, MutateAction, PlanOutcome,
     PlannedChange,
@@ -170,14 +170,6 @@ async fn load<'a>(
     })
 }
 
-fn params(dry_run: bool) -> PatchParams {
-    PatchParams {
-        field_manager: Some(FIELD_MANAGER.to_owned()),
-        dry_run,
-        ..PatchParams::default()
-    }
-}
-
 /// Runs the patch as a server-side dry run; the verdict for the plan. A 403 is an error, not a
 /// verdict: the cluster's RBAC refuses the requester, so there is nothing to propose.
 async fn dry_run(
@@ -186,16 +178,15 @@ async fn dry_run(
     patch: &Patch<Value>,
     scale: bool,
 ) -> Result<(String, DryRun), ActionError> {
+    let writer = Writer::dry_run(Merge::Patch);
     let result = if scale {
-        loaded
-            .api
-            .patch_scale(&loaded.name, &params(true), patch)
+        writer
+            .patch_scale(&loaded.api, &loaded.name, patch)
             .await
             .map(drop)
     } else {
-        loaded
-            .api
-            .patch(&loaded.name, &params(true), patch)
+        writer
+            .patch(&loaded.api, &loaded.name, patch)
             .await
             .map(drop)
     };

@@ -317,11 +317,10 @@ impl MutateAction for RollbackDeployment {
             .map_err(ActionError::Failed)?;
         same_as_confirmed(grant, &plan.detail)?;
         let rv = loaded.deployment.metadata.resource_version.clone();
-        loaded
-            .api
+        Writer::granted(grant, Merge::Patch)
             .patch(
+                &loaded.api,
                 &loaded.name,
-                &params(false),
                 &rollback_patch(&plan, rv.as_deref()),
             )
             .await
