@@ -432,6 +432,7 @@ impl MutateAction for CreateNamespace {
             summary,
             changes,
             dry_run: DryRun { passed, message },
+            precondition: None,
         }))
     }
 

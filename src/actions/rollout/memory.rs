@@ -208,6 +208,7 @@ impl MutateAction for SetMemoryLimit {
                 validation,
             }],
             dry_run: dry,
+            precondition: Some(loaded.precondition()),
         }))
     }
 
@@ -219,7 +220,7 @@ impl MutateAction for SetMemoryLimit {
     ) -> Result<String, ActionError> {
         let loaded = load(ctx, &args.service, &args.environment).await?;
         let plan = plan_memory(&loaded, &args)?;
-        same_as_confirmed(grant, &plan.detail)?;
+        same_as_confirmed(grant, &loaded)?;
         Writer::granted(grant, Merge::Patch)
             .patch(&loaded.api, &loaded.name, &memory_patch(&plan))
             .await

@@ -66,6 +66,7 @@ impl MutateAction for RestartDeployment {
                 validation,
             }],
             dry_run: dry,
+            precondition: None,
         }))
     }
 

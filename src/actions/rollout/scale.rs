@@ -173,6 +173,7 @@ impl MutateAction for ScaleDeployment {
                 validation,
             }],
             dry_run: dry,
+            precondition: Some(loaded.precondition()),
         }))
     }
 
@@ -183,6 +184,7 @@ impl MutateAction for ScaleDeployment {
         grant: &ExecutionGrant,
     ) -> Result<String, ActionError> {
         let loaded = load(ctx, &args.service, &args.environment).await?;
+        same_as_confirmed(grant, &loaded)?;
         let before = loaded.replicas();
         let wanted = i32::try_from(args.replicas).unwrap_or(i32::MAX);
         let patch = Patch::Merge(json!({ "spec": { "replicas": wanted } }));
