@@ -18,9 +18,9 @@ use sqlx::{Row, SqlitePool};
 
 pub use audit::{AuditEntry, AuditFilter};
 
-use crate::approval::{Proposal, ProposalId, ProposalState};
 use crate::domain::ConversationKey;
 use crate::domain::UserId;
+use crate::domain::proposal::{Proposal, ProposalId, ProposalState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
