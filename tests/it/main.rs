@@ -15,6 +15,8 @@ mod cli;
 mod diagnose_analyzers;
 mod diagnose_pod_logs;
 mod diagnose_seeded;
+mod docs_determinism;
+mod docs_embedding_roles;
 mod docs_embeddings;
 mod docs_index;
 mod docs_qdrant_server;
