@@ -34,3 +34,4 @@ mod slack_events;
 mod slack_socket;
 mod slack_web_api;
 mod status_rollout_states;
+mod store_backends;
