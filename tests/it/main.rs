@@ -29,6 +29,7 @@ mod read_actions;
 mod remediation_memory;
 mod remediation_restart_scale;
 mod remediation_rollback;
+mod replicas;
 mod sandbox_rbac;
 mod slack_events;
 mod slack_socket;
