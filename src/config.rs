@@ -401,7 +401,7 @@ impl Config {
             .map(PathBuf::from)
             .or(raw.data_dir)
             .unwrap_or_else(|| PathBuf::from(".platbot"));
-        let store = store::store_settings(raw.store, &data_dir, env)?;
+        let store = store::store_settings(raw.store, env)?;
         let tools_dir = raw.tools_dir.unwrap_or_else(|| PathBuf::from("tools"));
 
         let environments = environments(raw.environments)?;
@@ -506,7 +506,7 @@ impl Config {
             });
         out.push_str(&format!("config:        {src}\n"));
         out.push_str(&format!("data dir:      {}\n", self.data_dir.display()));
-        out.push_str(&format!("store:         {}\n", self.store.describe()));
+        out.push_str(&format!("store:         {}\n", self.store.describe(&self.data_dir)));
         out.push_str(&format!("tools dir:     {}\n", self.tools_dir.display()));
         let envs: Vec<String> = self
             .environments

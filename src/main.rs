@@ -319,7 +319,7 @@ async fn run(cli: Cli) -> Result<()> {
             json,
         } => {
             let config = load_config(cli.config.as_ref(), data_dir.as_ref())?;
-            let store = platbot::store::Store::connect(&config.store).await?;
+            let store = platbot::store::Store::connect(&config.store, &config.data_dir).await?;
             let filter = platbot::store::AuditFilter {
                 user,
                 action,

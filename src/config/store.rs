@@ -2,7 +2,7 @@
 //! dir by default (one replica); a Postgres URL for several replicas sharing one database.
 //! The password is never in the URL: `password_env` names the variable that holds it.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use serde::Deserialize;
 
@@ -21,8 +21,8 @@ pub(super) struct RawStore {
 
 #[derive(Debug, Clone)]
 pub enum StoreSettings {
-    /// `platbot.db` under the data dir.
-    Sqlite { data_dir: PathBuf },
+    /// `platbot.db` under the data dir (which `--data-dir` may still change after parsing).
+    Sqlite,
     Postgres(PostgresSettings),
 }
 
@@ -36,9 +36,9 @@ pub struct PostgresSettings {
 
 impl StoreSettings {
     /// For `check-config` and the start log: never the password.
-    pub fn describe(&self) -> String {
+    pub fn describe(&self, data_dir: &Path) -> String {
         match self {
-            Self::Sqlite { data_dir } => {
+            Self::Sqlite => {
                 format!("SQLite {}", data_dir.join("platbot.db").display())
             }
             Self::Postgres(pg) => format!(
@@ -56,11 +56,7 @@ impl StoreSettings {
 }
 
 /// `PLATBOT_STORE_URL` overrides `[store] url`, like `PLATBOT_DATA_DIR` overrides `data_dir`.
-pub(super) fn store_settings(
-    raw: RawStore,
-    data_dir: &std::path::Path,
-    env: Env<'_>,
-) -> Result<StoreSettings, ConfigError> {
+pub(super) fn store_settings(raw: RawStore, env: Env<'_>) -> Result<StoreSettings, ConfigError> {
     let Some(text) = env("PLATBOT_STORE_URL")
         .filter(|u| !u.trim().is_empty())
         .or(raw.url)
@@ -71,9 +67,7 @@ pub(super) fn store_settings(
                 "is set without store.url (the SQLite default has no password)",
             ));
         }
-        return Ok(StoreSettings::Sqlite {
-            data_dir: data_dir.to_owned(),
-        });
+        return Ok(StoreSettings::Sqlite);
     };
     let url = url::Url::parse(text.trim()).map_err(|e| invalid("store.url", e))?;
     if !matches!(url.scheme(), "postgres" | "postgresql") {
@@ -115,7 +109,6 @@ pub(super) fn store_settings(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
     fn settings(toml_text: &str, vars: &[(&str, &str)]) -> Result<StoreSettings, ConfigError> {
         let raw: RawStore = toml::from_str(toml_text).expect("toml");
@@ -124,14 +117,14 @@ mod tests {
                 .find(|(n, _)| *n == k)
                 .map(|(_, v)| (*v).to_owned())
         };
-        store_settings(raw, Path::new("/data"), &env)
+        store_settings(raw, &env)
     }
 
     #[test]
     fn sqlite_under_the_data_dir_by_default() {
         let s = settings("", &[]).expect("default");
-        assert!(matches!(s, StoreSettings::Sqlite { ref data_dir } if data_dir == Path::new("/data")));
-        assert_eq!(s.describe(), "SQLite /data/platbot.db");
+        assert!(matches!(s, StoreSettings::Sqlite));
+        assert_eq!(s.describe(Path::new("/data")), "SQLite /data/platbot.db");
     }
 
     #[test]
@@ -145,7 +138,7 @@ mod tests {
             panic!("expected postgres, got {s:?}");
         };
         assert_eq!(pg.password.as_ref().map(Secret::expose), Some("s3cret"));
-        assert!(!s.describe().contains("s3cret"));
+        assert!(!s.describe(Path::new("/data")).contains("s3cret"));
         assert!(!format!("{s:?}").contains("s3cret"));
     }
 

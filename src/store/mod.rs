@@ -80,10 +80,10 @@ pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
 }
 
 impl Store {
-    /// Opens the store the settings name and applies its migrations.
-    pub async fn connect(settings: &StoreSettings) -> Result<Store, StoreError> {
+    /// Opens the store the settings name (SQLite: under `data_dir`) and applies its migrations.
+    pub async fn connect(settings: &StoreSettings, data_dir: &Path) -> Result<Store, StoreError> {
         match settings {
-            StoreSettings::Sqlite { data_dir } => Self::open_in(data_dir).await,
+            StoreSettings::Sqlite => Self::open_in(data_dir).await,
             StoreSettings::Postgres(pg) => Self::open_postgres(pg).await,
         }
     }
