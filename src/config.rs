@@ -506,7 +506,10 @@ impl Config {
             });
         out.push_str(&format!("config:        {src}\n"));
         out.push_str(&format!("data dir:      {}\n", self.data_dir.display()));
-        out.push_str(&format!("store:         {}\n", self.store.describe(&self.data_dir)));
+        out.push_str(&format!(
+            "store:         {}\n",
+            self.store.describe(&self.data_dir)
+        ));
         out.push_str(&format!("tools dir:     {}\n", self.tools_dir.display()));
         let envs: Vec<String> = self
             .environments

@@ -21,6 +21,7 @@ use crate::actions::ChangePlan;
 use crate::domain::ConversationKey;
 use crate::domain::{Environment, UserId};
 use crate::store::{AuditEntry, Store, StoreError};
+use crate::telemetry::{self, ToolResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ProposalId(uuid::Uuid);
@@ -63,6 +64,16 @@ pub enum ProposalState {
 }
 
 impl ProposalState {
+    pub const ALL: [ProposalState; 7] = [
+        Self::Proposed,
+        Self::Approved,
+        Self::Executing,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Cancelled,
+        Self::Expired,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Proposed => "proposed",
@@ -209,6 +220,21 @@ pub enum ApprovalError {
     Store(#[from] StoreError),
 }
 
+impl ApprovalError {
+    /// The refusal's kind, for the `platbot_confirmation_refusals` metric.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "not_found",
+            Self::NotAllowed { .. } => "not_allowed",
+            Self::Expired(_) => "expired",
+            Self::NotPending(_) => "not_pending",
+            Self::AlreadyConfirmed(_) => "already_confirmed",
+            Self::Concurrent => "concurrent",
+            Self::Store(_) => "store_error",
+        }
+    }
+}
+
 /// How long an execution lease lasts without renewal; the executor renews it every third of
 /// this, so a lease only runs out when its process is gone or stuck.
 pub const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
@@ -303,7 +329,10 @@ impl Approvals {
         let (outcome, detail) = match &result {
             Ok(Confirmation::Execute(_)) => ("approved", None),
             Ok(Confirmation::AwaitingSecondApprover(_)) => ("first approval", None),
-            Err(e) => ("refused", Some(e.to_string())),
+            Err(e) => {
+                telemetry::confirmation_refused(e.reason());
+                ("refused", Some(e.to_string()))
+            }
         };
         self.audit(
             &proposal,
@@ -487,6 +516,14 @@ impl Approvals {
             Ok(t) => (ProposalState::Succeeded, t, "succeeded"),
             Err(t) => (ProposalState::Failed, t, "failed"),
         };
+        telemetry::tool_call(
+            &grant.proposal.action,
+            if state == ProposalState::Succeeded {
+                ToolResult::Succeeded
+            } else {
+                ToolResult::Failed
+            },
+        );
         let p = &grant.proposal;
         let approvers: Vec<&str> = p.approvals.iter().map(UserId::as_str).collect();
         let entry = AuditEntry::new(

@@ -166,8 +166,10 @@ mod tests {
 
     #[test]
     fn the_environment_overrides_the_url() {
-        let s = settings("", &[("PLATBOT_STORE_URL", "postgres://u@elsewhere/p")])
-            .expect("override");
-        assert!(matches!(s, StoreSettings::Postgres(ref pg) if pg.url.host_str() == Some("elsewhere")));
+        let s =
+            settings("", &[("PLATBOT_STORE_URL", "postgres://u@elsewhere/p")]).expect("override");
+        assert!(
+            matches!(s, StoreSettings::Postgres(ref pg) if pg.url.host_str() == Some("elsewhere"))
+        );
     }
 }

@@ -22,6 +22,7 @@ mod kube_double;
 mod llm_injection;
 mod llm_planner;
 mod llm_resilience;
+mod metrics;
 mod oncall_opsgenie;
 mod oncall_pagerduty;
 mod oncall_schedule_file;

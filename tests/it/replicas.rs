@@ -3,64 +3,12 @@
 //! fired at both at once execute it exactly once (the other caller gets 409), with one
 //! execution in the audit log. Skipped with a message where PostgreSQL is not installed.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use platbot::store::{AuditFilter, Store};
 use serde_json::{Value, json};
 
-use crate::support::postgres;
-
-/// One `platbot serve --sandbox` process; killed when dropped.
-struct Replica {
-    child: Child,
-    base: String,
-    _data: tempfile::TempDir,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_replica(store_url: &str) -> Replica {
-    let data = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_platbot"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("PLATBOT_CONFIG")
-        .env("PLATBOT_DATA_DIR", data.path())
-        .env("PLATBOT_STORE_URL", store_url)
-        .env("PLATBOT_LOG", "warn")
-        .args(["serve", "--sandbox", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn platbot serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let mut seen = String::new();
-    let base = loop {
-        let Some(Ok(line)) = lines.next() else {
-            panic!("platbot serve exited before listening:\n{seen}");
-        };
-        if let Some(addr) = line.split("platbot serving on ").nth(1) {
-            break addr.trim().to_owned();
-        }
-        seen.push_str(&line);
-        seen.push('\n');
-    };
-    // Keep draining stderr so the process never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Replica {
-        child,
-        base,
-        _data: data,
-    }
-}
+use crate::support::{postgres, serve};
 
 async fn post(http: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
     let resp = http.post(url).json(&body).send().await.expect("request");
@@ -74,7 +22,8 @@ async fn two_replicas_on_one_database_execute_a_proposal_once() {
         return;
     };
     let url = settings.url.to_string();
-    let replicas = [start_replica(&url), start_replica(&url)];
+    let env = [("PLATBOT_STORE_URL", url.as_str())];
+    let replicas = [serve::start(&env), serve::start(&env)];
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
@@ -113,7 +62,10 @@ async fn two_replicas_on_one_database_execute_a_proposal_once() {
         statuses.sort_unstable();
         assert_eq!(statuses, [200, 409], "round {round}: {answers:?}");
         let (_, won) = answers.iter().find(|(s, _)| *s == 200).expect("a winner");
-        assert_eq!(won["proposal"]["state"], "succeeded", "round {round}: {won}");
+        assert_eq!(
+            won["proposal"]["state"], "succeeded",
+            "round {round}: {won}"
+        );
     }
 
     let store = Store::open_postgres(&settings).await.expect("store");
@@ -128,4 +80,48 @@ async fn two_replicas_on_one_database_execute_a_proposal_once() {
     assert_eq!(executions, ROUNDS, "one execution per proposal");
     assert_eq!(confirmations("approved"), ROUNDS, "one winner per proposal");
     assert_eq!(confirmations("refused"), ROUNDS, "one loser per proposal");
+}
+
+/// Proposes on one process, stops it, confirms on a new one started on the same store.
+async fn a_pending_proposal_survives_a_restart(env: &[(&str, &str)]) {
+    let http = reqwest::Client::new();
+    let first = serve::start(env);
+    let (status, body) = post(
+        &http,
+        format!("{}/api/v1/messages", first.base),
+        json!({"conversation": "restart", "user": "jonah.feld", "text": "scale cart to 4 replicas in dev"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["replies"][0]["proposal"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no proposal in {body}"))
+        .to_owned();
+    drop(first);
+
+    let second = serve::start(env);
+    let (status, body) = post(
+        &http,
+        format!("{}/api/v1/proposals/{id}/confirm", second.base),
+        json!({"user": "jonah.feld"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["proposal"]["state"], "succeeded", "{body}");
+}
+
+#[tokio::test]
+async fn a_pending_proposal_survives_a_restart_on_sqlite() {
+    let kept = tempfile::tempdir().expect("tempdir");
+    let dir = kept.path().to_str().expect("utf-8 path");
+    a_pending_proposal_survives_a_restart(&[("PLATBOT_DATA_DIR", dir)]).await;
+}
+
+#[tokio::test]
+async fn a_pending_proposal_survives_a_restart_on_postgres() {
+    let Some(settings) = postgres::fresh_database().await else {
+        return;
+    };
+    let url = settings.url.to_string();
+    a_pending_proposal_survives_a_restart(&[("PLATBOT_STORE_URL", &url)]).await;
 }

@@ -101,7 +101,13 @@ async fn a_proposal_reads_back_as_written(store: Store) {
         .await
         .expect("latest");
     assert_eq!(latest.map(|l| l.id), Some(p.id));
-    assert!(store.proposal(ProposalId::new()).await.expect("read").is_none());
+    assert!(
+        store
+            .proposal(ProposalId::new())
+            .await
+            .expect("read")
+            .is_none()
+    );
     let counts = store.proposal_counts().await.expect("counts");
     assert_eq!(counts, vec![(ProposalState::Proposed, 1)]);
 }
@@ -230,7 +236,12 @@ async fn only_one_caller_takes_the_execution(store: Store) {
             tokio::spawn(async move {
                 let now = Utc::now();
                 store
-                    .take_execution(p.id, &format!("replica-{i}"), now + Duration::minutes(1), now)
+                    .take_execution(
+                        p.id,
+                        &format!("replica-{i}"),
+                        now + Duration::minutes(1),
+                        now,
+                    )
                     .await
                     .expect("take")
             })
@@ -279,21 +290,42 @@ async fn recovery_leaves_a_live_lease_alone_and_the_owner_outcome_wins(store: St
         .expect("recover");
     assert_eq!(failed, 1, "only the expired lease is recovered");
     assert_eq!(
-        store.proposal(live.id).await.expect("read").map(|p| p.state),
+        store
+            .proposal(live.id)
+            .await
+            .expect("read")
+            .map(|p| p.state),
         Some(ProposalState::Executing)
     );
     assert_eq!(
-        store.proposal(gone.id).await.expect("read").map(|p| p.state),
+        store
+            .proposal(gone.id)
+            .await
+            .expect("read")
+            .map(|p| p.state),
         Some(ProposalState::Failed)
     );
 
     // The slow owner of the recovered one finishes after all: its real outcome wins, with
     // the audit entry in the same transaction; a stranger cannot finish it.
-    let entry = AuditEntry::new(&user("priya.nair"), "c", "scale_deployment", "execute", json!({}), "ok")
-        .with_proposal(gone.id);
+    let entry = AuditEntry::new(
+        &user("priya.nair"),
+        "c",
+        "scale_deployment",
+        "execute",
+        json!({}),
+        "ok",
+    )
+    .with_proposal(gone.id);
     assert!(
         store
-            .finish_proposal(gone.id, "stranger", ProposalState::Succeeded, "done", &entry)
+            .finish_proposal(
+                gone.id,
+                "stranger",
+                ProposalState::Succeeded,
+                "done",
+                &entry
+            )
             .await
             .expect("finish")
             .is_none()
@@ -313,9 +345,16 @@ async fn recovery_leaves_a_live_lease_alone_and_the_owner_outcome_wins(store: St
 async fn the_audit_log_filters_and_keeps_order(store: Store) {
     let start = Utc::now() - Duration::hours(1);
     for (i, who) in ["priya.nair", "olga.sre", "priya.nair"].iter().enumerate() {
-        let mut e = AuditEntry::new(&user(who), "c", "read_status", "read", json!({"i": i}), "ok")
-            .via(Some("backstage"))
-            .with_duration(7);
+        let mut e = AuditEntry::new(
+            &user(who),
+            "c",
+            "read_status",
+            "read",
+            json!({"i": i}),
+            "ok",
+        )
+        .via(Some("backstage"))
+        .with_duration(7);
         e.at = start + Duration::minutes(i64::try_from(i).expect("small"));
         store.append_audit(&e).await.expect("append");
     }

@@ -193,7 +193,8 @@ impl SlackSurface {
     /// answering twice beats never, and a proposal still executes at most once.
     async fn first_on_every_replica(&self, delivery: &str) -> bool {
         let now = chrono::Utc::now();
-        let window = chrono::Duration::from_std(dedup::WINDOW).unwrap_or(chrono::Duration::hours(1));
+        let window =
+            chrono::Duration::from_std(dedup::WINDOW).unwrap_or(chrono::Duration::hours(1));
         match self
             .engine
             .store()

@@ -7,4 +7,5 @@ pub mod fake_llm;
 pub mod fake_slack;
 pub mod fakes;
 pub mod postgres;
+pub mod serve;
 pub mod stage;

@@ -48,7 +48,9 @@ pub async fn fresh_database() -> Option<PostgresSettings> {
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
     let admin = cluster.url("postgres");
-    let pool = sqlx::PgPool::connect(&admin).await.expect("connect as admin");
+    let pool = sqlx::PgPool::connect(&admin)
+        .await
+        .expect("connect as admin");
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&pool)
         .await
@@ -64,7 +66,11 @@ pub async fn fresh_database() -> Option<PostgresSettings> {
 /// A store on a fresh database, or `None` (skipped) without PostgreSQL.
 pub async fn store() -> Option<Store> {
     let settings = fresh_database().await?;
-    Some(Store::open_postgres(&settings).await.expect("open postgres store"))
+    Some(
+        Store::open_postgres(&settings)
+            .await
+            .expect("open postgres store"),
+    )
 }
 
 fn find_binaries() -> Result<PathBuf, String> {
@@ -145,7 +151,13 @@ impl Cluster {
         }
         let mut initdb = pg_command(&bin.join("initdb"), as_postgres);
         initdb
-            .args(["--auth=trust", "--username=postgres", "--encoding=UTF8", "--no-sync", "-D"])
+            .args([
+                "--auth=trust",
+                "--username=postgres",
+                "--encoding=UTF8",
+                "--no-sync",
+                "-D",
+            ])
             .arg(&data);
         run(initdb, "initdb")?;
         let port = free_port()?;
