@@ -8,6 +8,7 @@ mod alias_eval;
 mod argocd_status;
 mod catalog_backstage;
 mod cli;
+mod deploy_manifests;
 mod diagnose_analyzers;
 mod diagnose_pod_logs;
 mod diagnose_seeded;
