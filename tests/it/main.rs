@@ -33,6 +33,7 @@ mod remediation_restart_scale;
 mod remediation_rollback;
 mod replicas;
 mod sandbox_rbac;
+mod shutdown;
 mod slack_events;
 mod slack_socket;
 mod slack_web_api;

@@ -135,8 +135,14 @@ impl Cluster {
     fn start() -> Result<Cluster, String> {
         let bin = find_binaries()?;
         let as_postgres = is_root();
-        // Not under a root-only 0700 temp dir: the postgres user must reach its data dir.
-        let root = std::env::temp_dir().join(format!("platbot-pg-{}", std::process::id()));
+        // As root, under /tmp itself (world-traversable), not a $TMPDIR that may be root's
+        // own 0700 directory: the postgres user must reach its data dir.
+        let tmp = if as_postgres {
+            PathBuf::from("/tmp")
+        } else {
+            std::env::temp_dir()
+        };
+        let root = tmp.join(format!("platbot-pg-{}", std::process::id()));
         let data = root.join("data");
         std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
         if as_postgres {
