@@ -55,13 +55,25 @@ fn names_of(objects: &[Value], kind: &str) -> BTreeSet<String> {
 fn check_common(objects: &[Value]) -> &Value {
     let deployment = one(objects, "Deployment");
     let pod = &deployment["spec"]["template"]["spec"];
-    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
     let container = &pod["containers"][0];
     let image = container["image"].as_str().expect("image");
-    assert!(!image.ends_with(":latest") && image.contains(':'), "image {image} is pinned");
-    assert_eq!(container["securityContext"]["allowPrivilegeEscalation"], false);
-    assert_eq!(container["securityContext"]["capabilities"]["drop"][0], "ALL");
+    assert!(
+        !image.ends_with(":latest") && image.contains(':'),
+        "image {image} is pinned"
+    );
+    assert_eq!(
+        container["securityContext"]["allowPrivilegeEscalation"],
+        false
+    );
+    assert_eq!(
+        container["securityContext"]["capabilities"]["drop"][0],
+        "ALL"
+    );
     for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
         assert!(container[probe].is_object(), "{probe} missing");
     }
@@ -141,8 +153,15 @@ fn the_ha_overlay_runs_replicas_on_postgres_spread_and_protected() {
         return;
     };
     let deployment = check_common(&objects);
-    assert!(deployment["spec"]["replicas"].as_u64().is_some_and(|n| n >= 2));
-    assert_eq!(deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"], 0);
+    assert!(
+        deployment["spec"]["replicas"]
+            .as_u64()
+            .is_some_and(|n| n >= 2)
+    );
+    assert_eq!(
+        deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"],
+        0
+    );
     let spread = &deployment["spec"]["template"]["spec"]["topologySpreadConstraints"];
     assert!(spread.as_array().is_some_and(|s| !s.is_empty()), "{spread}");
     assert!(env_names(deployment).contains("PLATBOT_DB_PASSWORD"));
@@ -157,7 +176,9 @@ fn the_ha_overlay_runs_replicas_on_postgres_spread_and_protected() {
                     .is_some_and(|n| n.starts_with("platbot-config"))
         })
         .expect("config map");
-    let toml = config["data"]["platbot.toml"].as_str().expect("platbot.toml");
+    let toml = config["data"]["platbot.toml"]
+        .as_str()
+        .expect("platbot.toml");
     assert!(toml.contains("[store]") && toml.contains("password_env = \"PLATBOT_DB_PASSWORD\""));
 }
 
@@ -184,7 +205,10 @@ fn check_config(config: &Path) -> (bool, String, String) {
         .env("PLATBOT_DATA_DIR", workdir.path().join("data"))
         .env("SLACK_BOT_TOKEN", "xoxb-0000-0000-example")
         .env("SLACK_APP_TOKEN", "xapp-1-A000-0000-example")
-        .env("PLATBOT_TOKEN_BACKSTAGE", "0123456789abcdef0123456789abcdef")
+        .env(
+            "PLATBOT_TOKEN_BACKSTAGE",
+            "0123456789abcdef0123456789abcdef",
+        )
         .env("PLATBOT_DB_PASSWORD", "example-password")
         .arg("--config")
         .arg(config)
@@ -218,13 +242,16 @@ fn the_shipped_configs_pass_check_config_without_warnings() {
 
 #[test]
 fn the_ha_config_is_the_base_config_plus_its_store() {
-    let base = std::fs::read_to_string(repo().join("deploy/kubernetes/base/platbot.toml"))
-        .expect("base");
+    let base =
+        std::fs::read_to_string(repo().join("deploy/kubernetes/base/platbot.toml")).expect("base");
     let ha = std::fs::read_to_string(repo().join("deploy/kubernetes/overlays/ha/platbot.toml"))
         .expect("ha");
     let base_lines: Vec<&str> = base.lines().collect();
     let missing: Vec<&&str> = base_lines.iter().filter(|l| !ha.contains(**l)).collect();
-    assert!(missing.is_empty(), "the ha copy drifted from base: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "the ha copy drifted from base: {missing:?}"
+    );
 }
 
 /// Keys of Slack's app manifest schema, per section (api.slack.com/reference/manifests).
@@ -246,7 +273,12 @@ const MANIFEST_KEYS: &[(&str, &[&str])] = &[
     ),
     (
         "display_information",
-        &["name", "description", "background_color", "long_description"],
+        &[
+            "name",
+            "description",
+            "background_color",
+            "long_description",
+        ],
     ),
     (
         "features",
@@ -272,7 +304,13 @@ const MANIFEST_KEYS: &[(&str, &[&str])] = &[
     ("features.bot_user", &["display_name", "always_online"]),
     (
         "features.slash_commands[]",
-        &["command", "url", "description", "usage_hint", "should_escape"],
+        &[
+            "command",
+            "url",
+            "description",
+            "usage_hint",
+            "should_escape",
+        ],
     ),
     (
         "oauth_config",
@@ -296,7 +334,12 @@ const MANIFEST_KEYS: &[(&str, &[&str])] = &[
     ),
     (
         "settings.event_subscriptions",
-        &["request_url", "bot_events", "user_events", "metadata_subscriptions"],
+        &[
+            "request_url",
+            "bot_events",
+            "user_events",
+            "metadata_subscriptions",
+        ],
     ),
     (
         "settings.interactivity",
@@ -335,16 +378,21 @@ fn check_keys(value: &Value, path: &str) {
 
 #[test]
 fn the_slack_app_manifest_parses_and_uses_only_schema_keys() {
-    let text = std::fs::read_to_string(repo().join("deploy/slack-app-manifest.yaml"))
-        .expect("manifest");
+    let text =
+        std::fs::read_to_string(repo().join("deploy/slack-app-manifest.yaml")).expect("manifest");
     let manifest: Value = serde_yaml::from_str(&text).expect("the manifest is valid YAML");
     check_keys(&manifest, "");
-    let name = manifest["display_information"]["name"].as_str().expect("name");
+    let name = manifest["display_information"]["name"]
+        .as_str()
+        .expect("name");
     assert!(!name.is_empty() && name.len() <= 35);
     let description = manifest["display_information"]["description"]
         .as_str()
         .expect("description");
-    assert!(description.len() <= 140, "Slack caps the short description at 140");
+    assert!(
+        description.len() <= 140,
+        "Slack caps the short description at 140"
+    );
     // Each event platbot subscribes to comes with the scope Slack requires for it.
     let scopes: BTreeSet<&str> = manifest["oauth_config"]["scopes"]["bot"]
         .as_array()
@@ -352,9 +400,15 @@ fn the_slack_app_manifest_parses_and_uses_only_schema_keys() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    for (event, scope) in [("app_mention", "app_mentions:read"), ("message.im", "im:history")] {
+    for (event, scope) in [
+        ("app_mention", "app_mentions:read"),
+        ("message.im", "im:history"),
+    ] {
         let events = &manifest["settings"]["event_subscriptions"]["bot_events"];
-        if events.as_array().is_some_and(|e| e.iter().any(|v| v == event)) {
+        if events
+            .as_array()
+            .is_some_and(|e| e.iter().any(|v| v == event))
+        {
             assert!(scopes.contains(scope), "{event} needs {scope}");
         }
     }
