@@ -40,6 +40,7 @@ pub use oidc::OidcError;
 use crate::approval::{ApprovalError, ProposalId};
 use crate::chat::{ConversationKey, Inbound, Surface};
 use crate::config::{HttpLimits, HttpSettings};
+use crate::domain::proposal::UnknownProposalId;
 use crate::engine::{Engine, EngineError};
 use limits::RateLimiter;
 
@@ -301,7 +302,7 @@ async fn post_message(
 
 fn parse_id(raw: &str) -> Result<ProposalId, ApiError> {
     raw.parse()
-        .map_err(|e: ApprovalError| ApiError::new(StatusCode::NOT_FOUND, e.to_string()))
+        .map_err(|e: UnknownProposalId| ApiError::new(StatusCode::NOT_FOUND, e.to_string()))
 }
 
 /// The `{id}` of a proposal route; an undecodable one (`%AA`) is a JSON 404 like any other

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::actions::ToolSpec;
-use crate::actions::golden_path::{GoldenPaths, TemplateError};
 use crate::actions::{Registry, all_tools};
 use crate::approval::{ActionPolicy, ApprovalPolicy, Approvals};
 use crate::config::{ClusterRef, KubeMode};
@@ -17,6 +16,7 @@ use crate::engine::alias::AliasTable;
 use crate::engine::{AliasPlanner, Engine, EngineParts, Limits, Memory};
 use crate::platform::argocd::ArgoCd;
 use crate::platform::catalog::{Catalog, CatalogError, fetch_backstage};
+use crate::platform::golden_path::{GoldenPaths, TemplateError};
 use crate::platform::kube::{GroupScope, KubeIdentity};
 use crate::platform::oncall::{OnCall, OnCallError};
 use crate::platform::{Cluster, ClusterSlot, KubeError, Platform};
@@ -225,7 +225,7 @@ pub async fn build(config: Config, opts: &StartOptions) -> Result<App, StartupEr
 
     let environments: Vec<_> = config.environments.iter().map(|e| e.name.clone()).collect();
     let (clusters, sandbox) = if opts.sandbox {
-        let api = KubeApiDouble::seeded_with_group_prefix(&config.kubernetes.group_prefix)
+        let api = crate::sandbox::seeded_with_group_prefix(&config.kubernetes.group_prefix)
             .with_rbac(opts.sandbox_rbac);
         let addr = opts
             .sandbox_listen

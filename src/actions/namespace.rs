@@ -17,12 +17,12 @@ use kube::Api;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 
 use super::args::CreateNamespaceArgs;
-use super::golden_path::{NamespaceVars, render};
 use super::{
     ActionContext, ActionError, ChangePlan, DryRun, MutateAction, PlanOutcome, PlannedChange,
 };
 use crate::approval::ExecutionGrant;
 use crate::domain::{Environment, NamespaceName, TeamName};
+use crate::platform::golden_path::{NamespaceVars, render};
 use crate::platform::kube::{KubeIdentity, api_code};
 use crate::platform::{Cluster, PlatformError};
 

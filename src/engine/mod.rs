@@ -3,6 +3,7 @@
 //! [`Engine::confirm`], and only with the grant the approval module hands out.
 
 pub mod alias;
+pub mod card;
 pub mod intent;
 pub mod llm;
 pub mod memory;
@@ -28,9 +29,8 @@ use crate::approval::{
     Actor, ApprovalError, Approvals, Confirmation, ExecutionGrant, Proposal, ProposalDraft,
     ProposalId,
 };
-use crate::chat::render::proposal_card;
-use crate::chat::{ConversationKey, Inbound, Reply, UserRef};
 use crate::domain::UserId;
+use crate::domain::{ConversationKey, Inbound, Reply, UserRef};
 use crate::platform::Platform;
 use crate::store::{AuditEntry, Store, StoreError};
 use crate::telemetry::{self, MessageOutcome, ToolResult};
@@ -454,7 +454,7 @@ impl Engine {
                         telemetry::tool_call(&call.tool, ToolResult::Proposed);
                         let view = proposal.view();
                         Ok(Reply {
-                            text: proposal_card(&view),
+                            text: card::proposal_card(&view),
                             proposal: Some(view),
                             ..Reply::default()
                         })

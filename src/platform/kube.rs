@@ -14,8 +14,8 @@ use kube::Api;
 use kube::api::PostParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
-use crate::approval::Actor;
 use crate::config::KubeMode;
+use crate::domain::Actor;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KubeError {

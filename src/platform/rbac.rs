@@ -192,7 +192,7 @@ pub fn manifests(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actions::golden_path::{GoldenPaths, sample_namespace_objects};
+    use crate::platform::golden_path::{GoldenPaths, sample_namespace_objects};
 
     #[test]
     fn groups_are_named_and_never_all() {

@@ -6,8 +6,8 @@ use serde_json::Value;
 use sqlx::Row;
 
 use super::{Store, StoreError, corrupt, from_millis, millis};
-use crate::approval::ProposalId;
 use crate::domain::UserId;
+use crate::domain::proposal::ProposalId;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditEntry {

@@ -7,7 +7,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, audit, corrupt, from_millis, millis};
-use crate::approval::{Proposal, ProposalId, ProposalState};
+use crate::domain::proposal::{Proposal, ProposalId, ProposalState};
 use crate::domain::{ConversationKey, UserId};
 use crate::store::AuditEntry;
 

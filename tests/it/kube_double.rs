@@ -296,7 +296,7 @@ async fn server_side_apply_creates_updates_and_dry_runs() {
 
 #[tokio::test]
 async fn dynamic_objects_selectors_and_patch_types() {
-    let double = KubeApiDouble::seeded();
+    let double = platbot::sandbox::seeded();
     let server = serve(&double).await;
     let gvk = GroupVersionKind::gvk("apps", "v1", "Deployment");
     let resource = ApiResource::from_gvk(&gvk);
@@ -408,7 +408,7 @@ async fn status_subresource_is_separate_from_the_object() {
 
 #[tokio::test]
 async fn pod_logs_current_previous_and_ambiguous() {
-    let double = KubeApiDouble::seeded();
+    let double = platbot::sandbox::seeded();
     let server = serve(&double).await;
     let pods: Api<Pod> = Api::namespaced(server.kube_client(), "search-staging");
     let crashing = pods
@@ -473,7 +473,7 @@ async fn pod_logs_current_previous_and_ambiguous() {
 
 #[tokio::test]
 async fn deleting_a_namespace_removes_everything_in_it() {
-    let double = KubeApiDouble::seeded();
+    let double = platbot::sandbox::seeded();
     let server = serve(&double).await;
     let namespaces: Api<Namespace> = Api::all(server.kube_client());
     let before = double.mutation_count();
@@ -757,7 +757,7 @@ async fn real_kubectl_works_against_the_double() {
         println!("skipped: {KUBECTL} is not installed");
         return;
     }
-    let double = KubeApiDouble::seeded();
+    let double = platbot::sandbox::seeded();
     let server = serve(&double).await;
     let kubectl = Kubectl {
         server: server.url.clone(),

@@ -207,7 +207,7 @@ async fn an_unavailable_cluster_is_reported_while_the_others_answer() {
     use platbot::domain::Environment;
     use platbot::platform::{Cluster, ClusterSlot, Platform};
 
-    let api = platbot::sandbox::KubeApiDouble::seeded();
+    let api = platbot::sandbox::seeded();
     let running = api.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let env = |e: &str| Environment::parse(e).unwrap();
     let mut clusters = HashMap::new();

@@ -41,7 +41,7 @@ fn api_error<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> (u16, String
 
 #[tokio::test]
 async fn a_team_changes_its_own_namespaces_only() {
-    let double = KubeApiDouble::seeded().with_rbac(true);
+    let double = platbot::sandbox::seeded().with_rbac(true);
     let server = serve(&double).await;
     let jonah = as_user(&server, "jonah.feld", &["checkout"]);
     let params = PatchParams::default();
@@ -121,7 +121,7 @@ async fn a_team_changes_its_own_namespaces_only() {
 
 #[tokio::test]
 async fn without_the_switch_everything_is_allowed_as_before() {
-    let double = KubeApiDouble::seeded();
+    let double = platbot::sandbox::seeded();
     assert!(!double.rbac_enforced());
     let server = serve(&double).await;
     let jonah = as_user(&server, "jonah.feld", &["checkout"]);
@@ -145,7 +145,7 @@ async fn without_the_switch_everything_is_allowed_as_before() {
 
 #[tokio::test]
 async fn server_side_apply_that_creates_needs_create_too() {
-    let double = KubeApiDouble::seeded().with_rbac(true);
+    let double = platbot::sandbox::seeded().with_rbac(true);
     // A role with patch but not create on ResourceQuotas.
     double
         .insert(json!({ "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": { "name": "quota-patcher" },
@@ -203,7 +203,7 @@ async fn review(client: kube::Client, verb: &str, resource: &str, group: &str, n
 
 #[tokio::test]
 async fn self_subject_access_reviews_answer_for_the_impersonated_identity() {
-    let double = KubeApiDouble::seeded().with_rbac(true);
+    let double = platbot::sandbox::seeded().with_rbac(true);
     let server = serve(&double).await;
     let jonah = as_user(&server, "jonah.feld", &["checkout"]);
     assert!(
@@ -342,7 +342,7 @@ async fn kubectl_auth_can_i_answers_from_the_seeded_roles() {
         println!("skipped: {KUBECTL} is not installed");
         return;
     }
-    let double = KubeApiDouble::seeded().with_rbac(true);
+    let double = platbot::sandbox::seeded().with_rbac(true);
     let server = serve(&double).await;
     let home = tempfile::tempdir().expect("home");
     let other = can_i(
@@ -371,7 +371,7 @@ async fn kubectl_auth_can_i_answers_from_the_seeded_roles() {
 #[tokio::test]
 async fn granting_a_role_needs_bind_on_it_or_every_permission_in_it() {
     use k8s_openapi::api::rbac::v1::RoleBinding;
-    let double = KubeApiDouble::seeded().with_rbac(true);
+    let double = platbot::sandbox::seeded().with_rbac(true);
     // jonah.feld is admin in checkout-dev: he holds everything `edit` has, not cluster-admin.
     double
         .insert(json!({ "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",

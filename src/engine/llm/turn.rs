@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::{AgentOutcome, AgentRun, LlmAgent, LlmError, ReadDone, ToolHost, TurnInput};
 use crate::actions::{ActionContext, ActionError, ActionOutput, RegistryEntry};
 use crate::approval::Actor;
-use crate::chat::{Inbound, Reply};
+use crate::domain::{Inbound, Reply};
 use crate::engine::intent::{Intent, PlanContext, ToolCall};
 use crate::engine::{Engine, EngineError, elapsed_ms};
 use crate::store::AuditEntry;
