@@ -254,6 +254,7 @@ async fn run(cli: Cli) -> Result<()> {
                 platbot::server::ServerState::new(Arc::clone(&app.engine), &app.config.http);
             // Metrics first: "serving on" is the last line a supervisor or test waits for.
             serve_metrics(&app, &state).await?;
+            let shutdown = shutdown_signal()?;
             eprintln!("platbot serving on http://{}", listener.local_addr()?);
             // Retention for a long-running server: once an hour (startup already pruned).
             let (store, retention) = (app.engine.store().clone(), app.config.retention);
@@ -268,7 +269,7 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             });
             let routes = slack.as_ref().and_then(|s| s.routes.clone());
-            platbot::server::serve_with(listener, state, routes, shutdown_signal()).await?;
+            platbot::server::serve_with(listener, state, routes, shutdown).await?;
             if let Some(slack) = &slack {
                 slack.shutdown().await;
             }
@@ -583,24 +584,20 @@ async fn serve_metrics(app: &App, state: &platbot::server::ServerState) -> Resul
     Ok(())
 }
 
-/// Ctrl-C, or SIGTERM (what Kubernetes sends a pod, and what PID 1 gets no default for).
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                term.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch for SIGTERM; only Ctrl-C stops the server");
-                std::future::pending::<()>().await;
-            }
+/// Resolves on SIGTERM (what Kubernetes sends a pod) or SIGINT (Ctrl-C). Both are watched
+/// from this call on: as PID 1 a signal that arrives before its handler is ignored, so this
+/// runs before the server says it is up.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("watching for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("watching for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
-    }
-    tracing::info!("shutting down: finishing requests in flight");
+        tracing::info!("shutting down: finishing requests in flight");
+    })
 }
 
 async fn index_docs(config: &Config, rebuild: bool, json: bool) -> Result<()> {
