@@ -36,6 +36,7 @@ mod replicas;
 mod sandbox_rbac;
 mod shutdown;
 mod slack_events;
+mod slack_replicas;
 mod slack_socket;
 mod slack_web_api;
 mod status_rollout_states;
