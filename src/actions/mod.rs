@@ -18,6 +18,7 @@ mod registry;
 pub mod rollout;
 pub mod spec;
 pub mod status;
+pub mod write;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

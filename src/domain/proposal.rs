@@ -39,6 +39,20 @@ pub struct ChangePlan {
     pub summary: String,
     pub changes: Vec<PlannedChange>,
     pub dry_run: DryRun,
+    /// What must still hold when the confirmed plan runs; absent for plans that create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precondition: Option<Precondition>,
+}
+
+/// The object a plan was made against, as it was then. `metadata.generation` moves with
+/// every change to the object's spec (an image, a limit, the replica count, a restart), so a
+/// confirmed plan runs only on the object the confirmer saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Precondition {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub generation: i64,
 }
 
 /// A proposal's identity (a random UUID).

@@ -2,6 +2,10 @@
 //! linking kube, qdrant-edge, slack-morphism and async-openai into each one cost more
 //! than the tests. Shared fakes and helpers live in `support`.
 
+// Tests stage cluster states with kube's write calls, which the product may only make
+// through actions::write (clippy.toml).
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 mod alias_eval;

@@ -429,6 +429,7 @@ mod tests {
                     passed: true,
                     message: "accepted".into(),
                 },
+                precondition: None,
             },
             requester: "priya.nair".into(),
             approvals: vec![],
