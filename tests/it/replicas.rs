@@ -1,7 +1,7 @@
-//! Two `platbot serve` processes on one PostgreSQL database, as two replicas run: a
-//! proposal made on one can be confirmed on either, and confirmations of the same proposal
-//! fired at both at once execute it exactly once (the other caller gets 409), with one
-//! execution in the audit log. Skipped with a message where PostgreSQL is not installed.
+//! Two `platbot serve` processes on one PostgreSQL database and one cluster, as two
+//! replicas run: a proposal made on one can be confirmed on either, and confirmations of
+//! the same proposal fired at both at once execute it exactly once (the other caller gets
+//! 409), with one execution in the audit log. Skipped with a message where PostgreSQL is not installed.
 
 use std::time::Duration;
 
@@ -23,7 +23,14 @@ async fn two_replicas_on_one_database_execute_a_proposal_once() {
     };
     let url = settings.url.to_string();
     let env = [("PLATBOT_STORE_URL", url.as_str())];
-    let replicas = [serve::start(&env), serve::start(&env)];
+    // One store and one cluster, as two replicas of a deployment have: the second runs on the
+    // first one's sandbox API, so a change planned on one can run on the other.
+    let first = serve::start(&env);
+    let kube_api = first
+        .kube_api
+        .clone()
+        .expect("the sandbox API is announced");
+    let replicas = [first, serve::start_on(&kube_api, &env)];
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
