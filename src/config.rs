@@ -12,6 +12,7 @@ mod http;
 mod integrations;
 mod knowledge;
 mod kubernetes;
+mod store;
 pub use http::{
     ActsAs, DEFAULT_LISTEN, HttpClient, HttpLimits, HttpSettings, OidcSettings, token_digest,
 };
@@ -23,6 +24,7 @@ pub use knowledge::{
     DocSourceSettings, EmbeddingRoles, EmbeddingSettings, KnowledgeSettings, QdrantSettings,
 };
 pub use kubernetes::ProvisionerSettings;
+pub use store::{PostgresSettings, StoreSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -77,6 +79,7 @@ fn secret(field: &str, var: &str, env: Env<'_>) -> Result<Secret, ConfigError> {
 #[serde(deny_unknown_fields, default)]
 struct RawConfig {
     data_dir: Option<PathBuf>,
+    store: store::RawStore,
     tools_dir: Option<PathBuf>,
     environments: BTreeMap<String, RawEnvironment>,
     catalog: RawCatalog,
@@ -328,6 +331,8 @@ pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
 pub struct Config {
     pub source: Option<PathBuf>,
     pub data_dir: PathBuf,
+    /// Where proposals, the audit log and thread memory live.
+    pub store: StoreSettings,
     pub tools_dir: PathBuf,
     /// In display order: dev, staging, prod, then the others by name.
     pub environments: Vec<EnvironmentSettings>,
@@ -398,6 +403,7 @@ impl Config {
             .map(PathBuf::from)
             .or(raw.data_dir)
             .unwrap_or_else(|| PathBuf::from(".platbot"));
+        let store = store::store_settings(raw.store, env)?;
         let tools_dir = raw.tools_dir.unwrap_or_else(|| PathBuf::from("tools"));
 
         let environments = environments(raw.environments)?;
@@ -467,6 +473,7 @@ impl Config {
         Ok(Config {
             source,
             data_dir,
+            store,
             tools_dir,
             environments,
             catalog_paths: raw.catalog.paths,
@@ -501,6 +508,10 @@ impl Config {
             });
         out.push_str(&format!("config:        {src}\n"));
         out.push_str(&format!("data dir:      {}\n", self.data_dir.display()));
+        out.push_str(&format!(
+            "store:         {}\n",
+            self.store.describe(&self.data_dir)
+        ));
         out.push_str(&format!("tools dir:     {}\n", self.tools_dir.display()));
         let envs: Vec<String> = self
             .environments

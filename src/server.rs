@@ -16,6 +16,7 @@
 
 pub mod auth;
 mod limits;
+pub mod metrics;
 mod oidc;
 
 use std::sync::Arc;
@@ -96,6 +97,7 @@ pub fn router_with(state: ServerState, extra: Option<Router>) -> Router {
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics::metrics))
         .nest("/api/v1", api)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .method_not_allowed_fallback(method_not_allowed)

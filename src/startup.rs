@@ -211,7 +211,7 @@ pub async fn docs_index(config: &Config) -> Option<Arc<crate::knowledge::DocsInd
 }
 
 pub async fn build(config: Config, opts: &StartOptions) -> Result<App, StartupError> {
-    let store = Store::open_in(&config.data_dir).await?;
+    let store = Store::connect(&config.store, &config.data_dir).await?;
     match store.prune(&config.retention, chrono::Utc::now()).await {
         Ok((0, 0)) => {}
         Ok((turns, audit)) => tracing::info!(turns, audit, "retention: old records deleted"),

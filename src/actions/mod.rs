@@ -16,6 +16,7 @@ pub mod oncall;
 pub mod quantity;
 mod registry;
 pub mod rollout;
+pub(crate) mod scope;
 pub mod spec;
 pub mod status;
 pub mod write;

@@ -19,6 +19,7 @@ use crate::domain::proposal::ChangePlan;
 pub use crate::domain::proposal::{Proposal, ProposalId, ProposalState, ProposalView};
 use crate::domain::{Environment, UserId};
 use crate::store::{AuditEntry, Store, StoreError};
+use crate::telemetry::{self, ToolResult};
 
 /// What a mutation needs to be proposed.
 #[derive(Debug, Clone)]
@@ -76,6 +77,21 @@ pub enum ApprovalError {
     Concurrent,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl ApprovalError {
+    /// The refusal's kind, for the `platbot_confirmation_refusals` metric.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "not_found",
+            Self::NotAllowed { .. } => "not_allowed",
+            Self::Expired(_) => "expired",
+            Self::NotPending(_) => "not_pending",
+            Self::AlreadyConfirmed(_) => "already_confirmed",
+            Self::Concurrent => "concurrent",
+            Self::Store(_) => "store_error",
+        }
+    }
 }
 
 impl From<crate::domain::proposal::UnknownProposalId> for ApprovalError {
@@ -178,7 +194,10 @@ impl Approvals {
         let (outcome, detail) = match &result {
             Ok(Confirmation::Execute(_)) => ("approved", None),
             Ok(Confirmation::AwaitingSecondApprover(_)) => ("first approval", None),
-            Err(e) => ("refused", Some(e.to_string())),
+            Err(e) => {
+                telemetry::confirmation_refused(e.reason());
+                ("refused", Some(e.to_string()))
+            }
         };
         self.audit(
             &proposal,
@@ -362,6 +381,14 @@ impl Approvals {
             Ok(t) => (ProposalState::Succeeded, t, "succeeded"),
             Err(t) => (ProposalState::Failed, t, "failed"),
         };
+        telemetry::tool_call(
+            &grant.proposal.action,
+            if state == ProposalState::Succeeded {
+                ToolResult::Succeeded
+            } else {
+                ToolResult::Failed
+            },
+        );
         let p = &grant.proposal;
         let approvers: Vec<&str> = p.approvals.iter().map(UserId::as_str).collect();
         let entry = AuditEntry::new(

@@ -245,7 +245,6 @@ pub enum Surface {
     Terminal,
     Http,
     Slack,
-    Discord,
 }
 
 impl Surface {
@@ -254,7 +253,6 @@ impl Surface {
             Surface::Terminal => "terminal",
             Surface::Http => "http",
             Surface::Slack => "slack",
-            Surface::Discord => "discord",
         }
     }
 }

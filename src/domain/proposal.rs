@@ -102,6 +102,16 @@ pub enum ProposalState {
 }
 
 impl ProposalState {
+    pub const ALL: [ProposalState; 7] = [
+        Self::Proposed,
+        Self::Approved,
+        Self::Executing,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Cancelled,
+        Self::Expired,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Proposed => "proposed",

@@ -129,7 +129,7 @@ pub enum CatalogError {
         /// 1-based index of the YAML document in the file.
         document: usize,
         #[source]
-        source: serde_yaml::Error,
+        source: serde_norway::Error,
     },
     #[error(transparent)]
     Entity(Box<EntityError>),
@@ -208,10 +208,10 @@ impl Catalog {
     /// are skipped; a malformed entity is an error naming `origin` and the document.
     pub fn from_yaml_str(src: &str, origin: &str) -> Result<Catalog, CatalogError> {
         let mut catalog = Catalog::default();
-        for (i, de) in serde_yaml::Deserializer::from_str(src).enumerate() {
+        for (i, de) in serde_norway::Deserializer::from_str(src).enumerate() {
             let document = i + 1;
             let value =
-                serde_yaml::Value::deserialize(de).map_err(|source| CatalogError::Syntax {
+                serde_norway::Value::deserialize(de).map_err(|source| CatalogError::Syntax {
                     origin: origin.to_owned(),
                     document,
                     source,
@@ -235,7 +235,7 @@ impl Catalog {
         let mut catalog = Catalog::default();
         for (i, entity) in entities.into_iter().enumerate() {
             let document = i + 1;
-            let value = serde_yaml::to_value(entity).map_err(|source| CatalogError::Syntax {
+            let value = serde_norway::to_value(entity).map_err(|source| CatalogError::Syntax {
                 origin: origin.to_owned(),
                 document,
                 source,

@@ -261,8 +261,10 @@ impl Cluster {
             config.auth_info.impersonate_groups =
                 (!who.groups.is_empty()).then(|| who.groups.clone());
         }
-        let client =
-            kube::Client::try_from(config).map_err(|e| KubeError::Client(e.to_string()))?;
+        let client = kube::client::ClientBuilder::try_from(config)
+            .map_err(|e| KubeError::Client(e.to_string()))?
+            .with_layer(&crate::telemetry::KubeMetricsLayer)
+            .build();
         if cache.len() >= CLIENT_CACHE_LIMIT {
             cache.clear();
         }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// Bottom to top. A module may use the modules of the layers below its own, not above or
 /// beside it.
 const LAYERS: &[&[&str]] = &[
-    &["domain"],
+    &["domain", "telemetry"],
     &["config"],
     &["store", "knowledge"],
     &["platform"],

@@ -20,7 +20,7 @@ use super::args::{
     RollbackDeploymentArgs, ScaleDeploymentArgs, ServiceInEnvArgs, SetMemoryLimitArgs,
 };
 use super::quantity;
-use super::status::find_service;
+use super::scope::find_service;
 use super::write::{Merge, Writer};
 use super::{
     ActionContext, ActionError, ChangePlan, ChangeSubject, DryRun, MutateAction, PlanOutcome,

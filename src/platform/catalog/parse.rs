@@ -77,12 +77,12 @@ pub(super) enum Entity {
 
 /// Deserialises one section (`metadata`, `spec`) of a document, naming it on failure.
 pub(super) fn section<T: for<'de> Deserialize<'de> + Default>(
-    doc: &serde_yaml::Mapping,
+    doc: &serde_norway::Mapping,
     key: &str,
     site: &EntitySite<'_>,
 ) -> Result<T, CatalogError> {
     match doc.get(key) {
-        None | Some(serde_yaml::Value::Null) => Ok(T::default()),
+        None | Some(serde_norway::Value::Null) => Ok(T::default()),
         Some(v) => T::deserialize(v.clone()).map_err(|e| site.error(key, e.to_string())),
     }
 }
@@ -139,7 +139,7 @@ pub(super) fn non_empty(s: Option<String>) -> Option<String> {
 }
 
 pub(super) fn parse_team(
-    doc: &serde_yaml::Mapping,
+    doc: &serde_norway::Mapping,
     site: &EntitySite<'_>,
 ) -> Result<Team, CatalogError> {
     let meta: RawMetadata = section(doc, "metadata", site)?;
@@ -160,7 +160,7 @@ pub(super) fn parse_team(
 }
 
 pub(super) fn parse_service(
-    doc: &serde_yaml::Mapping,
+    doc: &serde_norway::Mapping,
     site: &EntitySite<'_>,
 ) -> Result<Service, CatalogError> {
     let meta: RawMetadata = section(doc, "metadata", site)?;
@@ -211,7 +211,7 @@ pub(super) fn is_dns_subdomain(name: &str) -> bool {
 }
 
 pub(super) fn parse_user(
-    doc: &serde_yaml::Mapping,
+    doc: &serde_norway::Mapping,
     site: &EntitySite<'_>,
 ) -> Result<User, CatalogError> {
     let meta: RawMetadata = section(doc, "metadata", site)?;
@@ -228,13 +228,13 @@ pub(super) fn parse_user(
 
 /// One YAML document to an entity; `Ok(None)` for empty documents and kinds we do not model.
 pub(super) fn parse_document(
-    value: serde_yaml::Value,
+    value: serde_norway::Value,
     origin: &str,
     document: usize,
 ) -> Result<Option<Entity>, CatalogError> {
     let doc = match value {
-        serde_yaml::Value::Null => return Ok(None),
-        serde_yaml::Value::Mapping(m) => m,
+        serde_norway::Value::Null => return Ok(None),
+        serde_norway::Value::Mapping(m) => m,
         _ => {
             let site = EntitySite {
                 origin,
@@ -247,12 +247,12 @@ pub(super) fn parse_document(
     };
     let kind = doc
         .get("kind")
-        .and_then(serde_yaml::Value::as_str)
+        .and_then(serde_norway::Value::as_str)
         .unwrap_or_default();
     let name = doc
         .get("metadata")
         .and_then(|m| m.get("name"))
-        .and_then(serde_yaml::Value::as_str)
+        .and_then(serde_norway::Value::as_str)
         .unwrap_or("?")
         .to_owned();
     let site = EntitySite {
