@@ -6,6 +6,7 @@ pub mod alias;
 pub mod intent;
 pub mod llm;
 pub mod memory;
+pub mod nlu;
 pub mod prompt;
 mod words;
 
@@ -255,7 +256,7 @@ impl Engine {
                 if let Some(offer) = reply.data.as_ref().and_then(Offer::from_data) {
                     self.propose_offer(msg, &actor, offer, &mut reply).await?;
                 }
-                ctx.previous = Some(call);
+                ctx.remember(call);
                 reply
             }
         };

@@ -217,8 +217,9 @@ mod tests {
                 args: serde_json::Map::new(),
                 missing: vec!["environment".into()],
                 question: "Which environment?".into(),
+                choices: Vec::new(),
             }),
-            previous: None,
+            ..PlanContext::default()
         };
         let p = planner();
         assert_eq!(p.changes_asked("dev please", &ctx), ["create_namespace"]);

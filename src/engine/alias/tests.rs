@@ -245,7 +245,7 @@ fn chit_chat_is_not_a_platform_request() {
 fn pending(c: Clarification) -> PlanContext {
     PlanContext {
         pending: Some(c),
-        previous: None,
+        ..PlanContext::default()
     }
 }
 
@@ -296,8 +296,8 @@ fn a_new_request_replaces_the_pending_one() {
 fn previous(text: &str) -> PlanContext {
     match plan(text) {
         Intent::Call(c) => PlanContext {
-            pending: None,
             previous: Some(c),
+            ..PlanContext::default()
         },
         other => panic!("{other:?}"),
     }
