@@ -137,6 +137,12 @@ impl AliasPlanner {
         let patterns = PatternIndex::new(&names, &aliases);
         let entities = EntityIndex::new(&catalog);
         let pattern_words: Vec<String> = patterns.vocabulary().collect();
+        // Words of the example templates are known words too: never "corrected" away.
+        let known: Vec<String> = pattern_words
+            .iter()
+            .cloned()
+            .chain(aliases.corpus().texts().into_iter().flat_map(text::tokenize))
+            .collect();
         let targets: Vec<String> = pattern_words
             .iter()
             .filter(|w| w.chars().count() >= MIN_PATTERN_TARGET_LEN)
@@ -144,7 +150,7 @@ impl AliasPlanner {
             .chain(entities.vocabulary())
             .chain(ENVIRONMENT_WORDS.iter().map(|w| (*w).to_owned()))
             .collect();
-        let speller = Speller::new(pattern_words, targets);
+        let speller = Speller::new(known, targets);
         let tools: Vec<ToolInfo> = tools.into_iter().map(ToolInfo::new).collect();
         let untrained = nlu::Classifier::untrained(understand::labels(&tools));
         let mut planner = Self {

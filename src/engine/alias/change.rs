@@ -27,10 +27,11 @@ impl AliasPlanner {
             return Vec::new();
         }
         let mut asked: Vec<&'static str> = Vec::new();
+        // A question between tools ("should I restart it, or show its logs?") is no request.
         let planned = match self.plan(text, ctx) {
             Intent::Call(c) => Some(c.tool),
-            Intent::Clarify(c) => Some(c.tool),
-            Intent::NotPlatform { .. } => None,
+            Intent::Clarify(c) if c.choices.is_empty() => Some(c.tool),
+            Intent::Clarify(_) | Intent::NotPlatform { .. } => None,
         };
         if let Some(tool) = planned.as_deref().and_then(|t| self.mutation(t)) {
             asked.push(tool);

@@ -255,6 +255,24 @@ impl Corpus {
         out
     }
 
+    /// Every literal text fragment of every template (for the planner's vocabulary).
+    pub fn texts(&self) -> Vec<&str> {
+        fn walk<'a>(nodes: &'a [Node], out: &mut Vec<&'a str>) {
+            for node in nodes {
+                match node {
+                    Node::Fixed(Part::Text(t)) => out.push(t),
+                    Node::Fixed(Part::Value(_)) => {}
+                    Node::Choice(options) => options.iter().for_each(|o| walk(o, out)),
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for line in self.labels.values().flatten() {
+            walk(&line.shape, &mut out);
+        }
+        out
+    }
+
     /// Number of template lines.
     pub fn len(&self) -> usize {
         self.labels.values().map(Vec::len).sum()
@@ -420,12 +438,12 @@ mod tests {
     #[test]
     fn templates_expand_to_their_variants() {
         let mut c = Corpus::default();
-        c.add("restart_deployment", "t", "# a comment\n(restart|bounce) {service} (in |on )(please|)\n")
+        c.add("restart_deployment", "t", "# a comment\n(restart|bounce) {service} (in|on) {environment}\n")
             .unwrap();
         let t = texts(&c);
-        assert_eq!(t.len(), 8);
-        assert!(t.contains(&"bounce {Service} on please".to_owned()), "{t:?}");
-        assert!(t.contains(&"restart {Service} in ".to_owned()), "{t:?}");
+        assert_eq!(t.len(), 4);
+        assert!(t.contains(&"bounce {Service} on {Environment}".to_owned()), "{t:?}");
+        assert!(t.contains(&"restart {Service} in {Environment}".to_owned()), "{t:?}");
     }
 
     #[test]
