@@ -435,8 +435,9 @@ fn eval_intents(
     let cv = match cv {
         Some(k) if k < 2 => bail!("--cv needs at least 2 folds"),
         Some(k) => {
+            use platbot::eval::cv::{Folding, cross_validate};
             let set = planner.training_set(&startup::alias_table(&config)?);
-            Some(platbot::eval::cv::cross_validate(&set, k))
+            Some([Folding::ByExample, Folding::ByTemplate].map(|f| cross_validate(&set, k, f)))
         }
         None => None,
     };
@@ -455,8 +456,8 @@ fn eval_intents(
             "classifier: trained on {examples} examples in {:.0} ms\n",
             trained_in.as_secs_f64() * 1000.0
         );
-        if let Some(cv) = &cv {
-            println!("{}", cv.render_text());
+        for report in cv.iter().flatten() {
+            println!("{}", report.render_text());
         }
         print!("{}", report.render_text());
     }

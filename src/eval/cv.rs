@@ -1,8 +1,9 @@
 //! K-fold cross-validation of the intent classifier over its own training set: train on
 //! K-1 folds, predict the held-out fold, and report per-label precision and recall, a
-//! confusion table and the calibration of the probabilities. Folds keep every variant
-//! of one template line together, so a fold is never tested on a near-copy of what
-//! it trained on.
+//! confusion table and the calibration of the probabilities. Two ways to fold: by
+//! example (the usual K-fold; variants of one template line may sit on both sides) and
+//! by template line (every variant of a line in one fold: a fold is tested only on
+//! phrasings it never saw, the stricter figure).
 
 use std::fmt::Write as _;
 
@@ -34,9 +35,18 @@ pub struct CalibrationBin {
     pub accuracy: f64,
 }
 
+/// How examples are assigned to folds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Folding {
+    ByExample,
+    ByTemplate,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CvReport {
     pub folds: usize,
+    pub folding: Folding,
     pub examples: usize,
     pub accuracy: f64,
     pub macro_precision: f64,
@@ -52,10 +62,14 @@ pub struct CvReport {
 }
 
 /// Cross-validates over `set` with `k` folds (at least 2).
-pub fn cross_validate(set: &TrainingSet, k: usize) -> CvReport {
+pub fn cross_validate(set: &TrainingSet, k: usize, folding: Folding) -> CvReport {
     let k = k.max(2);
     let n = set.labels.len();
-    let fold_of = nlu::folds(&set.groups, k, FOLD_SEED);
+    let groups: Vec<usize> = match folding {
+        Folding::ByExample => (0..set.examples.len()).collect(),
+        Folding::ByTemplate => set.groups.clone(),
+    };
+    let fold_of = nlu::folds(&groups, k, FOLD_SEED);
     let mut confusion = vec![vec![0usize; n]; n];
     let mut outcomes: Vec<(f64, bool)> = Vec::with_capacity(set.examples.len());
     for fold in 0..k {
@@ -84,6 +98,7 @@ pub fn cross_validate(set: &TrainingSet, k: usize) -> CvReport {
     let (ece, calibration) = calibration(&outcomes);
     CvReport {
         folds: k,
+        folding,
         examples: outcomes.len(),
         accuracy: ratio(correct, outcomes.len()),
         macro_precision: mean(|s| s.precision),
@@ -152,10 +167,14 @@ impl CvReport {
     /// Summary, per-label precision/recall, the confusion table and the calibration bins.
     pub fn render_text(&self) -> String {
         let mut out = format!(
-            "{}-fold cross-validation over {} training examples (folds keep template variants together)\n\
+            "{}-fold cross-validation over {} training examples, {}\n\
              accuracy {:.1}%  macro precision {:.1}%  macro recall {:.1}%  macro F1 {:.1}%  ECE {:.3}\n\n{:<20} {:>7} {:>9} {:>7} {:>6}\n",
             self.folds,
             self.examples,
+            match self.folding {
+                Folding::ByExample => "folded by example",
+                Folding::ByTemplate => "folded by template line (never tested on a variant of a line it trained on)",
+            },
             self.accuracy * 100.0,
             self.macro_precision * 100.0,
             self.macro_recall * 100.0,

@@ -27,10 +27,12 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     fn default() -> Self {
+        // Chosen by 5-fold cross-validation (`platbot eval intents --cv 5`): the best
+        // macro F1 and the lowest calibration error of the settings tried.
         Self {
-            epochs: 16,
-            learning_rate: 0.5,
-            l2: 1e-5,
+            epochs: 30,
+            learning_rate: 2.0,
+            l2: 1e-6,
             seed: 0x5eed_0f_b07,
         }
     }
