@@ -60,10 +60,6 @@ impl Mention {
         listed && (!both || self.hint.is_none_or(|h| h == kind))
     }
 
-    /// Only a service, never a team.
-    pub fn service_only(&self) -> bool {
-        self.service && !self.can_be(Kind::Team)
-    }
 }
 
 #[derive(Debug, Clone, Default)]
