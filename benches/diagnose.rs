@@ -6,7 +6,8 @@
 //! snapshot, and a whole engine turn ("diagnose ledger in dev") with planning, audit and
 //! thread memory.
 
-#[path = "../tests/stage/mod.rs"]
+#[allow(dead_code)] // the bench stages a few of the tests' states
+#[path = "../tests/it/support/stage/mod.rs"]
 mod stage;
 
 use std::sync::Arc;

@@ -225,7 +225,7 @@ pub async fn build(config: Config, opts: &StartOptions) -> Result<App, StartupEr
 
     let environments: Vec<_> = config.environments.iter().map(|e| e.name.clone()).collect();
     let (clusters, sandbox) = if opts.sandbox {
-        let api = KubeApiDouble::seeded_with_group_prefix(&config.kubernetes.group_prefix)
+        let api = crate::sandbox::seeded_with_group_prefix(&config.kubernetes.group_prefix)
             .with_rbac(opts.sandbox_rbac);
         let addr = opts
             .sandbox_listen

@@ -1,0 +1,36 @@
+//! All integration tests, one binary: each module was once its own test binary, and
+//! linking kube, qdrant-edge, slack-morphism and async-openai into each one cost more
+//! than the tests. Shared fakes and helpers live in `support`.
+
+mod support;
+
+mod alias_eval;
+mod argocd_status;
+mod catalog_backstage;
+mod cli;
+mod diagnose_analyzers;
+mod diagnose_pod_logs;
+mod diagnose_seeded;
+mod docs_embeddings;
+mod docs_index;
+mod docs_qdrant_server;
+mod fuzz_parsers;
+mod golden_path;
+mod golden_path_rbac;
+mod http_api;
+mod kube_double;
+mod llm_injection;
+mod llm_planner;
+mod llm_resilience;
+mod oncall_opsgenie;
+mod oncall_pagerduty;
+mod oncall_schedule_file;
+mod read_actions;
+mod remediation_memory;
+mod remediation_restart_scale;
+mod remediation_rollback;
+mod sandbox_rbac;
+mod slack_events;
+mod slack_socket;
+mod slack_web_api;
+mod status_rollout_states;
