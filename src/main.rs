@@ -445,11 +445,18 @@ fn eval_intents(
     let report = platbot::eval::intents::score(&cases, |u| planner.plan(u, &empty));
     let (examples, trained_in) = planner.training_summary();
     if json {
-        let out = serde_json::json!({
-            "training": {"examples": examples, "ms": trained_in.as_secs_f64() * 1000.0},
-            "cv": cv,
-            "eval": report,
-        });
+        // The eval report's fields at the top, as without `--cv`; training and CV beside them.
+        let mut out = serde_json::to_value(&report)?;
+        if let Some(obj) = out.as_object_mut() {
+            let ms = trained_in.as_secs_f64() * 1000.0;
+            obj.insert(
+                "training".into(),
+                serde_json::json!({"examples": examples, "ms": ms}),
+            );
+            if let Some(cv) = cv {
+                obj.insert("cv".into(), serde_json::to_value(cv)?);
+            }
+        }
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!(

@@ -32,6 +32,7 @@ use serde_json::{Map, Value};
 use crate::actions::spec::{ActionKind, ToolSpec};
 use crate::engine::intent::{Intent, PlanContext};
 use crate::engine::nlu;
+use crate::engine::words::{nothing_pending, proposal_reply};
 use crate::platform::catalog::Catalog;
 
 use choose::Choice;
@@ -141,7 +142,13 @@ impl AliasPlanner {
         let known: Vec<String> = pattern_words
             .iter()
             .cloned()
-            .chain(aliases.corpus().texts().into_iter().flat_map(text::tokenize))
+            .chain(
+                aliases
+                    .corpus()
+                    .texts()
+                    .into_iter()
+                    .flat_map(text::tokenize),
+            )
             .collect();
         let targets: Vec<String> = pattern_words
             .iter()
@@ -187,6 +194,13 @@ impl AliasPlanner {
         }
         if let Some(intent) = followup::continue_previous(self, &f, ctx) {
             return intent;
+        }
+        // A bare "yes" / "cancel" that no proposal or question of the thread was waiting
+        // for (those were answered before the planner) is about nothing: say so.
+        if let Some(decision) = proposal_reply(text) {
+            return Intent::NotPlatform {
+                reply: nothing_pending(decision).to_owned(),
+            };
         }
         match choose::choose(self, &f) {
             Choice::Tool(idx) => {

@@ -236,13 +236,7 @@ impl Engine {
         {
             return Ok((vec![reply], Some(ctx)));
         }
-        // A bare "yes" / "cancel" with no proposal and no question of the planner waiting
-        // is about nothing: say so instead of reading it as a request.
-        if ctx.pending.is_none()
-            && let Some(decision) = proposal_reply(text)
-        {
-            return Ok((vec![Reply::text(words::nothing_pending(decision))], None));
-        }
+
         let (intent, note) = match self.plan(msg, text, &mut ctx, &actor).await? {
             llm::Planned::Reply(reply) => return Ok((vec![*reply], Some(ctx))),
             llm::Planned::Intent { intent, note } => (intent, note),

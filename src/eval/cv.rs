@@ -81,7 +81,12 @@ pub fn cross_validate(set: &TrainingSet, k: usize, folding: Folding) -> CvReport
             .map(|(e, _)| e.clone())
             .collect();
         let model = nlu::train(&set.labels, &train, &TrainConfig::default());
-        for (e, _) in set.examples.iter().zip(&fold_of).filter(|(_, f)| **f == fold) {
+        for (e, _) in set
+            .examples
+            .iter()
+            .zip(&fold_of)
+            .filter(|(_, f)| **f == fold)
+        {
             let (predicted, p) = model.predict(&e.utterance).top();
             if e.label < n && predicted < n {
                 confusion[e.label][predicted] += 1;
@@ -173,7 +178,8 @@ impl CvReport {
             self.examples,
             match self.folding {
                 Folding::ByExample => "folded by example",
-                Folding::ByTemplate => "folded by template line (never tested on a variant of a line it trained on)",
+                Folding::ByTemplate =>
+                    "folded by template line (never tested on a variant of a line it trained on)",
             },
             self.accuracy * 100.0,
             self.macro_precision * 100.0,
@@ -221,6 +227,51 @@ impl CvReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::nlu::{Example, Token, Utterance};
+
+    fn toy_set() -> TrainingSet {
+        let mut set = TrainingSet {
+            labels: vec!["restart".into(), "logs".into()],
+            examples: Vec::new(),
+            groups: Vec::new(),
+        };
+        let lines: [(&str, usize); 8] = [
+            ("restart the service now", 0),
+            ("please restart it", 0),
+            ("restart everything", 0),
+            ("bounce and restart", 0),
+            ("show the logs now", 1),
+            ("logs please", 1),
+            ("tail the logs", 1),
+            ("logs of everything", 1),
+        ];
+        for (group, (text, label)) in lines.iter().enumerate() {
+            for variant in ["", " ok"] {
+                let text = format!("{text}{variant}");
+                set.examples.push(Example {
+                    utterance: Utterance {
+                        tokens: text.split_whitespace().map(Token::word).collect(),
+                        question: false,
+                    },
+                    label: *label,
+                });
+                set.groups.push(group);
+            }
+        }
+        set
+    }
+
+    #[test]
+    fn cross_validation_scores_every_example_once_and_separates_a_toy_set() {
+        for folding in [Folding::ByExample, Folding::ByTemplate] {
+            let r = cross_validate(&toy_set(), 4, folding);
+            assert_eq!(r.examples, 16);
+            let counted: usize = r.confusion.iter().flatten().sum();
+            assert_eq!(counted, 16);
+            assert!(r.macro_f1 > 0.9, "{folding:?}: {}", r.render_text());
+            assert!(r.render_text().contains("confusion"));
+        }
+    }
 
     #[test]
     fn calibration_of_perfect_confidence_is_zero_error() {

@@ -25,6 +25,7 @@ mod llm_resilience;
 mod oncall_opsgenie;
 mod oncall_pagerduty;
 mod oncall_schedule_file;
+mod planner_context;
 mod read_actions;
 mod remediation_memory;
 mod remediation_restart_scale;

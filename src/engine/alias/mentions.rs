@@ -59,7 +59,6 @@ impl Mention {
         let both = self.team && self.service;
         listed && (!both || self.hint.is_none_or(|h| h == kind))
     }
-
 }
 
 #[derive(Debug, Clone, Default)]

@@ -395,7 +395,6 @@ fn a_negative_count_is_not_read_as_a_positive_one() {
     assert_eq!(c.missing, ["replicas"]);
 }
 
-
 /// A planner whose classifier learnt from a toy corpus where one phrase means a restart
 /// as often as the logs: its readings of that phrase are below every threshold.
 fn toy_planner() -> AliasPlanner {
@@ -435,7 +434,11 @@ fn a_change_below_the_threshold_is_a_question_between_the_top_two() {
     let mut choices = asked.choices.clone();
     choices.sort();
     assert_eq!(choices, ["pod_logs", "restart_deployment"], "{asked:?}");
-    assert!(asked.question.contains("restart cart in staging"), "{}", asked.question);
+    assert!(
+        asked.question.contains("restart cart in staging"),
+        "{}",
+        asked.question
+    );
     assert_eq!(asked.args["service"], json!("cart"));
     let ctx = pending(asked);
     // The answer picks one of them, with the arguments already given.

@@ -110,10 +110,7 @@ impl AliasPlanner {
 
     /// How many examples the classifier learnt from, and how long training took.
     pub fn training_summary(&self) -> (usize, Duration) {
-        (
-            self.understanding.examples,
-            self.understanding.trained_in,
-        )
+        (self.understanding.examples, self.understanding.trained_in)
     }
 }
 
@@ -134,7 +131,11 @@ pub(crate) fn labels(tools: &[ToolInfo]) -> Vec<String> {
         .collect()
 }
 
-pub(crate) fn training_set(p: &AliasPlanner, tools: &[ToolInfo], table: &AliasTable) -> TrainingSet {
+pub(crate) fn training_set(
+    p: &AliasPlanner,
+    tools: &[ToolInfo],
+    table: &AliasTable,
+) -> TrainingSet {
     let labels = labels(tools);
     let mut set = TrainingSet {
         labels,

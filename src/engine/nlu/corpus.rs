@@ -129,7 +129,7 @@ impl SlotArg {
         match self {
             SlotArg::Service => Slot::Service,
             SlotArg::Team => Slot::Team,
-            SlotArg::Subject if variant % 2 == 0 => Slot::Service,
+            SlotArg::Subject if variant.is_multiple_of(2) => Slot::Service,
             SlotArg::Subject => Slot::Team,
             SlotArg::Environment => Slot::Environment,
             SlotArg::Replicas | SlotArg::Lines | SlotArg::Revision | SlotArg::Memory => {
@@ -238,10 +238,7 @@ impl Corpus {
         let mut group = 0;
         for (label, lines) in &self.labels {
             for line in lines {
-                for (variant, parts) in expand(&line.shape, MAX_VARIANTS)
-                    .into_iter()
-                    .enumerate()
-                {
+                for (variant, parts) in expand(&line.shape, MAX_VARIANTS).into_iter().enumerate() {
                     out.push(Phrasing {
                         label: label.clone(),
                         parts,
@@ -438,18 +435,29 @@ mod tests {
     #[test]
     fn templates_expand_to_their_variants() {
         let mut c = Corpus::default();
-        c.add("restart_deployment", "t", "# a comment\n(restart|bounce) {service} (in|on) {environment}\n")
-            .unwrap();
+        c.add(
+            "restart_deployment",
+            "t",
+            "# a comment\n(restart|bounce) {service} (in|on) {environment}\n",
+        )
+        .unwrap();
         let t = texts(&c);
         assert_eq!(t.len(), 4);
-        assert!(t.contains(&"bounce {Service} on {Environment}".to_owned()), "{t:?}");
-        assert!(t.contains(&"restart {Service} in {Environment}".to_owned()), "{t:?}");
+        assert!(
+            t.contains(&"bounce {Service} on {Environment}".to_owned()),
+            "{t:?}"
+        );
+        assert!(
+            t.contains(&"restart {Service} in {Environment}".to_owned()),
+            "{t:?}"
+        );
     }
 
     #[test]
     fn large_products_are_capped_and_stable() {
         let mut c = Corpus::default();
-        c.add("x", "t", "(a|b|c|d) (e|f|g|h) (i|j|k) {env}").unwrap();
+        c.add("x", "t", "(a|b|c|d) (e|f|g|h) (i|j|k) {env}")
+            .unwrap();
         let t = texts(&c);
         assert_eq!(t.len(), MAX_VARIANTS);
         let mut unique = t.clone();

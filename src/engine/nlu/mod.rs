@@ -34,23 +34,21 @@ pub fn trained(labels: &[String], examples: &[Example]) -> (Arc<Classifier>, boo
     labels.hash(&mut h);
     examples.hash(&mut h);
     let key = h.finish();
-    let cache = |f: &mut dyn FnMut(&mut HashMap<u64, Arc<Classifier>>)| {
-        let mut map = TRAINED
+    let cache = || {
+        TRAINED
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&mut map);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     };
-    let mut found = None;
-    cache(&mut |m| found = m.get(&key).cloned());
-    if let Some(model) = found {
-        return (model, false);
+    if let Some(model) = cache().get(&key) {
+        return (Arc::clone(model), false);
     }
+    // Trained outside the lock: another planner of the same set may train meanwhile,
+    // and gets the same weights (training is deterministic).
     let model = Arc::new(train(labels, examples, &TrainConfig::default()));
-    cache(&mut |m| {
-        if m.len() >= CACHED_MODELS {
-            m.clear();
-        }
-        m.insert(key, Arc::clone(&model));
-    });
+    let mut map = cache();
+    if map.len() >= CACHED_MODELS {
+        map.clear();
+    }
+    map.insert(key, Arc::clone(&model));
     (model, true)
 }

@@ -33,7 +33,7 @@ impl Default for TrainConfig {
             epochs: 30,
             learning_rate: 2.0,
             l2: 1e-6,
-            seed: 0x5eed_0f_b07,
+            seed: 0x5eed_0fb0,
         }
     }
 }

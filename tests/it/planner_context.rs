@@ -2,7 +2,7 @@
 //! "restart it" after a docs answer or a diagnosis means the service and environment the
 //! thread last named; a bare "yes" or "cancel" with nothing waiting says so.
 
-mod common;
+use crate::support::common;
 
 use common::sandbox_bot;
 
@@ -47,7 +47,8 @@ async fn a_new_service_starts_a_new_topic() {
     bot.say_one("t3", CHECKOUT, "status of cart in prod").await;
     // Another service without an environment: "it" is now that service, and the
     // environment of the old one is not carried over to it.
-    bot.say_one("t3", CHECKOUT, "is checkout-api healthy?").await;
+    bot.say_one("t3", CHECKOUT, "is checkout-api healthy?")
+        .await;
     let restart = bot.say_one("t3", CHECKOUT, "restart it").await;
     assert!(restart.proposal.is_none(), "{}", restart.text);
     assert!(
