@@ -12,6 +12,7 @@ mod http;
 mod integrations;
 mod knowledge;
 mod kubernetes;
+mod store;
 pub use http::{
     ActsAs, DEFAULT_LISTEN, HttpClient, HttpLimits, HttpSettings, OidcSettings, token_digest,
 };
@@ -21,6 +22,7 @@ pub use integrations::{
 };
 pub use knowledge::{DocSourceSettings, EmbeddingSettings, KnowledgeSettings, QdrantSettings};
 pub use kubernetes::ProvisionerSettings;
+pub use store::{PostgresSettings, StoreSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -75,6 +77,7 @@ fn secret(field: &str, var: &str, env: Env<'_>) -> Result<Secret, ConfigError> {
 #[serde(deny_unknown_fields, default)]
 struct RawConfig {
     data_dir: Option<PathBuf>,
+    store: store::RawStore,
     tools_dir: Option<PathBuf>,
     environments: BTreeMap<String, RawEnvironment>,
     catalog: RawCatalog,
@@ -326,6 +329,8 @@ pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
 pub struct Config {
     pub source: Option<PathBuf>,
     pub data_dir: PathBuf,
+    /// Where proposals, the audit log and thread memory live.
+    pub store: StoreSettings,
     pub tools_dir: PathBuf,
     /// In display order: dev, staging, prod, then the others by name.
     pub environments: Vec<EnvironmentSettings>,
@@ -396,6 +401,7 @@ impl Config {
             .map(PathBuf::from)
             .or(raw.data_dir)
             .unwrap_or_else(|| PathBuf::from(".platbot"));
+        let store = store::store_settings(raw.store, env)?;
         let tools_dir = raw.tools_dir.unwrap_or_else(|| PathBuf::from("tools"));
 
         let environments = environments(raw.environments)?;
@@ -465,6 +471,7 @@ impl Config {
         Ok(Config {
             source,
             data_dir,
+            store,
             tools_dir,
             environments,
             catalog_paths: raw.catalog.paths,
@@ -499,6 +506,10 @@ impl Config {
             });
         out.push_str(&format!("config:        {src}\n"));
         out.push_str(&format!("data dir:      {}\n", self.data_dir.display()));
+        out.push_str(&format!(
+            "store:         {}\n",
+            self.store.describe(&self.data_dir)
+        ));
         out.push_str(&format!("tools dir:     {}\n", self.tools_dir.display()));
         let envs: Vec<String> = self
             .environments

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use platbot::config::Config;
 use platbot::startup::{self, App, StartOptions};
-use tracing_subscriber::EnvFilter;
+use platbot::telemetry::logging::{self, LogFormat};
 
 #[derive(Parser)]
 #[command(
@@ -20,6 +20,14 @@ struct Cli {
     /// Configuration file (TOML).
     #[arg(long, global = true, env = "PLATBOT_CONFIG")]
     config: Option<PathBuf>,
+    /// Log format on stderr: text (colours only on a terminal) or json (one object per line).
+    #[arg(
+        long,
+        global = true,
+        env = "PLATBOT_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -141,20 +149,22 @@ enum EvalCommand {
     },
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
     // One crypto provider for every TLS client (see shared dependency notes).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("PLATBOT_LOG")
-                // qdrant-edge warns about an mmap probe it never runs embedded: noise.
-                .unwrap_or_else(|_| EnvFilter::new("warn,qdrant_edge=error")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(run(cli))
+    logging::init(cli.log_format);
+    let done = tokio::runtime::Runtime::new()
+        .context("starting the async runtime")
+        .and_then(|runtime| runtime.block_on(run(cli)));
+    match done {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line with the whole cause chain, not a Debug dump or a backtrace.
+            eprintln!("platbot: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 fn load_config(path: Option<&PathBuf>, data_dir: Option<&PathBuf>) -> Result<Config> {
@@ -244,9 +254,12 @@ async fn run(cli: Cli) -> Result<()> {
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;
             let slack = start_slack(&app, listener.local_addr()?).await?;
-            eprintln!("platbot serving on http://{}", listener.local_addr()?);
             let state =
                 platbot::server::ServerState::new(Arc::clone(&app.engine), &app.config.http);
+            // Metrics first: "serving on" is the last line a supervisor or test waits for.
+            serve_metrics(&app, &state).await?;
+            let shutdown = shutdown_signal()?;
+            eprintln!("platbot serving on http://{}", listener.local_addr()?);
             // Retention for a long-running server: once an hour (startup already pruned).
             let (store, retention) = (app.engine.store().clone(), app.config.retention);
             tokio::spawn(async move {
@@ -260,7 +273,7 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             });
             let routes = slack.as_ref().and_then(|s| s.routes.clone());
-            platbot::server::serve_with(listener, state, routes, shutdown_signal()).await?;
+            platbot::server::serve_with(listener, state, routes, shutdown).await?;
             if let Some(slack) = &slack {
                 slack.shutdown().await;
             }
@@ -325,7 +338,7 @@ async fn run(cli: Cli) -> Result<()> {
             json,
         } => {
             let config = load_config(cli.config.as_ref(), data_dir.as_ref())?;
-            let store = platbot::store::Store::open_in(&config.data_dir).await?;
+            let store = platbot::store::Store::connect(&config.store, &config.data_dir).await?;
             let filter = platbot::store::AuditFilter {
                 user,
                 action,
@@ -587,8 +600,42 @@ fn parse_time(raw: &str) -> Result<chrono::DateTime<chrono::Utc>> {
     Ok(chrono::Utc::now() - age)
 }
 
-async fn shutdown_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+/// `/metrics` and the probes on `[http] metrics_listen`, when set; it stops with the process.
+async fn serve_metrics(app: &App, state: &platbot::server::ServerState) -> Result<()> {
+    let Some(addr) = app.config.http.metrics_listen else {
+        return Ok(());
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+    eprintln!(
+        "platbot metrics on http://{}/metrics",
+        listener.local_addr()?
+    );
+    let state = state.clone();
+    tokio::spawn(async move {
+        let served = platbot::server::metrics::serve(listener, state, std::future::pending()).await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "the metrics listener stopped");
+        }
+    });
+    Ok(())
+}
+
+/// Resolves on SIGTERM (what Kubernetes sends a pod) or SIGINT (Ctrl-C). Both are watched
+/// from this call on: as PID 1 a signal that arrives before its handler is ignored, so this
+/// runs before the server says it is up.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("watching for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("watching for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        tracing::info!("shutting down: finishing requests in flight");
+    })
 }
 
 async fn index_docs(config: &Config, rebuild: bool, json: bool) -> Result<()> {

@@ -16,6 +16,7 @@
 
 pub mod auth;
 mod limits;
+pub mod metrics;
 mod oidc;
 
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub use oidc::OidcError;
 use crate::approval::{ApprovalError, ProposalId};
 use crate::chat::{ConversationKey, Inbound, Surface};
 use crate::config::{HttpLimits, HttpSettings};
+use crate::domain::proposal::UnknownProposalId;
 use crate::engine::{Engine, EngineError};
 use limits::RateLimiter;
 
@@ -95,6 +97,7 @@ pub fn router_with(state: ServerState, extra: Option<Router>) -> Router {
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics::metrics))
         .nest("/api/v1", api)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .method_not_allowed_fallback(method_not_allowed)
@@ -299,7 +302,7 @@ async fn post_message(
 
 fn parse_id(raw: &str) -> Result<ProposalId, ApiError> {
     raw.parse()
-        .map_err(|e: ApprovalError| ApiError::new(StatusCode::NOT_FOUND, e.to_string()))
+        .map_err(|e: UnknownProposalId| ApiError::new(StatusCode::NOT_FOUND, e.to_string()))
 }
 
 /// The `{id}` of a proposal route; an undecodable one (`%AA`) is a JSON 404 like any other

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::actions::ToolSpec;
-use crate::actions::golden_path::{GoldenPaths, TemplateError};
 use crate::actions::{Registry, all_tools};
 use crate::approval::{ActionPolicy, ApprovalPolicy, Approvals};
 use crate::config::{ClusterRef, KubeMode};
@@ -17,6 +16,7 @@ use crate::engine::alias::AliasTable;
 use crate::engine::{AliasPlanner, Engine, EngineParts, Limits, Memory};
 use crate::platform::argocd::ArgoCd;
 use crate::platform::catalog::{Catalog, CatalogError, fetch_backstage};
+use crate::platform::golden_path::{GoldenPaths, TemplateError};
 use crate::platform::kube::{GroupScope, KubeIdentity};
 use crate::platform::oncall::{OnCall, OnCallError};
 use crate::platform::{Cluster, ClusterSlot, KubeError, Platform};
@@ -211,7 +211,7 @@ pub async fn docs_index(config: &Config) -> Option<Arc<crate::knowledge::DocsInd
 }
 
 pub async fn build(config: Config, opts: &StartOptions) -> Result<App, StartupError> {
-    let store = Store::open_in(&config.data_dir).await?;
+    let store = Store::connect(&config.store, &config.data_dir).await?;
     match store.prune(&config.retention, chrono::Utc::now()).await {
         Ok((0, 0)) => {}
         Ok((turns, audit)) => tracing::info!(turns, audit, "retention: old records deleted"),

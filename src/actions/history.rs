@@ -11,7 +11,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::args::ServiceEnvArgs;
-use super::status::{ago, environments, find_service};
+use super::scope::{ServiceScope, namespace_in, service_scope};
+use super::status::ago;
 use super::{ActionContext, ActionError, ActionOutput, ReadAction};
 use crate::platform::PlatformError;
 
@@ -127,17 +128,10 @@ impl ReadAction for RolloutHistory {
         ctx: &ActionContext<'_>,
         args: Self::Args,
     ) -> Result<ActionOutput, ActionError> {
-        let service = find_service(&ctx.platform.catalog, args.service.as_str())?;
-        let envs = environments(ctx, args.environment.as_ref())?;
-        if !ctx.platform.has_cluster() {
-            return Err(PlatformError::NoCluster.into());
-        }
+        let ServiceScope { service, envs } =
+            service_scope(ctx, &args.service, args.environment.as_ref())?;
         let reads = envs.iter().map(|env| async move {
-            let ns = ctx
-                .platform
-                .catalog
-                .namespace_of(service, env)
-                .map_err(|e| ActionError::InvalidArgs(e.to_string()))?;
+            let ns = namespace_in(ctx, service, env)?;
             let found = async {
                 let cluster = ctx.platform.cluster_for(env)?;
                 let client = cluster.client_for(ctx.actor)?;

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::args::PodLogsArgs;
-use super::status::{environments, find_service};
+use super::scope::{ServiceScope, namespace_in, service_scope};
 use super::{ActionContext, ActionError, ActionOutput, ReadAction};
 use crate::domain::Environment;
 use crate::platform::PlatformError;
@@ -333,18 +333,11 @@ impl ReadAction for PodLogs {
         ctx: &ActionContext<'_>,
         args: Self::Args,
     ) -> Result<ActionOutput, ActionError> {
-        let service = find_service(&ctx.platform.catalog, args.service.as_str())?;
-        let envs = environments(ctx, args.environment.as_ref())?;
-        if !ctx.platform.has_cluster() {
-            return Err(PlatformError::NoCluster.into());
-        }
+        let ServiceScope { service, envs } =
+            service_scope(ctx, &args.service, args.environment.as_ref())?;
         let lines = args.lines.unwrap_or(DEFAULT_LINES).clamp(1, MAX_LINES);
         let per_env = envs.iter().map(|env| async move {
-            let ns = ctx
-                .platform
-                .catalog
-                .namespace_of(service, env)
-                .map_err(|e| ActionError::InvalidArgs(e.to_string()))?;
+            let ns = namespace_in(ctx, service, env)?;
             let logs = read_env(
                 ctx,
                 env,

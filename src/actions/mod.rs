@@ -9,7 +9,6 @@
 pub mod args;
 pub mod diagnose;
 pub mod docs;
-pub mod golden_path;
 pub mod history;
 pub mod logs;
 pub mod namespace;
@@ -17,8 +16,10 @@ pub mod oncall;
 pub mod quantity;
 mod registry;
 pub mod rollout;
+pub(crate) mod scope;
 pub mod spec;
 pub mod status;
+pub mod write;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -26,7 +27,11 @@ use serde_json::Value;
 pub use registry::{CheckedArgs, Registry, RegistryEntry};
 pub use spec::{ActionKind, ToolSpec, all_tools};
 
-use crate::approval::{Actor, ExecutionGrant};
+pub use crate::domain::proposal::{ChangePlan, ChangeSubject, DryRun, PlannedChange};
+pub use crate::platform::golden_path;
+
+use crate::approval::ExecutionGrant;
+use crate::domain::Actor;
 use crate::platform::{Platform, PlatformError};
 
 /// What an action reads or changes, and as whom.
@@ -111,37 +116,6 @@ impl ActionOutput {
     }
 }
 
-/// One object a mutation will touch.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct PlannedChange {
-    /// create | update | delete | restart | scale | rollback
-    pub operation: String,
-    pub kind: String,
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// What will change, in a line (labels, quota figures, image diff...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-    /// How this object was validated before proposing.
-    pub validation: String,
-}
-
-/// The server-side dry-run verdict for the whole plan.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct DryRun {
-    pub passed: bool,
-    pub message: String,
-}
-
-/// What a mutation will do, shown on the proposal card before anyone confirms.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct ChangePlan {
-    pub summary: String,
-    pub changes: Vec<PlannedChange>,
-    pub dry_run: DryRun,
-}
-
 /// What `plan` found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PlanOutcome {
@@ -166,15 +140,6 @@ pub enum ActionError {
     /// The asker may not request this change; the text says who may.
     #[error("{0}")]
     NotAllowed(String),
-}
-
-/// What a change is to, so the policy can tell whose it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChangeSubject {
-    /// A team's own namespace (the golden path).
-    Team(crate::domain::TeamName),
-    /// A service's workload; its owner comes from the catalog.
-    Service(crate::domain::ServiceName),
 }
 
 /// A read-only action.

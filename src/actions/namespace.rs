@@ -14,19 +14,18 @@ use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::Api;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch};
 
 use super::args::CreateNamespaceArgs;
-use super::golden_path::{NamespaceVars, render};
+use super::write::{Merge, Writer};
 use super::{
     ActionContext, ActionError, ChangePlan, DryRun, MutateAction, PlanOutcome, PlannedChange,
 };
 use crate::approval::ExecutionGrant;
 use crate::domain::{Environment, NamespaceName, TeamName};
+use crate::platform::golden_path::{NamespaceVars, render};
 use crate::platform::kube::{KubeIdentity, api_code};
 use crate::platform::{Cluster, PlatformError};
-
-pub const FIELD_MANAGER: &str = "platbot";
 
 pub struct CreateNamespace;
 
@@ -288,10 +287,10 @@ async fn check_object(
             Err(e) => Check::Invalid(format!("{allowed}; INVALID: {e}")),
         });
     }
-    let params = PatchParams::apply(FIELD_MANAGER).dry_run();
     let api = api_for(client, obj)?;
+    let writer = Writer::dry_run(Merge::ServerSideApply);
     Ok(
-        match api.patch(&name_of(obj), &params, &Patch::Apply(obj)).await {
+        match writer.patch(&api, &name_of(obj), &Patch::Apply(obj)).await {
             Ok(_) => Check::Passed(format!("{allowed}; server-side dry run: ok")),
             Err(e) if api_code(&e) == Some(403) => {
                 Check::Denied(cluster.explain_as(executor, e).to_string())
@@ -433,6 +432,7 @@ impl MutateAction for CreateNamespace {
             summary,
             changes,
             dry_run: DryRun { passed, message },
+            precondition: None,
         }))
     }
 
@@ -471,7 +471,7 @@ impl MutateAction for CreateNamespace {
                 approvers.join(" and ")
             }
         );
-        let params = PatchParams::apply(FIELD_MANAGER);
+        let writer = Writer::granted(grant, Merge::ServerSideApply);
         let mut done = Vec::new();
         let mut skipped = Vec::new();
         for obj in &planned {
@@ -485,7 +485,7 @@ impl MutateAction for CreateNamespace {
                 skipped.push(label);
                 continue;
             }
-            if let Err(e) = api.patch(&name_of(obj), &params, &Patch::Apply(*obj)).await {
+            if let Err(e) = writer.patch(&api, &name_of(obj), &Patch::Apply(*obj)).await {
                 let code = api_code(&e).map_or(String::new(), |c| format!(" (HTTP {c})"));
                 let explained = cluster.explain_as(executor.as_ref(), e);
                 return Err(ActionError::Failed(format!(

@@ -9,10 +9,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::args::{ListDeploymentsArgs, ServiceEnvArgs};
+use super::scope::{ServiceScope, environments, namespace_in, service_scope};
 use super::{ActionContext, ActionError, ActionOutput, ReadAction};
 use crate::domain::{Environment, NamespaceName};
 use crate::platform::argocd::{APP_NAME_ANNOTATION, AppStatus, ArgoError};
-use crate::platform::catalog::{Resolved, Service};
 use crate::platform::{PlatformError, kube::api_code};
 
 /// Where a rollout stands, read from the Deployment's spec and status.
@@ -179,41 +179,6 @@ pub fn ago(d: chrono::Duration) -> String {
     format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
 }
 
-pub(super) fn find_service<'c>(
-    catalog: &'c crate::platform::Catalog,
-    name: &str,
-) -> Result<&'c Service, ActionError> {
-    if let Some(s) = catalog.service(name) {
-        return Ok(s);
-    }
-    let hint = match catalog.resolve_service(name) {
-        Resolved::Exact(s) | Resolved::Fuzzy(s) => format!("; did you mean `{}`?", s.name),
-        Resolved::Ambiguous(list) => {
-            let names: Vec<String> = list.iter().map(|s| format!("`{}`", s.name)).collect();
-            format!("; did you mean one of {}?", names.join(", "))
-        }
-        Resolved::NotFound => String::new(),
-    };
-    Err(ActionError::Unknown(format!(
-        "there is no service `{name}` in the catalog{hint}"
-    )))
-}
-
-pub(super) fn environments<'a>(
-    ctx: &'a ActionContext<'_>,
-    asked: Option<&'a Environment>,
-) -> Result<Vec<&'a Environment>, ActionError> {
-    match asked {
-        Some(env) => {
-            ctx.platform
-                .environment(env)
-                .map_err(ActionError::Unknown)?;
-            Ok(vec![env])
-        }
-        None => Ok(ctx.platform.environments.iter().collect()),
-    }
-}
-
 pub struct DeploymentStatus;
 
 #[async_trait::async_trait]
@@ -226,17 +191,10 @@ impl ReadAction for DeploymentStatus {
         ctx: &ActionContext<'_>,
         args: Self::Args,
     ) -> Result<ActionOutput, ActionError> {
-        let service = find_service(&ctx.platform.catalog, args.service.as_str())?;
-        let envs = environments(ctx, args.environment.as_ref())?;
-        if !ctx.platform.has_cluster() {
-            return Err(PlatformError::NoCluster.into());
-        }
+        let ServiceScope { service, envs } =
+            service_scope(ctx, &args.service, args.environment.as_ref())?;
         let lookups = envs.iter().map(|env| async move {
-            let ns = ctx
-                .platform
-                .catalog
-                .namespace_of(service, env)
-                .map_err(|e| ActionError::InvalidArgs(e.to_string()))?;
+            let ns = namespace_in(ctx, service, env)?;
             let found = async {
                 let cluster = ctx.platform.cluster_for(env)?;
                 let client = cluster.client_for(ctx.actor)?;

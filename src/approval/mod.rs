@@ -8,139 +8,18 @@
 
 mod policy;
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use policy::{ActionPolicy, ApprovalPolicy, PolicyDecision, RequestScope};
 
-use crate::actions::ChangePlan;
+pub use crate::domain::Actor;
 use crate::domain::ConversationKey;
+use crate::domain::proposal::ChangePlan;
+pub use crate::domain::proposal::{Proposal, ProposalId, ProposalState, ProposalView};
 use crate::domain::{Environment, UserId};
 use crate::store::{AuditEntry, Store, StoreError};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ProposalId(uuid::Uuid);
-
-impl ProposalId {
-    pub fn new() -> Self {
-        Self(uuid::Uuid::new_v4())
-    }
-}
-impl Default for ProposalId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-impl fmt::Display for ProposalId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-impl FromStr for ProposalId {
-    type Err = ApprovalError;
-    fn from_str(s: &str) -> Result<Self, ApprovalError> {
-        uuid::Uuid::parse_str(s.trim())
-            .map(Self)
-            .map_err(|_| ApprovalError::NotFound(s.chars().take(64).collect()))
-    }
-}
-
-/// proposed -> approved -> executing -> succeeded | failed; proposed -> cancelled | expired.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProposalState {
-    Proposed,
-    Approved,
-    Executing,
-    Succeeded,
-    Failed,
-    Cancelled,
-    Expired,
-}
-
-impl ProposalState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Proposed => "proposed",
-            Self::Approved => "approved",
-            Self::Executing => "executing",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
-            Self::Expired => "expired",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "proposed" => Self::Proposed,
-            "approved" => Self::Approved,
-            "executing" => Self::Executing,
-            "succeeded" => Self::Succeeded,
-            "failed" => Self::Failed,
-            "cancelled" => Self::Cancelled,
-            "expired" => Self::Expired,
-            _ => return None,
-        })
-    }
-}
-
-/// A mutation waiting for (or past) its confirmation: exactly this action with exactly these arguments.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Proposal {
-    pub id: ProposalId,
-    pub action: String,
-    /// The typed arguments, serialised back from their Rust types (so they are canonical).
-    pub args: Value,
-    pub plan: ChangePlan,
-    pub environment: Option<Environment>,
-    pub requester: UserId,
-    pub conversation: ConversationKey,
-    pub state: ProposalState,
-    /// Who has confirmed so far (two people where the policy asks for a second approver).
-    pub approvals: Vec<UserId>,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    /// What happened when it ran, or why it stopped.
-    pub outcome: Option<String>,
-}
-
-impl Proposal {
-    pub fn view(&self) -> ProposalView {
-        ProposalView {
-            id: self.id.to_string(),
-            action: self.action.clone(),
-            args: self.args.clone(),
-            state: self.state,
-            plan: self.plan.clone(),
-            requester: self.requester.to_string(),
-            approvals: self.approvals.iter().map(ToString::to_string).collect(),
-            created_at: self.created_at,
-            expires_at: self.expires_at,
-            outcome: self.outcome.clone(),
-        }
-    }
-}
-
-/// What surfaces and the HTTP API show of a proposal.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProposalView {
-    pub id: String,
-    pub action: String,
-    pub args: Value,
-    pub state: ProposalState,
-    pub plan: ChangePlan,
-    pub requester: String,
-    pub approvals: Vec<String>,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
-}
+use crate::telemetry::{self, ToolResult};
 
 /// What a mutation needs to be proposed.
 #[derive(Debug, Clone)]
@@ -152,15 +31,6 @@ pub struct ProposalDraft {
     pub requester: UserId,
     pub conversation: ConversationKey,
     /// The integration that relayed the request, for the audit log.
-    pub via: Option<String>,
-}
-
-/// Who is confirming: the user and their groups (catalog teams plus configured groups).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor {
-    pub id: UserId,
-    pub groups: Vec<String>,
-    /// The integration that relayed this user's request (an HTTP client acting for users).
     pub via: Option<String>,
 }
 
@@ -207,6 +77,27 @@ pub enum ApprovalError {
     Concurrent,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl ApprovalError {
+    /// The refusal's kind, for the `platbot_confirmation_refusals` metric.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "not_found",
+            Self::NotAllowed { .. } => "not_allowed",
+            Self::Expired(_) => "expired",
+            Self::NotPending(_) => "not_pending",
+            Self::AlreadyConfirmed(_) => "already_confirmed",
+            Self::Concurrent => "concurrent",
+            Self::Store(_) => "store_error",
+        }
+    }
+}
+
+impl From<crate::domain::proposal::UnknownProposalId> for ApprovalError {
+    fn from(e: crate::domain::proposal::UnknownProposalId) -> Self {
+        Self::NotFound(e.0)
+    }
 }
 
 /// How long an execution lease lasts without renewal; the executor renews it every third of
@@ -303,7 +194,10 @@ impl Approvals {
         let (outcome, detail) = match &result {
             Ok(Confirmation::Execute(_)) => ("approved", None),
             Ok(Confirmation::AwaitingSecondApprover(_)) => ("first approval", None),
-            Err(e) => ("refused", Some(e.to_string())),
+            Err(e) => {
+                telemetry::confirmation_refused(e.reason());
+                ("refused", Some(e.to_string()))
+            }
         };
         self.audit(
             &proposal,
@@ -487,6 +381,14 @@ impl Approvals {
             Ok(t) => (ProposalState::Succeeded, t, "succeeded"),
             Err(t) => (ProposalState::Failed, t, "failed"),
         };
+        telemetry::tool_call(
+            &grant.proposal.action,
+            if state == ProposalState::Succeeded {
+                ToolResult::Succeeded
+            } else {
+                ToolResult::Failed
+            },
+        );
         let p = &grant.proposal;
         let approvers: Vec<&str> = p.approvals.iter().map(UserId::as_str).collect();
         let entry = AuditEntry::new(

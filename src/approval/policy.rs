@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Actor, Proposal};
-use crate::actions::ChangeSubject;
+use crate::domain::proposal::ChangeSubject;
 use crate::domain::{Environment, TeamName};
 
 /// A per-action override, read from the `policy:` block of `tools/<action>.yaml`.
@@ -151,9 +151,9 @@ impl ApprovalPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actions::ChangePlan;
     use crate::approval::{ProposalId, ProposalState};
     use crate::domain::UserId;
+    use crate::domain::proposal::ChangePlan;
     use crate::domain::{ConversationKey, Surface};
 
     fn proposal(env: &str) -> Proposal {

@@ -19,6 +19,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawHttp {
     listen: Option<String>,
+    /// A listener of its own for `/metrics` (and the probes), so a NetworkPolicy can admit
+    /// Prometheus to it without opening the API.
+    metrics_listen: Option<String>,
     /// The pre-clients single token: kept as an integration client that may act as anyone.
     token_env: Option<String>,
     clients: Vec<RawHttpClient>,
@@ -112,6 +115,7 @@ impl Default for HttpLimits {
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     pub listen: SocketAddr,
+    pub metrics_listen: Option<SocketAddr>,
     pub clients: Vec<HttpClient>,
     pub oidc: Option<OidcSettings>,
     pub limits: HttpLimits,
@@ -156,6 +160,13 @@ pub(super) fn http_settings(
     let listen = listen_raw
         .parse()
         .map_err(|e| invalid("http.listen", format!("`{listen_raw}`: {e}")))?;
+    let metrics_listen = env("PLATBOT_METRICS_LISTEN")
+        .or(raw.metrics_listen)
+        .map(|m| {
+            m.parse()
+                .map_err(|e| invalid("http.metrics_listen", format!("`{m}`: {e}")))
+        })
+        .transpose()?;
 
     let mut clients = Vec::new();
     for (i, c) in raw.clients.into_iter().enumerate() {
@@ -243,6 +254,7 @@ pub(super) fn http_settings(
     };
     Ok(HttpSettings {
         listen,
+        metrics_listen,
         clients,
         oidc,
         limits,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use tiktoken_rs::CoreBPE;
 
 use super::intent::{Clarification, PlanContext, ToolCall};
-use crate::chat::ConversationKey;
+use crate::domain::ConversationKey;
 use crate::store::{Store, StoreError, Turn};
 
 static BPE: LazyLock<Option<CoreBPE>> = LazyLock::new(|| tiktoken_rs::cl100k_base().ok());

@@ -3,6 +3,7 @@
 //! [`Engine::confirm`], and only with the grant the approval module hands out.
 
 pub mod alias;
+pub mod card;
 pub mod intent;
 pub mod llm;
 pub mod memory;
@@ -29,11 +30,11 @@ use crate::approval::{
     Actor, ApprovalError, Approvals, Confirmation, ExecutionGrant, Proposal, ProposalDraft,
     ProposalId,
 };
-use crate::chat::render::proposal_card;
-use crate::chat::{ConversationKey, Inbound, Reply, UserRef};
 use crate::domain::UserId;
+use crate::domain::{ConversationKey, Inbound, Reply, UserRef};
 use crate::platform::Platform;
 use crate::store::{AuditEntry, Store, StoreError};
+use crate::telemetry::{self, MessageOutcome, ToolResult};
 use words::{ProposalReply, proposal_reply};
 
 /// Reads a message into an intent. The alias planner is the one that always works;
@@ -185,6 +186,7 @@ impl Engine {
         let chars = msg.text.trim().chars().count();
         if chars > self.limits.max_message_chars {
             tracing::info!(chars, conversation = %msg.conversation, "message too long");
+            telemetry::message(msg.conversation.surface.as_str(), MessageOutcome::Refused);
             return vec![Reply::text(format!(
                 "That message is {chars} characters long; I read at most {}. Please shorten it (a link to a paste works for long logs).",
                 self.limits.max_message_chars
@@ -192,9 +194,14 @@ impl Engine {
         }
         let started = Instant::now();
         let _turn = self.locks.lock(&msg.conversation).await;
+        let surface = msg.conversation.surface.as_str();
         let (replies, state) = match self.turn(&msg).await {
-            Ok(done) => done,
+            Ok(done) => {
+                telemetry::message(surface, MessageOutcome::Answered);
+                done
+            }
             Err(e) => {
+                telemetry::message(surface, MessageOutcome::Failed);
                 tracing::error!(error = %e, conversation = %msg.conversation, "turn failed");
                 let sorry = Reply::text(format!(
                     "Sorry, something went wrong on my side ({e}). Nothing was changed; please try again."
@@ -419,6 +426,7 @@ impl Engine {
                         Ok(Reply::text(explain(&e)))
                     }
                     Ok(PlanOutcome::NoChange(text)) => {
+                        telemetry::tool_call(&call.tool, ToolResult::NoChange);
                         let entry = AuditEntry::new(
                             &actor.id,
                             &conv,
@@ -445,9 +453,10 @@ impl Engine {
                                 via: actor.via.clone(),
                             })
                             .await?;
+                        telemetry::tool_call(&call.tool, ToolResult::Proposed);
                         let view = proposal.view();
                         Ok(Reply {
-                            text: proposal_card(&view),
+                            text: card::proposal_card(&view),
                             proposal: Some(view),
                             ..Reply::default()
                         })
@@ -564,6 +573,14 @@ impl Engine {
             Ok(_) => ("ok", None),
             Err(e) => ("error", Some(e.to_string())),
         };
+        telemetry::tool_call(
+            tool,
+            if result.is_ok() {
+                ToolResult::Ok
+            } else {
+                ToolResult::Error
+            },
+        );
         let conv = msg.conversation.to_string();
         let entry = AuditEntry::new(&actor.id, &conv, tool, "read", args, outcome)
             .via(actor.via.as_deref())
@@ -575,6 +592,7 @@ impl Engine {
 
     async fn refuse(&self, actor: &Actor, conv: &str, tool: &str, args: Value, e: &ActionError) {
         tracing::info!(tool, error = %e, "request refused");
+        telemetry::tool_call(tool, ToolResult::Refused);
         let outcome = match e {
             ActionError::NotAllowed(_) => "not allowed",
             _ => "invalid",

@@ -327,11 +327,14 @@ impl DocsIndex {
             Err(e) => return State::Broken(e.to_string()),
         };
         match store.count().await {
-            Ok(n) if n == manifest.chunk_count() => State::Ready {
-                store,
-                manifest,
-                semantic,
-            },
+            Ok(n) if n == manifest.chunk_count() => {
+                crate::telemetry::docs_index_chunks(n);
+                State::Ready {
+                    store,
+                    manifest,
+                    semantic,
+                }
+            }
             Ok(n) => State::Broken(format!(
                 "the store holds {n} chunks but the manifest lists {}",
                 manifest.chunk_count()
@@ -733,6 +736,7 @@ impl DocsIndex {
             embedder.save_cache(&keep)?;
         }
         summary.chunks = manifest.chunk_count();
+        crate::telemetry::docs_index_chunks(summary.chunks);
         *self.state.write().await = State::Ready {
             store,
             manifest,

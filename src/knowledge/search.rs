@@ -69,6 +69,18 @@ impl DocsIndex {
         limit: usize,
         sources: Option<Vec<String>>,
     ) -> Result<SearchResults, KnowledgeError> {
+        let started = std::time::Instant::now();
+        let found = self.search_timed(query, limit, sources).await;
+        crate::telemetry::docs_query(started.elapsed());
+        found
+    }
+
+    async fn search_timed(
+        &self,
+        query: &str,
+        limit: usize,
+        sources: Option<Vec<String>>,
+    ) -> Result<SearchResults, KnowledgeError> {
         let threshold = self.settings().score_threshold;
         let terms = self.analyzer().query_terms(query, 1.0);
         let (store, embedder, model) = match self.snapshot().await {

@@ -14,8 +14,8 @@ use kube::Api;
 use kube::api::PostParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
-use crate::approval::Actor;
 use crate::config::KubeMode;
+use crate::domain::Actor;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KubeError {
@@ -261,8 +261,10 @@ impl Cluster {
             config.auth_info.impersonate_groups =
                 (!who.groups.is_empty()).then(|| who.groups.clone());
         }
-        let client =
-            kube::Client::try_from(config).map_err(|e| KubeError::Client(e.to_string()))?;
+        let client = kube::client::ClientBuilder::try_from(config)
+            .map_err(|e| KubeError::Client(e.to_string()))?
+            .with_layer(&crate::telemetry::KubeMetricsLayer)
+            .build();
         if cache.len() >= CLIENT_CACHE_LIMIT {
             cache.clear();
         }
@@ -286,6 +288,8 @@ impl Cluster {
             },
             ..Default::default()
         };
+        // An access review asks the API server a question; it changes nothing.
+        #[allow(clippy::disallowed_methods)]
         let answer = reviews
             .create(&PostParams::default(), &review)
             .await

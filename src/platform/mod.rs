@@ -3,6 +3,7 @@
 
 pub mod argocd;
 pub mod catalog;
+pub mod golden_path;
 pub mod http;
 pub mod kube;
 pub mod oncall;
@@ -44,7 +45,7 @@ pub struct Platform {
     pub environments: Vec<Environment>,
     /// Each environment's cluster; an environment missing here has none configured.
     pub clusters: HashMap<Environment, ClusterSlot>,
-    pub golden_paths: crate::actions::golden_path::GoldenPaths,
+    pub golden_paths: golden_path::GoldenPaths,
     /// On-call providers (schedule file, PagerDuty, Opsgenie) and their answer cache.
     pub oncall: Arc<OnCall>,
     /// Argo CD, when `[argocd]` is configured.

@@ -167,7 +167,7 @@ pub fn manifests(
     groups: &[String],
     provisioner: Option<&KubeIdentity>,
     golden_path: &[DynamicObject],
-) -> Result<String, serde_yaml::Error> {
+) -> Result<String, serde_norway::Error> {
     let mut docs = vec![cluster_role("platbot", &platbot_rules(groups))];
     if let Some(who) = provisioner {
         docs.push(cluster_role(
@@ -184,7 +184,7 @@ pub fn manifests(
     let mut out = String::new();
     for doc in docs {
         out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(&doc)?);
+        out.push_str(&serde_norway::to_string(&doc)?);
     }
     Ok(out)
 }
@@ -192,7 +192,7 @@ pub fn manifests(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actions::golden_path::{GoldenPaths, sample_namespace_objects};
+    use crate::platform::golden_path::{GoldenPaths, sample_namespace_objects};
 
     #[test]
     fn groups_are_named_and_never_all() {

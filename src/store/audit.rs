@@ -6,8 +6,8 @@ use serde_json::Value;
 use sqlx::Row;
 
 use super::{Store, StoreError, corrupt, from_millis, millis};
-use crate::approval::ProposalId;
 use crate::domain::UserId;
+use crate::domain::proposal::ProposalId;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditEntry {
@@ -84,11 +84,11 @@ pub struct AuditFilter {
 /// Writes one entry, on the pool or inside a caller's transaction.
 pub(super) async fn insert<'e, E>(executor: E, e: &AuditEntry) -> Result<(), StoreError>
 where
-    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
     sqlx::query(
         "INSERT INTO audit (at, user_id, via, conversation, action, event, args, outcome, detail, proposal_id, duration_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(millis(e.at))
     .bind(&e.user)
@@ -113,7 +113,7 @@ impl Store {
 
     /// Deletes entries older than `before` (the `[retention] audit_days` setting).
     pub async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM audit WHERE at < ?")
+        let done = sqlx::query("DELETE FROM audit WHERE at < $1")
             .bind(millis(before))
             .execute(self.pool())
             .await?;
@@ -132,9 +132,9 @@ impl Store {
         let rows = sqlx::query(
             "SELECT at, user_id, via, conversation, action, event, args, outcome, detail, proposal_id, duration_ms
              FROM audit
-             WHERE (?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR action = ?2)
-               AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at <= ?4)
-             ORDER BY seq DESC LIMIT ?5",
+             WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR action = $2)
+               AND ($3 IS NULL OR at >= $3) AND ($4 IS NULL OR at <= $4)
+             ORDER BY seq DESC LIMIT $5",
         )
         .bind(&f.user)
         .bind(&f.action)

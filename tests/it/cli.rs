@@ -101,7 +101,7 @@ fn rbac_prints_cluster_roles_that_impersonate_only_the_catalog_and_configured_gr
     let (ok, out, err) =
         run(platbot(dir.path()).args(["--config", config.to_str().unwrap(), "rbac", "--sandbox"]));
     assert!(ok, "{err}");
-    let docs: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(&out)
+    let docs: Vec<serde_json::Value> = serde_norway::Deserializer::from_str(&out)
         .map(|d| serde::Deserialize::deserialize(d).expect("a YAML document"))
         .collect();
     let names: Vec<&str> = docs

@@ -1011,7 +1011,7 @@ fn tool_files() -> Vec<Value> {
         let path = entry.expect("entry").path();
         if path.extension().is_some_and(|e| e == "yaml") {
             let text = std::fs::read_to_string(&path).expect("read");
-            out.push(serde_yaml::from_str(&text).expect("tool yaml"));
+            out.push(serde_norway::from_str(&text).expect("tool yaml"));
         }
     }
     assert!(out.len() >= 10);
@@ -1027,7 +1027,7 @@ fn tool_files_load_or_name_the_file() {
         cases::TOOLS_YAML,
         mutated(valid.clone()),
         |(i, muts, how)| {
-            let yaml = serde_yaml::to_string(&apply(valid[i].clone(), &muts))
+            let yaml = serde_norway::to_string(&apply(valid[i].clone(), &muts))
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
             let text = cut(&yaml, &how);
             match AliasTable::from_yaml("tools/fuzzed.yaml", &text) {
@@ -1095,7 +1095,7 @@ fn golden_path_templates_render_or_name_the_file() {
     let templates: Vec<Value> = builtin
         .iter()
         .map(|t| {
-            serde_yaml::from_str(&t.text.replace("{{", "<<").replace("}}", ">>"))
+            serde_norway::from_str(&t.text.replace("{{", "<<").replace("}}", ">>"))
                 .unwrap_or(Value::Null)
         })
         .collect();
@@ -1120,7 +1120,7 @@ fn golden_path_templates_render_or_name_the_file() {
                     Err(e) => prop_assert!(e.to_string().contains(".yaml"), "{e}"),
                 },
                 Some((i, muts, how)) => {
-                    let text = serde_yaml::to_string(&apply(templates[*i].clone(), muts))
+                    let text = serde_norway::to_string(&apply(templates[*i].clone(), muts))
                         .map_err(|e| TestCaseError::fail(e.to_string()))?
                         .replace("<<", "{{")
                         .replace(">>", "}}");
@@ -1143,7 +1143,7 @@ fn golden_path_templates_render_or_name_the_file() {
 fn yaml_docs(path: &str) -> Vec<Value> {
     let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
         .expect("read");
-    serde_yaml::Deserializer::from_str(&text)
+    serde_norway::Deserializer::from_str(&text)
         .map(|d| serde::Deserialize::deserialize(d).expect("yaml"))
         .collect()
 }
@@ -1164,7 +1164,7 @@ fn catalog_yaml_loads_or_names_the_document() {
         |(docs, query)| {
             let mut stream = String::new();
             for (i, muts, how) in &docs {
-                let yaml = serde_yaml::to_string(&apply(valid[*i].clone(), muts))
+                let yaml = serde_norway::to_string(&apply(valid[*i].clone(), muts))
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 stream.push_str("---\n");
                 stream.push_str(&cut(&yaml, how));
@@ -1199,7 +1199,7 @@ fn oncall_schedule_files_load_or_name_the_file() {
         cases::SCHEDULE,
         mutated(valid.clone()),
         |(i, muts, how)| {
-            let yaml = serde_yaml::to_string(&apply(valid[i].clone(), &muts))
+            let yaml = serde_norway::to_string(&apply(valid[i].clone(), &muts))
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
             if let Err(e) = platbot::platform::oncall::schedule::ScheduleFile::from_yaml_str(
                 &cut(&yaml, &how),

@@ -160,14 +160,21 @@ async fn a_rollback_refuses_to_run_when_the_deployment_changed_since_it_was_prop
         )
         .await;
     assert!(reply.proposal.is_some());
-    // Someone deploys a fixed tag before the confirmation.
-    let mut d = bot
-        .double()
-        .get("apps/v1", "Deployment", Some(ns), "feature-store")
+    // Someone deploys a fixed tag through the API before the confirmation.
+    let client = bot.app.sandbox.as_ref().unwrap().running.kube_client();
+    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(client, ns);
+    let fixed = json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "feature-store", "image": "registry.example.com/data-platform/feature-store:v0.13.1"}
+    ]}}}});
+    deployments
+        .patch(
+            "feature-store",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Strategic(fixed),
+        )
+        .await
         .unwrap();
-    d["spec"]["template"]["spec"]["containers"][0]["image"] =
-        json!("registry.example.com/data-platform/feature-store:v0.13.1");
-    bot.double().insert(d).unwrap();
     let writes = bot.double().mutation_count();
 
     let done = bot.say_one("t", "elena.petrova", "confirm").await;

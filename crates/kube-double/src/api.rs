@@ -168,7 +168,7 @@ impl Incoming {
             Err(e) => e,
         };
         if self.content_type.contains("yaml") {
-            return serde_yaml::from_slice::<Value>(&self.body)
+            return serde_norway::from_slice::<Value>(&self.body)
                 .map_err(|e| ApiError::bad_request(format!("error decoding YAML {what}: {e}")));
         }
         if self.body.is_empty() {

@@ -24,7 +24,7 @@ use tokio::time::{Instant, timeout_at};
 
 use super::snapshot::{LogTail, SecretKeys, Snapshot, Unread};
 use crate::actions::logs::{read_log, redact_log};
-use crate::approval::Actor;
+use crate::domain::Actor;
 use crate::platform::kube::{Cluster, api_code};
 
 /// How long a diagnosis may spend reading, in total.

@@ -40,10 +40,10 @@ pub use pods::suggest_memory;
 pub use snapshot::{Snapshot, Unread};
 
 use super::args::ServiceEnvArgs;
-use super::status::{DeploymentSummary, environments, find_service};
+use super::scope::{ServiceScope, namespace_in, service_scope};
+use super::status::DeploymentSummary;
 use super::{ActionContext, ActionError, ActionOutput, ReadAction};
 use crate::domain::Environment;
-use crate::platform::PlatformError;
 use crate::platform::catalog::Service;
 
 /// Findings shown in chat per environment (all of them are in the data).
@@ -247,11 +247,7 @@ pub async fn diagnose_in(
     budget: Duration,
 ) -> Result<Diagnosis, ActionError> {
     let started = Instant::now();
-    let ns = ctx
-        .platform
-        .catalog
-        .namespace_of(service, env)
-        .map_err(|e| ActionError::InvalidArgs(e.to_string()))?;
+    let ns = namespace_in(ctx, service, env)?;
     let mut diagnosis = Diagnosis {
         service: service.name.to_string(),
         environment: env.to_string(),
@@ -482,11 +478,8 @@ impl ReadAction for Diagnose {
         ctx: &ActionContext<'_>,
         args: Self::Args,
     ) -> Result<ActionOutput, ActionError> {
-        let service = find_service(&ctx.platform.catalog, args.service.as_str())?;
-        let envs = environments(ctx, args.environment.as_ref())?;
-        if !ctx.platform.has_cluster() {
-            return Err(PlatformError::NoCluster.into());
-        }
+        let ServiceScope { service, envs } =
+            service_scope(ctx, &args.service, args.environment.as_ref())?;
         let runs = envs
             .iter()
             .map(|env| diagnose_in(ctx, service, env, gather::BUDGET));

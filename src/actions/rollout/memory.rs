@@ -208,6 +208,7 @@ impl MutateAction for SetMemoryLimit {
                 validation,
             }],
             dry_run: dry,
+            precondition: Some(loaded.precondition()),
         }))
     }
 
@@ -219,10 +220,9 @@ impl MutateAction for SetMemoryLimit {
     ) -> Result<String, ActionError> {
         let loaded = load(ctx, &args.service, &args.environment).await?;
         let plan = plan_memory(&loaded, &args)?;
-        same_as_confirmed(grant, &plan.detail)?;
-        loaded
-            .api
-            .patch(&loaded.name, &params(false), &memory_patch(&plan))
+        same_as_confirmed(grant, &loaded)?;
+        Writer::granted(grant, Merge::Patch)
+            .patch(&loaded.api, &loaded.name, &memory_patch(&plan))
             .await
             .map_err(|e| loaded.explain(ctx, e))?;
         Ok(format!(

@@ -13,20 +13,21 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Container, LimitRange, PodTemplateSpec, ResourceQuota};
 use kube::Api;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{ListParams, Patch};
 use serde_json::{Value, json};
 
 use super::args::{
     RollbackDeploymentArgs, ScaleDeploymentArgs, ServiceInEnvArgs, SetMemoryLimitArgs,
 };
-use super::namespace::FIELD_MANAGER;
 use super::quantity;
-use super::status::find_service;
+use super::scope::find_service;
+use super::write::{Merge, Writer};
 use super::{
     ActionContext, ActionError, ChangePlan, ChangeSubject, DryRun, MutateAction, PlanOutcome,
     PlannedChange,
 };
 use crate::approval::ExecutionGrant;
+use crate::domain::proposal::Precondition;
 use crate::domain::{Environment, ServiceName};
 use crate::platform::PlatformError;
 use crate::platform::kube::{Cluster, api_code};
@@ -60,6 +61,16 @@ struct Loaded<'a> {
 }
 
 impl Loaded<'_> {
+    /// The Deployment as this plan sees it; execution refuses if it has moved since.
+    fn precondition(&self) -> Precondition {
+        Precondition {
+            kind: "Deployment".into(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            generation: self.deployment.metadata.generation.unwrap_or_default(),
+        }
+    }
+
     /// Appended to a plan's detail: with self-heal, Argo CD undoes in-cluster changes that Git
     /// does not carry, so the person confirming should know to change Git too.
     fn gitops_note(&self) -> String {
@@ -170,14 +181,6 @@ async fn load<'a>(
     })
 }
 
-fn params(dry_run: bool) -> PatchParams {
-    PatchParams {
-        field_manager: Some(FIELD_MANAGER.to_owned()),
-        dry_run,
-        ..PatchParams::default()
-    }
-}
-
 /// Runs the patch as a server-side dry run; the verdict for the plan. A 403 is an error, not a
 /// verdict: the cluster's RBAC refuses the requester, so there is nothing to propose.
 async fn dry_run(
@@ -186,16 +189,15 @@ async fn dry_run(
     patch: &Patch<Value>,
     scale: bool,
 ) -> Result<(String, DryRun), ActionError> {
+    let writer = Writer::dry_run(Merge::Patch);
     let result = if scale {
-        loaded
-            .api
-            .patch_scale(&loaded.name, &params(true), patch)
+        writer
+            .patch_scale(&loaded.api, &loaded.name, patch)
             .await
             .map(drop)
     } else {
-        loaded
-            .api
-            .patch(&loaded.name, &params(true), patch)
+        writer
+            .patch(&loaded.api, &loaded.name, patch)
             .await
             .map(drop)
     };
@@ -250,22 +252,28 @@ fn strategy_text(d: &Deployment) -> String {
     }
 }
 
-/// Refuses to execute when the change would differ from the confirmed plan.
-fn same_as_confirmed(grant: &ExecutionGrant, detail_now: &str) -> Result<(), ActionError> {
-    let confirmed = grant
-        .proposal()
-        .plan
+/// Refuses to execute when the Deployment moved since the confirmed plan was made: the
+/// confirmer approved a change to what they saw, not to whatever is there now.
+fn same_as_confirmed(grant: &ExecutionGrant, loaded: &Loaded<'_>) -> Result<(), ActionError> {
+    let plan = &grant.proposal().plan;
+    let Some(confirmed) = &plan.precondition else {
+        return Err(ActionError::Failed(
+            "This proposal was made by an older platbot and does not record the Deployment it was planned against, so nothing was changed. Ask again for a fresh proposal.".into(),
+        ));
+    };
+    let now = loaded.precondition();
+    if *confirmed == now {
+        return Ok(());
+    }
+    let was = plan
         .changes
         .first()
         .and_then(|c| c.detail.as_deref())
-        .unwrap_or_default();
-    if confirmed == detail_now {
-        Ok(())
-    } else {
-        Err(ActionError::Failed(format!(
-            "The Deployment changed since this was proposed, so nothing was changed. Confirmed: {confirmed}. Now it would be: {detail_now}. Ask again for a fresh proposal."
-        )))
-    }
+        .unwrap_or("the confirmed change");
+    Err(ActionError::Failed(format!(
+        "The Deployment `{}` in {} changed since this was proposed (generation {} then, {} now), so nothing was changed. Confirmed: {was}. Ask again for a fresh proposal.",
+        now.name, now.namespace, confirmed.generation, now.generation
+    )))
 }
 
 #[cfg(test)]

@@ -66,6 +66,7 @@ impl MutateAction for RestartDeployment {
                 validation,
             }],
             dry_run: dry,
+            precondition: None,
         }))
     }
 
@@ -73,15 +74,14 @@ impl MutateAction for RestartDeployment {
         &self,
         ctx: &ActionContext<'_>,
         args: Self::Args,
-        _grant: &ExecutionGrant,
+        grant: &ExecutionGrant,
     ) -> Result<String, ActionError> {
         let loaded = load(ctx, &args.service, &args.environment).await?;
         let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
-        loaded
-            .api
+        Writer::granted(grant, Merge::Patch)
             .patch(
+                &loaded.api,
                 &loaded.name,
-                &params(false),
                 &Patch::Strategic(restart_patch(&now)),
             )
             .await

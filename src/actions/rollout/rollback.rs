@@ -302,6 +302,7 @@ impl MutateAction for RollbackDeployment {
                 validation,
             }],
             dry_run: dry,
+            precondition: Some(loaded.precondition()),
         }))
     }
 
@@ -315,13 +316,12 @@ impl MutateAction for RollbackDeployment {
         let plan = plan_rollback(ctx, &loaded, args.revision)
             .await?
             .map_err(ActionError::Failed)?;
-        same_as_confirmed(grant, &plan.detail)?;
+        same_as_confirmed(grant, &loaded)?;
         let rv = loaded.deployment.metadata.resource_version.clone();
-        loaded
-            .api
+        Writer::granted(grant, Merge::Patch)
             .patch(
+                &loaded.api,
                 &loaded.name,
-                &params(false),
                 &rollback_patch(&plan, rv.as_deref()),
             )
             .await

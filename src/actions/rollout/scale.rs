@@ -173,6 +173,7 @@ impl MutateAction for ScaleDeployment {
                 validation,
             }],
             dry_run: dry,
+            precondition: Some(loaded.precondition()),
         }))
     }
 
@@ -180,15 +181,15 @@ impl MutateAction for ScaleDeployment {
         &self,
         ctx: &ActionContext<'_>,
         args: Self::Args,
-        _grant: &ExecutionGrant,
+        grant: &ExecutionGrant,
     ) -> Result<String, ActionError> {
         let loaded = load(ctx, &args.service, &args.environment).await?;
+        same_as_confirmed(grant, &loaded)?;
         let before = loaded.replicas();
         let wanted = i32::try_from(args.replicas).unwrap_or(i32::MAX);
         let patch = Patch::Merge(json!({ "spec": { "replicas": wanted } }));
-        loaded
-            .api
-            .patch_scale(&loaded.name, &params(false), &patch)
+        Writer::granted(grant, Merge::Patch)
+            .patch_scale(&loaded.api, &loaded.name, &patch)
             .await
             .map_err(|e| loaded.explain(ctx, e))?;
         Ok(format!(

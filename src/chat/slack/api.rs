@@ -158,6 +158,7 @@ impl SlackWebApi {
                 Ok(v) => return Ok(v),
                 Err(SlackClientError::RateLimitError(e)) => {
                     limited += 1;
+                    crate::telemetry::slack_rate_limited(method);
                     let wait = e
                         .retry_after
                         .unwrap_or(Duration::from_secs(1))

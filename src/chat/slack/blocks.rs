@@ -9,8 +9,8 @@
 use slack_morphism::prelude::*;
 
 use crate::approval::{ProposalState, ProposalView};
-use crate::chat::render::short_id;
 use crate::chat::{Citation, Reply};
+use crate::engine::card::short_id;
 
 /// Slack's limit on a section's text, in characters.
 pub const SECTION_TEXT_MAX: usize = 3000;
@@ -429,6 +429,7 @@ mod tests {
                     passed: true,
                     message: "accepted".into(),
                 },
+                precondition: None,
             },
             requester: "priya.nair".into(),
             approvals: vec![],

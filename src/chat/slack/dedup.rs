@@ -1,8 +1,8 @@
 //! Ids seen recently, so that a delivery Slack repeats (an Events API retry with
 //! `X-Slack-Retry-Num`, a Socket Mode redelivery, a replayed request) is handled once.
 //!
-//! In memory, per process: with several replicas a repeat may reach another one, where
-//! the engine's compare-and-set still keeps a proposal from executing twice.
+//! In memory, per process, as the fast path; the surface then checks the store's shared
+//! `seen_events` table, so a repeat that reaches another replica is recognised there too.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 /// Slack retries for about half an hour at most (immediately, after 1 and after 5 minutes,
 /// plus Socket Mode redeliveries); an hour covers that with room.
-const DEFAULT_TTL: Duration = Duration::from_secs(60 * 60);
+pub const WINDOW: Duration = Duration::from_secs(60 * 60);
 const DEFAULT_CAPACITY: usize = 50_000;
 
 pub struct RecentIds {
@@ -27,7 +27,7 @@ struct Seen {
 
 impl Default for RecentIds {
     fn default() -> Self {
-        Self::new(DEFAULT_TTL, DEFAULT_CAPACITY)
+        Self::new(WINDOW, DEFAULT_CAPACITY)
     }
 }
 

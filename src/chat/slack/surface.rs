@@ -15,7 +15,7 @@ use crate::engine::{Engine, EngineError};
 
 use super::api::SlackWebApi;
 use super::blocks;
-use super::dedup::RecentIds;
+use super::dedup::{self, RecentIds};
 use super::identity::{GUEST_REPLY, SlackIdentity, Unserved};
 use super::inbound::{self, Click, Command, Decision, Message};
 use super::queue::ThreadQueues;
@@ -83,7 +83,8 @@ impl SlackSurface {
                 return Accepted::Ignored(reason);
             }
         };
-        if !self.seen.first_time(&format!("event:{}", msg.event_id)) {
+        let delivery = format!("event:{}", msg.event_id);
+        if !self.seen.first_time(&delivery) {
             tracing::info!(event_id = %msg.event_id, retry = retry.unwrap_or("-"), "duplicate Slack event ignored");
             return Accepted::Duplicate;
         }
@@ -95,7 +96,11 @@ impl SlackSurface {
         let (channel, thread) = (msg.channel.clone(), msg.thread_ts.clone());
         if self
             .threads
-            .push(key, async move { this.answer(msg).await })
+            .push(key, async move {
+                if this.first_on_every_replica(&delivery).await {
+                    this.answer(msg).await;
+                }
+            })
             .is_err()
         {
             tracing::warn!(%channel, %thread, "Slack thread queue full; message refused");
@@ -125,7 +130,11 @@ impl SlackSurface {
             // Not behind the thread's queue: the compare-and-set in the engine orders clicks,
             // and a click should not wait for a slow answer in the same thread.
             let this = Arc::clone(self);
-            tokio::spawn(async move { this.click(click).await });
+            tokio::spawn(async move {
+                if this.first_on_every_replica(&id).await {
+                    this.click(click).await;
+                }
+            });
         }
         accepted
     }
@@ -139,7 +148,8 @@ impl SlackSurface {
                 "Ask me something, e.g. `/platbot status of cart in prod` or `/platbot can I get a namespace for payments in dev?`".into(),
             );
         }
-        if !self.seen.first_time(&format!("command:{}", cmd.trigger_id)) {
+        let delivery = format!("command:{}", cmd.trigger_id);
+        if !self.seen.first_time(&delivery) {
             tracing::info!(trigger_id = %cmd.trigger_id, "duplicate slash command ignored");
             return (Accepted::Duplicate, String::new());
         }
@@ -151,7 +161,11 @@ impl SlackSurface {
         );
         if self
             .threads
-            .push(key, async move { this.command(cmd).await })
+            .push(key, async move {
+                if this.first_on_every_replica(&delivery).await {
+                    this.command(cmd).await;
+                }
+            })
             .is_err()
         {
             return (Accepted::Ignored("queue full".into()), BUSY.into());
@@ -170,6 +184,33 @@ impl SlackSurface {
             .await
         {
             tracing::warn!(error = %e, "cannot say the thread is busy");
+        }
+    }
+
+    /// The check shared by every replica on the store (this process's own `seen` caught
+    /// repeats it received itself): false when another replica, or this one before a
+    /// restart, already took the delivery. A store that cannot answer lets it through:
+    /// answering twice beats never, and a proposal still executes at most once.
+    async fn first_on_every_replica(&self, delivery: &str) -> bool {
+        let now = chrono::Utc::now();
+        let window =
+            chrono::Duration::from_std(dedup::WINDOW).unwrap_or(chrono::Duration::hours(1));
+        match self
+            .engine
+            .store()
+            .first_delivery("slack", delivery, now, now - window)
+            .await
+        {
+            Ok(first) => {
+                if !first {
+                    tracing::info!(%delivery, "Slack delivery already handled by another replica");
+                }
+                first
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, %delivery, "shared delivery check failed; handling it here");
+                true
+            }
         }
     }
 

@@ -96,7 +96,7 @@ pub enum AliasError {
     Yaml {
         file: String,
         #[source]
-        source: serde_yaml::Error,
+        source: serde_norway::Error,
     },
     #[error("{file}: pattern `{pattern}`: {reason}")]
     Pattern {
@@ -187,7 +187,7 @@ impl AliasTable {
 
     /// Parses and checks one tool file; `name_hint` (usually the path) names it in errors.
     pub fn from_yaml(name_hint: &str, src: &str) -> Result<ToolAliases, AliasError> {
-        let tool: ToolAliases = serde_yaml::from_str(src).map_err(|source| AliasError::Yaml {
+        let tool: ToolAliases = serde_norway::from_str(src).map_err(|source| AliasError::Yaml {
             file: name_hint.to_owned(),
             source,
         })?;

@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use super::LlmMetrics;
 use crate::config::LlmSettings;
+use crate::telemetry;
 
 /// Why the model gave no usable answer. Every one of these sends the turn to the alias planner.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -37,6 +38,20 @@ pub enum LlmError {
     BadResponse(String),
     #[error("the message and its context do not fit the model's {0}-token context")]
     ContextFull(usize),
+}
+
+impl LlmError {
+    /// The error's kind, for the `platbot_llm_errors` metric.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Timeout(_) => "timeout",
+            Self::CircuitOpen(_) => "circuit_open",
+            Self::Unreachable(_) => "unreachable",
+            Self::Api(_) => "api",
+            Self::BadResponse(_) => "bad_response",
+            Self::ContextFull(_) => "context_full",
+        }
+    }
 }
 
 /// One request, for the audit log and the metrics.
@@ -114,6 +129,7 @@ impl ChatClient {
         };
         if let Err(wait) = self.breaker.allow() {
             self.metrics.add(&self.metrics.circuit_open_skips, 1);
+            telemetry::llm_error("circuit_open");
             let e = LlmError::CircuitOpen(wait.as_secs().max(1));
             usage.outcome = "skipped: circuit open".into();
             return (Err(e), usage);
@@ -144,6 +160,7 @@ impl ChatClient {
                         &self.metrics.completion_tokens,
                         u64::from(u.completion_tokens),
                     );
+                    telemetry::llm_tokens(u.prompt_tokens, u.completion_tokens);
                 }
                 resp.choices
                     .into_iter()
@@ -160,6 +177,7 @@ impl ChatClient {
             Err(e) => {
                 self.breaker.failure();
                 self.metrics.add(&self.metrics.failures, 1);
+                telemetry::llm_error(e.kind());
                 tracing::warn!(error = %e, model = %self.model, "LLM request failed");
                 usage.outcome = format!("error: {e}");
             }

@@ -9,10 +9,11 @@ use serde_json::{Value, json};
 use super::{AgentOutcome, AgentRun, LlmAgent, LlmError, ReadDone, ToolHost, TurnInput};
 use crate::actions::{ActionContext, ActionError, ActionOutput, RegistryEntry};
 use crate::approval::Actor;
-use crate::chat::{Inbound, Reply};
+use crate::domain::{Inbound, Reply};
 use crate::engine::intent::{Intent, PlanContext, ToolCall};
 use crate::engine::{Engine, EngineError, elapsed_ms};
 use crate::store::AuditEntry;
+use crate::telemetry::{self, PlannerKind};
 
 /// What planning a message came to.
 pub(in crate::engine) enum Planned {
@@ -83,10 +84,10 @@ impl Engine {
         actor: &Actor,
     ) -> Result<Planned, EngineError> {
         let Some(agent) = self.llm.as_deref() else {
-            return Ok(Planned::Intent {
-                intent: self.planner.plan(text, ctx).await,
-                note: None,
-            });
+            let started = Instant::now();
+            let intent = self.planner.plan(text, ctx).await;
+            telemetry::planner(PlannerKind::Alias, started.elapsed());
+            return Ok(Planned::Intent { intent, note: None });
         };
         // Nothing the model could do with it would be right.
         if let Some(reply) = self.planner.refusal(text) {
@@ -108,6 +109,7 @@ impl Engine {
             ctx,
         };
         let run = agent.run(&input, &host).await;
+        telemetry::planner(PlannerKind::Llm, started.elapsed());
         self.audit_llm(msg, actor, agent, &run, started).await;
         // The model answered without reading anything: small models do this with a
         // request they should have run, restating stale facts from the thread or making

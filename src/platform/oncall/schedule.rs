@@ -139,7 +139,7 @@ fn parse_handoff(s: &str) -> Result<(Option<Weekday>, Time), String> {
 
 impl ScheduleFile {
     pub fn from_yaml_str(src: &str, origin: &str) -> Result<Self, ScheduleError> {
-        let raw: RawFile = serde_yaml::from_str(src).map_err(|e| ScheduleError::Invalid {
+        let raw: RawFile = serde_norway::from_str(src).map_err(|e| ScheduleError::Invalid {
             origin: origin.to_owned(),
             message: e.to_string(),
         })?;

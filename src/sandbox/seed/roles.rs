@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::actions::golden_path::{GoldenPaths, sample_namespace_objects};
+use crate::platform::golden_path::{GoldenPaths, sample_namespace_objects};
 use crate::platform::rbac::{
     PolicyRule, cluster_role_binding, provisioner_rules, read_rules, rule,
 };

@@ -6,4 +6,6 @@ pub mod common;
 pub mod fake_llm;
 pub mod fake_slack;
 pub mod fakes;
+pub mod postgres;
+pub mod serve;
 pub mod stage;

@@ -1,6 +1,6 @@
 //! Plain-text rendering shared by the text surfaces (terminal, HTTP `text` fields).
 
-use crate::approval::{ProposalState, ProposalView};
+use crate::domain::proposal::{ProposalState, ProposalView};
 
 /// A proposal card as text: what will change, the dry-run verdict, who asked,
 /// when it expires and how to confirm.

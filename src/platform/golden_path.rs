@@ -171,7 +171,7 @@ pub fn render(
                 });
             }
             let obj: DynamicObject =
-                serde_yaml::from_str(&text).map_err(|e| TemplateError::Invalid {
+                serde_norway::from_str(&text).map_err(|e| TemplateError::Invalid {
                     file: t.file.clone(),
                     message: e.to_string(),
                 })?;

@@ -9,6 +9,13 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub mod identity;
+pub mod message;
+pub mod proposal;
+
+pub use identity::{Actor, UserRef};
+pub use message::{Inbound, Reply};
+
 /// Why a name was refused, in words a chat user can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
@@ -238,7 +245,6 @@ pub enum Surface {
     Terminal,
     Http,
     Slack,
-    Discord,
 }
 
 impl Surface {
@@ -247,7 +253,6 @@ impl Surface {
             Surface::Terminal => "terminal",
             Surface::Http => "http",
             Surface::Slack => "slack",
-            Surface::Discord => "discord",
         }
     }
 }
