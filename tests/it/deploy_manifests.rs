@@ -31,7 +31,7 @@ fn render(overlay: &str) -> Option<Vec<Value>> {
     );
     let text = String::from_utf8(out.stdout).expect("utf-8");
     Some(
-        serde_yaml::Deserializer::from_str(&text)
+        serde_norway::Deserializer::from_str(&text)
             .map(|d| serde::Deserialize::deserialize(d).expect("a YAML object"))
             .collect(),
     )
@@ -380,7 +380,7 @@ fn check_keys(value: &Value, path: &str) {
 fn the_slack_app_manifest_parses_and_uses_only_schema_keys() {
     let text =
         std::fs::read_to_string(repo().join("deploy/slack-app-manifest.yaml")).expect("manifest");
-    let manifest: Value = serde_yaml::from_str(&text).expect("the manifest is valid YAML");
+    let manifest: Value = serde_norway::from_str(&text).expect("the manifest is valid YAML");
     check_keys(&manifest, "");
     let name = manifest["display_information"]["name"]
         .as_str()

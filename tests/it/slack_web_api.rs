@@ -1,5 +1,6 @@
-//! The Slack Web API client against the fake: rate limits (429 + Retry-After) queue
-//! calls per method instead of dropping them; Slack's errors come back by code.
+//! The Slack Web API client against the fake: calls run concurrently, a thread's posts keep
+//! their order, rate limits (429 + Retry-After) hold back their method (for posting, their
+//! channel) instead of dropping calls; Slack's errors come back by code.
 
 use crate::support::common;
 use crate::support::fake_slack;
@@ -129,5 +130,96 @@ async fn a_wrong_bot_token_stops_startup_with_the_reason() {
     match err {
         slack::SlackError::Auth { source, .. } => assert_eq!(source.code(), Some("invalid_auth")),
         other => panic!("expected the auth.test failure, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn posts_to_different_threads_go_out_together() {
+    let fake = FakeSlack::start().await;
+    // Slow enough that one-at-a-time posting would spread the arrivals over 9 s.
+    fake.delay("chat.postMessage", Duration::from_secs(1));
+    let api = Arc::new(SlackWebApi::new(&fake.api_url, "xoxb-test").unwrap());
+    let posts: Vec<_> = (0..10)
+        .map(|i| {
+            let api = Arc::clone(&api);
+            tokio::spawn(async move {
+                let thread = format!("1.{i}");
+                api.post_message("C1", Some(&thread), blocks::plain("answer"))
+                    .await
+            })
+        })
+        .collect();
+    for p in posts {
+        p.await.unwrap().expect("posted");
+    }
+    let calls = fake.calls_of("chat.postMessage");
+    assert_eq!(calls.len(), 10);
+    let first = calls.iter().map(|c| c.at).min().unwrap();
+    let last = calls.iter().map(|c| c.at).max().unwrap();
+    assert!(
+        last.duration_since(first) < Duration::from_secs(1),
+        "every post was sent before the first one was answered"
+    );
+}
+
+#[tokio::test]
+async fn a_429_holds_its_channel_not_the_others_and_causes_no_storm() {
+    let fake = FakeSlack::start().await;
+    fake.rate_limit("chat.postMessage", &[2]);
+    let api = Arc::new(SlackWebApi::new(&fake.api_url, "xoxb-test").unwrap());
+    let first = {
+        let api = Arc::clone(&api);
+        tokio::spawn(async move {
+            api.post_message("C1", Some("1.0"), blocks::plain("first"))
+                .await
+        })
+    };
+    fake.wait_for(5, "the first post", |calls| {
+        calls
+            .iter()
+            .any(|c| c.method == "chat.postMessage")
+            .then_some(())
+    })
+    .await;
+    // While C1 waits out Retry-After: five more posts to C1 in other threads, one to C2.
+    let mut same_channel = Vec::new();
+    for i in 1..=5 {
+        let api = Arc::clone(&api);
+        same_channel.push(tokio::spawn(async move {
+            let thread = format!("1.{i}");
+            api.post_message("C1", Some(&thread), blocks::plain("later"))
+                .await
+        }));
+    }
+    api.post_message("C2", None, blocks::plain("elsewhere"))
+        .await
+        .expect("another channel is not held");
+    let calls = fake.calls_of("chat.postMessage");
+    let limited_at = calls[0].at;
+    assert_eq!(calls[0].status, 429);
+    let c2 = calls
+        .iter()
+        .find(|c| c.str("channel") == Some("C2"))
+        .expect("C2 posted");
+    assert!(
+        c2.at.duration_since(limited_at) < Duration::from_millis(1500),
+        "C2 did not wait for C1's Retry-After"
+    );
+    first.await.unwrap().expect("retried after Retry-After");
+    for p in same_channel {
+        p.await.unwrap().expect("waited, then posted");
+    }
+    let c1: Vec<_> = fake
+        .calls_of("chat.postMessage")
+        .into_iter()
+        .filter(|c| c.str("channel") == Some("C1"))
+        .collect();
+    assert_eq!(c1.len(), 7, "one 429, then six posts: no storm of 429s");
+    assert_eq!(c1.iter().filter(|c| c.status == 429).count(), 1);
+    for c in c1.iter().filter(|c| c.ok()) {
+        assert!(
+            c.at.duration_since(limited_at) >= Duration::from_millis(1990),
+            "every post to C1 waited out Retry-After"
+        );
     }
 }

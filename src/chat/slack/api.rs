@@ -1,12 +1,13 @@
 //! The Slack Web API as platbot uses it: a slack-morphism client bound to the bot
-//! token, with a per-method queue that honours 429 `Retry-After`.
+//! token, calling concurrently and holding back only what Slack limits.
 //!
-//! Slack rate-limits per method (and `chat.postMessage` per channel), so each method
-//! has one FIFO gate: calls to a method go out one at a time in arrival order, and a
-//! 429 closes the gate for the `Retry-After` Slack asked for. A burst therefore waits
-//! its turn instead of being dropped, and posts to one thread keep their order. A call waits at
-//! most [`MAX_QUEUE_WAIT`] in all (in line and for `Retry-After`), so a burst of 429s cannot
-//! hold a method's queue for minutes: late calls fail fast and are logged.
+//! Calls run concurrently, except that calls of one method into one thread go out one at a
+//! time in arrival order (so a thread's messages keep their order). Slack rate-limits per
+//! method and workspace, and posting per channel: a 429 closes that method (for posting, that
+//! channel) for the `Retry-After` Slack asked for, and every call that would go there waits
+//! instead of adding to a storm of 429s. A call waits at most [`MAX_QUEUE_WAIT`] in all (in
+//! line and for `Retry-After`), so a burst of 429s cannot hold calls for minutes: late calls
+//! fail fast and are logged.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -69,7 +70,10 @@ pub type SlackHttpClient = SlackClient<SlackClientHyperHttpsConnector>;
 pub struct SlackWebApi {
     client: Arc<SlackHttpClient>,
     token: SlackApiToken,
-    gates: Mutex<HashMap<&'static str, Arc<tokio::sync::Mutex<Instant>>>>,
+    /// One FIFO line per method and thread, held across the call; dropped when idle.
+    lines: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Until when Slack asked a method (or a method in one channel) to wait.
+    closed: Mutex<HashMap<String, Instant>>,
 }
 
 /// A connector for `api_url`: HTTPS with the system's roots for Slack itself, or plain
@@ -107,7 +111,8 @@ impl SlackWebApi {
         Ok(Self {
             client: Arc::new(SlackClient::new(connector(api_url)?)),
             token: SlackApiToken::new(bot_token.into()),
-            gates: Mutex::new(HashMap::new()),
+            lines: Mutex::new(HashMap::new()),
+            closed: Mutex::new(HashMap::new()),
         })
     }
 
@@ -116,41 +121,98 @@ impl SlackWebApi {
         Arc::clone(&self.client)
     }
 
-    fn gate(&self, method: &'static str) -> Arc<tokio::sync::Mutex<Instant>> {
-        let mut gates = self
-            .gates
+    fn line(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut lines = self
+            .lines
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Arc::clone(
-            gates
-                .entry(method)
-                .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(Instant::now()))),
-        )
+        Arc::clone(lines.entry(key.to_owned()).or_default())
     }
 
-    /// Runs `call` through `method`'s queue, retrying after each 429 once Slack allows.
-    async fn queued<T, F, Fut>(&self, method: &'static str, call: F) -> Result<T, SlackApiError>
+    /// Forgets a line nobody is in or waiting for, so the map holds only busy threads.
+    fn release_line(&self, key: &str, line: Arc<tokio::sync::Mutex<()>>) {
+        let mut lines = self
+            .lines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Ours plus the map's: nobody else holds or waits for this line.
+        if Arc::strong_count(&line) == 2 {
+            lines.remove(key);
+        }
+    }
+
+    fn closed_until(&self, key: &str) -> Option<Instant> {
+        let mut closed = self
+            .closed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        closed.retain(|_, until| *until > now);
+        closed.get(key).copied()
+    }
+
+    fn close(&self, key: &str, until: Instant) {
+        let mut closed = self
+            .closed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let at = closed.entry(key.to_owned()).or_insert(until);
+        *at = (*at).max(until);
+    }
+
+    /// Runs `call` in `target`'s line, waiting out any `Retry-After` on its rate-limit scope.
+    async fn queued<T, F, Fut>(&self, target: Target<'_>, call: F) -> Result<T, SlackApiError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = ClientResult<T>>,
     {
-        let gate = self.gate(method);
         let deadline = Instant::now() + MAX_QUEUE_WAIT;
-        // Held across the call: the next caller of this method waits in line (tokio's Mutex is FIFO).
-        let Ok(mut not_before) = tokio::time::timeout_at(deadline, gate.lock()).await else {
-            tracing::error!(method, "Slack method backlogged; call dropped");
-            return Err(SlackApiError::Backlogged { method });
+        // Calls about nothing in particular (auth.test, users.info) need no order.
+        let Some(key) = target.line_key() else {
+            return self.limited(&target, deadline, call).await;
         };
+        let line = self.line(&key);
+        let result = match tokio::time::timeout_at(deadline, line.lock()).await {
+            Ok(_turn) => self.limited(&target, deadline, call).await,
+            Err(_) => {
+                tracing::error!(
+                    method = target.method,
+                    "Slack method backlogged; call dropped"
+                );
+                Err(SlackApiError::Backlogged {
+                    method: target.method,
+                })
+            }
+        };
+        self.release_line(&key, line);
+        result
+    }
+
+    /// Calls until Slack answers other than 429, honouring each `Retry-After` for the whole scope.
+    async fn limited<T, F, Fut>(
+        &self,
+        target: &Target<'_>,
+        deadline: Instant,
+        call: F,
+    ) -> Result<T, SlackApiError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = ClientResult<T>>,
+    {
+        let method = target.method;
+        let scope = target.limit_key();
         let mut limited = 0;
         loop {
-            if *not_before > deadline {
-                tracing::error!(
-                    method,
-                    "Slack Retry-After past this call's deadline; call dropped"
-                );
-                return Err(SlackApiError::Backlogged { method });
+            if let Some(until) = self.closed_until(&scope) {
+                if until > deadline {
+                    tracing::error!(
+                        method,
+                        "Slack Retry-After past this call's deadline; call dropped"
+                    );
+                    return Err(SlackApiError::Backlogged { method });
+                }
+                tokio::time::sleep_until(until).await;
             }
-            tokio::time::sleep_until(*not_before).await;
             let result = tokio::time::timeout(CALL_TIMEOUT, call())
                 .await
                 .map_err(|_| SlackApiError::Timeout { method })?;
@@ -163,7 +225,7 @@ impl SlackWebApi {
                         .retry_after
                         .unwrap_or(Duration::from_secs(1))
                         .min(MAX_RETRY_AFTER);
-                    *not_before = Instant::now() + wait;
+                    self.close(&scope, Instant::now() + wait);
                     if limited >= MAX_RATE_LIMITED {
                         tracing::error!(
                             method,
@@ -179,7 +241,7 @@ impl SlackWebApi {
                         method,
                         retry_after_ms = wait.as_millis() as u64,
                         attempt = limited,
-                        "Slack rate limit: queued until Retry-After"
+                        "Slack rate limit: waiting for Retry-After"
                     );
                 }
                 Err(SlackClientError::ApiError(e)) => {
@@ -200,7 +262,9 @@ impl SlackWebApi {
 
     pub async fn auth_test(&self) -> Result<BotIdentity, SlackApiError> {
         let session = self.client.open_session(&self.token);
-        let r = self.queued("auth.test", || session.auth_test()).await?;
+        let r = self
+            .queued(Target::method("auth.test"), || session.auth_test())
+            .await?;
         Ok(BotIdentity {
             user_id: r.user_id.to_string(),
             name: r.user,
@@ -219,7 +283,9 @@ impl SlackWebApi {
             .opt_thread_ts(thread_ts.map(Into::into));
         let session = self.client.open_session(&self.token);
         let r = self
-            .queued("chat.postMessage", || session.chat_post_message(&req))
+            .queued(Target::post("chat.postMessage", channel, thread_ts), || {
+                session.chat_post_message(&req)
+            })
             .await?;
         Ok(r.ts.to_string())
     }
@@ -232,9 +298,11 @@ impl SlackWebApi {
     ) -> Result<(), SlackApiError> {
         let req = SlackApiChatUpdateRequest::new(channel.into(), content, ts.into());
         let session = self.client.open_session(&self.token);
-        self.queued("chat.update", || session.chat_update(&req))
-            .await
-            .map(|_| ())
+        self.queued(Target::in_thread("chat.update", channel, ts), || {
+            session.chat_update(&req)
+        })
+        .await
+        .map(|_| ())
     }
 
     /// A message only `user` sees, in the thread when `thread_ts` is set.
@@ -248,16 +316,19 @@ impl SlackWebApi {
         let req = SlackApiChatPostEphemeralRequest::new(channel.into(), user.into(), content)
             .opt_thread_ts(thread_ts.map(Into::into));
         let session = self.client.open_session(&self.token);
-        self.queued("chat.postEphemeral", || session.chat_post_ephemeral(&req))
-            .await
-            .map(|_| ())
+        self.queued(
+            Target::post("chat.postEphemeral", channel, thread_ts),
+            || session.chat_post_ephemeral(&req),
+        )
+        .await
+        .map(|_| ())
     }
 
     pub async fn user_info(&self, user: &str) -> Result<SlackUser, SlackApiError> {
         let req = SlackApiUsersInfoRequest::new(user.into());
         let session = self.client.open_session(&self.token);
         let r = self
-            .queued("users.info", || session.users_info(&req))
+            .queued(Target::method("users.info"), || session.users_info(&req))
             .await?;
         Ok(r.user)
     }
@@ -269,10 +340,59 @@ impl SlackWebApi {
         content: SlackMessageContent,
     ) -> Result<(), SlackApiError> {
         let req = SlackApiPostWebhookMessageRequest::new(content);
-        self.queued("response_url", || {
+        self.queued(Target::method("response_url"), || {
             self.client.respond_to_event(response_url, &req)
         })
         .await
         .map(|_| ())
+    }
+}
+
+/// Where a call goes, for its line (order within a thread) and its rate-limit scope.
+struct Target<'a> {
+    method: &'static str,
+    /// Posting is limited per channel; other methods per workspace.
+    channel_limited: Option<&'a str>,
+    /// The thread (or message) whose calls keep their order.
+    thread: Option<(&'a str, &'a str)>,
+}
+
+impl<'a> Target<'a> {
+    fn method(method: &'static str) -> Self {
+        Self {
+            method,
+            channel_limited: None,
+            thread: None,
+        }
+    }
+
+    /// A post into a channel (a thread when `thread_ts` is set): limited per channel.
+    fn post(method: &'static str, channel: &'a str, thread_ts: Option<&'a str>) -> Self {
+        Self {
+            method,
+            channel_limited: Some(channel),
+            thread: Some((channel, thread_ts.unwrap_or(""))),
+        }
+    }
+
+    /// A call about one message: ordered with the other calls about it.
+    fn in_thread(method: &'static str, channel: &'a str, ts: &'a str) -> Self {
+        Self {
+            method,
+            channel_limited: None,
+            thread: Some((channel, ts)),
+        }
+    }
+
+    fn line_key(&self) -> Option<String> {
+        let (channel, ts) = self.thread?;
+        Some(format!("{} {channel} {ts}", self.method))
+    }
+
+    fn limit_key(&self) -> String {
+        match self.channel_limited {
+            Some(channel) => format!("{} {channel}", self.method),
+            None => self.method.to_owned(),
+        }
     }
 }
