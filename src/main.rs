@@ -132,6 +132,10 @@ enum EvalCommand {
         /// accepts (no tool runs), or its question or no-tool answer; with latency per message.
         #[arg(long)]
         llm: bool,
+        /// Also cross-validate the intent classifier over its training examples with K
+        /// folds: per-tool precision/recall, a confusion table, calibration.
+        #[arg(long, value_name = "K", conflicts_with = "llm")]
+        cv: Option<usize>,
     },
     /// Retrieval quality of the docs index: recall@1/5/10 and MRR over a JSONL set,
     /// on a fresh index of DIR (BM25, plus the configured embeddings if any).
@@ -319,14 +323,16 @@ async fn run(cli: Cli) -> Result<()> {
                 catalog,
                 json,
                 llm: false,
+                cv,
             } => {
-                eval_intents(cli.config.as_ref(), &file, catalog, json)?;
+                eval_intents(cli.config.as_ref(), &file, catalog, json, cv)?;
             }
             EvalCommand::Intents {
                 file,
                 catalog,
                 json,
                 llm: true,
+                ..
             } => {
                 eval_intents_llm(cli.config.as_ref(), &file, catalog, json).await?;
             }
@@ -429,11 +435,14 @@ async fn rbac_manifests(config: &Config, sandbox: bool) -> Result<String> {
     ))
 }
 
+/// The planner without an LLM against an eval set (trained on all its examples), and
+/// with `cv`, K-fold cross-validation of its classifier over those examples first.
 fn eval_intents(
     config_path: Option<&PathBuf>,
     file: &std::path::Path,
     catalog: Option<PathBuf>,
     json: bool,
+    cv: Option<usize>,
 ) -> Result<()> {
     let mut config = load_config(config_path, None)?;
     if let Some(c) = catalog {
@@ -445,11 +454,40 @@ fn eval_intents(
     if cases.is_empty() {
         bail!("{} has no cases", file.display());
     }
+    let cv = match cv {
+        Some(k) if k < 2 => bail!("--cv needs at least 2 folds"),
+        Some(k) => {
+            use platbot::eval::cv::{Folding, cross_validate};
+            let set = planner.training_set(&startup::alias_table(&config)?);
+            Some([Folding::ByExample, Folding::ByTemplate].map(|f| cross_validate(&set, k, f)))
+        }
+        None => None,
+    };
     let empty = platbot::engine::PlanContext::default();
     let report = platbot::eval::intents::score(&cases, |u| planner.plan(u, &empty));
+    let (examples, trained_in) = planner.training_summary();
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        // The eval report's fields at the top, as without `--cv`; training and CV beside them.
+        let mut out = serde_json::to_value(&report)?;
+        if let Some(obj) = out.as_object_mut() {
+            let ms = trained_in.as_secs_f64() * 1000.0;
+            obj.insert(
+                "training".into(),
+                serde_json::json!({"examples": examples, "ms": ms}),
+            );
+            if let Some(cv) = cv {
+                obj.insert("cv".into(), serde_json::to_value(cv)?);
+            }
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
+        println!(
+            "classifier: trained on {examples} examples in {:.0} ms\n",
+            trained_in.as_secs_f64() * 1000.0
+        );
+        for report in cv.iter().flatten() {
+            println!("{}", report.render_text());
+        }
         print!("{}", report.render_text());
     }
     Ok(())

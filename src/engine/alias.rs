@@ -1,13 +1,16 @@
-//! The alias planner: a chat message to an [`Intent`] without an LLM, from the tool
-//! phrases in `tools/*.yaml` and the names in the service catalog. Synchronous,
-//! pure and fast (tens of microseconds), so it also serves as the LLM's fallback.
+//! The planner without an LLM: a chat message to an [`Intent`], from an intent
+//! classifier trained at start on the team's example phrasings (`tools/examples/`,
+//! [`crate::engine::nlu`]) and the names in the service catalog. Synchronous, pure
+//! and fast (tens of microseconds per message), so it also serves as the LLM's fallback.
 //!
 //! One message goes through: [`text`] (mentions, emoji, punctuation out; words in)
 //! -> [`spelling`] (typos of known words fixed) -> [`mentions`] (catalog names,
-//! environments) and [`numbers`] -> [`choose`] (which tool) -> [`fill`] (its
+//! environments) and [`numbers`] -> [`understand`] (names masked, class
+//! probabilities) -> [`choose`] (which tool, or a question, or none) -> [`fill`] (its
 //! arguments; call or ask back). [`followup`] reads a message against the thread
-//! first: the answer to a pending question, or "and in staging?". [`change`] tells the
-//! LLM planner whether a message asks for a change at all.
+//! first: the answer to a pending question, "and in staging?", "restart it". [`change`]
+//! tells the LLM planner whether a message asks for a change at all, from the hand
+//! patterns of `tools/*.yaml` as well as the planner's reading.
 
 mod change;
 mod choose;
@@ -20,6 +23,7 @@ mod reply;
 mod spelling;
 mod table;
 mod text;
+mod understand;
 
 use std::sync::Arc;
 
@@ -27,8 +31,11 @@ use serde_json::{Map, Value};
 
 use crate::actions::spec::{ActionKind, ToolSpec};
 use crate::engine::intent::{Intent, PlanContext};
+use crate::engine::nlu;
+use crate::engine::words::{nothing_pending, proposal_reply};
 use crate::platform::catalog::Catalog;
 
+use choose::Choice;
 use mentions::{EntityIndex, Mention};
 use numbers::Number;
 use patterns::PatternIndex;
@@ -37,6 +44,7 @@ use text::Message;
 
 pub(crate) use numbers::small_or_tens as number_word;
 pub use table::{AliasError, AliasTable, ToolAliases};
+pub use understand::TrainingSet;
 
 /// The question for a tool's missing arguments, worded as the alias planner words it
 /// (the LLM planner asks the same way).
@@ -118,15 +126,30 @@ pub struct AliasPlanner {
     speller: Speller,
     entities: EntityIndex,
     catalog: Arc<Catalog>,
+    understanding: understand::Understanding,
 }
 
 impl AliasPlanner {
     /// `tools` is what the planner may choose from; aliases of other tools are ignored.
+    /// Trains the intent classifier on the table's examples (once per process for the
+    /// same tools and examples).
     pub fn new(tools: Vec<ToolSpec>, aliases: AliasTable, catalog: Arc<Catalog>) -> Self {
         let names: Vec<&str> = tools.iter().map(|t| t.name).collect();
         let patterns = PatternIndex::new(&names, &aliases);
         let entities = EntityIndex::new(&catalog);
         let pattern_words: Vec<String> = patterns.vocabulary().collect();
+        // Words of the example templates are known words too: never "corrected" away.
+        let known: Vec<String> = pattern_words
+            .iter()
+            .cloned()
+            .chain(
+                aliases
+                    .corpus()
+                    .texts()
+                    .into_iter()
+                    .flat_map(text::tokenize),
+            )
+            .collect();
         let targets: Vec<String> = pattern_words
             .iter()
             .filter(|w| w.chars().count() >= MIN_PATTERN_TARGET_LEN)
@@ -134,15 +157,24 @@ impl AliasPlanner {
             .chain(entities.vocabulary())
             .chain(ENVIRONMENT_WORDS.iter().map(|w| (*w).to_owned()))
             .collect();
-        let speller = Speller::new(pattern_words, targets);
-        let tools = tools.into_iter().map(ToolInfo::new).collect();
-        Self {
+        let speller = Speller::new(known, targets);
+        let tools: Vec<ToolInfo> = tools.into_iter().map(ToolInfo::new).collect();
+        let untrained = nlu::Classifier::untrained(understand::labels(&tools));
+        let mut planner = Self {
             tools,
             patterns,
             speller,
             entities,
             catalog,
-        }
+            understanding: understand::Understanding {
+                model: Arc::new(untrained),
+                trained_in: std::time::Duration::ZERO,
+                examples: 0,
+            },
+        };
+        let set = planner.training_set(&aliases);
+        planner.understanding = understand::understand(&set);
+        planner
     }
 
     /// What `text` asks for, read in the light of the thread (`ctx`).
@@ -160,19 +192,23 @@ impl AliasPlanner {
         {
             return intent;
         }
-        if let Some(intent) = ctx
-            .previous
-            .as_ref()
-            .and_then(|p| followup::continue_previous(self, &f, p))
-        {
+        if let Some(intent) = followup::continue_previous(self, &f, ctx) {
             return intent;
         }
+        // A bare "yes" / "cancel" that no proposal or question of the thread was waiting
+        // for (those were answered before the planner) is about nothing: say so.
+        if let Some(decision) = proposal_reply(text) {
+            return Intent::NotPlatform {
+                reply: nothing_pending(decision).to_owned(),
+            };
+        }
         match choose::choose(self, &f) {
-            Some(idx) => {
+            Choice::Tool(idx) => {
                 let tool = &self.tools[idx];
                 fill::finish(tool, Map::new(), fill::extract(self, tool, &f))
             }
-            None => Intent::NotPlatform {
+            Choice::Ask(first, second) => fill::ask_which(self, &f, first, second),
+            Choice::NotPlatform => Intent::NotPlatform {
                 reply: reply::not_platform(&f.msg),
             },
         }

@@ -560,6 +560,7 @@ impl LlmAgent {
                 "I could not work out the details for {} ({error}). Could you say it again with the exact service or team name and the environment?",
                 tool.replace('_', " ")
             ),
+            choices: Vec::new(),
         })
     }
 
@@ -606,6 +607,7 @@ impl LlmAgent {
             args,
             missing,
             question,
+            choices: Vec::new(),
         })
     }
 
@@ -961,6 +963,7 @@ fn text_intent(text: &str) -> Intent {
             args: serde_json::Map::new(),
             missing: Vec::new(),
             question: text.to_owned(),
+            choices: Vec::new(),
         })
     } else {
         Intent::NotPlatform {
@@ -1108,7 +1111,9 @@ mod tests {
                 args,
                 missing: vec!["environment".into()],
                 question: "Which environment?".into(),
+                choices: Vec::new(),
             }),
+            ..PlanContext::default()
         };
         let note = thread_note(&ctx).unwrap();
         assert!(

@@ -26,6 +26,8 @@ struct ThreadState {
     pending: Option<Clarification>,
     #[serde(default)]
     previous: Option<ToolCall>,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    topic: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Clone)]
@@ -49,6 +51,7 @@ impl Memory {
         Ok(PlanContext {
             pending: state.pending,
             previous: state.previous,
+            topic: state.topic,
         })
     }
 
@@ -70,6 +73,7 @@ impl Memory {
             serde_json::to_value(ThreadState {
                 pending: c.pending.clone(),
                 previous: c.previous.clone(),
+                topic: c.topic.clone(),
             })
             .unwrap_or_default()
         });
@@ -93,11 +97,11 @@ mod tests {
         let memory = Memory::new(store, 12);
         let conv = ConversationKey::new(crate::chat::Surface::Terminal, "c", "t");
         let ctx = PlanContext {
-            pending: None,
             previous: Some(ToolCall {
                 tool: "deployment_status".into(),
                 args: serde_json::Map::new(),
             }),
+            ..PlanContext::default()
         };
         memory
             .commit_turn(

@@ -7,6 +7,7 @@ pub mod card;
 pub mod intent;
 pub mod llm;
 pub mod memory;
+pub mod nlu;
 pub mod prompt;
 mod words;
 
@@ -242,6 +243,7 @@ impl Engine {
         {
             return Ok((vec![reply], Some(ctx)));
         }
+
         let (intent, note) = match self.plan(msg, text, &mut ctx, &actor).await? {
             llm::Planned::Reply(reply) => return Ok((vec![*reply], Some(ctx))),
             llm::Planned::Intent { intent, note } => (intent, note),
@@ -262,7 +264,7 @@ impl Engine {
                 if let Some(offer) = reply.data.as_ref().and_then(Offer::from_data) {
                     self.propose_offer(msg, &actor, offer, &mut reply).await?;
                 }
-                ctx.previous = Some(call);
+                ctx.remember(call);
                 reply
             }
         };

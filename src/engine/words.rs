@@ -27,6 +27,16 @@ pub fn proposal_reply(text: &str) -> Option<ProposalReply> {
     }
 }
 
+/// The answer to a confirmation or cancellation when nothing in the thread waits for one.
+pub fn nothing_pending(decision: ProposalReply) -> &'static str {
+    match decision {
+        ProposalReply::Confirm => {
+            "There is nothing waiting for confirmation in this thread. Ask for a change (\"restart cart in staging\") and I'll propose it."
+        }
+        ProposalReply::Cancel => "There is nothing to cancel in this thread: no change is waiting.",
+    }
+}
+
 /// "confirm 3f2a9c1e" / "cancel 3f2a9c1e": a decision on the proposal whose id starts with
 /// the given (at least 4 character) prefix, for threads with several waiting.
 pub fn proposal_reply_by_id(text: &str) -> Option<(ProposalReply, String)> {

@@ -304,6 +304,7 @@ mod tests {
             args: Map::new(),
             missing: vec!["environment".into()],
             question: "Which environment?".into(),
+            choices: Vec::new(),
         })
     }
 

@@ -1327,6 +1327,7 @@ fn the_alias_planner_reads_any_text() {
         args: Map::from_iter([("service".to_owned(), json!("search"))]),
         missing: vec!["environment".into()],
         question: "Which environment?".into(),
+        choices: Vec::new(),
     };
     check(
         "alias planner",
@@ -1337,11 +1338,11 @@ fn the_alias_planner_reads_any_text() {
                 0 => PlanContext::default(),
                 1 => PlanContext {
                     pending: Some(pending.clone()),
-                    previous: None,
+                    ..PlanContext::default()
                 },
                 _ => PlanContext {
-                    pending: None,
                     previous: Some(previous.clone()),
+                    ..PlanContext::default()
                 },
             };
             match planner.plan(&text, &ctx) {

@@ -34,6 +34,7 @@ mod metrics;
 mod oncall_opsgenie;
 mod oncall_pagerduty;
 mod oncall_schedule_file;
+mod planner_context;
 mod read_actions;
 mod remediation_memory;
 mod remediation_restart_scale;

@@ -27,10 +27,11 @@ impl AliasPlanner {
             return Vec::new();
         }
         let mut asked: Vec<&'static str> = Vec::new();
+        // A question between tools ("should I restart it, or show its logs?") is no request.
         let planned = match self.plan(text, ctx) {
             Intent::Call(c) => Some(c.tool),
-            Intent::Clarify(c) => Some(c.tool),
-            Intent::NotPlatform { .. } => None,
+            Intent::Clarify(c) if c.choices.is_empty() => Some(c.tool),
+            Intent::Clarify(_) | Intent::NotPlatform { .. } => None,
         };
         if let Some(tool) = planned.as_deref().and_then(|t| self.mutation(t)) {
             asked.push(tool);
@@ -217,8 +218,9 @@ mod tests {
                 args: serde_json::Map::new(),
                 missing: vec!["environment".into()],
                 question: "Which environment?".into(),
+                choices: Vec::new(),
             }),
-            previous: None,
+            ..PlanContext::default()
         };
         let p = planner();
         assert_eq!(p.changes_asked("dev please", &ctx), ["create_namespace"]);

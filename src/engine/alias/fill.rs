@@ -142,6 +142,35 @@ fn subject(p: &AliasPlanner, f: &Features) -> Option<Found> {
     })
 }
 
+/// A question between two tools neither of which was likely enough (or, when both are
+/// the same change, whether it was meant at all), with the first tool's arguments so
+/// far. A change is never proposed on such a reading; the answer picks the tool.
+pub(crate) fn ask_which(p: &AliasPlanner, f: &Features, first: usize, second: usize) -> Intent {
+    let tool = &p.tools[first];
+    let mut args = extract(p, tool, f).args;
+    if second != first {
+        let other = extract(p, &p.tools[second], f).args;
+        for (k, v) in other {
+            args.entry(k).or_insert(v);
+        }
+    }
+    args.remove("query");
+    let names: Vec<&str> = [first, second]
+        .iter()
+        .map(|i| p.tools[*i].spec.name)
+        .collect();
+    let question = reply::which(&names, &args);
+    let mut choices: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    choices.dedup();
+    Intent::Clarify(Clarification {
+        tool: tool.spec.name.to_owned(),
+        args,
+        missing: Vec::new(),
+        question,
+        choices,
+    })
+}
+
 /// `base` (from the thread) updated with `ex`: a call when every required argument is
 /// settled, otherwise a question for the missing ones.
 pub(crate) fn finish(tool: &ToolInfo, base: Map<String, Value>, ex: Extraction) -> Intent {
@@ -173,5 +202,6 @@ pub(crate) fn finish(tool: &ToolInfo, base: Map<String, Value>, ex: Extraction) 
         args,
         missing,
         question,
+        choices: Vec::new(),
     })
 }

@@ -1,12 +1,14 @@
 //! Messages that only make sense in their thread: the answer to a question the bot
-//! asked ("staging", "payments in dev", "3"), and elliptical follow-ups to the last
-//! call ("and in staging?", "what about prod", "same for cart", "and the logs?").
+//! asked ("staging", "payments in dev", "3", "the restart"), and elliptical follow-ups
+//! to the last call ("and in staging?", "what about prod", "same for cart", "and the
+//! logs?", "restart it" - the service and environment the thread last named).
 
 use serde_json::{Map, Value};
 
-use crate::engine::intent::{Clarification, Intent, ToolCall};
+use crate::engine::intent::{Clarification, Intent, PlanContext, ToolCall};
+use crate::engine::words::{ProposalReply, proposal_reply};
 
-use super::choose::{self, MIN_SCORE};
+use super::choose;
 use super::fill::{self, Extraction};
 use super::{AliasPlanner, Features};
 
@@ -32,10 +34,14 @@ pub(crate) fn answer_pending(
     f: &Features,
     pending: &Clarification,
 ) -> Option<Intent> {
+    if !pending.choices.is_empty() {
+        return answer_choice(p, f, pending);
+    }
     let idx = p.tool_index(&pending.tool)?;
-    if let Some((best, score)) = choose::best(p, f)
+    if !only_arguments(f)
+        && let Some((best, prob)) = choose::best(p, f)
         && best != idx
-        && score >= MIN_SCORE
+        && prob >= choose::threshold(p, best)
     {
         return None;
     }
@@ -47,18 +53,62 @@ pub(crate) fn answer_pending(
     Some(fill::finish(tool, pending.args.clone(), ex))
 }
 
-/// The message read as a variation of `previous`; `None` unless it is elliptical.
+/// The answer to "should I restart cart, or check its status?": the choice the message
+/// leans to ("yes" takes the first), with the arguments known so far. `None` when it
+/// leans to none of them (a new request).
+fn answer_choice(p: &AliasPlanner, f: &Features, pending: &Clarification) -> Option<Intent> {
+    let choices: Vec<usize> = pending
+        .choices
+        .iter()
+        .filter_map(|c| p.tool_index(c))
+        .collect();
+    let idx = match proposal_reply(&f.msg.cleaned) {
+        Some(ProposalReply::Confirm) => *choices.first()?,
+        Some(ProposalReply::Cancel) => {
+            return Some(Intent::NotPlatform {
+                reply: "OK, I'll leave it.".to_owned(),
+            });
+        }
+        None => {
+            let probs = p.predict(f).probs;
+            let (idx, prob) = choices
+                .iter()
+                .map(|&i| (i, probs.get(i).copied().unwrap_or(0.0)))
+                .max_by(|a, b| a.1.total_cmp(&b.1))?;
+            let elsewhere = choose::best(p, f)
+                .is_some_and(|(b, bp)| !choices.contains(&b) && bp >= choose::threshold(p, b));
+            if elsewhere || prob < CHOICE_MIN_PROB {
+                return None;
+            }
+            idx
+        }
+    };
+    let tool = &p.tools[idx];
+    let base: Map<String, Value> = pending
+        .args
+        .iter()
+        .filter(|(k, _)| tool.takes(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Some(fill::finish(tool, base, fill::extract(p, tool, f)))
+}
+
+/// The least probability an answer needs to pick one of the offered tools.
+const CHOICE_MIN_PROB: f32 = 0.05;
+
+/// The message read as a variation of the thread's last call; `None` unless it is elliptical.
 pub(crate) fn continue_previous(
     p: &AliasPlanner,
     f: &Features,
-    previous: &ToolCall,
+    ctx: &PlanContext,
 ) -> Option<Intent> {
+    let previous = ctx.previous.as_ref()?;
     if !is_elliptical(f) {
         return None;
     }
     let prev_idx = p.tool_index(&previous.tool)?;
     let idx = match choose::best(p, f) {
-        Some((best, score)) if score >= MIN_SCORE => best,
+        Some((best, prob)) if !only_arguments(f) && prob >= choose::threshold(p, best) => best,
         _ => prev_idx,
     };
     let tool = &p.tools[idx];
@@ -69,28 +119,34 @@ pub(crate) fn continue_previous(
     if tool.is_docs() {
         extend_query(&mut ex, previous);
     }
-    Some(fill::finish(tool, carried_args(p, idx, previous), ex))
+    Some(fill::finish(tool, carried_args(p, idx, ctx, previous), ex))
 }
 
-/// The previous call's arguments that the tool takes; a service or team becomes the
-/// on-call subject ("who's on call for it?").
-fn carried_args(p: &AliasPlanner, idx: usize, previous: &ToolCall) -> Map<String, Value> {
+/// The thread's topic and the previous call's arguments that the tool takes; a service
+/// or team becomes the on-call subject ("who's on call for it?").
+fn carried_args(
+    p: &AliasPlanner,
+    idx: usize,
+    ctx: &PlanContext,
+    previous: &ToolCall,
+) -> Map<String, Value> {
     let tool = &p.tools[idx];
-    let mut args: Map<String, Value> = previous
-        .args
+    let mut args: Map<String, Value> = ctx
+        .topic
         .iter()
+        .chain(&previous.args)
         .filter(|(k, _)| tool.takes(k) && k.as_str() != "query")
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let named_before = previous
-        .args
-        .get("service")
-        .or_else(|| previous.args.get("team"));
+    let named_before = ["service", "team"]
+        .iter()
+        .find_map(|k| previous.args.get(*k).or_else(|| ctx.topic.get(*k)))
+        .cloned();
     if tool.takes("subject")
         && !args.contains_key("subject")
         && let Some(v) = named_before
     {
-        args.insert("subject".to_owned(), v.clone());
+        args.insert("subject".to_owned(), v);
     }
     args
 }

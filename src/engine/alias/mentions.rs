@@ -59,11 +59,6 @@ impl Mention {
         let both = self.team && self.service;
         listed && (!both || self.hint.is_none_or(|h| h == kind))
     }
-
-    /// Only a service, never a team.
-    pub fn service_only(&self) -> bool {
-        self.service && !self.can_be(Kind::Team)
-    }
 }
 
 #[derive(Debug, Clone, Default)]

@@ -191,13 +191,6 @@ fn is_quantity_of_something_else(words: &[Word], n: &Number) -> bool {
     word_at(words, Some(n.end)).is_some_and(|w| UNITS.contains(&w))
 }
 
-/// Whether some number in the message fits `arg` by its cue words.
-pub(crate) fn any_fits(arg: &str, words: &[Word], numbers: &[Number]) -> bool {
-    numbers
-        .iter()
-        .any(|n| fits(arg, words, n) && !is_quantity_of_something_else(words, n))
-}
-
 /// The value for numeric argument `arg`: a number with `arg`'s cue words, or else,
 /// when `arg` is the tool's only numeric argument, the only bare number in digits.
 pub(crate) fn pick(
@@ -259,7 +252,6 @@ mod tests {
             }
             for arg in ["replicas", "lines", "revision", "memory"] {
                 let _ = pick(arg, &m.words, &found, true);
-                let _ = any_fits(arg, &m.words, &found);
             }
         }
     }

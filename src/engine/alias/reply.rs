@@ -44,6 +44,64 @@ Ask \"how do I {verb} ...\" to find the process in the platform docs."
     )
 }
 
+/// What a tool would do, as a phrase after "Do you want me to" ("restart cart in prod").
+fn action_phrase(tool: &str, args: &Map<String, Value>) -> String {
+    let target = match (arg_str(args, "service"), arg_str(args, "team")) {
+        (Some(s), _) => s.to_owned(),
+        (None, Some(t)) => format!("the {t} team"),
+        _ => String::new(),
+    };
+    let env = arg_str(args, "environment")
+        .map(|e| format!(" in {e}"))
+        .unwrap_or_default();
+    let phrase = match tool {
+        "search_docs" => return "search the platform docs".to_owned(),
+        "who_is_on_call" => return format!("tell you who's on call{}", for_target(&target)),
+        "list_deployments" => return format!("list deployments{}{env}", for_target(&target)),
+        "create_namespace" => return format!("create a namespace{}{env}", for_target(&target)),
+        "set_memory_limit" => return format!("change the memory limit{}{env}", of_target(&target)),
+        other => verb(other),
+    };
+    let target = if target.is_empty() {
+        "a service".to_owned()
+    } else {
+        target
+    };
+    format!("{phrase} {target}{env}")
+}
+
+fn for_target(target: &str) -> String {
+    if target.is_empty() {
+        String::new()
+    } else {
+        format!(" for {target}")
+    }
+}
+
+fn of_target(target: &str) -> String {
+    if target.is_empty() {
+        String::new()
+    } else {
+        format!(" of {target}")
+    }
+}
+
+/// The question when the planner cannot tell which of `tools` (one or two) was meant.
+pub(crate) fn which(tools: &[&str], args: &Map<String, Value>) -> String {
+    match tools {
+        [a, b] if a != b => format!(
+            "I'm not sure what you'd like: should I {}, or {}? Say which (nothing changes until you confirm a proposal).",
+            action_phrase(a, args),
+            action_phrase(b, args)
+        ),
+        [a, ..] => format!(
+            "I'm not sure I understood: do you want me to {}? Say yes to get a proposal, or rephrase.",
+            action_phrase(a, args)
+        ),
+        [] => "I'm not sure what you'd like; could you rephrase?".to_owned(),
+    }
+}
+
 /// What a tool does to a service, for questions ("Which service should I restart?").
 fn verb(tool: &str) -> &'static str {
     match tool {

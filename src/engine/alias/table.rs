@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::text::tokenize;
+use crate::engine::nlu::{Corpus, CorpusError};
 
 /// The tool files compiled into the binary.
 const BUILTIN: [(&str, &str); 12] = [
@@ -105,6 +106,8 @@ pub enum AliasError {
     },
     #[error("{file}: `name: {name}` does not match the file name")]
     NameMismatch { file: String, name: String },
+    #[error(transparent)]
+    Examples(#[from] CorpusError),
     #[error("tool `{name}` is defined twice ({first} and {second})")]
     Duplicate {
         name: String,
@@ -113,15 +116,18 @@ pub enum AliasError {
     },
 }
 
-/// Every tool's aliases, by tool name.
+/// Every tool's aliases, by tool name, and the example templates the planner's
+/// classifier learns from.
 #[derive(Debug, Clone, Default)]
 pub struct AliasTable {
     tools: BTreeMap<String, (String, ToolAliases)>,
+    corpus: Corpus,
 }
 
 impl AliasTable {
     /// Reads every `*.yaml` / `*.yml` directly in `dir` (sub-folders such as
     /// `golden-paths/` hold other things). Each file's `name` must match its file name.
+    /// The example templates come from `dir/examples/` when it exists, else the built-in ones.
     pub fn load_dir(dir: &Path) -> Result<AliasTable, AliasError> {
         let io = |source| AliasError::Io {
             path: dir.to_owned(),
@@ -154,12 +160,21 @@ impl AliasTable {
             }
             table.insert(&file, tool)?;
         }
+        let examples = dir.join("examples");
+        table.corpus = if examples.is_dir() {
+            Corpus::load_dir(&examples)?
+        } else {
+            Corpus::builtin()
+        };
         Ok(table)
     }
 
     /// The tool files compiled into the binary (`tools/*.yaml`).
     pub fn builtin() -> AliasTable {
-        let mut table = AliasTable::default();
+        let mut table = AliasTable {
+            corpus: Corpus::builtin(),
+            ..AliasTable::default()
+        };
         for (file, src) in BUILTIN {
             let added = Self::from_yaml(file, src).and_then(|t| table.insert(file, t));
             if let Err(e) = added {
@@ -198,6 +213,17 @@ impl AliasTable {
         self.tools
             .insert(tool.name.clone(), (origin.to_owned(), tool));
         Ok(())
+    }
+
+    /// The example templates (`tools/examples/*.txt`).
+    pub fn corpus(&self) -> &Corpus {
+        &self.corpus
+    }
+
+    /// The same tools with other example templates.
+    pub fn with_corpus(mut self, corpus: Corpus) -> Self {
+        self.corpus = corpus;
+        self
     }
 
     pub fn get(&self, tool: &str) -> Option<&ToolAliases> {

@@ -245,7 +245,7 @@ fn chit_chat_is_not_a_platform_request() {
 fn pending(c: Clarification) -> PlanContext {
     PlanContext {
         pending: Some(c),
-        previous: None,
+        ..PlanContext::default()
     }
 }
 
@@ -296,8 +296,8 @@ fn a_new_request_replaces_the_pending_one() {
 fn previous(text: &str) -> PlanContext {
     match plan(text) {
         Intent::Call(c) => PlanContext {
-            pending: None,
             previous: Some(c),
+            ..PlanContext::default()
         },
         other => panic!("{other:?}"),
     }
@@ -393,4 +393,83 @@ fn a_negative_count_is_not_read_as_a_positive_one() {
     let c = clarify("scale cart to -3 in staging");
     assert_eq!(c.tool, "scale_deployment");
     assert_eq!(c.missing, ["replicas"]);
+}
+
+/// A planner whose classifier learnt from a toy corpus where one phrase means a restart
+/// as often as the logs: its readings of that phrase are below every threshold.
+fn toy_planner() -> AliasPlanner {
+    let mut corpus = crate::engine::nlu::Corpus::default();
+    for (label, src) in [
+        (
+            "restart_deployment",
+            "(restart|bounce) {service} (in|on) {environment}\ndo the thing with {service} in {environment}\n",
+        ),
+        (
+            "pod_logs",
+            "(logs|tail) (of |){service} (in|on) {environment}\ndo the thing with {service} in {environment}\n",
+        ),
+        ("none", "(hello|thanks|tell me a joke)\n"),
+    ] {
+        corpus.add(label, label, src).unwrap();
+    }
+    let tools = all_tools()
+        .into_iter()
+        .filter(|t| ["restart_deployment", "pod_logs"].contains(&t.name))
+        .collect();
+    AliasPlanner::new(
+        tools,
+        AliasTable::builtin().with_corpus(corpus),
+        Arc::new(Catalog::sandbox()),
+    )
+}
+
+#[test]
+fn a_change_below_the_threshold_is_a_question_between_the_top_two() {
+    let p = toy_planner();
+    let none = PlanContext::default();
+    let asked = match p.plan("do the thing with cart in staging", &none) {
+        Intent::Clarify(c) => c,
+        other => panic!("{other:?}"),
+    };
+    let mut choices = asked.choices.clone();
+    choices.sort();
+    assert_eq!(choices, ["pod_logs", "restart_deployment"], "{asked:?}");
+    assert!(
+        asked.question.contains("restart cart in staging"),
+        "{}",
+        asked.question
+    );
+    assert_eq!(asked.args["service"], json!("cart"));
+    let ctx = pending(asked);
+    // The answer picks one of them, with the arguments already given.
+    match p.plan("the restart", &ctx) {
+        Intent::Call(c) => {
+            assert_eq!(c.tool, "restart_deployment");
+            assert_eq!(
+                Value::Object(c.args),
+                json!({"service": "cart", "environment": "staging"})
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match p.plan("logs please", &ctx) {
+        Intent::Call(c) => assert_eq!(c.tool, "pod_logs"),
+        other => panic!("{other:?}"),
+    }
+    // "no" drops it.
+    assert!(matches!(p.plan("no", &ctx), Intent::NotPlatform { .. }));
+    // Above the threshold a clear request is a call.
+    assert!(matches!(
+        p.plan("bounce cart in staging", &none),
+        Intent::Call(c) if c.tool == "restart_deployment"
+    ));
+}
+
+#[test]
+fn the_classifier_is_trained_once_per_process_for_the_same_examples() {
+    let a = planner();
+    let b = planner();
+    assert!(Arc::ptr_eq(&a.understanding.model, &b.understanding.model));
+    let (examples, _) = a.training_summary();
+    assert!(examples > 1000, "{examples}");
 }

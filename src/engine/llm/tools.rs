@@ -239,6 +239,7 @@ impl ToolBox {
             args,
             missing,
             question,
+            choices: Vec::new(),
         })
     }
 }

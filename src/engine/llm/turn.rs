@@ -143,7 +143,7 @@ impl Engine {
             Ok(AgentOutcome::Answer { text, reads, note }) => {
                 ctx.pending = None;
                 if let Some(last) = reads.last() {
-                    ctx.previous = Some(last.call.clone());
+                    ctx.remember(last.call.clone());
                 }
                 // A fix a read offers (diagnose's remediation) is proposed as on the alias
                 // path: it comes from the action's typed output, not from the model.
