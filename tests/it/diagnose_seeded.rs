@@ -171,7 +171,7 @@ async fn a_pending_pod_is_explained_by_the_scheduler_message_and_node_capacity()
         .say_one(
             "t",
             "priya.nair",
-            "ledger pods stuck in Pending in prd, why?",
+            "why are ledger pods not getting scheduled in production?",
         )
         .await;
     let fs = findings(reply.data.as_ref().unwrap());

@@ -14,7 +14,7 @@ const TEAM_CUES_AFTER: &[&str] = &[
 ];
 /// Words right before a name that make it a team ("team: search", "for team identity").
 const TEAM_CUES_BEFORE: &[&str] = &["team"];
-/// Words right after a name that make it a service ("tail search logs").
+/// Words right after a name that make it a service ("grab search logs").
 const SERVICE_CUES_AFTER: &[&str] = &[
     "service",
     "svc",
@@ -272,7 +272,7 @@ mod tests {
         let (m, _) = scan("namespace for the search team");
         assert_eq!(m[0].hint, Some(Kind::Team));
         assert!(m[0].can_be(Kind::Team) && !m[0].can_be(Kind::Service));
-        let (m, _) = scan("tail search logs");
+        let (m, _) = scan("grab search logs");
         assert_eq!(m[0].hint, Some(Kind::Service));
         let (m, _) = scan("team: search, env: dev");
         assert_eq!(m[0].hint, Some(Kind::Team));

@@ -96,7 +96,7 @@ fn read_tools_are_recognised() {
         "diagnose",
         json!({"service": "cart", "environment": "prod"}),
     );
-    assert_call("tail search logs", "pod_logs", json!({"service": "search"}));
+    assert_call("grab search logs", "pod_logs", json!({"service": "search"}));
     assert_call(
         "search for cart logs in prod",
         "pod_logs",
