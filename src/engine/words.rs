@@ -59,7 +59,7 @@ pub fn proposal_reply_by_id(text: &str) -> Option<(ProposalReply, String)> {
 
 pub const HELP: &str = "I'm platbot. Ask me things like:\n\
 - \"can I get a namespace for payments in dev?\" (I propose the change; you confirm)\n\
-- \"status of cart in prod?\"\n\
+- \"how is cart doing in prod?\"\n\
 - \"list deployments in staging\"\n\
 - \"who's on call for checkout?\"\n\
 - \"why is search crashing in staging?\"\n\

@@ -298,7 +298,7 @@ mod tests {
             );
         }
         let dm = callback(serde_json::json!({
-            "type": "message", "channel": "D1", "channel_type": "im", "user": "U1", "text": "status of cart in prod", "ts": "2.2"
+            "type": "message", "channel": "D1", "channel_type": "im", "user": "U1", "text": "how is cart doing in prod", "ts": "2.2"
         }));
         assert_eq!(message(&dm, Some("U0BOT")).unwrap().thread_ts, "2.2");
     }

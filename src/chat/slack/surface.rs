@@ -145,7 +145,7 @@ impl SlackSurface {
         if cmd.text.is_empty() {
             return (
                 Accepted::Ignored("empty command".into()),
-                "Ask me something, e.g. `/platbot status of cart in prod` or `/platbot can I get a namespace for payments in dev?`".into(),
+                "Ask me something, e.g. `/platbot how is cart doing in prod` or `/platbot can I get a namespace for payments in dev?`".into(),
             );
         }
         let delivery = format!("command:{}", cmd.trigger_id);

@@ -233,7 +233,7 @@ mod tests {
         for text in ["staging", "cart in prod", "payments in dev please", "3"] {
             assert!(p.only_arguments(text), "{text:?}");
         }
-        for text in ["restart cart", "status of cart in prod?", ""] {
+        for text in ["restart cart", "how is cart doing in prod?", ""] {
             assert!(!p.only_arguments(text), "{text:?}");
         }
     }

@@ -62,7 +62,7 @@ fn integer_arguments_come_from_the_schema() {
 #[test]
 fn read_tools_are_recognised() {
     assert_call(
-        "status of cart in prod",
+        "how is cart doing in prod",
         "deployment_status",
         json!({"service": "cart", "environment": "prod"}),
     );
@@ -306,7 +306,7 @@ fn previous(text: &str) -> PlanContext {
 #[test]
 fn elliptical_follow_ups_reuse_the_previous_call() {
     let p = planner();
-    let ctx = previous("status of cart in prod");
+    let ctx = previous("how is cart doing in prod");
     let cases = [
         (
             "and in staging?",
