@@ -121,7 +121,11 @@ mod tests {
         assert!(total <= 12, "{history:?}");
         // Oldest turns are dropped first; the newest is always last.
         assert_eq!(history.last().unwrap().text, "also fine");
-        assert!(history.iter().all(|t| t.text != "how is cart doing in prod"));
+        assert!(
+            history
+                .iter()
+                .all(|t| t.text != "how is cart doing in prod")
+        );
         let back = memory.context(&conv).await.unwrap();
         assert_eq!(back.previous.unwrap().tool, "deployment_status");
         let other = ConversationKey::new(crate::chat::Surface::Terminal, "c", "other");
