@@ -61,12 +61,12 @@ fn main() {
         t.elapsed()
     );
     let utterances = [
-        "status of cart in prod?",
+        "how is cart doing in prod?",
         "can I get a namespace for payments in dev?",
         "who's on call for checkout?",
         "why is search crashing in staging?",
         "how do I rotate a db password?",
-        "set checkout-api to 3 replicas in stg",
+        "put checkout-api on 3 replicas in staging",
     ];
     let empty = PlanContext::default();
     let mut samples = Vec::new();
@@ -86,8 +86,8 @@ fn main() {
     };
     for (name, text) in [
         (
-            "turn: status of cart in prod (1 GET)",
-            "status of cart in prod?",
+            "turn: how is cart doing in prod (1 GET)",
+            "how is cart doing in prod?",
         ),
         ("turn: chit-chat (no tool)", "thanks!"),
         (

@@ -198,7 +198,7 @@ async fn one_application_per_environment_with_a_failed_sync_and_a_missing_one() 
         ]
     );
     // One environment asked: one Application read.
-    let reply = bot.say_one("t2", "x", "status of cart in prod").await;
+    let reply = bot.say_one("t2", "x", "how is cart doing in prod").await;
     assert!(reply.text.contains("Argo CD `cart-prod`"), "{}", reply.text);
     assert!(!reply.text.contains("cart-staging"), "{}", reply.text);
 }
@@ -207,7 +207,7 @@ async fn one_application_per_environment_with_a_failed_sync_and_a_missing_one() 
 async fn a_rejected_token_and_a_forbidden_application_are_named_and_the_rest_answers() {
     let (url, _) = start().await;
     let bot = sandbox_bot_with(&config(&url, "{app}"), &[("ARGOCD_TOKEN", "stale")]).await;
-    let reply = bot.say_one("t", "x", "status of cart in prod").await;
+    let reply = bot.say_one("t", "x", "how is cart doing in prod").await;
     assert!(
         reply
             .text
@@ -222,7 +222,7 @@ async fn a_rejected_token_and_a_forbidden_application_are_named_and_the_rest_ans
     );
     assert!(!reply.text.contains("stale"), "{}", reply.text);
     let bot = sandbox_bot_with(&config(&url, "secret-{app}"), &[("ARGOCD_TOKEN", TOKEN)]).await;
-    let reply = bot.say_one("t", "x", "status of cart in prod").await;
+    let reply = bot.say_one("t", "x", "how is cart doing in prod").await;
     assert!(
         reply
             .text
@@ -247,7 +247,7 @@ async fn a_service_without_the_annotation_says_argo_cd_was_not_consulted() {
         config(&url, "{app}")
     );
     let bot = sandbox_bot_with(&toml, &[("ARGOCD_TOKEN", TOKEN)]).await;
-    let reply = bot.say_one("t", "x", "status of cart in prod").await;
+    let reply = bot.say_one("t", "x", "how is cart doing in prod").await;
     assert!(
         reply
             .text

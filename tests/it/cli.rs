@@ -35,7 +35,7 @@ fn chat_in_the_sandbox_proposes_confirms_and_audits() {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"can I get a namespace for payments in dev?\nconfirm\nstatus of cart in prod?\n/quit\n")
+        .write_all(b"can I get a namespace for payments in dev?\nconfirm\nhow is cart doing in prod?\n/quit\n")
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -69,7 +69,7 @@ fn chat_in_the_sandbox_proposes_confirms_and_audits() {
 fn ask_prints_one_answer() {
     let dir = tempfile::tempdir().unwrap();
     let (ok, out, err) =
-        run(platbot(dir.path()).args(["ask", "--sandbox", "status of cart in prod?"]));
+        run(platbot(dir.path()).args(["ask", "--sandbox", "how is cart doing in prod?"]));
     assert!(ok, "{err}");
     assert!(out.contains("checkout-prod"), "{out}");
 }

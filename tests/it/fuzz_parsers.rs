@@ -317,7 +317,7 @@ fn slack_events() -> Vec<Value> {
                 "C0PLATFORM",
                 "1700000000.000100",
                 None,
-                "status of cart in prod",
+                "how is cart doing in prod",
             ),
         ),
         payloads::callback(
@@ -782,7 +782,7 @@ fn http_api_bodies_get_a_json_error_never_a_5xx() {
     });
     let http = reqwest::Client::new();
     let valid = vec![
-        json!({"conversation": "fuzz", "user": "priya.nair", "text": "status of cart in prod"}),
+        json!({"conversation": "fuzz", "user": "priya.nair", "text": "how is cart doing in prod"}),
         json!({"user": "priya.nair"}),
     ];
     #[derive(Debug, Clone)]
@@ -1038,7 +1038,7 @@ fn tool_files_load_or_name_the_file() {
                         .map_err(|e| TestCaseError::fail(e.to_string()))?;
                     let planner =
                         AliasPlanner::new(all_tools(), table, Arc::new(Catalog::sandbox()));
-                    let _ = planner.plan("status of cart in prod", &PlanContext::default());
+                    let _ = planner.plan("how is cart doing in prod", &PlanContext::default());
                 }
                 Err(e) => prop_assert!(e.to_string().contains("tools/fuzzed.yaml"), "{e}"),
             }

@@ -595,7 +595,7 @@ async fn a_change_written_in_prose_is_never_taken_as_a_call() {
     assert_eq!(llm_audit[0].outcome, "fallback");
 
     let reply = bot
-        .say_one("i12", "mei.chen", "status of cart in prod?")
+        .say_one("i12", "mei.chen", "how is cart doing in prod?")
         .await;
     assert_eq!(reply.text, "cart is fine in prod.");
 }

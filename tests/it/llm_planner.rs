@@ -26,7 +26,7 @@ async fn a_read_runs_and_the_model_summarises_it_in_a_closing_request_without_to
     let before = bot.double().mutation_count();
 
     let reply = bot
-        .say_one("t1", "jonah.feld", "status of cart in prod?")
+        .say_one("t1", "jonah.feld", "how is cart doing in prod?")
         .await;
     assert_eq!(reply.text, "cart in prod is healthy: all replicas ready.");
     assert!(reply.data.is_some(), "the read's data rides along");
@@ -123,7 +123,7 @@ async fn follow_ups_in_a_thread_carry_the_history_and_the_previous_call() {
     ])
     .await;
     let bot = bot_with(&llm, "max_steps = 1").await;
-    bot.say_one("t2", "jonah.feld", "status of cart in prod?")
+    bot.say_one("t2", "jonah.feld", "how is cart doing in prod?")
         .await;
     let reply = bot.say_one("t2", "jonah.feld", "and in staging?").await;
     assert_eq!(reply.text, "cart is fine in staging too.");
@@ -140,7 +140,7 @@ async fn follow_ups_in_a_thread_carry_the_history_and_the_previous_call() {
         })
         .collect();
     assert!(
-        said.contains(&("user".into(), "status of cart in prod?".into())),
+        said.contains(&("user".into(), "how is cart doing in prod?".into())),
         "{said:?}"
     );
     // platbot's reply is quoted as data, not sent as the model's own words.
@@ -189,7 +189,7 @@ async fn a_request_the_model_answers_without_reading_is_read_anyway() {
     ])
     .await;
     let bot = bot_with(&llm, "max_steps = 1").await;
-    bot.say_one("t20", "jonah.feld", "status of cart in prod?")
+    bot.say_one("t20", "jonah.feld", "how is cart doing in prod?")
         .await;
     let reply = bot.say_one("t20", "jonah.feld", "and in staging?").await;
     assert!(!reply.text.contains("fine in staging"), "{}", reply.text);

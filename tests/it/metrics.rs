@@ -90,7 +90,7 @@ async fn a_chat_turn_shows_in_the_metrics() {
     let resp = http
         .post(format!("{}/api/v1/messages", served.base))
         .json(
-            &json!({"conversation": "m1", "user": "priya.nair", "text": "status of cart in prod?"}),
+            &json!({"conversation": "m1", "user": "priya.nair", "text": "how is cart doing in prod?"}),
         )
         .send()
         .await

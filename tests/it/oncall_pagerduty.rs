@@ -502,7 +502,7 @@ async fn a_provider_that_times_out_gets_a_clear_reply_and_nothing_else_waits() {
     let started = std::time::Instant::now();
     let (slow, other) = tokio::join!(
         bot.say_one("t1", "x", "who's on call for cart?"),
-        bot.say_one("t2", "x", "status of cart in prod"),
+        bot.say_one("t2", "x", "how is cart doing in prod"),
     );
     assert!(
         started.elapsed() < Duration::from_secs(5),

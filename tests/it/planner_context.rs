@@ -44,7 +44,8 @@ async fn restart_it_after_a_diagnosis_means_the_diagnosed_service() {
 #[tokio::test]
 async fn a_new_service_starts_a_new_topic() {
     let bot = sandbox_bot("").await;
-    bot.say_one("t3", CHECKOUT, "status of cart in prod").await;
+    bot.say_one("t3", CHECKOUT, "how is cart doing in prod")
+        .await;
     // Another service without an environment: "it" is now that service, and the
     // environment of the old one is not carried over to it.
     bot.say_one("t3", CHECKOUT, "is checkout-api healthy?")
@@ -71,7 +72,8 @@ async fn yes_or_cancel_with_nothing_waiting_says_so() {
     let cancel = bot.say_one("t4", CHECKOUT, "cancel").await;
     assert!(cancel.text.contains("nothing to cancel"), "{}", cancel.text);
     // After a read, a stray "confirm" is still about nothing.
-    bot.say_one("t4", CHECKOUT, "status of cart in prod").await;
+    bot.say_one("t4", CHECKOUT, "how is cart doing in prod")
+        .await;
     let confirm = bot.say_one("t4", CHECKOUT, "confirm").await;
     assert!(
         confirm.text.contains("nothing waiting for confirmation"),

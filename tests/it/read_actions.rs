@@ -9,7 +9,7 @@ use platbot::actions::{ActionError, Registry, RegistryEntry};
 async fn status_of_a_service_in_one_environment() {
     let bot = sandbox_bot("").await;
     let reply = bot
-        .say_one("t", "jonah.feld", "status of cart in prod?")
+        .say_one("t", "jonah.feld", "how is cart doing in prod?")
         .await;
     assert!(reply.text.contains("cart"), "{}", reply.text);
     assert!(
@@ -165,7 +165,7 @@ async fn oversized_and_empty_messages_get_a_clear_reply() {
     let reply = bot.say_one("t", "x", "   ").await;
     assert!(reply.text.contains("platbot"), "{}", reply.text);
     // Another conversation is unaffected.
-    let ok = bot.say_one("t2", "x", "status of cart in prod").await;
+    let ok = bot.say_one("t2", "x", "how is cart doing in prod").await;
     assert!(ok.text.contains("checkout-prod"), "{}", ok.text);
 }
 

@@ -434,7 +434,7 @@ async fn direct_messages_are_answered_in_their_thread_after_the_ack() {
     // A slow users.info: the ack must not wait for the work.
     s.fake.delay("users.info", Duration::from_millis(1500));
     let ts = "1700000001.000100";
-    let dm = payloads::direct_message(PRIYA, "D0PRIYA", ts, None, "status of cart in prod?");
+    let dm = payloads::direct_message(PRIYA, "D0PRIYA", ts, None, "how is cart doing in prod?");
     let sent = s.event(&payloads::callback("Ev0DM1", dm)).await;
     assert_eq!(sent.status, 200);
     assert!(
@@ -482,7 +482,11 @@ async fn direct_messages_are_answered_in_their_thread_after_the_ack() {
 async fn a_thread_is_answered_in_order() {
     let s = start().await;
     let ts = "1700000002.000100";
-    let asks = ["status of cart in prod?", "and in staging?", "and in dev?"];
+    let asks = [
+        "how is cart doing in prod?",
+        "and in staging?",
+        "and in dev?",
+    ];
     for (i, text) in asks.iter().enumerate() {
         let msg_ts = format!("1700000002.00010{i}");
         let thread = (i > 0).then_some(ts);
@@ -514,7 +518,7 @@ async fn slash_command_answers_in_a_new_thread() {
     let fields = payloads::slash_command(
         PRIYA,
         CHANNEL,
-        "status of cart in prod",
+        "how is cart doing in prod",
         "4444.1.cmd",
         &s.response_url(),
     );
@@ -534,7 +538,7 @@ async fn slash_command_answers_in_a_new_thread() {
     assert!(
         parent
             .shown_text()
-            .contains("<@U0PRIYA> asked: status of cart in prod")
+            .contains("<@U0PRIYA> asked: how is cart doing in prod")
     );
     let answer = s
         .fake
@@ -548,7 +552,7 @@ async fn slash_command_answers_in_a_new_thread() {
     let fields = payloads::slash_command(
         PRIYA,
         NOT_IN_CHANNEL,
-        "status of cart in prod",
+        "how is cart doing in prod",
         "4444.2.cmd",
         &s.response_url(),
     );
@@ -569,7 +573,7 @@ async fn slash_command_answers_in_a_new_thread() {
     let fields = payloads::slash_command(PRIYA, CHANNEL, "", "4444.3.cmd", &s.response_url());
     let sent = s.command(&fields).await;
     assert!(
-        sent.body.contains("/platbot status of cart in prod"),
+        sent.body.contains("/platbot how is cart doing in prod"),
         "{}",
         sent.body
     );
@@ -581,7 +585,7 @@ async fn retries_and_replays_are_handled_once() {
     let ts = "1700000003.000100";
     let body = payloads::callback(
         "Ev0RETRY",
-        payloads::app_mention(PRIYA, CHANNEL, ts, None, "status of cart in prod?"),
+        payloads::app_mention(PRIYA, CHANNEL, ts, None, "how is cart doing in prod?"),
     )
     .to_string();
     let first = s
@@ -633,7 +637,7 @@ async fn retries_and_replays_are_handled_once() {
     let other = "1700000003.000200";
     let body = payloads::callback(
         "Ev0UNSEEN",
-        payloads::app_mention(PRIYA, CHANNEL, other, None, "status of cart in prod?"),
+        payloads::app_mention(PRIYA, CHANNEL, other, None, "how is cart doing in prod?"),
     )
     .to_string();
     let sent = s

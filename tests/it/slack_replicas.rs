@@ -91,7 +91,7 @@ async fn a_redelivery_to_another_replica_is_answered_once() {
     let http = reqwest::Client::new();
 
     let thread = "1700000100.000100";
-    let mention = payloads::app_mention(PRIYA, CHANNEL, thread, None, "status of cart in prod?");
+    let mention = payloads::app_mention(PRIYA, CHANNEL, thread, None, "how is cart doing in prod?");
     let body = payloads::callback("Ev0REPLICA1", mention).to_string();
     // The first delivery to one replica, Slack's retry of it to the other, at once.
     let (first, retry) = tokio::join!(

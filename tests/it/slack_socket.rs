@@ -116,7 +116,7 @@ async fn socket_mode_answers_confirms_and_acknowledges() {
     let command = payloads::slash_command_json(
         PRIYA,
         CHANNEL,
-        "status of cart in prod",
+        "how is cart doing in prod",
         "5555.2.cmd",
         &format!("{}/response/2", fake.base),
     );
