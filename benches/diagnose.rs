@@ -13,7 +13,7 @@ mod stage;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use jiff::Timestamp;
 use platbot::actions::ActionContext;
 use platbot::actions::diagnose::{self, Snapshot, gather};
 use platbot::chat::{ConversationKey, Inbound, Surface, UserRef};
@@ -194,7 +194,7 @@ fn main() {
         env.clone(),
         stage::NS,
         &service.kubernetes_id,
-        Utc::now(),
+        Timestamp::now(),
     );
     rt.block_on(gather::gather(
         &mut snapshot,

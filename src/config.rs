@@ -276,7 +276,7 @@ pub struct RetentionSettings {
 
 #[derive(Debug, Clone)]
 pub struct ApprovalSettings {
-    pub ttl: chrono::Duration,
+    pub ttl: jiff::SignedDuration,
     pub requester_may_confirm: bool,
     pub approver_groups: Vec<String>,
     pub second_approver_environments: Vec<Environment>,
@@ -423,7 +423,7 @@ impl Config {
             ));
         }
         let approval = ApprovalSettings {
-            ttl: chrono::Duration::minutes(i64::from(ttl_minutes)),
+            ttl: jiff::SignedDuration::from_mins(i64::from(ttl_minutes)),
             requester_may_confirm: raw.approval.requester_may_confirm.unwrap_or(true),
             approver_groups: raw.approval.approver_groups,
             second_approver_environments: parse_all(
@@ -570,7 +570,7 @@ impl Config {
             .collect();
         out.push_str(&format!(
             "approval:      proposals expire after {} min; requester may confirm: {}; approver groups: [{}]; second approver in: [{}]\n",
-            self.approval.ttl.num_minutes(),
+            self.approval.ttl.as_mins(),
             if self.approval.requester_may_confirm { "yes" } else { "no" },
             self.approval.approver_groups.join(", "),
             second.join(", ")
@@ -942,7 +942,7 @@ mod tests {
     #[test]
     fn empty_file_gives_defaults() {
         let c = Config::from_toml("", &no_env).unwrap();
-        assert_eq!(c.approval.ttl.num_minutes(), 15);
+        assert_eq!(c.approval.ttl.as_mins(), 15);
         assert_eq!(c.http.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(c.environments.len(), 3);
         assert_eq!(c.kubernetes.mode, KubeMode::Auto);

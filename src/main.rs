@@ -271,7 +271,7 @@ async fn run(cli: Cli) -> Result<()> {
                 hourly.tick().await;
                 loop {
                     hourly.tick().await;
-                    if let Err(e) = store.prune(&retention, chrono::Utc::now()).await {
+                    if let Err(e) = store.prune(&retention, jiff::Timestamp::now()).await {
                         tracing::warn!(error = %e, "retention: could not delete old records");
                     }
                 }
@@ -364,7 +364,7 @@ async fn run(cli: Cli) -> Result<()> {
                 for e in entries {
                     println!(
                         "{} {:<14} {:<8} {:<20} {:<10} {} {}{}",
-                        e.at.format("%Y-%m-%d %H:%M:%S"),
+                        e.at.strftime("%Y-%m-%d %H:%M:%S"),
                         e.user,
                         e.event,
                         e.action,
@@ -592,21 +592,24 @@ async fn eval_intents_llm(
     Ok(())
 }
 
-fn parse_time(raw: &str) -> Result<chrono::DateTime<chrono::Utc>> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
-        return Ok(t.with_timezone(&chrono::Utc));
+fn parse_time(raw: &str) -> Result<jiff::Timestamp> {
+    if let Ok(t) = raw.parse::<jiff::Timestamp>() {
+        return Ok(t);
     }
     let (num, unit) = raw.split_at(raw.len().saturating_sub(1));
     let n: i64 = num
         .parse()
         .with_context(|| format!("`{raw}` is neither RFC 3339 nor an age like 30m, 2h, 7d"))?;
     let age = match unit {
-        "m" => chrono::Duration::minutes(n),
-        "h" => chrono::Duration::hours(n),
-        "d" => chrono::Duration::days(n),
+        "m" => jiff::SignedDuration::try_from_mins(n),
+        "h" => jiff::SignedDuration::try_from_hours(n),
+        "d" => n
+            .checked_mul(24)
+            .and_then(jiff::SignedDuration::try_from_hours),
         _ => bail!("`{raw}`: the age unit must be m, h or d"),
     };
-    Ok(chrono::Utc::now() - age)
+    age.and_then(|age| jiff::Timestamp::now().checked_sub(age).ok())
+        .with_context(|| format!("`{raw}` reaches further back than a timestamp can"))
 }
 
 /// `/metrics` and the probes on `[http] metrics_listen`, when set; it stops with the process.

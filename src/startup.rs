@@ -212,7 +212,7 @@ pub async fn docs_index(config: &Config) -> Option<Arc<crate::knowledge::DocsInd
 
 pub async fn build(config: Config, opts: &StartOptions) -> Result<App, StartupError> {
     let store = Store::connect(&config.store, &config.data_dir).await?;
-    match store.prune(&config.retention, chrono::Utc::now()).await {
+    match store.prune(&config.retention, jiff::Timestamp::now()).await {
         Ok((0, 0)) => {}
         Ok((turns, audit)) => tracing::info!(turns, audit, "retention: old records deleted"),
         Err(e) => tracing::warn!(error = %e, "retention: could not delete old records"),

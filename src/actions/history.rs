@@ -2,8 +2,8 @@
 //! (`deployment.kubernetes.io/revision`, image, `kubernetes.io/change-cause`, creation time),
 //! newest first, in one environment or all of them.
 
-use chrono::{DateTime, Utc};
 use futures::future::join_all;
+use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use kube::Api;
 use kube::api::ListParams;
@@ -27,7 +27,7 @@ pub struct Revision {
     pub revision: u64,
     pub images: Vec<String>,
     pub change_cause: Option<String>,
-    pub created: Option<DateTime<Utc>>,
+    pub created: Option<Timestamp>,
     pub replica_set: String,
     /// Pods this revision runs now.
     pub replicas: i32,
@@ -80,11 +80,7 @@ pub fn revisions(deployment: &Deployment, replica_sets: &[ReplicaSet]) -> Vec<Re
                     .and_then(|a| a.get(CHANGE_CAUSE_ANNOTATION))
                     .cloned()
                     .filter(|c| !c.trim().is_empty()),
-                created: rs
-                    .metadata
-                    .creation_timestamp
-                    .as_ref()
-                    .and_then(|t| DateTime::<Utc>::from_timestamp(t.0.as_second(), 0)),
+                created: rs.metadata.creation_timestamp.as_ref().map(|t| t.0),
                 replica_set: rs.metadata.name.clone().unwrap_or_default(),
                 replicas: rs.status.as_ref().map_or(0, |s| s.replicas),
                 current: Some(revision) == current,
@@ -95,7 +91,7 @@ pub fn revisions(deployment: &Deployment, replica_sets: &[ReplicaSet]) -> Vec<Re
     out
 }
 
-fn line(r: &Revision, now: DateTime<Utc>) -> String {
+fn line(r: &Revision, now: Timestamp) -> String {
     let mut s = format!("rev {}", r.revision);
     if r.current {
         s.push_str(" (current)");
@@ -103,8 +99,8 @@ fn line(r: &Revision, now: DateTime<Utc>) -> String {
     if let Some(t) = r.created {
         s.push_str(&format!(
             " {} ({})",
-            t.format("%Y-%m-%d %H:%M UTC"),
-            ago(now - t)
+            t.strftime("%Y-%m-%d %H:%M UTC"),
+            ago(now.duration_since(t))
         ));
     }
     if !r.images.is_empty() {
@@ -167,7 +163,7 @@ impl ReadAction for RolloutHistory {
             .await;
             Ok::<_, ActionError>((*env, ns, found))
         });
-        let now = Utc::now();
+        let now = Timestamp::now();
         let mut lines = vec![format!(
             "*{}* rollout history (team {})",
             service.name, service.owner

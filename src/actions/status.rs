@@ -1,7 +1,7 @@
 //! Read actions over Deployments: `deployment_status` and `list_deployments`.
 
-use chrono::{DateTime, Utc};
 use futures::future::join_all;
+use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use kube::api::ListParams;
@@ -88,7 +88,7 @@ pub struct DeploymentSummary {
     pub images: Vec<String>,
     pub rollout: RolloutState,
     pub revision: Option<String>,
-    pub last_change: Option<DateTime<Utc>>,
+    pub last_change: Option<Timestamp>,
 }
 
 impl DeploymentSummary {
@@ -118,8 +118,7 @@ impl DeploymentSummary {
                     .map(|t| t.0)
                     .max()
             })
-            .or_else(|| d.metadata.creation_timestamp.as_ref().map(|t| t.0))
-            .map(|ts| DateTime::<Utc>::from_timestamp(ts.as_second(), 0).unwrap_or_default());
+            .or_else(|| d.metadata.creation_timestamp.as_ref().map(|t| t.0));
         Self {
             name: d.metadata.name.clone().unwrap_or_default(),
             namespace: d.metadata.namespace.clone().unwrap_or_default(),
@@ -139,7 +138,7 @@ impl DeploymentSummary {
         }
     }
 
-    fn line(&self, now: DateTime<Utc>) -> String {
+    fn line(&self, now: Timestamp) -> String {
         let mut s = format!(
             "{}/{} ready, {} updated, {} available; {}",
             self.ready,
@@ -157,8 +156,8 @@ impl DeploymentSummary {
         if let Some(t) = self.last_change {
             s.push_str(&format!(
                 "; last change {} ({})",
-                t.format("%Y-%m-%d %H:%M UTC"),
-                ago(now - t)
+                t.strftime("%Y-%m-%d %H:%M UTC"),
+                ago(now.duration_since(t))
             ));
         }
         s
@@ -166,13 +165,13 @@ impl DeploymentSummary {
 }
 
 /// "3 days ago", "5 minutes ago".
-pub fn ago(d: chrono::Duration) -> String {
-    let (n, unit) = if d.num_days() >= 1 {
-        (d.num_days(), "day")
-    } else if d.num_hours() >= 1 {
-        (d.num_hours(), "hour")
-    } else if d.num_minutes() >= 1 {
-        (d.num_minutes(), "minute")
+pub fn ago(d: jiff::SignedDuration) -> String {
+    let (n, unit) = if d.as_hours() >= 24 {
+        (d.as_hours() / 24, "day")
+    } else if d.as_hours() >= 1 {
+        (d.as_hours(), "hour")
+    } else if d.as_mins() >= 1 {
+        (d.as_mins(), "minute")
     } else {
         return "just now".into();
     };
@@ -213,7 +212,7 @@ impl ReadAction for DeploymentStatus {
             }
         };
         let (results, argo) = futures::join!(join_all(lookups), argo);
-        let now = Utc::now();
+        let now = Timestamp::now();
         let mut lines = vec![format!("*{}* (team {})", service.name, service.owner)];
         let mut data = Vec::new();
         let argo = ArgoView::new(argo);
@@ -379,7 +378,7 @@ impl ReadAction for ListDeployments {
         });
         let results = join_all(lists).await;
 
-        let now = Utc::now();
+        let now = Timestamp::now();
         let mut lines = Vec::new();
         let mut data = Vec::new();
         let mut problems = Vec::new();

@@ -8,7 +8,7 @@
 
 mod policy;
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use serde_json::Value;
 
 pub use policy::{ActionPolicy, ApprovalPolicy, PolicyDecision, RequestScope};
@@ -66,7 +66,7 @@ pub enum ApprovalError {
     #[error(
         "this proposal expired at {0} and can no longer be confirmed; ask again to get a new one"
     )]
-    Expired(DateTime<Utc>),
+    Expired(Timestamp),
     #[error("this proposal is already {}", .0.as_str())]
     NotPending(ProposalState),
     #[error("{0} already confirmed this proposal; a second, different approver is required")]
@@ -109,17 +109,17 @@ pub const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
 pub struct Approvals {
     store: Store,
     policy: ApprovalPolicy,
-    ttl: chrono::Duration,
+    ttl: jiff::SignedDuration,
     /// This process, as the owner of the execution leases it takes.
     owner: std::sync::Arc<str>,
 }
 
-fn lease() -> chrono::Duration {
-    chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::seconds(60))
+fn lease() -> jiff::SignedDuration {
+    jiff::SignedDuration::try_from(LEASE).unwrap_or(jiff::SignedDuration::from_secs(60))
 }
 
 impl Approvals {
-    pub fn new(store: Store, policy: ApprovalPolicy, ttl: chrono::Duration) -> Self {
+    pub fn new(store: Store, policy: ApprovalPolicy, ttl: jiff::SignedDuration) -> Self {
         Self {
             store,
             policy,
@@ -133,7 +133,7 @@ impl Approvals {
     }
 
     pub async fn propose(&self, draft: ProposalDraft) -> Result<Proposal, ApprovalError> {
-        let now = Utc::now();
+        let now = Timestamp::now();
         let proposal = Proposal {
             id: ProposalId::new(),
             action: draft.action,
@@ -216,7 +216,7 @@ impl Approvals {
         proposal: Proposal,
         actor: &Actor,
     ) -> Result<Confirmation, ApprovalError> {
-        let now = Utc::now();
+        let now = Timestamp::now();
         self.check_pending(&proposal, now).await?;
         let required = match self.policy.decide(&proposal, actor) {
             PolicyDecision::Allowed { approvals_required } => approvals_required,
@@ -270,7 +270,7 @@ impl Approvals {
     async fn check_pending(
         &self,
         proposal: &Proposal,
-        now: DateTime<Utc>,
+        now: Timestamp,
     ) -> Result<(), ApprovalError> {
         if proposal.state != ProposalState::Proposed {
             return Err(ApprovalError::NotPending(proposal.state));
@@ -293,7 +293,9 @@ impl Approvals {
 
     async fn lost_race(&self, id: ProposalId) -> ApprovalError {
         match self.store.proposal(id).await {
-            Ok(Some(p)) if p.state == ProposalState::Proposed && p.expires_at <= Utc::now() => {
+            Ok(Some(p))
+                if p.state == ProposalState::Proposed && p.expires_at <= Timestamp::now() =>
+            {
                 ApprovalError::Expired(p.expires_at)
             }
             // Still pending: another confirmation changed it first; nothing was done.
@@ -331,7 +333,7 @@ impl Approvals {
         proposal: &Proposal,
         actor: &Actor,
     ) -> Result<Proposal, ApprovalError> {
-        let now = Utc::now();
+        let now = Timestamp::now();
         self.check_pending(proposal, now).await?;
         if actor.id != proposal.requester
             && matches!(
@@ -364,7 +366,7 @@ impl Approvals {
     pub async fn renew(&self, grant: &ExecutionGrant) -> Result<bool, ApprovalError> {
         Ok(self
             .store
-            .renew_lease(grant.proposal.id, &self.owner, Utc::now() + lease())
+            .renew_lease(grant.proposal.id, &self.owner, Timestamp::now() + lease())
             .await?)
     }
 
@@ -420,7 +422,7 @@ impl Approvals {
             .store
             .fail_interrupted(
                 "interrupted before it finished (its platbot process stopped); check the platform and propose again if needed",
-                Utc::now(),
+                Timestamp::now(),
                 lease(),
             )
             .await?)

@@ -157,7 +157,7 @@ mod tests {
     use crate::domain::{ConversationKey, Surface};
 
     fn proposal(env: &str) -> Proposal {
-        let now = chrono::Utc::now();
+        let now = jiff::Timestamp::now();
         Proposal {
             id: ProposalId::new(),
             action: "restart_deployment".into(),

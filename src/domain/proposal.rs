@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -151,9 +151,9 @@ pub struct Proposal {
     pub state: ProposalState,
     /// Who has confirmed so far (two people where the policy asks for a second approver).
     pub approvals: Vec<UserId>,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub updated_at: Timestamp,
     /// What happened when it ran, or why it stopped.
     pub outcome: Option<String>,
 }
@@ -185,8 +185,8 @@ pub struct ProposalView {
     pub plan: ChangePlan,
     pub requester: String,
     pub approvals: Vec<String>,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
 }

@@ -31,8 +31,8 @@ pub fn proposal_card(p: &ProposalView) -> String {
     out.push_str(&format!(
         "Requested by {} at {}; expires {}.\n",
         p.requester,
-        p.created_at.format("%H:%M UTC"),
-        p.expires_at.format("%H:%M UTC")
+        p.created_at.strftime("%H:%M UTC"),
+        p.expires_at.strftime("%H:%M UTC")
     ));
     if !p.approvals.is_empty() {
         out.push_str(&format!(

@@ -721,7 +721,7 @@ async fn keep_lease<T>(
 
 /// The proposals that can still be confirmed.
 fn live(pending: &[Proposal]) -> Vec<&Proposal> {
-    let now = chrono::Utc::now();
+    let now = jiff::Timestamp::now();
     pending.iter().filter(|p| p.expires_at > now).collect()
 }
 

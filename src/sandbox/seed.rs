@@ -16,7 +16,7 @@
 //! Everything is built from the tables below; names, uids and hashes are derived from stable
 //! inputs, so the same pod has the same name on every run. Timestamps are relative to now.
 
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use jiff::{SignedDuration, Timestamp};
 use kube_double::{Seed, SeedLog};
 use serde_json::{Value, json};
 
@@ -28,6 +28,13 @@ mod tests;
 mod workload;
 
 use logs::{crash_log, healthy_log, oom_log, stalled_log};
+
+/// Kubernetes writes timestamps to the second, in UTC.
+const RFC3339_SECONDS: &str = "%Y-%m-%dT%H:%M:%SZ";
+
+fn days(n: i64) -> SignedDuration {
+    SignedDuration::from_hours(24 * n)
+}
 pub use roles::{PLATFORM_GROUP, PROVISIONER_ROLE, PROVISIONER_USER, READ_ROLE};
 
 /// The sandbox objects, namespaces first.
@@ -43,7 +50,7 @@ pub fn sandbox() -> Seed {
 /// [`sandbox`] with each team's group named `<prefix><team>`, as `[kubernetes] group_prefix`
 /// makes platbot impersonate it.
 pub fn sandbox_with_group_prefix(prefix: &str) -> Seed {
-    let mut builder = Builder::new(Utc::now());
+    let mut builder = Builder::new(Timestamp::now());
     builder.cluster();
     for team in TEAMS {
         let group = format!("{prefix}{team}");
@@ -376,7 +383,7 @@ fn node_name(i: usize) -> String {
 // ---------------------------------------------------------------------------------------------
 
 struct Builder {
-    now: DateTime<Utc>,
+    now: Timestamp,
     seed: Seed,
     pods_placed: usize,
     services: u32,
@@ -389,7 +396,7 @@ struct Revision {
     cause: &'static str,
     rs_name: String,
     hash: String,
-    age: Duration,
+    age: SignedDuration,
 }
 
 /// What one pod looks like.
@@ -474,7 +481,7 @@ impl Workload<'_> {
 }
 
 impl Builder {
-    fn new(now: DateTime<Utc>) -> Self {
+    fn new(now: Timestamp) -> Self {
         Self {
             now,
             seed: Seed::default(),
@@ -483,8 +490,8 @@ impl Builder {
         }
     }
 
-    fn at(&self, ago: Duration) -> String {
-        (self.now - ago).to_rfc3339_opts(SecondsFormat::Secs, true)
+    fn at(&self, ago: SignedDuration) -> String {
+        (self.now - ago).strftime(RFC3339_SECONDS).to_string()
     }
 
     fn push(&mut self, obj: Value) {
@@ -502,7 +509,7 @@ impl Builder {
         self.seed.logs.push(log);
     }
 
-    fn meta(&self, name: &str, namespace: Option<&str>, key: &str, ago: Duration) -> Value {
+    fn meta(&self, name: &str, namespace: Option<&str>, key: &str, ago: SignedDuration) -> Value {
         let mut meta = json!({ "name": name, "uid": uid(key), "creationTimestamp": self.at(ago) });
         if let Some(ns) = namespace {
             meta["namespace"] = json!(ns);
@@ -514,7 +521,7 @@ impl Builder {
     /// RoleBinding refers to `edit`).
     fn cluster(&mut self) {
         for name in ["default", "kube-system"] {
-            let meta = self.meta(name, None, &format!("ns/{name}"), Duration::days(420));
+            let meta = self.meta(name, None, &format!("ns/{name}"), days(420));
             self.push(json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": meta }));
         }
         for i in 0..NODES {
@@ -522,12 +529,7 @@ impl Builder {
             self.push(node);
         }
         for (role, rules, builtin) in roles::cluster_roles() {
-            let mut meta = self.meta(
-                role,
-                None,
-                &format!("clusterrole/{role}"),
-                Duration::days(420),
-            );
+            let mut meta = self.meta(role, None, &format!("clusterrole/{role}"), days(420));
             if builtin {
                 meta["labels"] = json!({ "kubernetes.io/bootstrapping": "rbac-defaults" });
             }
@@ -544,7 +546,7 @@ impl Builder {
                 &name,
                 None,
                 &format!("clusterrolebinding/{name}"),
-                Duration::days(420),
+                days(420),
             );
             meta["labels"] = labels;
             binding["metadata"] = meta;
@@ -555,18 +557,13 @@ impl Builder {
     fn node(&self, i: usize) -> Value {
         let name = node_name(i);
         let zone = ["eu-west-1a", "eu-west-1b", "eu-west-1c"][i % 3];
-        let mut meta = self.meta(
-            &name,
-            None,
-            &format!("node/{name}"),
-            Duration::days(30 + i as i64),
-        );
+        let mut meta = self.meta(&name, None, &format!("node/{name}"), days(30 + i as i64));
         meta["labels"] = json!({
             "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
             "node.kubernetes.io/instance-type": "m6i.xlarge", "topology.kubernetes.io/zone": zone,
         });
-        let since = self.at(Duration::days(30 + i as i64));
-        let condition = |kind: &str, status: &str, reason: &str, message: &str| json!({ "type": kind, "status": status, "reason": reason, "message": message, "lastHeartbeatTime": self.at(Duration::seconds(20)), "lastTransitionTime": since });
+        let since = self.at(days(30 + i as i64));
+        let condition = |kind: &str, status: &str, reason: &str, message: &str| json!({ "type": kind, "status": status, "reason": reason, "message": message, "lastHeartbeatTime": self.at(SignedDuration::from_secs(20)), "lastTransitionTime": since });
         json!({
             "apiVersion": "v1", "kind": "Node", "metadata": meta,
             "spec": { "providerID": format!("aws:///{zone}/i-0{:015x}", fnv(&name, 9) >> 4) },
@@ -589,7 +586,7 @@ impl Builder {
     /// RoleBinding (its group gets `edit` here, and only here) and the NetworkPolicies.
     fn team_namespace(&mut self, team: &str, group: &str, env: Env) {
         let name = format!("{team}-{}", env.name());
-        let age = Duration::days(if env == Env::Dev { 200 } else { 400 });
+        let age = days(if env == Env::Dev { 200 } else { 400 });
         let mut meta = self.meta(&name, None, &format!("ns/{name}"), age);
         meta["labels"] = json!({
             "kubernetes.io/metadata.name": name,

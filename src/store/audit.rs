@@ -1,6 +1,6 @@
 //! The audit log: who did what, where, with which arguments, how it ended and how long it took.
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::Row;
@@ -11,7 +11,7 @@ use crate::domain::proposal::ProposalId;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditEntry {
-    pub at: DateTime<Utc>,
+    pub at: Timestamp,
     pub user: String,
     /// The integration that relayed the request for `user`, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -40,7 +40,7 @@ impl AuditEntry {
         outcome: &str,
     ) -> Self {
         Self {
-            at: Utc::now(),
+            at: Timestamp::now(),
             user: user.to_string(),
             via: None,
             conversation: conversation.to_owned(),
@@ -76,8 +76,8 @@ impl AuditEntry {
 pub struct AuditFilter {
     pub user: Option<String>,
     pub action: Option<String>,
-    pub since: Option<DateTime<Utc>>,
-    pub until: Option<DateTime<Utc>>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
     pub limit: Option<u32>,
 }
 
@@ -112,7 +112,7 @@ impl Store {
     }
 
     /// Deletes entries older than `before` (the `[retention] audit_days` setting).
-    pub async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+    pub async fn prune_audit(&self, before: Timestamp) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM audit WHERE at < $1")
             .bind(millis(before))
             .execute(self.pool())

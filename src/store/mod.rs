@@ -12,7 +12,7 @@ mod seen;
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use jiff::Timestamp;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyPool, ConnectOptions, Executor, Row};
@@ -71,12 +71,12 @@ pub struct Turn {
     pub tokens: usize,
 }
 
-pub(crate) fn millis(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
+pub(crate) fn millis(t: Timestamp) -> i64 {
+    t.as_millisecond()
 }
 
-pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+pub(crate) fn from_millis(ms: i64) -> Timestamp {
+    Timestamp::from_millisecond(ms).unwrap_or_default()
 }
 
 impl Store {
@@ -166,9 +166,9 @@ impl Store {
     pub async fn prune(
         &self,
         retention: &crate::config::RetentionSettings,
-        now: DateTime<Utc>,
+        now: Timestamp,
     ) -> Result<(u64, u64), StoreError> {
-        let days = |d: u32| chrono::Duration::days(i64::from(d));
+        let days = |d: u32| jiff::SignedDuration::from_hours(24 * (i64::from(d)));
         let turns = match retention.thread_days {
             Some(d) => self.prune_turns(now - days(d)).await?,
             None => 0,
@@ -178,12 +178,13 @@ impl Store {
             None => 0,
         };
         // Delivery ids only matter while a provider may still redeliver (an hour for Slack).
-        self.prune_seen(now - chrono::Duration::days(1)).await?;
+        self.prune_seen(now - jiff::SignedDuration::from_hours(24))
+            .await?;
         Ok((turns, audit))
     }
 
     /// Forgets thread memory older than `before` (the `[retention] thread_days` setting).
-    pub async fn prune_turns(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+    pub async fn prune_turns(&self, before: Timestamp) -> Result<u64, StoreError> {
         let mut tx = self.pool().begin().await?;
         let turns = sqlx::query("DELETE FROM turns WHERE at < $1")
             .bind(millis(before))
@@ -207,7 +208,7 @@ impl Store {
         state: Option<&serde_json::Value>,
     ) -> Result<(), StoreError> {
         let key = conversation.to_string();
-        let now = millis(Utc::now());
+        let now = millis(Timestamp::now());
         let mut tx = self.pool().begin().await?;
         for (role, text, tokens) in turns {
             sqlx::query(

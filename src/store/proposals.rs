@@ -2,7 +2,7 @@
 //! (compare-and-set): SQLite serialises writers, and Postgres re-checks the `WHERE` of a
 //! row another transaction just changed, so exactly one caller wins a transition on either.
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -72,7 +72,7 @@ impl Store {
         id: ProposalId,
         old: &[UserId],
         new: &[UserId],
-        now: DateTime<Utc>,
+        now: Timestamp,
     ) -> Result<Option<Proposal>, StoreError> {
         let sql = format!(
             "UPDATE proposals SET approvals = $1, updated_at = $2
@@ -99,7 +99,7 @@ impl Store {
         from: ProposalState,
         to: ProposalState,
         approvals: Option<(&[UserId], &[UserId])>,
-        now: DateTime<Utc>,
+        now: Timestamp,
     ) -> Result<Option<Proposal>, StoreError> {
         let guard_expiry = from == ProposalState::Proposed && to == ProposalState::Approved;
         let (old, new) = match approvals {
@@ -133,8 +133,8 @@ impl Store {
         &self,
         id: ProposalId,
         owner: &str,
-        until: DateTime<Utc>,
-        now: DateTime<Utc>,
+        until: Timestamp,
+        now: Timestamp,
     ) -> Result<Option<Proposal>, StoreError> {
         let sql = format!(
             "UPDATE proposals SET state = 'executing', lease_owner = $1, lease_until = $2, updated_at = $3
@@ -157,7 +157,7 @@ impl Store {
         &self,
         id: ProposalId,
         owner: &str,
-        until: DateTime<Utc>,
+        until: Timestamp,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE proposals SET lease_until = $1 WHERE id = $2 AND state = 'executing' AND lease_owner = $3",
@@ -210,8 +210,8 @@ impl Store {
     pub async fn fail_interrupted(
         &self,
         outcome: &str,
-        now: DateTime<Utc>,
-        grace: chrono::Duration,
+        now: Timestamp,
+        grace: jiff::SignedDuration,
     ) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "UPDATE proposals SET state = 'failed', outcome = $1, updated_at = $2

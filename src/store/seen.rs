@@ -1,7 +1,7 @@
 //! Delivery ids a chat surface has handled, shared by every replica on the database, so a
 //! provider's redelivery is recognised on whichever replica it reaches.
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 
 use super::{Store, StoreError, millis};
 
@@ -13,8 +13,8 @@ impl Store {
         &self,
         surface: &str,
         id: &str,
-        now: DateTime<Utc>,
-        window_start: DateTime<Utc>,
+        now: Timestamp,
+        window_start: Timestamp,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "INSERT INTO seen_events (surface, event_id, seen_at) VALUES ($1, $2, $3)
@@ -31,7 +31,7 @@ impl Store {
     }
 
     /// Forgets delivery ids seen before `before`.
-    pub async fn prune_seen(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+    pub async fn prune_seen(&self, before: Timestamp) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM seen_events WHERE seen_at < $1")
             .bind(millis(before))
             .execute(self.pool())

@@ -1471,7 +1471,7 @@ fn approvals_grant_at_most_once_with_the_required_approvers() {
             rt.block_on(async {
                 let dir = tempfile::tempdir().expect("tempdir");
                 let db = dir.path().join("platbot.db");
-                let ttl = chrono::Duration::minutes(15);
+                let ttl = jiff::SignedDuration::from_mins(15);
                 let mut handles = Vec::new();
                 for _ in 0..2 {
                     let store = platbot::store::Store::open(&db).await.expect("store");
@@ -1480,7 +1480,7 @@ fn approvals_grant_at_most_once_with_the_required_approvers() {
                 let expired = Approvals::new(
                     platbot::store::Store::open(&db).await.expect("store"),
                     policy.clone(),
-                    chrono::Duration::seconds(-1),
+                    jiff::SignedDuration::from_secs(-1),
                 );
                 let mut proposals: Vec<(ProposalId, bool, bool)> = Vec::new(); // id, prod, expired
                 let mut held: Vec<(usize, ExecutionGrant)> = Vec::new();

@@ -281,7 +281,7 @@ async fn approver_groups_and_a_second_approver_where_the_policy_asks() {
 async fn an_expired_proposal_cannot_be_confirmed() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = common::config_in(dir.path(), "");
-    config.approval.ttl = chrono::Duration::milliseconds(30);
+    config.approval.ttl = jiff::SignedDuration::from_millis(30);
     let app = platbot::startup::build(config, &common::sandbox())
         .await
         .unwrap();
@@ -497,7 +497,7 @@ async fn a_starting_replica_leaves_a_live_execution_alone() {
     let other = platbot::approval::Approvals::new(
         engine.store().clone(),
         engine.approvals().policy().clone(),
-        chrono::Duration::minutes(15),
+        jiff::SignedDuration::from_mins(15),
     );
     assert_eq!(other.recover_interrupted().await.unwrap(), 0);
     assert_eq!(
@@ -525,10 +525,10 @@ async fn an_abandoned_execution_is_failed_and_its_owner_may_still_record_the_tru
     let (id, grant) = granted_namespace(&bot).await;
     let engine = &bot.app.engine;
     // Two minutes later nobody renewed the lease: recovery marks it failed...
-    let later = chrono::Utc::now() + chrono::Duration::minutes(2);
+    let later = jiff::Timestamp::now() + jiff::SignedDuration::from_mins(2);
     let failed = engine
         .store()
-        .fail_interrupted("interrupted", later, chrono::Duration::minutes(1))
+        .fail_interrupted("interrupted", later, jiff::SignedDuration::from_mins(1))
         .await
         .unwrap();
     assert_eq!(failed, 1);
@@ -554,7 +554,7 @@ async fn retention_forgets_old_threads_and_audit_entries_only_when_told() {
         .await;
     let store = bot.app.engine.store();
     let key = common::conversation("t");
-    let later = chrono::Utc::now() + chrono::Duration::days(2);
+    let later = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 2);
     let keep = RetentionSettings {
         thread_days: None,
         audit_days: None,

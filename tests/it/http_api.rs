@@ -585,7 +585,7 @@ async fn oidc_tokens_are_verified_against_the_issuer_keys() {
     let bot = fakes::sandbox_bot_with(&toml, &[]).await;
     let state = ServerState::new(Arc::clone(&bot.app.engine), &bot.app.config.http);
     let api = listen(bot, state).await;
-    let exp = chrono::Utc::now().timestamp() + 600;
+    let exp = jiff::Timestamp::now().as_second() + 600;
     let claims = |iss: &str, aud: &str, exp: i64| json!({"iss": iss, "aud": aud, "exp": exp, "preferred_username": "priya.nair"});
     let ask = json!({"conversation": "o1", "text": "can I get a namespace for payments in dev?"});
 

@@ -399,8 +399,8 @@ async fn cancel_and_expired_clicks_update_the_card() {
     let store = s.bot.app.engine.store();
     let mut p = store.proposal(id).await.unwrap().unwrap();
     p.id = platbot::approval::ProposalId::new();
-    p.expires_at = chrono::Utc::now() - chrono::Duration::minutes(1);
-    p.created_at = p.expires_at - chrono::Duration::minutes(15);
+    p.expires_at = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(1);
+    p.created_at = p.expires_at - jiff::SignedDuration::from_mins(15);
     store.insert_proposal(&p).await.unwrap();
     let mut click = s.click(&card, PRIYA, "platbot_confirm", "3333.1.priya", thread);
     click["actions"][0]["value"] = json!(p.id.to_string());

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use jiff::{SignedDuration, Timestamp};
 use platbot::actions::ChangePlan;
 use platbot::approval::{Proposal, ProposalId, ProposalState};
 use platbot::domain::{ConversationKey, Surface, UserId};
@@ -55,8 +55,8 @@ fn user(id: &str) -> UserId {
     UserId::parse(id).expect("user")
 }
 
-fn proposal(thread: &str, ttl: Duration) -> Proposal {
-    let now = Utc::now();
+fn proposal(thread: &str, ttl: SignedDuration) -> Proposal {
+    let now = Timestamp::now();
     Proposal {
         id: ProposalId::new(),
         action: "scale_deployment".into(),
@@ -78,7 +78,7 @@ fn proposal(thread: &str, ttl: Duration) -> Proposal {
 }
 
 async fn stored(store: &Store, thread: &str) -> Proposal {
-    let p = proposal(thread, Duration::minutes(15));
+    let p = proposal(thread, SignedDuration::from_mins(15));
     store.insert_proposal(&p).await.expect("insert");
     p
 }
@@ -93,8 +93,8 @@ async fn a_proposal_reads_back_as_written(store: Store) {
     assert_eq!(got.conversation, p.conversation);
     assert_eq!(got.environment, p.environment);
     assert_eq!(
-        got.expires_at.timestamp_millis(),
-        p.expires_at.timestamp_millis()
+        got.expires_at.as_millisecond(),
+        p.expires_at.as_millisecond()
     );
     let latest = store
         .latest_proposal_in(&p.conversation, ProposalState::Proposed)
@@ -126,7 +126,7 @@ async fn of_many_concurrent_confirmations_exactly_one_wins(store: Store) {
                         ProposalState::Proposed,
                         ProposalState::Approved,
                         Some((&[], &who)),
-                        Utc::now(),
+                        Timestamp::now(),
                     )
                     .await
                     .expect("cas")
@@ -145,7 +145,7 @@ async fn of_many_concurrent_confirmations_exactly_one_wins(store: Store) {
 }
 
 async fn an_expired_proposal_cannot_be_approved(store: Store) {
-    let p = proposal("t3", Duration::milliseconds(-1));
+    let p = proposal("t3", SignedDuration::from_millis(-1));
     store.insert_proposal(&p).await.expect("insert");
     let won = store
         .cas_state(
@@ -153,7 +153,7 @@ async fn an_expired_proposal_cannot_be_approved(store: Store) {
             ProposalState::Proposed,
             ProposalState::Approved,
             None,
-            Utc::now(),
+            Timestamp::now(),
         )
         .await
         .expect("cas");
@@ -165,7 +165,7 @@ async fn an_expired_proposal_cannot_be_approved(store: Store) {
             ProposalState::Proposed,
             ProposalState::Expired,
             None,
-            Utc::now(),
+            Timestamp::now(),
         )
         .await
         .expect("cas");
@@ -176,13 +176,13 @@ async fn approvals_change_only_from_the_list_seen(store: Store) {
     let p = stored(&store, "t4").await;
     let first = [user("olga.sre")];
     let won = store
-        .cas_approvals(p.id, &[], &first, Utc::now())
+        .cas_approvals(p.id, &[], &first, Timestamp::now())
         .await
         .expect("cas");
     assert_eq!(won.map(|w| w.approvals), Some(first.to_vec()));
     // A second caller that saw the empty list loses.
     let stale = store
-        .cas_approvals(p.id, &[], &[user("tomas.ruiz")], Utc::now())
+        .cas_approvals(p.id, &[], &[user("tomas.ruiz")], Timestamp::now())
         .await
         .expect("cas");
     assert!(stale.is_none());
@@ -194,7 +194,7 @@ async fn approvals_change_only_from_the_list_seen(store: Store) {
             ProposalState::Proposed,
             ProposalState::Approved,
             Some((&[], &both)),
-            Utc::now(),
+            Timestamp::now(),
         )
         .await
         .expect("cas");
@@ -205,7 +205,7 @@ async fn approvals_change_only_from_the_list_seen(store: Store) {
             ProposalState::Proposed,
             ProposalState::Approved,
             Some((&first, &both)),
-            Utc::now(),
+            Timestamp::now(),
         )
         .await
         .expect("cas");
@@ -219,7 +219,7 @@ async fn approve(store: &Store, p: &Proposal) {
             ProposalState::Proposed,
             ProposalState::Approved,
             None,
-            Utc::now(),
+            Timestamp::now(),
         )
         .await
         .expect("cas")
@@ -234,12 +234,12 @@ async fn only_one_caller_takes_the_execution(store: Store) {
         .map(|i| {
             let store = Arc::clone(&store);
             tokio::spawn(async move {
-                let now = Utc::now();
+                let now = Timestamp::now();
                 store
                     .take_execution(
                         p.id,
                         &format!("replica-{i}"),
-                        now + Duration::minutes(1),
+                        now + SignedDuration::from_mins(1),
                         now,
                     )
                     .await
@@ -255,37 +255,37 @@ async fn only_one_caller_takes_the_execution(store: Store) {
 }
 
 async fn recovery_leaves_a_live_lease_alone_and_the_owner_outcome_wins(store: Store) {
-    let now = Utc::now();
+    let now = Timestamp::now();
     let live = stored(&store, "t6").await;
     let gone = stored(&store, "t7").await;
     for p in [&live, &gone] {
         approve(&store, p).await;
     }
     store
-        .take_execution(live.id, "alive", now + Duration::minutes(1), now)
+        .take_execution(live.id, "alive", now + SignedDuration::from_mins(1), now)
         .await
         .expect("take")
         .expect("taken");
     store
-        .take_execution(gone.id, "gone", now - Duration::seconds(1), now)
+        .take_execution(gone.id, "gone", now - SignedDuration::from_secs(1), now)
         .await
         .expect("take")
         .expect("taken");
     assert!(
         store
-            .renew_lease(live.id, "alive", now + Duration::minutes(2))
+            .renew_lease(live.id, "alive", now + SignedDuration::from_mins(2))
             .await
             .expect("renew")
     );
     assert!(
         !store
-            .renew_lease(live.id, "someone-else", now + Duration::minutes(2))
+            .renew_lease(live.id, "someone-else", now + SignedDuration::from_mins(2))
             .await
             .expect("renew")
     );
 
     let failed = store
-        .fail_interrupted("interrupted", now, Duration::minutes(1))
+        .fail_interrupted("interrupted", now, SignedDuration::from_mins(1))
         .await
         .expect("recover");
     assert_eq!(failed, 1, "only the expired lease is recovered");
@@ -343,7 +343,7 @@ async fn recovery_leaves_a_live_lease_alone_and_the_owner_outcome_wins(store: St
 }
 
 async fn the_audit_log_filters_and_keeps_order(store: Store) {
-    let start = Utc::now() - Duration::hours(1);
+    let start = Timestamp::now() - SignedDuration::from_hours(1);
     for (i, who) in ["priya.nair", "olga.sre", "priya.nair"].iter().enumerate() {
         let mut e = AuditEntry::new(
             &user(who),
@@ -355,7 +355,7 @@ async fn the_audit_log_filters_and_keeps_order(store: Store) {
         )
         .via(Some("backstage"))
         .with_duration(7);
-        e.at = start + Duration::minutes(i64::try_from(i).expect("small"));
+        e.at = start + SignedDuration::from_mins(i64::try_from(i).expect("small"));
         store.append_audit(&e).await.expect("append");
     }
     let all = store.audit(&AuditFilter::default()).await.expect("audit");
@@ -377,7 +377,7 @@ async fn the_audit_log_filters_and_keeps_order(store: Store) {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].args["i"], json!(2));
     let pruned = store
-        .prune_audit(start + Duration::seconds(30))
+        .prune_audit(start + SignedDuration::from_secs(30))
         .await
         .expect("prune");
     assert_eq!(pruned, 1);
@@ -409,7 +409,7 @@ async fn thread_memory_is_bounded_and_pruned(store: Store) {
         Some(json!({"previous": 1}))
     );
     let gone = store
-        .prune_turns(Utc::now() + Duration::seconds(1))
+        .prune_turns(Timestamp::now() + SignedDuration::from_secs(1))
         .await
         .expect("prune");
     assert_eq!(gone, 3);
@@ -418,8 +418,8 @@ async fn thread_memory_is_bounded_and_pruned(store: Store) {
 
 async fn a_delivery_id_is_first_on_exactly_one_caller(store: Store) {
     let store = Arc::new(store);
-    let now = Utc::now();
-    let window = now - Duration::hours(1);
+    let now = Timestamp::now();
+    let window = now - SignedDuration::from_hours(1);
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let store = Arc::clone(&store);
@@ -443,10 +443,15 @@ async fn a_delivery_id_is_first_on_exactly_one_caller(store: Store) {
             .await
             .expect("seen")
     );
-    let later = now + Duration::hours(2);
+    let later = now + SignedDuration::from_hours(2);
     assert!(
         store
-            .first_delivery("slack", "event:Ev1", later, later - Duration::hours(1))
+            .first_delivery(
+                "slack",
+                "event:Ev1",
+                later,
+                later - SignedDuration::from_hours(1)
+            )
             .await
             .expect("seen")
     );

@@ -917,7 +917,7 @@ fn table(
             json!({ "name": name, "type": "string", "format": format, "description": "", "priority": i32::from(*wide) })
         })
         .collect();
-    let now = chrono::Utc::now();
+    let now = jiff::Timestamp::now();
     let rows: Vec<Value> = items
         .iter()
         .map(|obj| table_row(res, obj, now, include))
@@ -932,7 +932,7 @@ fn table(
 fn table_row(
     res: &ResourceType,
     obj: &Value,
-    now: chrono::DateTime<chrono::Utc>,
+    now: jiff::Timestamp,
     include: Option<&str>,
 ) -> Value {
     let cells: Vec<Value> = columns(res.kind)
@@ -975,7 +975,7 @@ fn or_none(s: String) -> String {
     }
 }
 
-fn cell(kind: &str, column: &str, obj: &Value, now: chrono::DateTime<chrono::Utc>) -> String {
+fn cell(kind: &str, column: &str, obj: &Value, now: jiff::Timestamp) -> String {
     let age = |pointer: &str| age_since(&text(obj, pointer), now);
     match (kind, column) {
         (_, "Name") => meta_str(obj, "name").unwrap_or_default().to_string(),
@@ -1049,7 +1049,7 @@ fn or_tcp(s: String) -> String {
     if s.is_empty() { "TCP".to_string() } else { s }
 }
 
-fn pod_cell(column: &str, pod: &Value, now: chrono::DateTime<chrono::Utc>) -> String {
+fn pod_cell(column: &str, pod: &Value, now: jiff::Timestamp) -> String {
     let statuses = pod
         .pointer("/status/containerStatuses")
         .and_then(Value::as_array)
@@ -1133,11 +1133,11 @@ fn node_roles(node: &Value) -> String {
 }
 
 /// Ages as kubectl prints them (a port of `duration.HumanDuration`).
-pub(crate) fn age_since(timestamp: &str, now: chrono::DateTime<chrono::Utc>) -> String {
-    let Ok(then) = chrono::DateTime::parse_from_rfc3339(timestamp) else {
+pub(crate) fn age_since(timestamp: &str, now: jiff::Timestamp) -> String {
+    let Ok(then) = timestamp.parse::<jiff::Timestamp>() else {
         return "<unknown>".to_string();
     };
-    human_duration((now - then.with_timezone(&chrono::Utc)).num_seconds())
+    human_duration(now.duration_since(then).as_secs())
 }
 
 fn human_duration(seconds: i64) -> String {
@@ -1328,8 +1328,8 @@ mod tests {
 
     #[test]
     fn pod_table_cells_read_like_kubectl() {
-        let now = chrono::Utc::now();
-        let finished = (now - chrono::Duration::seconds(150)).to_rfc3339();
+        let now = jiff::Timestamp::now();
+        let finished = (now - jiff::SignedDuration::from_secs(150)).to_string();
         let pod = json!({
             "metadata": { "name": "p" },
             "spec": { "containers": [{ "name": "a" }] },

@@ -1493,7 +1493,9 @@ fn set_field(obj: &mut Value, key: &str, value: Option<Value>) {
 }
 
 pub(crate) fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// The alphabet Kubernetes uses for generated name suffixes (no vowels, no look-alikes).

@@ -172,8 +172,8 @@ pub fn analyze(s: &Snapshot) -> Vec<Finding> {
         if replicas >= max && (limited.is_some() || desired >= max) {
             let since = limited
                 .and_then(|c| c.last_transition_time.as_ref())
-                .and_then(time)
-                .map(|t| format!(" for {}", span(s.now - t)))
+                .map(time)
+                .map(|t| format!(" for {}", span(s.now.duration_since(t))))
                 .unwrap_or_default();
             let mut f = Finding::new(
                 "hpa.at_max",

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Container, PodSpec};
 
 use super::snapshot::{Snapshot, last_written};
@@ -48,7 +48,7 @@ pub struct BrokenRef {
     /// The existing key (or object name) nearest to the one asked for.
     pub similar: Option<String>,
     /// When the object was last written, if it exists.
-    pub changed: Option<DateTime<Utc>>,
+    pub changed: Option<Timestamp>,
 }
 
 impl BrokenRef {
@@ -260,7 +260,7 @@ pub fn nearest<'a>(
 /// Checks one reference against what the snapshot holds. `None` when it resolves, or when
 /// the object could not be read (a Secret platbot was not allowed to see).
 pub fn check(s: &Snapshot, r: &ConfigRef) -> Option<BrokenRef> {
-    let (exists, keys, changed): (bool, BTreeSet<String>, Option<DateTime<Utc>>) = match r.kind {
+    let (exists, keys, changed): (bool, BTreeSet<String>, Option<Timestamp>) = match r.kind {
         SourceKind::ConfigMap => {
             if !s.was_read("configmaps") {
                 return None;

@@ -3,24 +3,24 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Container, Event, Pod, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, MicroTime, Time};
 
 use super::finding::EventEvidence;
 
-pub fn time(t: &Time) -> Option<DateTime<Utc>> {
-    DateTime::<Utc>::from_timestamp(t.0.as_second(), t.0.subsec_nanosecond().max(0) as u32)
+pub fn time(t: &Time) -> Timestamp {
+    t.0
 }
 
-pub fn micro_time(t: &MicroTime) -> Option<DateTime<Utc>> {
-    DateTime::<Utc>::from_timestamp(t.0.as_second(), t.0.subsec_nanosecond().max(0) as u32)
+pub fn micro_time(t: &MicroTime) -> Timestamp {
+    t.0
 }
 
 pub fn created(
     meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-) -> Option<DateTime<Utc>> {
-    meta.creation_timestamp.as_ref().and_then(time)
+) -> Option<Timestamp> {
+    meta.creation_timestamp.as_ref().map(time)
 }
 
 pub fn name_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> &str {
@@ -89,7 +89,7 @@ pub fn owner<'a>(
 
 /// When an event was first and last seen, and how often: core/v1 `count` and timestamps,
 /// or the events.k8s.io fields (`series`, `eventTime`) newer components fill instead.
-pub fn event_counts(e: &Event) -> (i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+pub fn event_counts(e: &Event) -> (i64, Option<Timestamp>, Option<Timestamp>) {
     let count = e
         .count
         .map(i64::from)
@@ -98,17 +98,17 @@ pub fn event_counts(e: &Event) -> (i64, Option<DateTime<Utc>>, Option<DateTime<U
     let first = e
         .first_timestamp
         .as_ref()
-        .and_then(time)
-        .or_else(|| e.event_time.as_ref().and_then(micro_time));
+        .map(time)
+        .or_else(|| e.event_time.as_ref().map(micro_time));
     let last = e
         .last_timestamp
         .as_ref()
-        .and_then(time)
+        .map(time)
         .or_else(|| {
             e.series
                 .as_ref()
                 .and_then(|s| s.last_observed_time.as_ref())
-                .and_then(micro_time)
+                .map(micro_time)
         })
         .or(first);
     (count, first, last)

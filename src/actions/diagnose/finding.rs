@@ -1,7 +1,7 @@
 //! What an analyzer reports: a [`Finding`] with its evidence and, where the fix is an action
 //! platbot can take, a [`Remediation`] that the engine can offer as a proposal.
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -70,9 +70,9 @@ pub struct EventEvidence {
     pub message: String,
     pub count: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_seen: Option<DateTime<Utc>>,
+    pub first_seen: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_seen: Option<DateTime<Utc>>,
+    pub last_seen: Option<Timestamp>,
 }
 
 /// The last log lines of a container, redacted.
@@ -105,7 +105,7 @@ impl Evidence {
     }
 
     /// One line (logs: a header line plus indented lines) for chat.
-    pub fn render(&self, now: DateTime<Utc>, max_log_lines: usize) -> String {
+    pub fn render(&self, now: Timestamp, max_log_lines: usize) -> String {
         match self {
             Self::Fact { text } => text.clone(),
             Self::Event(e) => {
@@ -113,11 +113,11 @@ impl Evidence {
                 if e.count > 1 {
                     s.push_str(&format!(" x{}", e.count));
                     if let Some(first) = e.first_seen {
-                        s.push_str(&format!(" over {}", span(now - first)));
+                        s.push_str(&format!(" over {}", span(now.duration_since(first))));
                     }
                 }
                 if let Some(last) = e.last_seen {
-                    s.push_str(&format!(" (last {})", ago(now - last)));
+                    s.push_str(&format!(" (last {})", ago(now.duration_since(last))));
                 }
                 s.push_str(&format!(": {}", e.message));
                 s
@@ -146,8 +146,8 @@ impl Evidence {
 }
 
 /// "34m", "2h", "3d": a length of time, short.
-pub fn span(d: chrono::Duration) -> String {
-    let secs = d.num_seconds().max(0);
+pub fn span(d: jiff::SignedDuration) -> String {
+    let secs = d.as_secs().max(0);
     match secs {
         0..60 => format!("{secs}s"),
         60..3600 => format!("{}m", secs / 60),

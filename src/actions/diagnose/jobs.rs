@@ -137,8 +137,8 @@ pub fn analyze(s: &Snapshot) -> Vec<Finding> {
                 .status
                 .as_ref()
                 .and_then(|st| st.last_successful_time.as_ref())
-                .and_then(time)
-                .map_or_else(|| "never".to_owned(), |t| ago(s.now - t));
+                .map(time)
+                .map_or_else(|| "never".to_owned(), |t| ago(s.now.duration_since(t)));
             out.push(
                 Finding::new(
                     "cronjob.suspended",
@@ -177,8 +177,8 @@ fn failed(s: &Snapshot, job: &Job) -> Finding {
     let cron = cron_job_of(s, job);
     let when = condition
         .and_then(|c| c.last_transition_time.as_ref())
-        .and_then(time)
-        .map(|t| format!(" {}", ago(s.now - t)))
+        .map(time)
+        .map(|t| format!(" {}", ago(s.now.duration_since(t))))
         .unwrap_or_default();
     let mut f = Finding::new(
         "job.failed",
@@ -205,8 +205,8 @@ fn failed(s: &Snapshot, job: &Job) -> Finding {
             .status
             .as_ref()
             .and_then(|st| st.last_successful_time.as_ref())
-            .and_then(time)
-            .map_or_else(|| "never".to_owned(), |t| ago(s.now - t));
+            .map(time)
+            .map_or_else(|| "never".to_owned(), |t| ago(s.now.duration_since(t)));
         f = f.with(Evidence::fact(format!(
             "CronJob {} (schedule `{}`): last successful run {last}",
             name_of(&c.metadata),

@@ -27,8 +27,8 @@ mod workloads;
 
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use futures::future::join_all;
+use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::json;
 
@@ -55,7 +55,7 @@ const SHOWN_LOG_LINES: usize = 8;
 /// At most this many container logs are read per diagnosis.
 const MAX_LOGS: usize = 6;
 /// Warning events newer than this count as current.
-const RECENT_EVENTS: chrono::Duration = chrono::Duration::hours(1);
+const RECENT_EVENTS: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
 
 /// The follow-up reads the analyzers ask for, from what the first batch showed.
 pub fn wants(s: &Snapshot) -> Wants {
@@ -171,7 +171,7 @@ fn other_warnings(s: &Snapshot, findings: &[Finding]) -> Option<Finding> {
         .filter(|e| {
             facts::event_counts(e)
                 .2
-                .is_some_and(|last| s.now - last < RECENT_EVENTS)
+                .is_some_and(|last| s.now.duration_since(last) < RECENT_EVENTS)
         })
         .collect();
     if events.is_empty() {
@@ -276,7 +276,7 @@ pub async fn diagnose_in(
         env.clone(),
         ns.as_str(),
         &service.kubernetes_id,
-        Utc::now(),
+        Timestamp::now(),
     );
     snapshot.other_workloads = ctx
         .platform
@@ -335,7 +335,7 @@ fn render_remediation(r: &Remediation, offered: bool) -> String {
 
 /// The findings as chat text.
 pub fn render(diagnoses: &[Diagnosis], offered: Option<&Remediation>) -> String {
-    let now = Utc::now();
+    let now = Timestamp::now();
     let mut out = Vec::new();
     for d in diagnoses {
         let head = format!("*{}* in {} ({})", d.service, d.environment, d.namespace);
@@ -507,7 +507,7 @@ mod tests {
     /// Analyzers are pure: API objects in, findings out, no cluster needed.
     #[test]
     fn analyzers_run_on_objects_alone() {
-        let now = Utc::now();
+        let now = Timestamp::now();
         let mut s = Snapshot::empty(
             ServiceName::parse("cart").unwrap(),
             Environment::parse("dev").unwrap(),

@@ -26,14 +26,14 @@ fn condition_fact(s: &Snapshot, c: &NodeCondition) -> Evidence {
     let since = c
         .last_transition_time
         .as_ref()
-        .and_then(time)
-        .map(|t| format!(" for {}", span(s.now - t)))
+        .map(time)
+        .map(|t| format!(" for {}", span(s.now.duration_since(t))))
         .unwrap_or_default();
     let heartbeat = c
         .last_heartbeat_time
         .as_ref()
-        .and_then(time)
-        .map(|t| format!("; last heartbeat {} ago", span(s.now - t)))
+        .map(time)
+        .map(|t| format!("; last heartbeat {} ago", span(s.now.duration_since(t))))
         .unwrap_or_default();
     Evidence::fact(format!(
         "condition {}={}{since} ({}): {}{heartbeat}",

@@ -382,18 +382,18 @@ fn termination_fact(
     s: &Snapshot,
     t: &k8s_openapi::api::core::v1::ContainerStateTerminated,
 ) -> String {
-    let started = t.started_at.as_ref().and_then(time);
-    let finished = t.finished_at.as_ref().and_then(time);
+    let started = t.started_at.as_ref().map(time);
+    let finished = t.finished_at.as_ref().map(time);
     let mut text = format!(
         "last termination: exit code {} ({})",
         t.exit_code,
         t.reason.as_deref().unwrap_or("no reason")
     );
     if let (Some(a), Some(b)) = (started, finished) {
-        text.push_str(&format!(" after running {}", span(b - a)));
+        text.push_str(&format!(" after running {}", span(b.duration_since(a))));
     }
     if let Some(b) = finished {
-        text.push_str(&format!(", {}", ago(s.now - b)));
+        text.push_str(&format!(", {}", ago(s.now.duration_since(b))));
     }
     if let Some(m) = t.message.as_deref().filter(|m| !m.trim().is_empty()) {
         text.push_str(&format!("; termination message: {}", m.trim()));
@@ -407,16 +407,23 @@ fn long_ago(
     t: Option<&k8s_openapi::api::core::v1::ContainerStateTerminated>,
 ) -> bool {
     t.and_then(|t| t.finished_at.as_ref())
-        .and_then(time)
-        .is_some_and(|at| s.now - at > chrono::Duration::hours(24))
+        .map(time)
+        .is_some_and(|at| s.now.duration_since(at) > jiff::SignedDuration::from_hours(24))
 }
 
-fn ran_for(t: &k8s_openapi::api::core::v1::ContainerStateTerminated) -> Option<chrono::Duration> {
-    Some(t.finished_at.as_ref().and_then(time)? - t.started_at.as_ref().and_then(time)?)
+fn ran_for(
+    t: &k8s_openapi::api::core::v1::ContainerStateTerminated,
+) -> Option<jiff::SignedDuration> {
+    Some(
+        t.finished_at
+            .as_ref()
+            .map(time)?
+            .duration_since(t.started_at.as_ref().map(time)?),
+    )
 }
 
 /// When a group's trouble began: the first warning event about its pods, else the oldest pod.
-fn trouble_began(s: &Snapshot, g: &Group<'_>) -> Option<chrono::DateTime<chrono::Utc>> {
+fn trouble_began(s: &Snapshot, g: &Group<'_>) -> Option<jiff::Timestamp> {
     g.pods
         .iter()
         .flat_map(|p| events_of(&s.events, "Pod", name_of(&p.metadata)))

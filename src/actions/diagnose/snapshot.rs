@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
@@ -49,7 +49,7 @@ pub struct Unread {
 
 #[derive(Debug, Clone)]
 pub struct Snapshot {
-    pub now: DateTime<Utc>,
+    pub now: Timestamp,
     /// The catalog name (what remediations are proposed for).
     pub service: ServiceName,
     pub environment: Environment,
@@ -85,7 +85,7 @@ impl Snapshot {
         environment: Environment,
         namespace: &str,
         workload: &str,
-        now: DateTime<Utc>,
+        now: Timestamp,
     ) -> Self {
         Self {
             now,
@@ -253,11 +253,11 @@ pub fn images(spec: Option<&k8s_openapi::api::core::v1::PodSpec>) -> Vec<(String
 
 /// When an object was last written: the newest `managedFields` time (the API server keeps
 /// one per writer). `None` when the object carries none (it is then no evidence either way).
-pub fn last_written(meta: &ObjectMeta) -> Option<DateTime<Utc>> {
+pub fn last_written(meta: &ObjectMeta) -> Option<Timestamp> {
     meta.managed_fields
         .as_deref()
         .unwrap_or_default()
         .iter()
-        .filter_map(|m| m.time.as_ref().and_then(super::facts::time))
+        .filter_map(|m| m.time.as_ref().map(super::facts::time))
         .max()
 }

@@ -90,7 +90,7 @@ fn claim(s: &Snapshot, pvc: &PersistentVolumeClaim) -> Option<Finding> {
         }
     ));
     let age = created(&pvc.metadata)
-        .map(|c| span(s.now - c))
+        .map(|c| span(s.now.duration_since(c)))
         .unwrap_or_default();
     let events = events_of(&s.events, "PersistentVolumeClaim", name);
     let messages: String = events

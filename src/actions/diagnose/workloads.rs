@@ -281,8 +281,8 @@ fn unavailable(s: &Snapshot, d: &Deployment) -> Option<Finding> {
         let since = c
             .last_transition_time
             .as_ref()
-            .and_then(time)
-            .map(|t| format!(" since {}", ago(s.now - t)))
+            .map(time)
+            .map(|t| format!(" since {}", ago(s.now.duration_since(t))))
             .unwrap_or_default();
         f = f.with(Evidence::fact(format!(
             "condition Available={} ({}){since}: {}",
@@ -304,17 +304,17 @@ fn unavailable(s: &Snapshot, d: &Deployment) -> Option<Finding> {
     if let Some(c) = condition(d, "Progressing")
         && c.status == "True"
         && c.reason.as_deref() == Some("ReplicaSetUpdated")
-        && let Some(t) = c.last_update_time.as_ref().and_then(time)
+        && let Some(t) = c.last_update_time.as_ref().map(time)
     {
         let deadline = d
             .spec
             .as_ref()
             .and_then(|sp| sp.progress_deadline_seconds)
             .unwrap_or(600);
-        if (s.now - t).num_seconds() < i64::from(deadline) {
+        if (s.now.duration_since(t)).as_secs() < i64::from(deadline) {
             cause.push_str(&format!(
                 " A rollout is in progress (last progress {}, deadline {deadline}s), so this may resolve itself.",
-                ago(s.now - t)
+                ago(s.now.duration_since(t))
             ));
         }
     }
@@ -349,8 +349,8 @@ fn progress_deadline(s: &Snapshot, d: &Deployment) -> Option<Finding> {
     let stuck_since = c
         .last_update_time
         .as_ref()
-        .and_then(time)
-        .or_else(|| c.last_transition_time.as_ref().and_then(time));
+        .map(time)
+        .or_else(|| c.last_transition_time.as_ref().map(time));
     let mut f = Finding::new(
         "deployment.progress_deadline",
         severity,
@@ -358,7 +358,7 @@ fn progress_deadline(s: &Snapshot, d: &Deployment) -> Option<Finding> {
         format!(
             "rollout stalled: no progress within its {deadline}s deadline{}",
             stuck_since
-                .map(|t| format!(" (stuck for {})", span(s.now - t)))
+                .map(|t| format!(" (stuck for {})", span(s.now.duration_since(t))))
                 .unwrap_or_default()
         ),
     )
@@ -452,14 +452,14 @@ fn paused(s: &Snapshot, d: &Deployment) -> Option<Finding> {
                 .as_ref()
                 .or(c.last_transition_time.as_ref())
         })
-        .and_then(time);
+        .map(time);
     let f = Finding::new(
         "deployment.paused",
         if midway { Severity::Warning } else { Severity::Info },
         s.object("Deployment", &s.workload),
         format!(
             "rollout paused{}{}",
-            since.map(|t| format!(" {}", ago(s.now - t))).unwrap_or_default(),
+            since.map(|t| format!(" {}", ago(s.now.duration_since(t)))).unwrap_or_default(),
             if midway { format!(" halfway: {updated} of {desired} pods updated") } else { String::new() }
         ),
     )
@@ -609,7 +609,7 @@ fn failed_create(s: &Snapshot) -> Vec<Finding> {
 }
 
 /// The creation time of the current revision's ReplicaSet (when the rollout started).
-pub fn current_rollout_started(s: &Snapshot) -> Option<chrono::DateTime<chrono::Utc>> {
+pub fn current_rollout_started(s: &Snapshot) -> Option<jiff::Timestamp> {
     let current = s.current_revision()?;
     s.revisions()
         .into_iter()

@@ -34,7 +34,7 @@ impl MutateAction for RestartDeployment {
                 loaded.name, loaded.namespace
             )));
         }
-        let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+        let now = Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
         let (validation, dry) =
             dry_run(ctx, &loaded, &Patch::Strategic(restart_patch(&now)), false).await?;
         let paused = loaded
@@ -77,7 +77,7 @@ impl MutateAction for RestartDeployment {
         grant: &ExecutionGrant,
     ) -> Result<String, ActionError> {
         let loaded = load(ctx, &args.service, &args.environment).await?;
-        let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+        let now = Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
         Writer::granted(grant, Merge::Patch)
             .patch(
                 &loaded.api,

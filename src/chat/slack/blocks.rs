@@ -194,11 +194,11 @@ fn state_label(state: ProposalState) -> &'static str {
 }
 
 /// Slack's date formatting: shown in the reader's time zone, `fallback` elsewhere.
-fn slack_date(at: chrono::DateTime<chrono::Utc>, format: &str) -> String {
+fn slack_date(at: jiff::Timestamp, format: &str) -> String {
     format!(
         "<!date^{}^{format}|{}>",
-        at.timestamp(),
-        at.format("%Y-%m-%d %H:%M UTC")
+        at.as_second(),
+        at.strftime("%Y-%m-%d %H:%M UTC")
     )
 }
 
@@ -438,8 +438,8 @@ mod tests {
             },
             requester: "priya.nair".into(),
             approvals: vec![],
-            created_at: chrono::Utc::now(),
-            expires_at: chrono::Utc::now(),
+            created_at: jiff::Timestamp::now(),
+            expires_at: jiff::Timestamp::now(),
             outcome: None,
         }
     }

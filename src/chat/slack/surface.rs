@@ -192,9 +192,9 @@ impl SlackSurface {
     /// restart, already took the delivery. A store that cannot answer lets it through:
     /// answering twice beats never, and a proposal still executes at most once.
     async fn first_on_every_replica(&self, delivery: &str) -> bool {
-        let now = chrono::Utc::now();
-        let window =
-            chrono::Duration::from_std(dedup::WINDOW).unwrap_or(chrono::Duration::hours(1));
+        let now = jiff::Timestamp::now();
+        let window = jiff::SignedDuration::try_from(dedup::WINDOW)
+            .unwrap_or(jiff::SignedDuration::from_hours(1));
         match self
             .engine
             .store()

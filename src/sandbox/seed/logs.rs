@@ -2,11 +2,13 @@
 
 use super::*;
 
-pub(super) fn stamp(now: DateTime<Utc>, seconds_ago: i64) -> String {
-    (now - Duration::seconds(seconds_ago)).to_rfc3339_opts(SecondsFormat::Millis, true)
+pub(super) fn stamp(now: Timestamp, seconds_ago: i64) -> String {
+    (now - SignedDuration::from_secs(seconds_ago))
+        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
 }
 
-pub(super) fn healthy_log(service: &Service, tag: &str, now: DateTime<Utc>) -> String {
+pub(super) fn healthy_log(service: &Service, tag: &str, now: Timestamp) -> String {
     let t = |s: i64| stamp(now, s);
     let name = service.name;
     let lines = match service.lang {
@@ -78,7 +80,7 @@ pub(super) fn healthy_log(service: &Service, tag: &str, now: DateTime<Utc>) -> S
     lines.join("\n") + "\n"
 }
 
-pub(super) fn crash_log(now: DateTime<Utc>) -> String {
+pub(super) fn crash_log(now: Timestamp) -> String {
     let t = stamp(now, 150);
     [
         format!(r#"{{"level":"info","ts":"{t}","msg":"starting","service":"search","version":"v2.8.1"}}"#),
@@ -95,7 +97,7 @@ pub(super) fn crash_log(now: DateTime<Utc>) -> String {
         + "\n"
 }
 
-pub(super) fn oom_log(now: DateTime<Utc>) -> String {
+pub(super) fn oom_log(now: Timestamp) -> String {
     let t = |s: i64| stamp(now, s);
     [
         format!(r#"{{"level":30,"time":"{}","pid":1,"msg":"notifications listening on :8080"}}"#, t(1860)),
@@ -107,7 +109,7 @@ pub(super) fn oom_log(now: DateTime<Utc>) -> String {
         + "\n"
 }
 
-pub(super) fn stalled_log(now: DateTime<Utc>) -> String {
+pub(super) fn stalled_log(now: Timestamp) -> String {
     let t = |s: i64| stamp(now, s);
     [
         format!("{} INFO     Started server process [1]", t(7100)),

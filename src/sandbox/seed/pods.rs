@@ -10,11 +10,13 @@ impl Builder {
             suffix(&format!("{}/{}/{n}", w.namespace, revision.rs_name), 5)
         );
         let age = match state {
-            PodState::CrashLoop => Duration::minutes(35),
-            PodState::Pending => Duration::minutes(50),
-            PodState::OomRestarting(_) => Duration::hours(3),
-            PodState::ImagePullBackOff | PodState::NotReady => revision.age - Duration::seconds(5),
-            PodState::Running => revision.age - Duration::seconds(40 + 20 * n as i64),
+            PodState::CrashLoop => SignedDuration::from_mins(35),
+            PodState::Pending => SignedDuration::from_mins(50),
+            PodState::OomRestarting(_) => SignedDuration::from_hours(3),
+            PodState::ImagePullBackOff | PodState::NotReady => {
+                revision.age - SignedDuration::from_secs(5)
+            }
+            PodState::Running => revision.age - SignedDuration::from_secs(40 + 20 * n as i64),
         };
         let (node, ip) = if state == PodState::Pending {
             (String::new(), String::new())
@@ -48,11 +50,11 @@ impl Builder {
         w: &Workload<'_>,
         revision: &Revision,
         state: PodState,
-        age: Duration,
+        age: SignedDuration,
         (pod, key): (&str, &str),
         (node, ip): (&str, &str),
     ) -> Value {
-        let started = self.at(age - Duration::seconds(4));
+        let started = self.at(age - SignedDuration::from_secs(4));
         let image = w.image(revision.tag);
         let image_id = format!(
             "{REGISTRY}/{}/{}@sha256:{:016x}{:016x}{:016x}{:016x}",
@@ -65,7 +67,7 @@ impl Builder {
         );
         let container_id = format!(
             "containerd://{:016x}{:016x}{:016x}{:016x}",
-            fnv(node, age.num_seconds() as u64),
+            fnv(node, age.as_secs() as u64),
             fnv(&image, 5),
             fnv(ip, 6),
             fnv(&started, 7)
@@ -105,7 +107,7 @@ impl Builder {
                 );
                 status["state"] =
                     json!({ "waiting": { "reason": "CrashLoopBackOff", "message": message } });
-                status["lastState"] = json!({ "terminated": { "exitCode": 1, "reason": "Error", "startedAt": self.at(Duration::seconds(150)), "finishedAt": self.at(Duration::seconds(149)), "containerID": container_id } });
+                status["lastState"] = json!({ "terminated": { "exitCode": 1, "reason": "Error", "startedAt": self.at(SignedDuration::from_secs(150)), "finishedAt": self.at(SignedDuration::from_secs(149)), "containerID": container_id } });
             }
             PodState::ImagePullBackOff => {
                 status = json!({ "image": image, "imageID": "", "name": container, "ready": false, "started": false, "restartCount": 0, "lastState": {},
@@ -114,8 +116,8 @@ impl Builder {
             PodState::OomRestarting(restarts) => {
                 status["restartCount"] = json!(restarts);
                 status["state"] =
-                    json!({ "running": { "startedAt": self.at(Duration::minutes(4)) } });
-                status["lastState"] = json!({ "terminated": { "exitCode": 137, "reason": "OOMKilled", "startedAt": self.at(Duration::minutes(31)), "finishedAt": self.at(Duration::minutes(4) + Duration::seconds(2)), "containerID": container_id } });
+                    json!({ "running": { "startedAt": self.at(SignedDuration::from_mins(4)) } });
+                status["lastState"] = json!({ "terminated": { "exitCode": 137, "reason": "OOMKilled", "startedAt": self.at(SignedDuration::from_mins(31)), "finishedAt": self.at(SignedDuration::from_mins(4) + SignedDuration::from_secs(2)), "containerID": container_id } });
             }
             _ => {}
         }

@@ -27,17 +27,17 @@ impl Builder {
         }
         let namespace = format!("{}-{}", service.team, env.name());
         let rollout_age = match (trouble, env) {
-            (Some(Trouble::ImagePull), _) => Duration::minutes(25),
-            (Some(Trouble::StalledRollout), _) => Duration::hours(2),
-            (_, Env::Prod) => Duration::days(6),
-            _ => Duration::days(2),
+            (Some(Trouble::ImagePull), _) => SignedDuration::from_mins(25),
+            (Some(Trouble::StalledRollout), _) => SignedDuration::from_hours(2),
+            (_, Env::Prod) => jiff::SignedDuration::from_hours(24 * (6)),
+            _ => jiff::SignedDuration::from_hours(24 * (2)),
         };
         let revisions = tags
             .iter()
             .enumerate()
             .map(|(i, (tag, cause))| {
                 let hash = suffix(&format!("{namespace}/{}/{tag}", service.name), 10);
-                let age = rollout_age + Duration::days(14 * (tags.len() - 1 - i) as i64);
+                let age = rollout_age + days(14 * (tags.len() - 1 - i) as i64);
                 Revision {
                     number: i + 1,
                     tag,
@@ -131,7 +131,7 @@ impl Builder {
             name,
             Some(&w.namespace),
             &format!("{}/deploy/{name}", w.namespace),
-            Duration::days(380),
+            jiff::SignedDuration::from_hours(24 * (380)),
         );
         meta["labels"] = w.labels();
         meta["annotations"] = json!({ "deployment.kubernetes.io/revision": current.number.to_string(), "kubernetes.io/change-cause": current.cause });
@@ -169,25 +169,25 @@ impl Builder {
                 "True",
                 "ReplicaSetUpdated",
                 format!("ReplicaSet \"{rs}\" is progressing."),
-                Duration::minutes(24),
+                SignedDuration::from_mins(24),
             ),
             Some(Trouble::StalledRollout) => (
                 "False",
                 "ProgressDeadlineExceeded",
                 format!("ReplicaSet \"{rs}\" has timed out progressing."),
-                Duration::minutes(110),
+                SignedDuration::from_mins(110),
             ),
             _ => (
                 "True",
                 "NewReplicaSetAvailable",
                 format!("ReplicaSet \"{rs}\" has successfully progressed."),
-                w.current().age - Duration::minutes(3),
+                w.current().age - SignedDuration::from_mins(3),
             ),
         };
         let available_age = match w.trouble {
-            Some(Trouble::CrashLoop) => Duration::minutes(34),
-            Some(Trouble::Unschedulable) => Duration::minutes(48),
-            _ => w.current().age - Duration::minutes(2),
+            Some(Trouble::CrashLoop) => SignedDuration::from_mins(34),
+            Some(Trouble::Unschedulable) => SignedDuration::from_mins(48),
+            _ => w.current().age - SignedDuration::from_mins(2),
         };
         let available = if available_ok {
             json!({ "type": "Available", "status": "True", "reason": "MinimumReplicasAvailable", "message": "Deployment has minimum availability." })
@@ -278,7 +278,7 @@ impl Builder {
             name,
             Some(&w.namespace),
             &format!("{}/svc/{name}", w.namespace),
-            Duration::days(380),
+            jiff::SignedDuration::from_hours(24 * (380)),
         );
         meta["labels"] = w.labels();
         let ip = format!(
@@ -308,15 +308,15 @@ impl Builder {
         };
         let url = format!("https://opensearch.{}.svc.cluster.local:9200", w.namespace);
         let age = if w.env == Env::Staging {
-            Duration::minutes(36)
+            SignedDuration::from_mins(36)
         } else {
-            Duration::days(90)
+            jiff::SignedDuration::from_hours(24 * (90))
         };
         let mut meta = self.meta(
             "search-config",
             Some(&w.namespace),
             &format!("{}/cm/search-config", w.namespace),
-            Duration::days(300),
+            jiff::SignedDuration::from_hours(24 * (300)),
         );
         meta["labels"] = w.labels();
         meta["annotations"] = json!({ "platform.example.com/last-changed": self.at(age) });
@@ -390,7 +390,7 @@ impl Builder {
             &name,
             Some(namespace),
             &format!("{namespace}/ev/{name}"),
-            Duration::minutes(first_minutes_ago),
+            SignedDuration::from_mins(first_minutes_ago),
         );
         let mut involved_object = json!({ "kind": involved.kind, "namespace": namespace, "name": involved.name, "uid": involved.uid, "apiVersion": involved.api_version });
         if let Some(field) = &involved.field_path {
@@ -404,8 +404,8 @@ impl Builder {
             "apiVersion": "v1", "kind": "Event", "metadata": meta,
             "involvedObject": involved_object, "reason": reason, "message": message, "type": kind,
             "source": source_json, "count": count,
-            "firstTimestamp": self.at(Duration::minutes(first_minutes_ago)),
-            "lastTimestamp": self.at(Duration::minutes(last_minutes_ago)),
+            "firstTimestamp": self.at(SignedDuration::from_mins(first_minutes_ago)),
+            "lastTimestamp": self.at(SignedDuration::from_mins(last_minutes_ago)),
             "eventTime": null, "reportingComponent": source.0, "reportingInstance": source.1,
         }));
     }

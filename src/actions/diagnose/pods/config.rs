@@ -221,7 +221,7 @@ pub(super) fn broken_refs(s: &Snapshot, groups: &[Group<'_>]) -> Vec<Finding> {
                     "{} {} last changed {}",
                     b.reference.kind.as_str(),
                     b.reference.name,
-                    ago(s.now - changed)
+                    ago(s.now.duration_since(changed))
                 )));
             }
             let cause = if b.reference.optional {

@@ -72,7 +72,7 @@ pub(super) fn crash_loop(s: &Snapshot, g: &Group<'_>) -> Finding {
     if let (Some(t), Some(d)) = (last, last.and_then(ran_for)) {
         cause.push_str(&format!(
             "The container exits {} after starting: {}.",
-            if d.num_seconds() < 10 {
+            if d.as_secs() < 10 {
                 "right".to_owned()
             } else {
                 format!("{} ", span(d))
@@ -94,14 +94,14 @@ pub(super) fn crash_loop(s: &Snapshot, g: &Group<'_>) -> Finding {
         cause.push_str(&format!(" {}", b.describe()));
         if let (Some(changed), Some(began)) = (b.changed, began)
             && changed <= began
-            && began - changed < chrono::Duration::hours(6)
+            && began.duration_since(changed) < jiff::SignedDuration::from_hours(6)
         {
             cause.push_str(&format!(
                 " {} {} was last changed {}, {} before the crashes began.",
                 b.reference.kind.as_str(),
                 b.reference.name,
-                ago(s.now - changed),
-                span(began - changed)
+                ago(s.now.duration_since(changed)),
+                span(began.duration_since(changed))
             ));
         }
     }
@@ -141,7 +141,7 @@ pub(super) fn crash_loop(s: &Snapshot, g: &Group<'_>) -> Finding {
     // A ConfigMap the container reads changed after its last start: the crash-looping
     // container has not seen the change (env and files are read at start), so a restart
     // tries it now instead of after the back-off.
-    let last_start = last.and_then(|t| t.started_at.as_ref()).and_then(time);
+    let last_start = last.and_then(|t| t.started_at.as_ref()).map(time);
     let mut changed_after: Vec<String> = container(spec, &g.container)
         .map(|c| config_refs::refs_of(c, spec))
         .unwrap_or_default()
@@ -149,9 +149,13 @@ pub(super) fn crash_loop(s: &Snapshot, g: &Group<'_>) -> Finding {
         .filter(|r| r.kind == config_refs::SourceKind::ConfigMap)
         .filter_map(|r| {
             let at = last_written(&s.config_map(&r.name)?.metadata)?;
-            last_start
-                .is_some_and(|started| at > started)
-                .then(|| format!("ConfigMap {} (changed {})", r.name, ago(s.now - at)))
+            last_start.is_some_and(|started| at > started).then(|| {
+                format!(
+                    "ConfigMap {} (changed {})",
+                    r.name,
+                    ago(s.now.duration_since(at))
+                )
+            })
         })
         .collect();
     changed_after.dedup();
@@ -173,7 +177,9 @@ pub(super) fn crash_loop(s: &Snapshot, g: &Group<'_>) -> Finding {
     }
     let rollout_recent = workloads::current_rollout_started(s)
         .zip(began)
-        .is_some_and(|(rollout, began)| began - rollout < chrono::Duration::minutes(30));
+        .is_some_and(|(rollout, began)| {
+            began.duration_since(rollout) < jiff::SignedDuration::from_mins(30)
+        });
     match candidate {
         Some(c) if on_current_revision(s, g) && (rollout_recent || c.serving()) => {
             let why = format!(
@@ -206,10 +212,10 @@ pub(super) fn crash_loop(s: &Snapshot, g: &Group<'_>) -> Finding {
 }
 
 /// The memory limit to suggest for an OOM-killed container, and the reasoning.
-pub fn suggest_memory(limit_bytes: u64, ran: Option<chrono::Duration>) -> (u32, String) {
+pub fn suggest_memory(limit_bytes: u64, ran: Option<jiff::SignedDuration>) -> (u32, String) {
     let limit_mib = quantity::to_mib(limit_bytes).max(1);
     let (factor, why) = match ran {
-        Some(d) if d.num_seconds() < 60 => (
+        Some(d) if d.as_secs() < 60 => (
             2.0,
             "it is killed within a minute of starting, so it needs well more than the limit just to start: 2x",
         ),
@@ -324,7 +330,7 @@ pub(super) fn oom_killed(s: &Snapshot, g: &Group<'_>) -> Finding {
                 .cause(format!(
                     "The container used more memory than {limit_text} and the kernel killed it{ran_text} (exit 137, OOMKilled).{}",
                     match ran {
-                        Some(d) if d.num_seconds() < 60 => {
+                        Some(d) if d.as_secs() < 60 => {
                             " It dies right at start: the limit is below what it needs to boot."
                         }
                         Some(_) => {
@@ -363,7 +369,7 @@ pub(super) fn restarting(s: &Snapshot, g: &Group<'_>) -> Finding {
     let last = status.and_then(last_terminated);
     let restarts = status.map_or(0, |c| c.restart_count);
     let since = facts::created(&rep.metadata)
-        .map(|c| span(s.now - c))
+        .map(|c| span(s.now.duration_since(c)))
         .unwrap_or_default();
     let ready = status.is_some_and(|c| c.ready);
     let mut f = base(

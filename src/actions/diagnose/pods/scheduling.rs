@@ -201,7 +201,7 @@ pub(super) fn pending(s: &Snapshot, g: &Group<'_>, pods: &[&Pod]) -> Finding {
     let verdict = parse_verdict(&message);
     let running = pods.iter().filter(|p| phase(p) == "Running").count();
     let since = crate::actions::diagnose::facts::created(&rep.metadata)
-        .map(|c| span(s.now - c))
+        .map(|c| span(s.now.duration_since(c)))
         .unwrap_or_default();
     let total = pods.len();
     let severity = if running == 0 {
@@ -470,7 +470,7 @@ pub(super) fn pending(s: &Snapshot, g: &Group<'_>, pods: &[&Pod]) -> Finding {
         if let Some(first) = first {
             f = f.with(Evidence::fact(format!(
                 "the scheduler has tried {count} times over {}",
-                span(s.now - first)
+                span(s.now.duration_since(first))
             )));
         }
     }

@@ -4,10 +4,10 @@ use super::*;
 #[test]
 fn memory_suggestions_show_their_arithmetic() {
     let mib = 1024 * 1024;
-    let (m, why) = suggest_memory(256 * mib, Some(chrono::Duration::minutes(27)));
+    let (m, why) = suggest_memory(256 * mib, Some(jiff::SignedDuration::from_mins(27)));
     assert_eq!(m, 384);
     assert!(why.contains("1.5 x 256Mi = 384Mi"), "{why}");
-    let (m, why) = suggest_memory(256 * mib, Some(chrono::Duration::seconds(8)));
+    let (m, why) = suggest_memory(256 * mib, Some(jiff::SignedDuration::from_secs(8)));
     assert_eq!(m, 512);
     assert!(why.contains("2 x 256Mi = 512Mi"), "{why}");
     let (m, why) = suggest_memory(6 * 1024 * mib, None);

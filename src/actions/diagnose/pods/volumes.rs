@@ -18,7 +18,7 @@ pub(super) fn volume_mount(s: &Snapshot, g: &Group<'_>) -> Finding {
         .and_then(|e| e.message.clone())
         .unwrap_or_default();
     let since = facts::created(&rep.metadata)
-        .map(|c| span(s.now - c))
+        .map(|c| span(s.now.duration_since(c)))
         .unwrap_or_default();
     let lower = message.to_lowercase();
     let (cause, fix) = if lower.contains("not found")

@@ -3,7 +3,7 @@
 //! platbot to diagnose it. Stage in `payments-dev`: the sandbox has no such namespace, so
 //! nothing seeded gets in the way.
 
-use chrono::{Duration, SecondsFormat, Utc};
+use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
 use platbot::sandbox::KubeApiDouble;
@@ -12,7 +12,9 @@ pub const NS: &str = "payments-dev";
 pub const IMAGE: &str = "registry.example.com/payments/ledger";
 
 pub fn ago(minutes: i64) -> String {
-    (Utc::now() - Duration::minutes(minutes)).to_rfc3339_opts(SecondsFormat::Secs, true)
+    (Timestamp::now() - SignedDuration::from_mins(minutes))
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 pub fn put(double: &KubeApiDouble, obj: Value) {
