@@ -24,6 +24,8 @@ mod client;
 mod drive;
 mod grounding;
 mod metrics;
+mod opinion;
+mod preview;
 mod repair;
 mod schema;
 mod state;
@@ -40,7 +42,7 @@ use serde::Serialize;
 
 use crate::actions::spec::{ActionKind, ToolSpec};
 use crate::actions::{ActionError, ActionOutput};
-use crate::config::LlmSettings;
+use crate::config::{ClassifierRole, LlmSettings};
 use crate::domain::Environment;
 use crate::engine::alias::{AliasPlanner, AliasTable};
 use crate::engine::intent::{Intent, PlanContext, ToolCall};
@@ -51,14 +53,16 @@ use crate::store::Turn;
 pub use client::{LlmError, RequestUsage};
 pub use grounding::Grounding;
 pub use metrics::{LlmMetrics, LlmMetricsSnapshot};
+pub use preview::Preview;
 pub use tools::{Interpreted, ToolBox, Ungrounded};
 pub(in crate::engine) use turn::Planned;
 
 use budget::ANSWER_TOKENS;
 use client::{ChatClient, ChatRequest};
-use repair::Repair;
+use drive::Progress;
+use opinion::Opinion;
 use state::RunState;
-use wire::{answer_text, assistant_with_calls, salvage_call, text_intent, tool_message};
+use wire::salvage_call;
 
 /// Runs read actions for the agent and checks a mutation's arguments. The engine
 /// implements it; it has no way to execute a mutation, so neither has the model.
@@ -115,6 +119,8 @@ pub struct AgentRun {
     pub outcome: Result<AgentOutcome, LlmError>,
     pub requests: Vec<RequestUsage>,
     pub refused: Vec<Refusal>,
+    /// Whether the classifier settled the message without the model choosing a tool.
+    pub routed: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +143,7 @@ pub struct LlmAgent {
     catalog: Arc<Catalog>,
     context_tokens: usize,
     max_steps: usize,
+    classifier: ClassifierRole,
     metrics: Arc<LlmMetrics>,
 }
 
@@ -173,6 +180,7 @@ impl LlmAgent {
             catalog,
             context_tokens: settings.context_tokens,
             max_steps: settings.max_steps,
+            classifier: settings.classifier,
             metrics,
         })
     }
@@ -198,83 +206,33 @@ impl LlmAgent {
     pub async fn run(&self, input: &TurnInput<'_>, host: &dyn ToolHost) -> AgentRun {
         self.metrics.add(&self.metrics.turns, 1);
         let mut state = RunState::new(self, input);
-        let outcome = self.drive(host, &mut state).await;
+        let (outcome, routed) = match self.opinion(input) {
+            Opinion::Settled(Intent::Call(call)) if self.is_read(&call.tool) => {
+                (self.routed_read(host, &mut state, call).await, true)
+            }
+            Opinion::Settled(intent) => (Ok(AgentOutcome::Intent(intent)), true),
+            Opinion::Consult(consult) => {
+                state.consult = consult;
+                let outcome = self.drive(host, &mut state, Progress::default()).await;
+                (outcome, false)
+            }
+        };
         AgentRun {
             outcome,
             requests: state.requests,
             refused: state.refused,
+            routed,
         }
     }
 
-    /// What the model makes of `text` before any tool runs: its first tool call as the
-    /// loop takes it (names settled, the one repair attempt for unreadable arguments or
-    /// made-up names included), or its question or no-tool answer. For `platbot eval`.
-    pub async fn predict(
-        &self,
-        text: &str,
-        ctx: &PlanContext,
-    ) -> (Result<Intent, LlmError>, Vec<RequestUsage>) {
-        let input = TurnInput {
-            text,
-            history: &[],
-            ctx,
-        };
-        let mut state = RunState::new(self, &input);
-        let mut repaired = false;
-        let result = loop {
-            let msg = match self.request(&mut state, true, None).await {
-                Ok(m) => m,
-                Err(e) => break Err(e),
-            };
-            let calls = self.calls_of(&msg);
-            let Some(call) = calls.first() else {
-                if let Some(problem) = self.written_change(&msg) {
-                    break Err(LlmError::BadResponse(problem.into()));
-                }
-                break Ok(text_intent(&answer_text(&msg)));
-            };
-            let unasked = self.unasked_change(
-                &mut state,
-                &mut repaired,
-                &call.function.name,
-                &call.function.arguments,
-            );
-            let interpreted = self.tools.interpret(
-                &call.function.name,
-                &call.function.arguments,
-                &self.catalog,
-                &state.grounding,
-            );
-            let repair = match (unasked, interpreted) {
-                (Some(repair), _) => repair,
-                (None, interpreted) => match interpreted {
-                    Interpreted::Ready { call, .. } => break Ok(Intent::Call(call)),
-                    Interpreted::Ask(c) => break Ok(Intent::Clarify(c)),
-                    Interpreted::Unknown { name } => {
-                        break Ok(Intent::Call(ToolCall {
-                            tool: name,
-                            args: serde_json::Map::new(),
-                        }));
-                    }
-                    Interpreted::Unreadable { tool, error } => {
-                        let raw = call.function.arguments.clone();
-                        self.repair_or_ask(&mut state, &mut repaired, &tool, &raw, &error)
-                    }
-                    Interpreted::Ungrounded(u) => {
-                        self.repair_ungrounded(&mut state, &mut repaired, u)
-                    }
-                },
-            };
-            match repair {
-                Repair::Ask(c) => break Ok(Intent::Clarify(c)),
-                Repair::Stop(reply) => break Ok(Intent::NotPlatform { reply }),
-                Repair::Retry(text) => {
-                    state.push(assistant_with_calls(&msg, &calls[..1]));
-                    state.push(tool_message(&calls[0].id, text));
-                }
-            }
-        };
-        (result, state.requests)
+    /// The classifier's opinion of the message under the configured role.
+    fn opinion(&self, input: &TurnInput<'_>) -> Opinion {
+        let reading = self.reader.reading(input.text, input.ctx);
+        opinion::opinion(reading, self.classifier, &self.tools)
+    }
+
+    fn is_read(&self, tool: &str) -> bool {
+        matches!(self.tools.kind(tool), Some((_, ActionKind::Read)))
     }
 
     fn closing_instruction(&self, reads: &[ReadDone]) -> String {
@@ -293,12 +251,17 @@ impl LlmAgent {
         instruction: Option<String>,
     ) -> Result<ChatCompletionResponseMessage, LlmError> {
         let tools_tokens = if with_tools { self.tools.tokens() } else { 0 };
+        let max_tokens = if with_tools && instruction.is_none() {
+            budget::PLAN_TOKENS
+        } else {
+            ANSWER_TOKENS
+        };
         let (messages, estimated) =
             state.messages(instruction, self.context_tokens, tools_tokens)?;
         let req = ChatRequest {
             messages,
             tools: with_tools.then(|| self.tools.definitions()),
-            max_tokens: ANSWER_TOKENS,
+            max_tokens,
             estimated_tokens: estimated,
         };
         let (result, usage) = self.client.complete(req).await;

@@ -5,6 +5,7 @@ use async_openai::types::chat::ChatCompletionRequestMessage;
 use serde_json::Value;
 
 use super::budget::{self, ANSWER_TOKENS, TOOL_RESULT_TOKENS};
+use super::opinion::Consult;
 use super::wire::{system_message, user_message};
 use super::{Grounding, LlmAgent, LlmError, Refusal, RequestUsage, TurnInput};
 use crate::actions::ActionOutput;
@@ -16,6 +17,8 @@ pub(super) struct RunState {
     pub(super) system: String,
     pub(super) history: Vec<ChatCompletionRequestMessage>,
     pub(super) note: Option<String>,
+    /// The classifier's reading of the message, when the model is consulted.
+    pub(super) consult: Consult,
     pub(super) user: String,
     pub(super) steps: Vec<ChatCompletionRequestMessage>,
     pub(super) grounding: Grounding,
@@ -92,6 +95,7 @@ impl RunState {
             system: agent.system.clone(),
             history,
             note: thread_note(input.ctx),
+            consult: Consult::default(),
             user: input.text.to_owned(),
             steps: Vec::new(),
             grounding,
@@ -161,9 +165,21 @@ impl RunState {
     ) -> Result<(Vec<ChatCompletionRequestMessage>, usize), LlmError> {
         let system = system_message(self.system.clone());
         let note = self.note.clone().map(system_message);
+        // The classifier's hint is for choosing a tool; an answer from results needs none.
+        let hint = instruction
+            .is_none()
+            .then(|| self.consult.hint())
+            .flatten()
+            .map(system_message);
         let user = user_message(self.user.clone());
         let closing = instruction.map(system_message);
-        let fixed: usize = [Some(&system), note.as_ref(), Some(&user), closing.as_ref()]
+        let fixed: usize = [
+            Some(&system),
+            note.as_ref(),
+            hint.as_ref(),
+            Some(&user),
+            closing.as_ref(),
+        ]
             .into_iter()
             .flatten()
             .map(budget::message_tokens)
@@ -190,6 +206,7 @@ impl RunState {
         out.push(system);
         out.extend(history.iter().cloned());
         out.extend(note);
+        out.extend(hint);
         out.push(user);
         out.extend(self.steps.iter().cloned());
         out.extend(closing);
