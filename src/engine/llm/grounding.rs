@@ -31,6 +31,8 @@ pub struct Grounding {
     revisions: Vec<u64>,
     /// Names taken from earlier calls in the thread.
     names: Vec<String>,
+    /// The arguments (`service`, `team`, `subject`) the user named some entity for.
+    named_args: Vec<String>,
 }
 
 impl Grounding {
@@ -76,6 +78,18 @@ impl Grounding {
     /// A service, team or subject from an earlier call in the thread.
     pub fn add_name(&mut self, name: &str) {
         self.names.push(name.to_lowercase());
+    }
+
+    /// The user named some entity that can be `arg` (`service`, `team`, `subject`).
+    pub fn add_named_arg(&mut self, arg: &str) {
+        self.named_args.push(arg.to_owned());
+    }
+
+    /// Whether the user named anything that can be `arg`, in their words or through the
+    /// thread's earlier calls: without it, no model could know the value, and asking
+    /// the user beats a second guess.
+    pub fn named_any(&self, arg: &str) -> bool {
+        !self.names.is_empty() || self.named_args.iter().any(|a| a == arg)
     }
 
     /// A number the user wrote as a revision (see the type's docs).

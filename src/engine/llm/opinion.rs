@@ -68,9 +68,7 @@ fn confident(reading: &Reading, tools: &ToolBox) -> bool {
         // The thread's own answers: a pending question answered, "and in staging?", a
         // "yes" with nothing waiting; and a change no action makes.
         (Source::Thread | Source::Unsupported, _) => true,
-        (Source::Classifier, Intent::NotPlatform { .. }) => {
-            reading.probability(None) >= ROUTE_NONE
-        }
+        (Source::Classifier, Intent::NotPlatform { .. }) => reading.probability(None) >= ROUTE_NONE,
         (Source::Classifier, Intent::Call(call)) => sure_of(reading, tools, &call.tool),
         // A question for missing arguments of the tool it is sure of; not a question
         // between two tools (the model may know which).
@@ -84,11 +82,7 @@ fn sure_of(reading: &Reading, tools: &ToolBox, tool: &str) -> bool {
     let p = reading.probability(Some(tool));
     // Unknown to the box: as careful as with a change.
     let change = !matches!(tools.kind(tool), Some((_, ActionKind::Read)));
-    let needed = if change {
-        ROUTE_CHANGE
-    } else {
-        ROUTE_READ
-    };
+    let needed = if change { ROUTE_CHANGE } else { ROUTE_READ };
     p >= needed
 }
 
@@ -112,6 +106,14 @@ impl Consult {
                 named.join(", ")
             )
         })
+    }
+
+    /// Whether the classifier's likeliest reading of the message is `tool`.
+    pub(super) fn reads_as(&self, tool: &str) -> bool {
+        self.reading
+            .as_ref()
+            .and_then(|r| r.ranked.first())
+            .is_some_and(|(t, _)| *t == Some(tool))
     }
 
     /// A question instead of the change `call` when the classifier does not see that

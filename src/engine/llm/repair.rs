@@ -143,7 +143,12 @@ impl LlmAgent {
             args: Value::Object(args.clone()).to_string(),
             reason: problem.clone(),
         });
-        if !*repaired {
+        // The classifier reads the message as this tool too, and nothing of the kind is
+        // in the user's words: no second guess can be right, so the user is asked. (A
+        // misread request, a docs question taken for a change, goes back to the model.)
+        let absent =
+            in_catalog && !state.grounding.named_any(&arg) && state.consult.reads_as(&tool);
+        if !*repaired && !absent {
             *repaired = true;
             return Repair::Retry(format!(
                 "Nothing was done: {problem}. Never invent names. If the user asks how to do something, or about docs or policy, search the docs with their question; if a {what} is needed and missing, ask the user for it without calling a tool."

@@ -73,6 +73,12 @@ impl RunState {
         for n in revisions {
             grounding.add_revision(n);
         }
+        for arg in ["service", "team", "subject"] {
+            let named = earlier_user.iter().chain([&input.text]);
+            if named.into_iter().any(|t| agent.reader.names_any(t, arg)) {
+                grounding.add_named_arg(arg);
+            }
+        }
         let earlier = [
             input.ctx.previous.as_ref().map(|p| &p.args),
             input.ctx.pending.as_ref().map(|p| &p.args),
@@ -180,10 +186,10 @@ impl RunState {
             Some(&user),
             closing.as_ref(),
         ]
-            .into_iter()
-            .flatten()
-            .map(budget::message_tokens)
-            .sum::<usize>()
+        .into_iter()
+        .flatten()
+        .map(budget::message_tokens)
+        .sum::<usize>()
             + self.steps.iter().map(budget::message_tokens).sum::<usize>()
             + tools_tokens;
         let limit = context.saturating_sub(ANSWER_TOKENS as usize);
