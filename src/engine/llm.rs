@@ -1,6 +1,8 @@
 //! The LLM planner: OpenAI-compatible tool calling over the typed actions.
 //!
-//! One message runs a bounded loop. The model sees the system prompt (rules and the
+//! The intent classifier reads the message first (`opinion.rs`): what it reads
+//! confidently goes without the model choosing a tool; the rest goes to the model with
+//! the classifier's likeliest tools as a hint. One message runs a bounded loop. The model sees the system prompt (rules and the
 //! catalog), the thread's history trimmed to the token budget (the user's messages as
 //! they are, platbot's replies quoted as data), and the tools this build can run. A
 //! read it asks for runs at once (through [`ToolHost`], which audits it like any read)

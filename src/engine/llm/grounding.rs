@@ -19,7 +19,7 @@ const MAX_NAME_WORDS: usize = 3;
 ///   does not count, nor does a revision list a read returned: the model may pick from
 ///   it only by the user saying which;
 /// - a `container`: one the user named; any other is checked against the Deployment
-///   before it is taken (`llm.rs`).
+///   before it is taken (`drive.rs`, `repair.rs`).
 #[derive(Debug, Clone, Default)]
 pub struct Grounding {
     environments: Vec<String>,

@@ -172,3 +172,160 @@ pub(super) fn read_instead(
     };
     (wanted && is_read(&call.tool)).then_some(call)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::actions::spec::all_tools;
+    use crate::engine::alias::AliasTable;
+
+    fn toolbox() -> ToolBox {
+        ToolBox::new(all_tools(), &AliasTable::builtin())
+    }
+
+    fn call(tool: &str) -> Intent {
+        Intent::Call(ToolCall {
+            tool: tool.into(),
+            args: json!({"service": "cart", "environment": "prod"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        })
+    }
+
+    fn reading(intent: Intent, ranked: &[(Option<&'static str>, f32)]) -> Reading {
+        Reading {
+            intent,
+            source: Source::Classifier,
+            ranked: ranked.to_vec(),
+        }
+    }
+
+    fn settled(o: &Opinion) -> bool {
+        matches!(o, Opinion::Settled(_))
+    }
+
+    #[test]
+    fn confident_readings_are_settled_and_a_change_needs_more_than_a_read() {
+        let tb = toolbox();
+        let read = reading(
+            call("deployment_status"),
+            &[(Some("deployment_status"), 0.55)],
+        );
+        assert!(settled(&opinion(read.clone(), ClassifierRole::Route, &tb)));
+        assert!(!settled(&opinion(
+            read.clone(),
+            ClassifierRole::Advise,
+            &tb
+        )));
+        assert!(!settled(&opinion(read, ClassifierRole::Off, &tb)));
+        let change = reading(
+            call("restart_deployment"),
+            &[(Some("restart_deployment"), 0.55)],
+        );
+        assert!(!settled(&opinion(change, ClassifierRole::Route, &tb)));
+        let change = reading(
+            call("restart_deployment"),
+            &[(Some("restart_deployment"), 0.7)],
+        );
+        assert!(settled(&opinion(change, ClassifierRole::Route, &tb)));
+        let chat = reading(
+            Intent::NotPlatform { reply: "hi".into() },
+            &[(None, 0.45), (Some("search_docs"), 0.3)],
+        );
+        assert!(!settled(&opinion(chat, ClassifierRole::Route, &tb)));
+    }
+
+    #[test]
+    fn a_question_between_two_tools_goes_to_the_model_one_for_a_missing_value_does_not() {
+        let tb = toolbox();
+        let question = |choices: Vec<String>, missing: Vec<String>| {
+            Intent::Clarify(Clarification {
+                tool: "restart_deployment".into(),
+                args: Map::new(),
+                missing,
+                question: "?".into(),
+                choices,
+            })
+        };
+        let ranked = [(Some("restart_deployment"), 0.8)];
+        let missing = reading(question(Vec::new(), vec!["environment".into()]), &ranked);
+        assert!(settled(&opinion(missing, ClassifierRole::Route, &tb)));
+        let which = reading(
+            question(
+                vec!["restart_deployment".into(), "pod_logs".into()],
+                Vec::new(),
+            ),
+            &ranked,
+        );
+        assert!(!settled(&opinion(which, ClassifierRole::Route, &tb)));
+        // A change no action makes is refused whatever the role, except with the model alone.
+        let refused = Reading {
+            intent: Intent::NotPlatform { reply: "no".into() },
+            source: Source::Unsupported,
+            ranked: Vec::new(),
+        };
+        assert!(settled(&opinion(
+            refused.clone(),
+            ClassifierRole::Advise,
+            &tb
+        )));
+        assert!(!settled(&opinion(refused, ClassifierRole::Off, &tb)));
+    }
+
+    #[test]
+    fn the_hint_names_the_likeliest_tools_and_a_doubted_change_is_a_question() {
+        let consult = Consult {
+            reading: Some(reading(
+                call("diagnose"),
+                &[
+                    (Some("diagnose"), 0.6),
+                    (None, 0.2),
+                    (Some("restart_deployment"), 0.15),
+                    (Some("pod_logs"), 0.05),
+                ],
+            )),
+        };
+        let hint = consult.hint().unwrap();
+        assert!(hint.contains("diagnose (0.60)"), "{hint}");
+        assert!(hint.contains("not a platform request (0.20)"), "{hint}");
+        assert!(!hint.contains("pod_logs"), "{hint}");
+        let Intent::Call(restart) = call("restart_deployment") else {
+            unreachable!()
+        };
+        let q = consult.doubt(&restart).expect("a question");
+        assert_eq!(q.choices, ["restart_deployment"]);
+        assert!(
+            q.question.contains("restart cart in prod"),
+            "{}",
+            q.question
+        );
+        let Intent::Call(diagnose) = call("diagnose") else {
+            unreachable!()
+        };
+        assert!(consult.doubt(&diagnose).is_none(), "the classifier agrees");
+        assert!(
+            Consult::default().doubt(&restart).is_none(),
+            "no reading, no doubt"
+        );
+        assert!(Consult::default().hint().is_none());
+        assert!(consult.reads_as("diagnose") && !consult.reads_as("restart_deployment"));
+    }
+
+    #[test]
+    fn only_a_model_that_read_nothing_gets_the_classifiers_read() {
+        let is_read = |t: &str| t != "restart_deployment";
+        let status = call("deployment_status");
+        assert!(read_instead(Ended::Unread, status.clone(), is_read).is_some());
+        assert!(read_instead(Ended::Other, status.clone(), is_read).is_none());
+        assert!(read_instead(Ended::GaveUp, status, is_read).is_none());
+        assert!(read_instead(Ended::Unread, call("restart_deployment"), is_read).is_none());
+        let docs = Intent::Call(ToolCall {
+            tool: "search_docs".into(),
+            args: json!({"query": "how do i"}).as_object().cloned().unwrap(),
+        });
+        assert!(read_instead(Ended::GaveUp, docs, is_read).is_some());
+    }
+}

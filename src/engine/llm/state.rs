@@ -269,6 +269,7 @@ fn thread_note(ctx: &PlanContext) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::intent::{Clarification, ToolCall};
 
     #[test]
     fn the_thread_note_names_the_previous_call_and_what_is_pending() {

@@ -131,6 +131,7 @@ pub(super) fn tool_message(id: &str, text: String) -> ChatCompletionRequestMessa
 mod tests {
     use super::*;
     use crate::actions::spec::all_tools;
+    use crate::engine::alias::AliasTable;
 
     fn message(content: &str) -> ChatCompletionResponseMessage {
         ChatCompletionResponseMessage {
