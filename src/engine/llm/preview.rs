@@ -18,6 +18,12 @@ pub struct Preview {
     pub routed: bool,
 }
 
+/// The model's first call as the loop takes it, or the repair it needs.
+enum Taken {
+    Done(Intent, Ended),
+    Repair(Repair),
+}
+
 impl LlmAgent {
     /// The turn's intent before any tool runs: what the classifier settles, or the
     /// model's first tool call as the loop takes it (names settled, the one repair
@@ -67,8 +73,8 @@ impl LlmAgent {
             let repair = match self.unasked_change(state, &mut repaired, name, raw) {
                 Some(repair) => repair,
                 None => match self.first_call(state, &mut repaired, name, raw) {
-                    Ok(done) => return Ok(done),
-                    Err(repair) => repair,
+                    Taken::Done(intent, ended) => return Ok((intent, ended)),
+                    Taken::Repair(repair) => repair,
                 },
             };
             match repair {
@@ -89,7 +95,7 @@ impl LlmAgent {
         repaired: &mut bool,
         name: &str,
         raw: &str,
-    ) -> Result<(Intent, Ended), Repair> {
+    ) -> Taken {
         match self
             .tools
             .interpret(name, raw, &self.catalog, &state.grounding)
@@ -98,23 +104,23 @@ impl LlmAgent {
                 call,
                 kind: ActionKind::Mutate,
             } => match state.consult.doubt(&call) {
-                Some(question) => Ok((Intent::Clarify(question), Ended::GaveUp)),
-                None => Ok((Intent::Call(call), Ended::Other)),
+                Some(question) => Taken::Done(Intent::Clarify(question), Ended::GaveUp),
+                None => Taken::Done(Intent::Call(call), Ended::Other),
             },
-            Interpreted::Ready { call, .. } => Ok((Intent::Call(call), Ended::Other)),
-            Interpreted::Ask(c) => Ok((Intent::Clarify(c), Ended::GaveUp)),
+            Interpreted::Ready { call, .. } => Taken::Done(Intent::Call(call), Ended::Other),
+            Interpreted::Ask(c) => Taken::Done(Intent::Clarify(c), Ended::GaveUp),
             // Refused in a turn; scored as the wrong tool here.
             Interpreted::Unknown { name } => {
                 let call = ToolCall {
                     tool: name,
                     args: serde_json::Map::new(),
                 };
-                Ok((Intent::Call(call), Ended::Other))
+                Taken::Done(Intent::Call(call), Ended::Other)
             }
             Interpreted::Unreadable { tool, error } => {
-                Err(self.repair_or_ask(state, repaired, &tool, raw, &error))
+                Taken::Repair(self.repair_or_ask(state, repaired, &tool, raw, &error))
             }
-            Interpreted::Ungrounded(u) => Err(self.repair_ungrounded(state, repaired, u)),
+            Interpreted::Ungrounded(u) => Taken::Repair(self.repair_ungrounded(state, repaired, u)),
         }
     }
 }
