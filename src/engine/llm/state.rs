@@ -59,44 +59,7 @@ impl RunState {
         {
             history.pop();
         }
-        let earlier_user: Vec<&str> = input
-            .history
-            .iter()
-            .filter(|t| t.role == "user")
-            .map(|t| t.text.as_str())
-            .collect();
-        let mut grounding = Grounding::from_texts(earlier_user.iter().copied().chain([input.text]));
-        let revisions = earlier_user
-            .iter()
-            .flat_map(|t| agent.reader.revisions_named(t, &PlanContext::default()))
-            .chain(agent.reader.revisions_named(input.text, input.ctx));
-        for n in revisions {
-            grounding.add_revision(n);
-        }
-        for arg in ["service", "team", "subject"] {
-            let named = earlier_user.iter().chain([&input.text]);
-            if named.into_iter().any(|t| agent.reader.names_any(t, arg)) {
-                grounding.add_named_arg(arg);
-            }
-        }
-        let earlier = [
-            input.ctx.previous.as_ref().map(|p| &p.args),
-            input.ctx.pending.as_ref().map(|p| &p.args),
-        ];
-        for args in earlier.into_iter().flatten() {
-            if let Some(Value::String(env)) = args.get("environment") {
-                grounding.add_environment(env);
-            }
-            // Only ever set from the user's words (a pending rollback's revision).
-            if let Some(n) = args.get("revision").and_then(Value::as_u64) {
-                grounding.add_revision(n);
-            }
-            for key in ["service", "team", "subject"] {
-                if let Some(Value::String(name)) = args.get(key) {
-                    grounding.add_name(name);
-                }
-            }
-        }
+        let grounding = grounding(agent, input);
         Self {
             system: agent.system.clone(),
             history,
@@ -218,6 +181,50 @@ impl RunState {
         out.extend(closing);
         Ok((out, limit - left))
     }
+}
+
+/// What the user named in the thread (their messages, and the arguments of the
+/// thread's earlier call and pending question, which came from their words).
+fn grounding(agent: &LlmAgent, input: &TurnInput<'_>) -> Grounding {
+    let earlier_user: Vec<&str> = input
+        .history
+        .iter()
+        .filter(|t| t.role == "user")
+        .map(|t| t.text.as_str())
+        .collect();
+    let mut grounding = Grounding::from_texts(earlier_user.iter().copied().chain([input.text]));
+    let revisions = earlier_user
+        .iter()
+        .flat_map(|t| agent.reader.revisions_named(t, &PlanContext::default()))
+        .chain(agent.reader.revisions_named(input.text, input.ctx));
+    for n in revisions {
+        grounding.add_revision(n);
+    }
+    for arg in ["service", "team", "subject"] {
+        let named = earlier_user.iter().chain([&input.text]);
+        if named.into_iter().any(|t| agent.reader.names_any(t, arg)) {
+            grounding.add_named_arg(arg);
+        }
+    }
+    let earlier = [
+        input.ctx.previous.as_ref().map(|p| &p.args),
+        input.ctx.pending.as_ref().map(|p| &p.args),
+    ];
+    for args in earlier.into_iter().flatten() {
+        if let Some(Value::String(env)) = args.get("environment") {
+            grounding.add_environment(env);
+        }
+        // Only ever set from the user's words (a pending rollback's revision).
+        if let Some(n) = args.get("revision").and_then(Value::as_u64) {
+            grounding.add_revision(n);
+        }
+        for key in ["service", "team", "subject"] {
+            if let Some(Value::String(name)) = args.get(key) {
+                grounding.add_name(name);
+            }
+        }
+    }
+    grounding
 }
 
 /// The changes the user's message asks for. A bare answer ("staging") to a question
