@@ -146,8 +146,7 @@ impl LlmAgent {
         // The classifier reads the message as this tool too, and nothing of the kind is
         // in the user's words: no second guess can be right, so the user is asked. (A
         // misread request, a docs question taken for a change, goes back to the model.)
-        let absent =
-            in_catalog && !state.grounding.named_any(&arg) && state.consult.reads_as(&tool);
+        let absent = !state.grounding.named_any(&arg) && state.consult.reads_as(&tool);
         if !*repaired && !absent {
             *repaired = true;
             return Repair::Retry(format!(
