@@ -78,7 +78,11 @@ async fn a_confident_read_runs_and_the_model_only_words_the_answer() {
     let llm = FakeLlm::start(vec![text("cart in staging is healthy.")]).await;
     let bot = bot(&llm, "route").await;
     let reply = bot
-        .say_one("c4", "jonah.feld", "is cart healthy in staging right now")
+        .say_one(
+            "c4",
+            "jonah.feld",
+            "does cart look ok in staging at the moment",
+        )
         .await;
     assert_eq!(reply.text, "cart in staging is healthy.");
     assert!(reply.data.is_some(), "the read's data rides along");
