@@ -224,13 +224,6 @@ impl AliasPlanner {
     /// opinion.
     pub fn reading(&self, text: &str, ctx: &PlanContext) -> Reading {
         let f = self.read(text);
-        let ranked = || -> Vec<(Option<&'static str>, f32)> {
-            self.predict(&f)
-                .ranked()
-                .into_iter()
-                .map(|(label, p)| (self.label_tool(label).map(|t| self.tools[t].spec.name), p))
-                .collect()
-        };
         let settled = |intent: Intent, source: Source| Reading {
             intent,
             source,
@@ -256,7 +249,8 @@ impl AliasPlanner {
             let reply = nothing_pending(decision).to_owned();
             return settled(Intent::NotPlatform { reply }, Source::Thread);
         }
-        let intent = match choose::choose(self, &f) {
+        let ranked = self.predict(&f).ranked();
+        let intent = match choose::choose(self, &ranked) {
             Choice::Tool(idx) => {
                 let tool = &self.tools[idx];
                 fill::finish(tool, Map::new(), fill::extract(self, tool, &f))
@@ -266,10 +260,14 @@ impl AliasPlanner {
                 reply: reply::not_platform(&f.msg),
             },
         };
+        let ranked = ranked
+            .into_iter()
+            .map(|(label, p)| (self.label_tool(label).map(|t| self.tools[t].spec.name), p))
+            .collect();
         Reading {
             intent,
             source: Source::Classifier,
-            ranked: ranked(),
+            ranked,
         }
     }
 
