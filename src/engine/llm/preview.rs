@@ -48,6 +48,9 @@ impl LlmAgent {
         let mut state = RunState::new(self, &input);
         state.consult = consult;
         let intent = self.first_intent(&mut state).await.map(|(intent, ended)| {
+            if ended == Ended::Other {
+                return intent;
+            }
             let alias = self.reader.plan(text, ctx);
             read_instead(ended, alias, |t| self.is_read(t)).map_or(intent, Intent::Call)
         });
