@@ -174,6 +174,23 @@ struct RawLlm {
     prompts_dir: Option<PathBuf>,
     breaker_failures: Option<u32>,
     breaker_cooldown_secs: Option<f64>,
+    classifier: Option<ClassifierRole>,
+}
+
+/// What the intent classifier (the planner without an LLM) does for the LLM planner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassifierRole {
+    /// Confident readings go without the model (a read, a change to propose, a question
+    /// for what is missing, not a platform request); the model decides the rest, told the
+    /// likeliest tools, and a change the classifier does not see becomes a question.
+    #[default]
+    Route,
+    /// Every message goes to the model, told the likeliest tools, with the same check
+    /// on changes.
+    Advise,
+    /// The model alone (for measuring it).
+    Off,
 }
 
 /// The LLM planner's endpoint and limits. Without `[llm]` the alias planner answers alone.
@@ -200,6 +217,8 @@ pub struct LlmSettings {
     pub breaker_failures: u32,
     /// How long an open breaker sends every turn to the alias planner before trying again.
     pub breaker_cooldown: std::time::Duration,
+    /// How the intent classifier's reading is used.
+    pub classifier: ClassifierRole,
 }
 
 // By hand so that the key never reaches a log line.
@@ -217,6 +236,7 @@ impl std::fmt::Debug for LlmSettings {
             .field("prompts_dir", &self.prompts_dir)
             .field("breaker_failures", &self.breaker_failures)
             .field("breaker_cooldown", &self.breaker_cooldown)
+            .field("classifier", &self.classifier)
             .finish()
     }
 }
@@ -805,7 +825,7 @@ fn llm_summary(llm: Option<&LlmSettings>) -> String {
         return "off: the alias planner reads every message".to_owned();
     };
     format!(
-        "model {} at {} (API key {}); context {} tokens, timeout {:?}, {} tool steps",
+        "model {} at {} (API key {}); context {} tokens, timeout {:?}, {} tool steps, classifier {:?}",
         l.model,
         l.base_url,
         l.api_key_env
@@ -813,7 +833,8 @@ fn llm_summary(llm: Option<&LlmSettings>) -> String {
             .map_or("none".to_owned(), |v| format!("from ${v}")),
         l.context_tokens,
         l.timeout,
-        l.max_steps
+        l.max_steps,
+        l.classifier
     )
 }
 
@@ -898,6 +919,7 @@ fn llm_settings(
         prompts_dir: raw.prompts_dir.unwrap_or_else(|| PathBuf::from("prompts")),
         breaker_failures,
         breaker_cooldown,
+        classifier: raw.classifier.unwrap_or_default(),
     })
 }
 

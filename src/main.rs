@@ -493,6 +493,41 @@ fn eval_intents(
     Ok(())
 }
 
+/// Latency percentiles of a set of messages, in milliseconds.
+#[derive(serde::Serialize)]
+struct Percentiles {
+    count: usize,
+    median: u128,
+    p90: u128,
+    max: u128,
+}
+
+impl Percentiles {
+    fn of(mut ms: Vec<u128>) -> Self {
+        ms.sort_unstable();
+        let pick = |q: f64| {
+            let idx = (ms.len().saturating_sub(1) as f64 * q).round() as usize;
+            ms.get(idx).copied().unwrap_or_default()
+        };
+        Self {
+            count: ms.len(),
+            median: pick(0.5),
+            p90: pick(0.9),
+            max: pick(1.0),
+        }
+    }
+}
+
+impl std::fmt::Display for Percentiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "median {} ms, p90 {} ms, max {} ms",
+            self.median, self.p90, self.max
+        )
+    }
+}
+
 /// The LLM planner against the eval set, one request per case (as the first step of a
 /// turn would be), with latency and token figures.
 async fn eval_intents_llm(
@@ -527,12 +562,21 @@ async fn eval_intents_llm(
     let empty = PlanContext::default();
     let mut predictions = Vec::with_capacity(cases.len());
     let mut latencies = Vec::with_capacity(cases.len());
+    // Messages the model was asked about (the rest the classifier settled).
+    let mut consulted = Vec::new();
     let (mut errors, mut prompt_tokens, mut completion_tokens) = (0usize, 0u64, 0u64);
     for (i, case) in cases.iter().enumerate() {
         let started = std::time::Instant::now();
-        let (result, usage) = agent.predict(&case.utterance, &empty).await;
+        let platbot::engine::llm::Preview {
+            intent: result,
+            requests: usage,
+            routed,
+        } = agent.predict(&case.utterance, &empty).await;
         let ms = started.elapsed().as_millis();
         latencies.push(ms);
+        if !routed {
+            consulted.push(ms);
+        }
         prompt_tokens += usage
             .iter()
             .map(|u| u64::from(u.prompt_tokens))
@@ -557,7 +601,13 @@ async fn eval_intents_llm(
                 serde_json::to_string(&intent)?
             )
         };
-        eprintln!("[{}/{}] {} {ms} ms {verdict}", i + 1, cases.len(), case.id);
+        let how = if routed { "routed" } else { "model" };
+        eprintln!(
+            "[{}/{}] {} {ms} ms {how} {verdict}",
+            i + 1,
+            cases.len(),
+            case.id
+        );
         predictions.push(intent);
     }
     let mut predicted = predictions.into_iter();
@@ -566,17 +616,14 @@ async fn eval_intents_llm(
             reply: String::new(),
         })
     });
-    latencies.sort_unstable();
-    let pick = |q: f64| {
-        let idx = ((latencies.len() - 1) as f64 * q).round() as usize;
-        latencies.get(idx).copied().unwrap_or_default()
-    };
-    let (median, p90, max) = (pick(0.5), pick(0.9), pick(1.0));
+    let all = Percentiles::of(latencies);
+    let model = Percentiles::of(consulted);
     if json {
         let out = serde_json::json!({
             "model": agent.model(),
             "report": report,
-            "latency_ms": { "median": median, "p90": p90, "max": max },
+            "latency_ms": all,
+            "consulted": { "messages": model.count, "latency_ms": model },
             "errors": errors,
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -586,7 +633,11 @@ async fn eval_intents_llm(
         println!("model: {}", agent.model());
         print!("{}", report.render_text());
         println!(
-            "\nlatency per message: median {median} ms, p90 {p90} ms, max {max} ms; {errors} request errors; tokens: {prompt_tokens} prompt, {completion_tokens} completion"
+            "\nlatency per message: {all}; {errors} request errors; tokens: {prompt_tokens} prompt, {completion_tokens} completion"
+        );
+        println!(
+            "asked the model: {} of {} messages (the classifier settled the rest); their latency: {model}",
+            model.count, all.count
         );
     }
     Ok(())

@@ -56,6 +56,12 @@ pub(crate) fn missing_args_question(
     reply::question(tool, args, missing, &[])
 }
 
+/// The question whether one of `tools` (one or two) was meant, worded as the planner
+/// words it when it is unsure.
+pub(crate) fn which_question(tools: &[&str], args: &Map<String, Value>) -> String {
+    reply::which(tools, args)
+}
+
 /// Messages are cut here before planning: nobody asks for a restart in a novel, and
 /// the planner must stay fast whatever arrives.
 const MAX_MESSAGE_CHARS: usize = 2_000;
@@ -64,6 +70,38 @@ const MAX_MESSAGE_CHARS: usize = 2_000;
 const MIN_PATTERN_TARGET_LEN: usize = 7;
 /// Environment words are spelling targets too ("prodcution", "stagging").
 const ENVIRONMENT_WORDS: &[&str] = &["production", "staging", "development", "develop"];
+
+/// How the planner read a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A change no action makes ("delete ..."): refused.
+    Unsupported,
+    /// From the thread: the answer to a pending question, a follow-up ("and in staging?"),
+    /// a "yes" with nothing waiting.
+    Thread,
+    /// From the intent classifier's probabilities.
+    Classifier,
+}
+
+/// The planner's intent for a message and the classifier's view of it.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    pub intent: Intent,
+    pub source: Source,
+    /// Tools from the most to the least likely (`None`: not a platform request), for
+    /// [`Source::Classifier`] readings; empty otherwise.
+    pub ranked: Vec<(Option<&'static str>, f32)>,
+}
+
+impl Reading {
+    /// The classifier's probability for `tool` (`None`: not a platform request).
+    pub fn probability(&self, tool: Option<&str>) -> f32 {
+        self.ranked
+            .iter()
+            .find(|(t, _)| *t == tool)
+            .map_or(0.0, |(_, p)| *p)
+    }
+}
 
 /// A tool as the planner sees it.
 pub(crate) struct ToolInfo {
@@ -179,30 +217,40 @@ impl AliasPlanner {
 
     /// What `text` asks for, read in the light of the thread (`ctx`).
     pub fn plan(&self, text: &str, ctx: &PlanContext) -> Intent {
+        self.reading(text, ctx).intent
+    }
+
+    /// What `text` asks for, with how the planner came to it: the LLM planner's second
+    /// opinion.
+    pub fn reading(&self, text: &str, ctx: &PlanContext) -> Reading {
         let f = self.read(text);
+        let settled = |intent: Intent, source: Source| Reading {
+            intent,
+            source,
+            ranked: Vec::new(),
+        };
         if let Some(verb) = choose::unsupported_change(&f) {
-            return Intent::NotPlatform {
-                reply: reply::unsupported_change(verb),
-            };
+            let reply = reply::unsupported_change(verb);
+            return settled(Intent::NotPlatform { reply }, Source::Unsupported);
         }
         if let Some(intent) = ctx
             .pending
             .as_ref()
             .and_then(|p| followup::answer_pending(self, &f, p))
         {
-            return intent;
+            return settled(intent, Source::Thread);
         }
         if let Some(intent) = followup::continue_previous(self, &f, ctx) {
-            return intent;
+            return settled(intent, Source::Thread);
         }
         // A bare "yes" / "cancel" that no proposal or question of the thread was waiting
         // for (those were answered before the planner) is about nothing: say so.
         if let Some(decision) = proposal_reply(text) {
-            return Intent::NotPlatform {
-                reply: nothing_pending(decision).to_owned(),
-            };
+            let reply = nothing_pending(decision).to_owned();
+            return settled(Intent::NotPlatform { reply }, Source::Thread);
         }
-        match choose::choose(self, &f) {
+        let ranked = self.predict(&f).ranked();
+        let intent = match choose::choose(self, &ranked) {
             Choice::Tool(idx) => {
                 let tool = &self.tools[idx];
                 fill::finish(tool, Map::new(), fill::extract(self, tool, &f))
@@ -211,6 +259,15 @@ impl AliasPlanner {
             Choice::NotPlatform => Intent::NotPlatform {
                 reply: reply::not_platform(&f.msg),
             },
+        };
+        let ranked = ranked
+            .into_iter()
+            .map(|(label, p)| (self.label_tool(label).map(|t| self.tools[t].spec.name), p))
+            .collect();
+        Reading {
+            intent,
+            source: Source::Classifier,
+            ranked,
         }
     }
 

@@ -27,6 +27,7 @@ mod golden_path_rbac;
 mod http_api;
 mod kube_double;
 mod layers;
+mod llm_classifier;
 mod llm_injection;
 mod llm_planner;
 mod llm_resilience;

@@ -4,6 +4,7 @@
 
 use crate::engine::intent::{Intent, PlanContext};
 
+use super::mentions::Kind;
 use super::text::Word;
 use super::{AliasPlanner, choose, followup};
 
@@ -96,6 +97,17 @@ impl AliasPlanner {
         !f.msg.words.is_empty()
             && f.msg.words.len() <= followup::MAX_ELLIPTICAL_WORDS
             && followup::only_arguments(&f)
+    }
+
+    /// Whether `text` names any catalog entity that can be `arg` (`service`, `team`, or
+    /// `subject`: either), as the planner's mention scan finds them.
+    pub fn names_any(&self, text: &str, arg: &str) -> bool {
+        let f = self.read(text);
+        f.mentions.iter().any(|m| match arg {
+            "service" => m.can_be(Kind::Service),
+            "team" => m.can_be(Kind::Team),
+            _ => m.service || m.team,
+        })
     }
 
     /// `name` as this planner's mutation tool, if it is one.

@@ -92,9 +92,9 @@ pub(crate) fn threshold(p: &AliasPlanner, tool: usize) -> f32 {
     }
 }
 
-/// The tool this message asks for, a question between two, or not a platform request.
-pub(crate) fn choose(p: &AliasPlanner, f: &Features) -> Choice {
-    let ranked = p.predict(f).ranked();
+/// The tool a message asks for, a question between two, or not a platform request,
+/// from its labels ranked by probability.
+pub(crate) fn choose(p: &AliasPlanner, ranked: &[(usize, f32)]) -> Choice {
     let Some(&(top, p1)) = ranked.first() else {
         return Choice::NotPlatform;
     };

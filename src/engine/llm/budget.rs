@@ -12,6 +12,9 @@ use crate::engine::memory::count_tokens;
 
 /// The most the model may write in one answer.
 pub const ANSWER_TOKENS: u32 = 600;
+/// The most the model may write when choosing a tool (no results yet): a call, a
+/// question or a one-line reply fit; a small model rambling on a CPU would take seconds.
+pub const PLAN_TOKENS: u32 = 128;
 /// The most one tool result (a log, a set of passages) takes in the prompt.
 pub const TOOL_RESULT_TOKENS: usize = 1500;
 /// The most one remembered bot reply takes: replies can quote whole outputs.

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
+use super::opinion::{Ended, read_instead};
 use super::{AgentOutcome, AgentRun, LlmAgent, LlmError, ReadDone, ToolHost, TurnInput};
 use crate::actions::{ActionContext, ActionError, ActionOutput, RegistryEntry};
 use crate::approval::Actor;
@@ -111,28 +112,21 @@ impl Engine {
         let run = agent.run(&input, &host).await;
         telemetry::planner(PlannerKind::Llm, started.elapsed());
         self.audit_llm(msg, actor, agent, &run, started).await;
-        // The model answered without reading anything: small models do this with a
-        // request they should have run, restating stale facts from the thread or making
-        // some up. Platform facts only come from reads, so when the phrase matcher reads
-        // the message as a complete read, that read runs instead. Likewise when the model
-        // asks a question about a change for what the matcher reads as a docs question
-        // ("how do I rotate a password?" read as a memory limit to set). A change or a
-        // question is never taken from the matcher over the model.
-        let unread = matches!(
-            &run.outcome,
-            Ok(AgentOutcome::Answer { reads, .. }) if reads.is_empty()
-        ) || matches!(
-            &run.outcome,
-            Ok(AgentOutcome::Intent(Intent::NotPlatform { .. }))
-        );
-        let gave_up = matches!(&run.outcome, Ok(AgentOutcome::Intent(Intent::Clarify(_))));
-        if (unread || gave_up)
-            && let Intent::Call(call) = self.planner.plan(text, ctx).await
-            && matches!(self.registry.get(&call.tool), Some(RegistryEntry::Read(_)))
-            // The docs search is the read that takes the user's words.
-            && (unread || call.args.contains_key("query"))
+        // The model read nothing, or asked back for a docs question: the classifier's
+        // read runs instead (see `opinion::read_instead`).
+        let ended = match &run.outcome {
+            _ if run.routed => Ended::Other,
+            Ok(AgentOutcome::Answer { reads, .. }) if reads.is_empty() => Ended::Unread,
+            Ok(AgentOutcome::Intent(Intent::NotPlatform { .. })) => Ended::Unread,
+            Ok(AgentOutcome::Intent(Intent::Clarify(_))) => Ended::GaveUp,
+            _ => Ended::Other,
+        };
+        if ended != Ended::Other
+            && let Some(call) = read_instead(ended, self.planner.plan(text, ctx).await, |t| {
+                matches!(self.registry.get(t), Some(RegistryEntry::Read(_)))
+            })
         {
-            tracing::info!(tool = %call.tool, conversation = %msg.conversation, "the model read nothing for a request the phrase matcher reads; running that read");
+            tracing::info!(tool = %call.tool, conversation = %msg.conversation, "the model read nothing for a request the classifier reads; running that read");
             return Ok(Planned::Intent {
                 intent: Intent::Call(call),
                 note: None,
@@ -222,6 +216,7 @@ impl Engine {
                 "prompt_tokens": prompt,
                 "completion_tokens": completion,
                 "requests": run.requests,
+                "routed": run.routed,
             }),
             outcome,
         )

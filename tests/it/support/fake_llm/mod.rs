@@ -87,14 +87,22 @@ impl FakeLlm {
     }
 
     /// The `[llm]` section pointing at this server (a 2 s timeout unless `extra` sets one).
+    /// The intent classifier stays out of the way (`classifier = "off"`) unless `extra`
+    /// says otherwise: these tests script what the model does with every message, and
+    /// `llm_classifier.rs` tests what the classifier settles without it.
     pub fn config(&self, extra: &str) -> String {
         let timeout = if extra.contains("timeout_secs") {
             ""
         } else {
             "timeout_secs = 2\n"
         };
+        let classifier = if extra.contains("classifier") {
+            ""
+        } else {
+            "classifier = \"off\"\n"
+        };
         format!(
-            "[llm]\nbase_url = \"{}\"\nmodel = \"scripted-model\"\n{timeout}{extra}\n",
+            "[llm]\nbase_url = \"{}\"\nmodel = \"scripted-model\"\n{timeout}{classifier}{extra}\n",
             self.url
         )
     }
