@@ -73,10 +73,8 @@ fn segments(text: &str) -> impl Iterator<Item = &str> {
         while let Some((i, c)) = chars.next() {
             let next = chars.peek().map(|(_, n)| *n);
             let next_solid = next.is_some_and(|n| !n.is_whitespace());
-            let before_space = c == ' '
-                && next_solid
-                && prev.is_some_and(|p| !p.is_whitespace())
-                && i > start;
+            let before_space =
+                c == ' ' && next_solid && prev.is_some_and(|p| !p.is_whitespace()) && i > start;
             prev = Some(c);
             if before_space {
                 let seg = &text[start..i];

@@ -133,12 +133,7 @@ mod tests {
         let ids: Vec<Vec<u64>> = (0..paths.len() as u64)
             .map(|f| (0..chunks_each).map(|c| f * 100 + c).collect())
             .collect();
-        FileTable::new(
-            paths
-                .iter()
-                .zip(&ids)
-                .map(|(p, c)| ("s", *p, c.as_slice())),
-        )
+        FileTable::new(paths.iter().zip(&ids).map(|(p, c)| ("s", *p, c.as_slice())))
     }
 
     fn hit(id: u64, score: f32) -> Hit {
@@ -148,9 +143,19 @@ mod tests {
     #[test]
     fn files_take_their_best_chunk_and_ties_go_by_file_order() {
         let t = table(&["a.md", "b.md", "c.md"], 3);
-        let h = [hit(100, 2.0), hit(1, 2.0), hit(101, 1.0), hit(200, 3.0), hit(999, 9.0)];
+        let h = [
+            hit(100, 2.0),
+            hit(1, 2.0),
+            hit(101, 1.0),
+            hit(200, 3.0),
+            hit(999, 9.0),
+        ];
         let f = files(&h, &t);
-        let order: Vec<&str> = f.iter().filter_map(|f| t.name(f.file)).map(|n| n.1).collect();
+        let order: Vec<&str> = f
+            .iter()
+            .filter_map(|f| t.name(f.file))
+            .map(|n| n.1)
+            .collect();
         // The unknown chunk 999 is left out.
         assert_eq!(order, ["c.md", "a.md", "b.md"]);
         assert_eq!((f[2].chunk, f[2].score), (100, 2.0));

@@ -124,7 +124,11 @@ impl SemanticModel {
         terms.sort_unstable();
         Self {
             dims: 0,
-            rows: terms.iter().enumerate().map(|(i, (t, _))| (*t, i)).collect(),
+            rows: terms
+                .iter()
+                .enumerate()
+                .map(|(i, (t, _))| (*t, i))
+                .collect(),
             idf: terms
                 .iter()
                 .map(|(_, d)| {
@@ -619,7 +623,11 @@ mod tests {
                 assert!((av - values[j] * row[i]).abs() < 1e-8, "{j} {i}");
             }
             for k in 0..j {
-                let dot: f64 = row.iter().zip(&v[k * n..(k + 1) * n]).map(|(x, y)| x * y).sum();
+                let dot: f64 = row
+                    .iter()
+                    .zip(&v[k * n..(k + 1) * n])
+                    .map(|(x, y)| x * y)
+                    .sum();
                 assert!(dot.abs() < 1e-9);
             }
         }

@@ -133,10 +133,7 @@ impl VectorStore {
     }
 
     /// One list of candidate chunks per ranking asked, best first.
-    pub async fn candidates(
-        &self,
-        q: CandidateQuery,
-    ) -> Result<Vec<Vec<Hit>>, KnowledgeError> {
+    pub async fn candidates(&self, q: CandidateQuery) -> Result<Vec<Vec<Hit>>, KnowledgeError> {
         match self {
             Self::Edge(e) => {
                 let shard = Arc::clone(&e.shard);
@@ -329,8 +326,7 @@ impl EdgeStore {
     /// after a large write, so queries do not scan.
     pub async fn optimize(&self) -> Result<(), KnowledgeError> {
         let shard = Arc::clone(&self.shard);
-        blocking(move || shard.optimize().map(|_| ()).map_err(store_err))
-        .await
+        blocking(move || shard.optimize().map(|_| ()).map_err(store_err)).await
     }
 
     fn source_filter(
