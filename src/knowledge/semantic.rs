@@ -668,6 +668,33 @@ mod tests {
     }
 
     #[test]
+    fn a_large_corpus_is_learnt_from_an_even_sample() {
+        // Past TRAIN_CHUNKS_MAX chunks some are left out: a term found only in those has no place.
+        let n = TRAIN_CHUNKS_MAX + TRAIN_CHUNKS_MAX / 4;
+        let sampled: std::collections::HashSet<usize> = (0..TRAIN_CHUNKS_MAX)
+            .map(|i| i * n / TRAIN_CHUNKS_MAX)
+            .collect();
+        let left_out: Vec<usize> = (0..n).filter(|i| !sampled.contains(i)).take(2).collect();
+        let docs: Vec<Vec<(u32, f32)>> = (0..n)
+            .map(|i| {
+                let topic = (i % 2) as u32;
+                let mut d = vec![(1 + topic, 1.0), (3 + topic, 1.0)];
+                if left_out.contains(&i) {
+                    d.push((777, 1.0));
+                }
+                d
+            })
+            .collect();
+        let refs: Vec<&[(u32, f32)]> = docs.iter().map(Vec::as_slice).collect();
+        let m = SemanticModel::train(&refs, 2).unwrap();
+        assert_eq!(m.embed(&[(777, 1.0)]), None);
+        assert!(m.embed(&[(1, 1.0)]).is_some());
+        // Every chunk, sampled or not, is still placed.
+        assert!(refs.iter().all(|d| m.embed(d).is_some()));
+        assert_eq!(SemanticModel::train(&refs, 2), Some(m));
+    }
+
+    #[test]
     fn tiny_or_empty_corpora_have_no_model_or_a_small_one() {
         assert_eq!(SemanticModel::train(&[], DIMS), None);
         let one: &[(u32, f32)] = &[(1, 1.0)];
