@@ -6,6 +6,8 @@
 //! block boundaries with a small overlap; code blocks and tables stay whole
 //! unless they alone exceed the limit.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use tiktoken_rs::CoreBPE;
@@ -14,12 +16,84 @@ use super::ingest::{Block, BlockKind, Document};
 
 static BPE: LazyLock<Option<CoreBPE>> = LazyLock::new(|| tiktoken_rs::cl100k_base().ok());
 
+/// Loads the cl100k table now (it takes a while), e.g. on another thread
+/// while files are being read.
+pub fn warm_up() {
+    LazyLock::force(&BPE);
+}
+
+/// Segments remembered per thread before the cache starts over.
+const SEGMENT_CACHE_MAX: usize = 100_000;
+
+thread_local! {
+    /// Segment -> its token count: docs repeat their words, so most segments are known.
+    static SEGMENTS: RefCell<HashMap<String, usize>> = RefCell::new(HashMap::new());
+}
+
 /// Tokens in `text` as cl100k_base counts them (a char-based estimate if the table failed to load).
+///
+/// The text is cut into segments at places where cl100k's pre-tokenizer always
+/// ends a piece whatever follows (see [`segments`]), so the count is the sum of
+/// the segments' counts, and each distinct segment is encoded once per thread.
 pub fn count_tokens(text: &str) -> usize {
-    match BPE.as_ref() {
-        Some(bpe) => bpe.encode_ordinary(text).len(),
-        None => text.len().div_ceil(4),
-    }
+    let Some(bpe) = BPE.as_ref() else {
+        return text.len().div_ceil(4);
+    };
+    SEGMENTS.with_borrow_mut(|cache| {
+        if cache.len() > SEGMENT_CACHE_MAX {
+            cache.clear();
+        }
+        segments(text)
+            .map(|seg| match cache.get(seg) {
+                Some(n) => *n,
+                None => {
+                    let n = bpe.encode_ordinary(seg).len();
+                    cache.insert(seg.to_owned(), n);
+                    n
+                }
+            })
+            .sum()
+    })
+}
+
+/// `text` cut before every space that stands alone between two non-space
+/// characters (`a b` -> `a`, ` b`) and after every newline followed by a
+/// non-space character. cl100k's pattern
+/// (`'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s`)
+/// has no piece with an inner space followed by a non-space, nor one with a
+/// newline followed by a non-space; and at such a cut the piece before ends
+/// the same way whether or not text follows (it ends in a non-space, or in a
+/// newline that `\s++$` and `\s*[\r\n]` both stop at), so encoding the
+/// segments apart gives the same pieces.
+fn segments(text: &str) -> impl Iterator<Item = &str> {
+    let mut start = 0;
+    let mut prev: Option<char> = None;
+    let mut chars = text.char_indices().peekable();
+    std::iter::from_fn(move || {
+        while let Some((i, c)) = chars.next() {
+            let next = chars.peek().map(|(_, n)| *n);
+            let next_solid = next.is_some_and(|n| !n.is_whitespace());
+            let before_space =
+                c == ' ' && next_solid && prev.is_some_and(|p| !p.is_whitespace()) && i > start;
+            prev = Some(c);
+            if before_space {
+                let seg = &text[start..i];
+                start = i;
+                return Some(seg);
+            }
+            if c == '\n' && next_solid {
+                let end = i + 1;
+                let seg = &text[start..end];
+                start = end;
+                return Some(seg);
+            }
+        }
+        (start < text.len()).then(|| {
+            let seg = &text[start..];
+            start = text.len();
+            seg
+        })
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,6 +286,54 @@ fn split_block(block: &Block, max_tokens: usize) -> Vec<(String, usize)> {
 mod tests {
     use super::*;
     use crate::knowledge::ingest::parse;
+    use proptest::prelude::*;
+
+    /// tiktoken on the whole text, no segments.
+    fn tiktoken(text: &str) -> usize {
+        BPE.as_ref().unwrap().encode_ordinary(text).len()
+    }
+
+    #[test]
+    fn segment_counts_add_up_to_tiktoken_s() {
+        let cases = [
+            "",
+            " ",
+            "a b",
+            "foo   bar",
+            "x \n  b",
+            "a.\n  b",
+            "line one\nline two\n\n  indented\n\ttab\r\nwindows",
+            "it's they'll we've I'M",
+            "12345 67 8 v2.4.1 --grpc-web argocd-cm",
+            "```yaml\nkey: value\n  nested: [1, 2]\n```",
+            "emoji \u{1f600} and\u{a0}nbsp \u{3000}ideographic",
+            "  leading and trailing  ",
+            "trailing newline\n",
+        ];
+        for text in cases {
+            assert_eq!(count_tokens(text), tiktoken(text), "{text:?}");
+            assert_eq!(segments(text).collect::<String>(), text);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
+        #[test]
+        fn segment_counts_match_tiktoken_on_any_mix(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    Just(" "), Just("  "), Just("\n"), Just("\r\n"), Just("\t"), Just("\u{a0}"),
+                    Just("word"), Just("Word"), Just("x"), Just("123"), Just("4567"),
+                    Just("'s"), Just("'ll"), Just("."), Just("--"), Just("{}"), Just("é"),
+                    Just("\u{1f600}"), Just("\u{4e2d}"), Just("_"), Just("\u{3000}"),
+                ],
+                0..40,
+            )
+        ) {
+            let text: String = parts.concat();
+            prop_assert_eq!(count_tokens(&text), tiktoken(&text));
+        }
+    }
 
     #[test]
     fn a_joined_subsection_s_heading_counts_against_the_limit() {

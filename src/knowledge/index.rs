@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, RwLock};
 
@@ -20,15 +20,17 @@ use super::KnowledgeError;
 use super::chunk::ChunkLimits;
 use super::embed::{ContentHash, Embedder, write_atomically};
 use super::ingest::{SkipReason, Source, read_file};
+use super::rank::FileTable;
 use super::semantic::{self, SemanticModel};
 use super::sparse::{ANALYZER_VERSION, Analyzer, Bm25Params};
 use super::store::{ChunkPayload, DenseDims, EdgeStore, ServerStore, StoredChunk, VectorStore};
 use crate::config::KnowledgeSettings;
 
+mod manifest;
 mod prepare;
+use manifest::{FileEntry, Layout, MANIFEST_FORMAT, Manifest};
 use prepare::Prepared;
 
-const MANIFEST_FORMAT: u32 = 1;
 /// Points per store write.
 const WRITE_BATCH: usize = 512;
 
@@ -111,66 +113,25 @@ impl IndexSummary {
     }
 }
 
-/// What must match for stored vectors to be reused.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Layout {
-    analyzer: u32,
-    max_tokens: usize,
-    min_tokens: usize,
-    overlap_tokens: usize,
-    k1: f32,
-    b: f32,
-    /// The embedding model and its vector size; `None` for BM25 only.
-    dense: Option<(String, usize)>,
-    /// The latent semantic model's version (0: none) and its size.
-    #[serde(default)]
-    semantic: u32,
-    #[serde(default)]
-    semantic_dims: Option<usize>,
-    store: String,
-}
-
-impl Layout {
-    fn dims(&self) -> DenseDims {
-        DenseDims {
-            dense: self.dense.as_ref().map(|d| d.1),
-            semantic: self.semantic_dims,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct FileEntry {
-    hash: String,
-    chunks: Vec<u64>,
-    /// Content hashes of the embedded texts (hex), to prune the embeddings cache.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    embedded: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Manifest {
-    format: u32,
-    layout: Layout,
-    avg_len: f32,
-    /// `source:path` -> what is stored for that file.
-    files: BTreeMap<String, FileEntry>,
-}
-
-impl Manifest {
-    fn chunk_count(&self) -> usize {
-        self.files.values().map(|f| f.chunks.len()).sum()
-    }
-}
-
 enum State {
     NotBuilt,
     Ready {
         store: VectorStore,
         manifest: Manifest,
+        /// The manifest's chunk -> file map, for ranking the store's bare hits.
+        files: Arc<FileTable>,
         semantic: Option<Arc<SemanticModel>>,
     },
     Broken(String),
+}
+
+/// What a search reads: the store, which file each chunk is in, the embedder
+/// (when the stored dense vectors came from it) and the semantic model.
+pub(super) struct Snapshot<'a> {
+    pub(super) store: VectorStore,
+    pub(super) files: Arc<FileTable>,
+    pub(super) embedder: Option<&'a Embedder>,
+    pub(super) semantic: Option<Arc<SemanticModel>>,
 }
 
 /// The docs index of one platbot: its sources, store and (optional) embedder.
@@ -306,6 +267,7 @@ impl DocsIndex {
                 crate::telemetry::docs_index_chunks(n);
                 State::Ready {
                     store,
+                    files: Arc::new(manifest.file_table()),
                     manifest,
                     semantic,
                 }
@@ -378,16 +340,14 @@ impl DocsIndex {
         &self.analyzer
     }
 
-    /// The store to query, the embedder when the stored dense vectors came from it,
-    /// and the semantic model.
-    pub(super) async fn snapshot(
-        &self,
-    ) -> Result<(VectorStore, Option<&Embedder>, Option<Arc<SemanticModel>>), KnowledgeError> {
+    /// What a search reads, when the index is ready.
+    pub(super) async fn snapshot(&self) -> Result<Snapshot<'_>, KnowledgeError> {
         let state = self.state.read().await;
         match &*state {
             State::Ready {
                 store,
                 manifest,
+                files,
                 semantic,
             } => {
                 let embedder = self.embedder.as_ref().filter(|e| {
@@ -397,7 +357,12 @@ impl DocsIndex {
                         .as_ref()
                         .is_some_and(|(model, _)| model == e.model())
                 });
-                Ok((store.clone(), embedder, semantic.clone()))
+                Ok(Snapshot {
+                    store: store.clone(),
+                    files: Arc::clone(files),
+                    embedder,
+                    semantic: semantic.clone(),
+                })
             }
             State::NotBuilt => Err(KnowledgeError::NotIndexed),
             State::Broken(why) => Err(KnowledgeError::Corrupt(why.clone())),
@@ -419,6 +384,8 @@ impl DocsIndex {
             }
         };
 
+        // The token table loads while the files are read and hashed.
+        std::thread::spawn(super::chunk::warm_up);
         // Every file with the hash of its bytes; what may not be read is reported, not indexed.
         let max_bytes = self.settings.max_file_bytes;
         let mut files: Vec<(usize, String, PathBuf)> = Vec::new();
@@ -544,6 +511,7 @@ impl DocsIndex {
 
         // Parse, chunk and analyse the changed files on every core.
         let parsed = self.prepare(&changed, &emit)?;
+        tracing::debug!(elapsed = ?started.elapsed(), files = changed.len(), "files parsed and chunked");
 
         let avg_len = match &old {
             Some(m) => m.avg_len,
@@ -646,6 +614,7 @@ impl DocsIndex {
             }
             dense = vectors.into_iter().map(Some).collect();
         }
+        tracing::debug!(elapsed = ?started.elapsed(), "semantic model ready");
         let semantic_vectors: Vec<Option<Vec<f32>>> = to_write
             .iter()
             .map(|c| model.as_ref().and_then(|m| m.embed(&c.freqs.tf)))
@@ -682,8 +651,11 @@ impl DocsIndex {
         if old.is_none()
             && let VectorStore::Edge(edge) = &store
         {
+            tracing::debug!(elapsed = ?started.elapsed(), "chunks written");
             edge.optimize().await?;
         }
+        store.commit().await?;
+        tracing::debug!(elapsed = ?started.elapsed(), "store optimised and flushed");
 
         if old.is_none() {
             match &model {
@@ -714,6 +686,7 @@ impl DocsIndex {
         crate::telemetry::docs_index_chunks(summary.chunks);
         *self.state.write().await = State::Ready {
             store,
+            files: Arc::new(manifest.file_table()),
             manifest,
             semantic: model,
         };

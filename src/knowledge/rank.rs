@@ -1,5 +1,7 @@
 //! From the store's candidate chunks to a ranking of files, in process and
-//! deterministic: every ordering breaks ties on the file's key, so the same
+//! deterministic: the store returns bare chunk ids and scores, a [`FileTable`]
+//! built from the manifest names their files, and every ordering breaks ties
+//! on the file's place in that table (the manifest's key order), so the same
 //! index answers the same question the same way, run after run, whatever
 //! order the store returned equal scores in.
 //!
@@ -9,59 +11,92 @@
 //!   endpoint's) are fused by weighted reciprocal rank over files.
 
 use std::cmp::Ordering;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+/// The indexed files in a fixed order, and which file each chunk belongs to:
+/// the store returns bare chunk ids and scores, and this names their files
+/// without reading a payload per candidate.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FileTable {
+    /// `(source, path)`, in the order the table was built from (its tie-break order).
+    files: Vec<(String, String)>,
+    by_chunk: HashMap<u64, u32>,
+}
+
+impl FileTable {
+    /// From `(source, path, chunk ids)` per file, in a fixed order.
+    pub fn new<'a>(files: impl IntoIterator<Item = (&'a str, &'a str, &'a [u64])>) -> Self {
+        let mut table = Self::default();
+        for (source, path, chunks) in files {
+            let at = u32::try_from(table.files.len()).unwrap_or(u32::MAX);
+            table.files.push((source.to_owned(), path.to_owned()));
+            table.by_chunk.extend(chunks.iter().map(|c| (*c, at)));
+        }
+        table
+    }
+
+    /// The file a chunk belongs to.
+    pub fn file_of(&self, chunk: u64) -> Option<u32> {
+        self.by_chunk.get(&chunk).copied()
+    }
+
+    /// `(source, path)` of a file.
+    pub fn name(&self, file: u32) -> Option<(&str, &str)> {
+        self.files
+            .get(file as usize)
+            .map(|(s, p)| (s.as_str(), p.as_str()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+}
 
 /// One chunk a store query returned.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Candidate {
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
     pub id: u64,
     pub score: f32,
-    pub source: String,
-    pub path: String,
 }
 
 /// A file's place in one ranking: its best chunk and its aggregated score.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RankedFile {
-    pub source: String,
-    pub path: String,
+    /// The file's place in the [`FileTable`].
+    pub file: u32,
     /// The chunk to quote.
     pub chunk: u64,
     pub score: f32,
 }
 
-impl RankedFile {
-    fn key_cmp(&self, other: &Self) -> Ordering {
-        (&self.source, &self.path, self.chunk).cmp(&(&other.source, &other.path, other.chunk))
-    }
-}
-
-/// Best first; equal scores in key order.
+/// Best first; equal scores in file order.
 fn by_score(a: &RankedFile, b: &RankedFile) -> Ordering {
-    b.score.total_cmp(&a.score).then_with(|| a.key_cmp(b))
+    b.score
+        .total_cmp(&a.score)
+        .then_with(|| (a.file, a.chunk).cmp(&(b.file, b.chunk)))
 }
 
-/// Chunks collapsed to files, each scored by its best chunk.
-pub fn files(candidates: &[Candidate]) -> Vec<RankedFile> {
-    let mut sorted: Vec<&Candidate> = candidates.iter().collect();
-    sorted.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then_with(|| (&a.source, &a.path, a.id).cmp(&(&b.source, &b.path, b.id)))
-    });
-    let mut seen: HashSet<(&str, &str)> = HashSet::new();
-    let mut out: Vec<RankedFile> = Vec::new();
-    for c in sorted {
-        if seen.insert((c.source.as_str(), c.path.as_str())) {
-            out.push(RankedFile {
-                source: c.source.clone(),
-                path: c.path.clone(),
-                chunk: c.id,
-                score: c.score,
-            });
-        }
-    }
-    out
+/// Chunks collapsed to files, each scored by its best chunk; chunks of files
+/// the table does not know (none, unless the store and manifest disagree) are left out.
+pub fn files(hits: &[Hit], table: &FileTable) -> Vec<RankedFile> {
+    let mut ranked: Vec<RankedFile> = hits
+        .iter()
+        .filter_map(|h| {
+            table.file_of(h.id).map(|file| RankedFile {
+                file,
+                chunk: h.id,
+                score: h.score,
+            })
+        })
+        .collect();
+    ranked.sort_by(by_score);
+    let mut seen = vec![false; table.len()];
+    ranked.retain(|f| !std::mem::replace(&mut seen[f.file as usize], true));
+    ranked
 }
 
 /// Weighted reciprocal-rank fusion of file rankings (each best first); the first
@@ -69,7 +104,7 @@ pub fn files(candidates: &[Candidate]) -> Vec<RankedFile> {
 /// score the same share a rank, so a tie stays a tie.
 pub fn fuse(rankings: &[(f32, Vec<RankedFile>)], k: f32) -> Vec<RankedFile> {
     let mut fused: Vec<RankedFile> = Vec::new();
-    let mut at: HashMap<(String, String), usize> = HashMap::new();
+    let mut at: HashMap<u32, usize> = HashMap::new();
     for (weight, ranking) in rankings {
         let mut rank = 0;
         for (i, f) in ranking.iter().enumerate() {
@@ -77,14 +112,11 @@ pub fn fuse(rankings: &[(f32, Vec<RankedFile>)], k: f32) -> Vec<RankedFile> {
                 rank = i;
             }
             let add = weight / (k + rank as f32 + 1.0);
-            match at.get(&(f.source.clone(), f.path.clone())) {
+            match at.get(&f.file) {
                 Some(i) => fused[*i].score += add,
                 None => {
-                    at.insert((f.source.clone(), f.path.clone()), fused.len());
-                    fused.push(RankedFile {
-                        score: add,
-                        ..f.clone()
-                    });
+                    at.insert(f.file, fused.len());
+                    fused.push(RankedFile { score: add, ..*f });
                 }
             }
         }
@@ -97,60 +129,66 @@ pub fn fuse(rankings: &[(f32, Vec<RankedFile>)], k: f32) -> Vec<RankedFile> {
 mod tests {
     use super::*;
 
-    fn cand(id: u64, path: &str, score: f32) -> Candidate {
-        Candidate {
-            id,
-            score,
-            source: "s".into(),
-            path: path.into(),
-        }
+    fn table(paths: &[&str], chunks_each: u64) -> FileTable {
+        let ids: Vec<Vec<u64>> = (0..paths.len() as u64)
+            .map(|f| (0..chunks_each).map(|c| f * 100 + c).collect())
+            .collect();
+        FileTable::new(paths.iter().zip(&ids).map(|(p, c)| ("s", *p, c.as_slice())))
+    }
+
+    fn hit(id: u64, score: f32) -> Hit {
+        Hit { id, score }
     }
 
     #[test]
-    fn files_take_their_best_chunk_and_ties_go_by_path() {
-        let c = [
-            cand(1, "b.md", 2.0),
-            cand(2, "a.md", 2.0),
-            cand(3, "b.md", 1.0),
-            cand(4, "c.md", 3.0),
+    fn files_take_their_best_chunk_and_ties_go_by_file_order() {
+        let t = table(&["a.md", "b.md", "c.md"], 3);
+        let h = [
+            hit(100, 2.0),
+            hit(1, 2.0),
+            hit(101, 1.0),
+            hit(200, 3.0),
+            hit(999, 9.0),
         ];
-        let f = files(&c);
-        let order: Vec<&str> = f.iter().map(|f| f.path.as_str()).collect();
+        let f = files(&h, &t);
+        let order: Vec<&str> = f
+            .iter()
+            .filter_map(|f| t.name(f.file))
+            .map(|n| n.1)
+            .collect();
+        // The unknown chunk 999 is left out.
         assert_eq!(order, ["c.md", "a.md", "b.md"]);
-        assert_eq!((f[2].chunk, f[2].score), (1, 2.0));
+        assert_eq!((f[2].chunk, f[2].score), (100, 2.0));
         // The store's order does not matter.
-        let mut reversed = c.to_vec();
+        let mut reversed = h.to_vec();
         reversed.reverse();
-        assert_eq!(files(&reversed), f);
+        assert_eq!(files(&reversed, &t), f);
     }
 
     #[test]
     fn fusion_rewards_agreement() {
-        let r = |paths: &[&str]| -> Vec<RankedFile> {
-            paths
+        let r = |files: &[u32]| -> Vec<RankedFile> {
+            files
                 .iter()
                 .enumerate()
-                .map(|(i, p)| RankedFile {
-                    source: "s".into(),
-                    path: (*p).into(),
-                    chunk: i as u64,
+                .map(|(i, f)| RankedFile {
+                    file: *f,
+                    chunk: u64::from(*f) * 100,
                     score: 10.0 - i as f32,
                 })
                 .collect()
         };
-        let fused = fuse(
-            &[(1.0, r(&["a", "b", "c"])), (1.0, r(&["c", "b", "d"]))],
-            20.0,
-        );
-        let order: Vec<&str> = fused.iter().map(|f| f.path.as_str()).collect();
+        let (a, b, c, d) = (0, 1, 2, 3);
+        let fused = fuse(&[(1.0, r(&[a, b, c])), (1.0, r(&[c, b, d]))], 20.0);
+        let order: Vec<u32> = fused.iter().map(|f| f.file).collect();
         // Found by both beats found by one, however high.
-        assert_eq!(order, ["c", "b", "a", "d"]);
-        // Mirror rankings tie; the path decides.
-        let fused = fuse(&[(1.0, r(&["y", "x"])), (1.0, r(&["x", "y"]))], 20.0);
-        assert_eq!(fused[0].path, "x");
+        assert_eq!(order, [c, b, a, d]);
+        // Mirror rankings tie; the file order decides.
+        let fused = fuse(&[(1.0, r(&[b, a])), (1.0, r(&[a, b]))], 20.0);
+        assert_eq!(fused[0].file, a);
         assert_eq!(fused[0].score, fused[1].score);
         // Files that tie within a ranking share its rank.
-        let mut tied = r(&["p", "q", "z"]);
+        let mut tied = r(&[a, b, c]);
         tied[2].score = tied[1].score;
         let fused = fuse(&[(1.0, tied)], 20.0);
         assert_eq!(fused[1].score, fused[2].score);

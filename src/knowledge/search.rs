@@ -93,7 +93,7 @@ impl DocsIndex {
     ) -> Result<SearchResults, KnowledgeError> {
         let threshold = self.settings().score_threshold;
         let terms = self.analyzer().query_terms(query, 1.0);
-        let (store, embedder, model) = match self.snapshot().await {
+        let snap = match self.snapshot().await {
             // A fresh data dir: build the index now rather than answer "not indexed".
             Err(KnowledgeError::NotIndexed) => {
                 let summary = self.index(super::IndexOptions::default(), None).await?;
@@ -110,14 +110,14 @@ impl DocsIndex {
         }
         let sparse = self.analyzer().encode_query(&terms);
         let mut rankings = vec![VectorQuery::Sparse(sparse)];
-        let semantic = model.and_then(|m| {
+        let semantic = snap.semantic.as_ref().and_then(|m| {
             let tf: Vec<(u32, f32)> = terms.iter().map(|(t, w)| (term_id(t), *w)).collect();
             m.embed(&tf)
         });
         if let Some(v) = semantic {
             rankings.push(VectorQuery::Semantic(v));
         }
-        let dense = match embedder {
+        let dense = match snap.embedder {
             Some(e) => match e.embed_query(query).await {
                 Ok(v) => Some(v),
                 Err(err) => {
@@ -133,7 +133,8 @@ impl DocsIndex {
             rankings.push(VectorQuery::Dense(v));
         }
         let has_semantic = rankings.len() > 1 + usize::from(has_dense);
-        let mut lists = store
+        let mut lists = snap
+            .store
             .candidates(CandidateQuery {
                 rankings,
                 limit: (limit * CHUNKS_PER_PASSAGE).max(CANDIDATES),
@@ -141,21 +142,23 @@ impl DocsIndex {
             })
             .await?
             .into_iter();
-        let mut fused = vec![(1.0, rank::files(&lists.next().unwrap_or_default()))];
+        let table = &snap.files;
+        let mut fused = vec![(1.0, rank::files(&lists.next().unwrap_or_default(), table))];
         if has_semantic {
             let l = lists.next().unwrap_or_default();
-            fused.push((SEMANTIC_WEIGHT, rank::files(&l)));
+            fused.push((SEMANTIC_WEIGHT, rank::files(&l, table)));
         }
         if has_dense {
             let l = lists.next().unwrap_or_default();
-            fused.push((DENSE_WEIGHT, rank::files(&l)));
+            fused.push((DENSE_WEIGHT, rank::files(&l, table)));
         }
         let ranked = match fused.len() {
             1 => fused.pop().map(|f| f.1).unwrap_or_default(),
             _ => rank::fuse(&fused, RRF_K),
         };
         let top: Vec<rank::RankedFile> = ranked.into_iter().take(limit).collect();
-        let mut chunks: HashMap<u64, FetchedChunk> = store
+        let mut chunks: HashMap<u64, FetchedChunk> = snap
+            .store
             .fetch(top.iter().map(|f| f.chunk).collect())
             .await?
             .into_iter()

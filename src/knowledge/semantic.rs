@@ -22,7 +22,9 @@ use super::KnowledgeError;
 /// Dimensions of the space (fewer for a small corpus).
 pub const DIMS: usize = 200;
 /// Bumped when training or weighting changes: the index is then rebuilt.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
+/// Chunks a model is learnt from at most (an evenly spread sample beyond).
+const TRAIN_CHUNKS_MAX: usize = 4096;
 /// Extra columns for the range finder, so the top `DIMS` directions are found well.
 const OVERSAMPLE: usize = 16;
 /// Terms in fewer chunks than this say nothing about co-occurrence.
@@ -44,41 +46,24 @@ pub struct SemanticModel {
 
 impl SemanticModel {
     /// Learns the space from the chunks' term frequencies (term id, weighted count).
-    /// `None` when the corpus is too small to have one.
+    /// `None` when the corpus is too small to have one. A large corpus is
+    /// learnt from an evenly spread sample of its chunks, so training costs the
+    /// same past that size (placing every chunk stays linear).
     pub fn train(docs: &[&[(u32, f32)]], dims: usize) -> Option<Self> {
-        let mut df: HashMap<u32, u32> = HashMap::new();
-        for doc in docs {
-            for (t, _) in *doc {
-                *df.entry(*t).or_default() += 1;
-            }
-        }
-        let n = docs.len() as f64;
-        let mut terms: Vec<u32> = df
-            .iter()
-            .filter(|(_, d)| **d >= MIN_DF)
-            .map(|(t, _)| *t)
-            .collect();
-        terms.sort_unstable();
-        let rows: HashMap<u32, usize> = terms.iter().enumerate().map(|(i, t)| (*t, i)).collect();
-        let idf: Vec<f32> = terms
-            .iter()
-            .map(|t| {
-                let d = f64::from(df[t]);
-                (1.0 + (n - d + 0.5) / (d + 0.5)).ln() as f32
-            })
-            .collect();
-        let mut model = Self {
-            dims: 0,
-            rows,
-            idf,
-            vectors: Vec::new(),
+        let sample: Vec<&[(u32, f32)]> = if docs.len() > TRAIN_CHUNKS_MAX {
+            (0..TRAIN_CHUNKS_MAX)
+                .map(|i| docs[i * docs.len() / TRAIN_CHUNKS_MAX])
+                .collect()
+        } else {
+            docs.to_vec()
         };
-        let x: Vec<Vec<(usize, f64)>> = docs
+        let mut model = Self::vocabulary(&sample);
+        let x: Vec<Vec<(usize, f64)>> = sample
             .iter()
             .map(|d| model.weights(d))
             .filter(|r| !r.is_empty())
             .collect();
-        let v = terms.len();
+        let v = model.idf.len();
         let k = dims.min(x.len()).min(v);
         if k == 0 {
             return None;
@@ -95,37 +80,64 @@ impl SemanticModel {
         // right singular vectors Bᵀ·W·Λ^-½: the terms' coordinates in the space, in
         // which a chunk sits at X·Bᵀ·W·Λ^-½ (its row of U·Σ).
         let bt = mul_t(&x, &q, v, l);
-        let g = gram(&bt, l);
-        let (values, w) = symmetric_eigen(g, l);
+        let (values, w) = symmetric_eigen(gram(&bt, l), l);
         let mut order: Vec<usize> = (0..l).collect();
         order.sort_by(|a, b| values[*b].total_cmp(&values[*a]));
         let top = values[order[0]].max(0.0);
-        let keep: Vec<(usize, f64)> = order
+        let keep: Vec<usize> = order
             .into_iter()
             .take(k)
             .filter(|j| values[*j] > 1e-10 * top)
-            .map(|j| (j, 1.0 / values[j].sqrt()))
             .collect();
         if keep.is_empty() {
             return None;
         }
-        // The kept eigenvectors, each scaled by Λ^-½, as contiguous rows.
-        let basis: Vec<Vec<f64>> = keep
-            .iter()
-            .map(|(j, scale)| w[j * l..(j + 1) * l].iter().map(|x| x * scale).collect())
-            .collect();
-        let mut vectors = Vec::with_capacity(v * keep.len());
-        for row in bt.chunks_exact(l) {
-            for b in &basis {
-                let dot: f64 = row.iter().zip(b).map(|(x, y)| x * y).sum();
-                vectors.push(dot as f32);
+        // M (l × kept): the kept eigenvectors as columns, each scaled by Λ^-½;
+        // a term's vector is its row of Bᵀ times M.
+        let dims = keep.len();
+        let mut m = vec![0.0; l * dims];
+        for (col, j) in keep.iter().enumerate() {
+            let scale = 1.0 / values[*j].sqrt();
+            for (i, x) in w[j * l..(j + 1) * l].iter().enumerate() {
+                m[i * dims + col] = x * scale;
             }
         }
-        let l = keep.len();
-        tracing::debug!(chunks = x.len(), terms = v, dims = l, elapsed = ?t0.elapsed(), "semantic model learnt");
-        model.dims = l;
-        model.vectors = vectors;
+        model.vectors = mul_dense(&bt, l, &m, dims)
+            .into_iter()
+            .map(|x| x as f32)
+            .collect();
+        model.dims = dims;
+        tracing::debug!(chunks = x.len(), terms = v, dims, elapsed = ?t0.elapsed(), "semantic model learnt");
         Some(model)
+    }
+
+    /// The terms found in at least [`MIN_DF`] chunks, with their idf; no vectors yet.
+    fn vocabulary(docs: &[&[(u32, f32)]]) -> Self {
+        let mut df: HashMap<u32, u32> = HashMap::new();
+        for doc in docs {
+            for (t, _) in *doc {
+                *df.entry(*t).or_default() += 1;
+            }
+        }
+        let n = docs.len() as f64;
+        let mut terms: Vec<(u32, u32)> = df.into_iter().filter(|(_, d)| *d >= MIN_DF).collect();
+        terms.sort_unstable();
+        Self {
+            dims: 0,
+            rows: terms
+                .iter()
+                .enumerate()
+                .map(|(i, (t, _))| (*t, i))
+                .collect(),
+            idf: terms
+                .iter()
+                .map(|(_, d)| {
+                    let d = f64::from(*d);
+                    (1.0 + (n - d + 0.5) / (d + 0.5)).ln() as f32
+                })
+                .collect(),
+            vectors: Vec::new(),
+        }
     }
 
     pub fn dims(&self) -> usize {
@@ -316,47 +328,177 @@ fn cholesky(mut g: Vec<f64>, l: usize) -> Vec<f64> {
 }
 
 /// Eigenvalues and eigenvectors (the rows of the result) of a symmetric `n × n`
-/// matrix, by cyclic Jacobi rotations. Only rows are touched in the inner loops
-/// (the matrix stays symmetric), so they run over contiguous memory.
-fn symmetric_eigen(mut a: Vec<f64>, n: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut v = vec![0.0; n * n];
-    for i in 0..n {
-        v[i * n + i] = 1.0;
+/// matrix: Householder reduction to tridiagonal form, then the implicit QL
+/// method (EISPACK's tred2/tql2), O(n³) with a small constant where cyclic
+/// Jacobi needs several O(n³) sweeps.
+fn symmetric_eigen(a: Vec<f64>, n: usize) -> (Vec<f64>, Vec<f64>) {
+    if n == 0 {
+        return (Vec::new(), Vec::new());
     }
-    let total: f64 = a.iter().map(|x| x * x).sum();
-    for _sweep in 0..60 {
-        let diag: f64 = (0..n).map(|i| a[i * n + i] * a[i * n + i]).sum();
-        if total - diag <= 1e-24 * total.max(f64::MIN_POSITIVE) {
-            break;
+    let (d, e, v) = tridiagonalize(a, n);
+    // The rotations below combine columns of V; as rows of Vᵀ they run over
+    // contiguous memory, and the eigenvectors come out as rows.
+    let mut vt = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            vt[j * n + i] = v[i * n + j];
         }
-        for p in 0..n {
-            for q in p + 1..n {
-                let apq = a[p * n + q];
-                if apq.abs() <= f64::MIN_POSITIVE {
-                    continue;
+    }
+    let d = tridiagonal_ql(d, e, &mut vt, n);
+    (d, vt)
+}
+
+/// Householder reduction of a symmetric row-major matrix to tridiagonal form:
+/// the diagonal, the subdiagonal (`e[i]` joins `i - 1` and `i`) and the
+/// orthogonal transformation (row-major `V`, the matrix being `V·T·Vᵀ`).
+fn tridiagonalize(mut v: Vec<f64>, n: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let at = |i: usize, j: usize| i * n + j;
+    let mut d: Vec<f64> = (0..n).map(|j| v[at(n - 1, j)]).collect();
+    let mut e = vec![0.0; n];
+    for i in (1..n).rev() {
+        let scale: f64 = d[..i].iter().map(|x| x.abs()).sum();
+        let mut h = 0.0;
+        if scale == 0.0 {
+            e[i] = d[i - 1];
+            for j in 0..i {
+                d[j] = v[at(i - 1, j)];
+                v[at(i, j)] = 0.0;
+                v[at(j, i)] = 0.0;
+            }
+        } else {
+            for x in &mut d[..i] {
+                *x /= scale;
+                h += *x * *x;
+            }
+            let f = d[i - 1];
+            let g = if f > 0.0 { -h.sqrt() } else { h.sqrt() };
+            e[i] = scale * g;
+            h -= f * g;
+            d[i - 1] = f - g;
+            e[..i].iter_mut().for_each(|x| *x = 0.0);
+            for j in 0..i {
+                let f = d[j];
+                v[at(j, i)] = f;
+                let mut g = e[j] + v[at(j, j)] * f;
+                for k in j + 1..i {
+                    g += v[at(k, j)] * d[k];
+                    e[k] += v[at(k, j)] * f;
                 }
-                let (app, aqq) = (a[p * n + p], a[q * n + q]);
-                let theta = (aqq - app) / (2.0 * apq);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let c = 1.0 / (t * t + 1.0).sqrt();
-                let s = t * c;
-                rotate_rows(&mut a, n, p, q, c, s);
-                a[p * n + p] = app - t * apq;
-                a[q * n + q] = aqq + t * apq;
-                a[p * n + q] = 0.0;
-                a[q * n + p] = 0.0;
-                // Mirror the two rows into their columns.
-                for k in 0..n {
-                    if k != p && k != q {
-                        a[k * n + p] = a[p * n + k];
-                        a[k * n + q] = a[q * n + k];
-                    }
+                e[j] = g;
+            }
+            let mut f = 0.0;
+            for j in 0..i {
+                e[j] /= h;
+                f += e[j] * d[j];
+            }
+            let hh = f / (h + h);
+            for j in 0..i {
+                e[j] -= hh * d[j];
+            }
+            for j in 0..i {
+                let (f, g) = (d[j], e[j]);
+                for k in j..i {
+                    v[at(k, j)] -= f * e[k] + g * d[k];
                 }
-                rotate_rows(&mut v, n, p, q, c, s);
+                d[j] = v[at(i - 1, j)];
+                v[at(i, j)] = 0.0;
             }
         }
+        d[i] = h;
     }
-    ((0..n).map(|i| a[i * n + i]).collect(), v)
+    // Accumulate the transformations.
+    for i in 0..n - 1 {
+        v[at(n - 1, i)] = v[at(i, i)];
+        v[at(i, i)] = 1.0;
+        let h = d[i + 1];
+        if h != 0.0 {
+            for k in 0..=i {
+                d[k] = v[at(k, i + 1)] / h;
+            }
+            for j in 0..=i {
+                let g: f64 = (0..=i).map(|k| v[at(k, i + 1)] * v[at(k, j)]).sum();
+                for k in 0..=i {
+                    v[at(k, j)] -= g * d[k];
+                }
+            }
+        }
+        for k in 0..=i {
+            v[at(k, i + 1)] = 0.0;
+        }
+    }
+    for j in 0..n {
+        d[j] = v[at(n - 1, j)];
+        v[at(n - 1, j)] = 0.0;
+    }
+    v[at(n - 1, n - 1)] = 1.0;
+    e[0] = 0.0;
+    (d, e, v)
+}
+
+/// Eigenvalues of the symmetric tridiagonal matrix (`d`, `e`) by the implicit
+/// QL method; the rotations are applied to the rows of `vt`.
+fn tridiagonal_ql(mut d: Vec<f64>, mut e: Vec<f64>, vt: &mut [f64], n: usize) -> Vec<f64> {
+    for i in 1..n {
+        e[i - 1] = e[i];
+    }
+    e[n - 1] = 0.0;
+    let mut f = 0.0;
+    let mut tst1: f64 = 0.0;
+    let eps = f64::EPSILON;
+    for l in 0..n {
+        tst1 = tst1.max(d[l].abs() + e[l].abs());
+        let mut m = l;
+        while m < n - 1 && e[m].abs() > eps * tst1 {
+            m += 1;
+        }
+        if m > l {
+            // At most a few iterations per eigenvalue; the cap only guards against NaN input.
+            for _ in 0..64 {
+                let g = d[l];
+                let mut p = (d[l + 1] - g) / (2.0 * e[l]);
+                let mut r = p.hypot(1.0);
+                if p < 0.0 {
+                    r = -r;
+                }
+                d[l] = e[l] / (p + r);
+                d[l + 1] = e[l] * (p + r);
+                let dl1 = d[l + 1];
+                let h = g - d[l];
+                for x in &mut d[l + 2..n] {
+                    *x -= h;
+                }
+                f += h;
+                p = d[m];
+                let (mut c, mut c2, mut c3) = (1.0, 1.0, 1.0);
+                let el1 = e[l + 1];
+                let (mut s, mut s2) = (0.0, 0.0);
+                for i in (l..m).rev() {
+                    c3 = c2;
+                    c2 = c;
+                    s2 = s;
+                    let g = c * e[i];
+                    let h = c * p;
+                    r = p.hypot(e[i]);
+                    e[i + 1] = s * r;
+                    s = e[i] / r;
+                    c = p / r;
+                    p = c * d[i] - s * g;
+                    d[i + 1] = h + s * (c * g + s * d[i]);
+                    // Columns i and i+1 of V are rows i and i+1 of Vᵀ.
+                    rotate_rows(vt, n, i, i + 1, c, s);
+                }
+                p = -s * s2 * c3 * el1 * e[l] / dl1;
+                e[l] = s * p;
+                d[l] = c * p;
+                if e[l].abs() <= eps * tst1 {
+                    break;
+                }
+            }
+        }
+        d[l] += f;
+        e[l] = 0.0;
+    }
+    d
 }
 
 /// Rows p and q (p < q) become c·p − s·q and s·p + c·q.
@@ -371,14 +513,18 @@ fn rotate_rows(m: &mut [f64], n: usize, p: usize, q: usize, c: f64, s: f64) {
     }
 }
 
-/// y with C·y = b, C lower-triangular.
-fn forward_solve(c: &[f64], b: &[f64], l: usize) -> Vec<f64> {
-    let mut y = vec![0.0; l];
-    for i in 0..l {
-        let dot: f64 = (0..i).map(|k| c[i * l + k] * y[k]).sum();
-        y[i] = (b[i] - dot) / c[i * l + i];
+/// A·M for row-major dense A (`l` columns) and M (`l × k`), row by row as
+/// sums of M's rows (contiguous, so the inner loop vectorises).
+fn mul_dense(a: &[f64], l: usize, m: &[f64], k: usize) -> Vec<f64> {
+    let mut out = vec![0.0; (a.len() / l.max(1)) * k];
+    for (row, o) in a.chunks_exact(l).zip(out.chunks_exact_mut(k)) {
+        for (x, mr) in row.iter().zip(m.chunks_exact(k)) {
+            if *x != 0.0 {
+                axpy(o, *x, mr);
+            }
+        }
     }
-    y
+    out
 }
 
 /// Orthonormal columns spanning those of `y` (Cholesky QR; a second pass makes
@@ -386,10 +532,21 @@ fn forward_solve(c: &[f64], b: &[f64], l: usize) -> Vec<f64> {
 fn orthonormal(mut y: Vec<f64>, l: usize, passes: usize) -> Vec<f64> {
     for _ in 0..passes {
         let c = cholesky(gram(&y, l), l);
-        // Q = Y·R⁻¹ with R = Cᵀ: each row q solves C·qᵀ = yᵀ.
+        // Cᵀ's rows are C's columns, for the column-oriented solve below.
+        let mut ct = vec![0.0; l * l];
+        for i in 0..l {
+            for j in 0..=i {
+                ct[j * l + i] = c[i * l + j];
+            }
+        }
+        // Q = Y·R⁻¹ with R = Cᵀ: each row q solves C·qᵀ = yᵀ, one unknown at a
+        // time, subtracting its column from the rest.
         for row in y.chunks_exact_mut(l) {
-            let q = forward_solve(&c, row, l);
-            row.copy_from_slice(&q);
+            for k in 0..l {
+                row[k] /= ct[k * l + k];
+                let (done, rest) = row.split_at_mut(k + 1);
+                axpy(rest, -done[k], &ct[k * l + k + 1..(k + 1) * l]);
+            }
         }
     }
     y
@@ -440,7 +597,46 @@ mod tests {
     }
 
     #[test]
-    fn jacobi_finds_the_eigenpairs() {
+    fn eigenpairs_of_a_larger_matrix_with_repeated_values() {
+        // Random symmetric 40 × 40, plus a block with a repeated eigenvalue.
+        let n = 40;
+        let r = random_signs(n, n);
+        let mut a = vec![0.0; n * n];
+        for i in 0..n {
+            for j in 0..n {
+                a[i * n + j] = r[i * n + j] + r[j * n + i] + if i == j { 3.0 } else { 0.0 };
+            }
+        }
+        for i in 30..n {
+            for j in 0..n {
+                a[i * n + j] = if i == j { 2.0 } else { 0.0 };
+                a[j * n + i] = a[i * n + j];
+            }
+        }
+        let (values, v) = symmetric_eigen(a.clone(), n);
+        for j in 0..n {
+            let row = &v[j * n..(j + 1) * n];
+            let norm: f64 = row.iter().map(|x| x * x).sum();
+            assert!((norm - 1.0).abs() < 1e-9);
+            for i in 0..n {
+                let av: f64 = (0..n).map(|k| a[i * n + k] * row[k]).sum();
+                assert!((av - values[j] * row[i]).abs() < 1e-8, "{j} {i}");
+            }
+            for k in 0..j {
+                let dot: f64 = row
+                    .iter()
+                    .zip(&v[k * n..(k + 1) * n])
+                    .map(|(x, y)| x * y)
+                    .sum();
+                assert!(dot.abs() < 1e-9);
+            }
+        }
+        let trace: f64 = (0..n).map(|i| a[i * n + i]).sum();
+        assert!((values.iter().sum::<f64>() - trace).abs() < 1e-8);
+    }
+
+    #[test]
+    fn eigenpairs_of_a_small_matrix() {
         let a = vec![4.0, 1.0, 2.0, 1.0, 3.0, 0.5, 2.0, 0.5, 5.0];
         let (values, v) = symmetric_eigen(a.clone(), 3);
         for j in 0..3 {
@@ -469,6 +665,33 @@ mod tests {
             SemanticModel::load(&path),
             Err(KnowledgeError::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn a_large_corpus_is_learnt_from_an_even_sample() {
+        // Past TRAIN_CHUNKS_MAX chunks some are left out: a term found only in those has no place.
+        let n = TRAIN_CHUNKS_MAX + TRAIN_CHUNKS_MAX / 4;
+        let sampled: std::collections::HashSet<usize> = (0..TRAIN_CHUNKS_MAX)
+            .map(|i| i * n / TRAIN_CHUNKS_MAX)
+            .collect();
+        let left_out: Vec<usize> = (0..n).filter(|i| !sampled.contains(i)).take(2).collect();
+        let docs: Vec<Vec<(u32, f32)>> = (0..n)
+            .map(|i| {
+                let topic = (i % 2) as u32;
+                let mut d = vec![(1 + topic, 1.0), (3 + topic, 1.0)];
+                if left_out.contains(&i) {
+                    d.push((777, 1.0));
+                }
+                d
+            })
+            .collect();
+        let refs: Vec<&[(u32, f32)]> = docs.iter().map(Vec::as_slice).collect();
+        let m = SemanticModel::train(&refs, 2).unwrap();
+        assert_eq!(m.embed(&[(777, 1.0)]), None);
+        assert!(m.embed(&[(1, 1.0)]).is_some());
+        // Every chunk, sampled or not, is still placed.
+        assert!(refs.iter().all(|d| m.embed(d).is_some()));
+        assert_eq!(SemanticModel::train(&refs, 2), Some(m));
     }
 
     #[test]

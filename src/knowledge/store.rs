@@ -6,7 +6,9 @@
 //! payload.
 //!
 //! qdrant-edge 0.7 is synchronous and has no WAL replay, so every call runs on
-//! the blocking pool and every write is followed by a flush before it returns.
+//! the blocking pool and a run of writes ends with [`VectorStore::commit`],
+//! which flushes everything to disk once (the index's manifest is written only
+//! after it, so a run cut short is seen as a half-built index and rebuilt).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::KnowledgeError;
-use super::rank::Candidate;
+use super::rank::Hit;
 use super::sparse::SparseVec;
 
 pub const SPARSE: &str = "bm25";
@@ -62,8 +64,9 @@ pub enum VectorQuery {
     Semantic(Vec<f32>),
 }
 
-/// Rankings to run in one go: each returns its best `limit` chunks, lean (ids,
-/// scores and file), the whole chunks being fetched later for the few quoted.
+/// Rankings to run in one go: each returns its best `limit` chunks, lean (ids
+/// and scores: the manifest knows each chunk's file), the whole chunks being
+/// fetched later for the few quoted.
 #[derive(Debug, Clone)]
 pub struct CandidateQuery {
     pub rankings: Vec<VectorQuery>,
@@ -121,11 +124,16 @@ impl VectorStore {
         }
     }
 
+    /// Makes the writes so far durable (a server's writes already are: they wait).
+    pub async fn commit(&self) -> Result<(), KnowledgeError> {
+        match self {
+            Self::Edge(e) => e.commit().await,
+            Self::Server(_) => Ok(()),
+        }
+    }
+
     /// One list of candidate chunks per ranking asked, best first.
-    pub async fn candidates(
-        &self,
-        q: CandidateQuery,
-    ) -> Result<Vec<Vec<Candidate>>, KnowledgeError> {
+    pub async fn candidates(&self, q: CandidateQuery) -> Result<Vec<Vec<Hit>>, KnowledgeError> {
         match self {
             Self::Edge(e) => {
                 let shard = Arc::clone(&e.shard);
@@ -167,16 +175,6 @@ fn payload_of(
     serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| {
         KnowledgeError::Corrupt(format!("a stored chunk has an unreadable payload: {e}"))
     })
-}
-
-fn payload_str(
-    map: &serde_json::Map<String, serde_json::Value>,
-    key: &str,
-) -> Result<String, KnowledgeError> {
-    map.get(key)
-        .and_then(serde_json::Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| KnowledgeError::Corrupt(format!("a stored chunk has no `{key}`")))
 }
 
 fn edge_id(id: &qdrant_edge::PointId) -> u64 {
@@ -296,9 +294,7 @@ impl EdgeStore {
                 .update(UpdateOperation::PointOperation(
                     PointOperations::UpsertPoints(PointInsertOperations::PointsList(structs)),
                 ))
-                .map_err(store_err)?;
-            shard.flush();
-            Ok(())
+                .map_err(store_err)
         })
         .await
     }
@@ -312,7 +308,14 @@ impl EdgeStore {
                 .update(UpdateOperation::PointOperation(
                     PointOperations::DeletePoints { ids },
                 ))
-                .map_err(store_err)?;
+                .map_err(store_err)
+        })
+        .await
+    }
+
+    async fn commit(&self) -> Result<(), KnowledgeError> {
+        let shard = Arc::clone(&self.shard);
+        blocking(move || {
             shard.flush();
             Ok(())
         })
@@ -323,12 +326,7 @@ impl EdgeStore {
     /// after a large write, so queries do not scan.
     pub async fn optimize(&self) -> Result<(), KnowledgeError> {
         let shard = Arc::clone(&self.shard);
-        blocking(move || {
-            shard.optimize().map_err(store_err)?;
-            shard.flush();
-            Ok(())
-        })
-        .await
+        blocking(move || shard.optimize().map(|_| ()).map_err(store_err)).await
     }
 
     fn source_filter(
@@ -348,16 +346,12 @@ impl EdgeStore {
     fn candidates_blocking(
         shard: &qdrant_edge::EdgeShard,
         q: CandidateQuery,
-    ) -> Result<Vec<Vec<Candidate>>, KnowledgeError> {
+    ) -> Result<Vec<Vec<Hit>>, KnowledgeError> {
         use qdrant_edge::{
-            JsonPath, NamedQuery, QueryEnum, QueryRequest, ScoringQuery, VectorInternal,
+            NamedQuery, QueryEnum, QueryRequest, ScoringQuery, VectorInternal,
             WithPayloadInterface, WithVector,
         };
         let filter = Self::source_filter(&q.sources)?;
-        let fields: Vec<JsonPath> = ["source", "path"]
-            .iter()
-            .map(|f| f.parse().map_err(|_| store_err("bad payload key")))
-            .collect::<Result<_, _>>()?;
         let mut out = Vec::with_capacity(q.rankings.len());
         for ranking in q.rankings {
             let (vector, name) = match ranking {
@@ -381,22 +375,17 @@ impl EdgeStore {
                 offset: 0,
                 params: None,
                 with_vector: WithVector::Bool(false),
-                with_payload: WithPayloadInterface::Fields(fields.clone()),
+                with_payload: WithPayloadInterface::Bool(false),
             };
             let points = shard.query(request).map_err(store_err)?;
             out.push(
                 points
                     .into_iter()
-                    .map(|p| {
-                        let payload = p.payload.map(|pl| pl.0).unwrap_or_default();
-                        Ok(Candidate {
-                            id: edge_id(&p.id),
-                            score: p.score,
-                            source: payload_str(&payload, "source")?,
-                            path: payload_str(&payload, "path")?,
-                        })
+                    .map(|p| Hit {
+                        id: edge_id(&p.id),
+                        score: p.score,
                     })
-                    .collect::<Result<_, KnowledgeError>>()?,
+                    .collect(),
             );
         }
         Ok(out)
@@ -578,10 +567,9 @@ impl ServerStore {
         Ok(())
     }
 
-    async fn candidates(&self, q: CandidateQuery) -> Result<Vec<Vec<Candidate>>, KnowledgeError> {
+    async fn candidates(&self, q: CandidateQuery) -> Result<Vec<Vec<Hit>>, KnowledgeError> {
         use qdrant_client::qdrant::{
-            Condition, Filter, PayloadIncludeSelector, Query, QueryBatchPointsBuilder,
-            QueryPointsBuilder, VectorInput,
+            Condition, Filter, Query, QueryBatchPointsBuilder, QueryPointsBuilder, VectorInput,
         };
         let filter = q
             .sources
@@ -602,10 +590,7 @@ impl ServerStore {
                     .query(Query::new_nearest(input))
                     .using(name)
                     .limit(q.limit as u64)
-                    .with_payload(PayloadIncludeSelector::from(vec![
-                        "source".to_owned(),
-                        "path".to_owned(),
-                    ]));
+                    .with_payload(false);
                 if let Some(f) = &filter {
                     b = b.filter(f.clone());
                 }
@@ -617,25 +602,20 @@ impl ServerStore {
             .query_batch(QueryBatchPointsBuilder::new(&self.collection, requests))
             .await
             .map_err(store_err)?;
-        response
+        Ok(response
             .result
             .into_iter()
             .map(|batch| {
                 batch
                     .result
                     .into_iter()
-                    .map(|p| {
-                        let json = server_payload(p.payload);
-                        Ok(Candidate {
-                            id: server_id(p.id),
-                            score: p.score,
-                            source: payload_str(&json, "source")?,
-                            path: payload_str(&json, "path")?,
-                        })
+                    .map(|p| Hit {
+                        id: server_id(p.id),
+                        score: p.score,
                     })
                     .collect()
             })
-            .collect()
+            .collect())
     }
 
     async fn fetch(&self, ids: Vec<u64>) -> Result<Vec<FetchedChunk>, KnowledgeError> {
@@ -718,6 +698,6 @@ fn server_sparse(vectors: Option<qdrant_client::qdrant::VectorsOutput>) -> Optio
 pub fn candidates_edge_blocking(
     store: &EdgeStore,
     q: CandidateQuery,
-) -> Result<Vec<Vec<Candidate>>, KnowledgeError> {
+) -> Result<Vec<Vec<Hit>>, KnowledgeError> {
     EdgeStore::candidates_blocking(&store.shard, q)
 }
