@@ -131,7 +131,7 @@ impl ToolInfo {
 }
 
 /// Property names whose JSON Schema type is integer (`"integer"` or `["integer", "null"]`).
-fn integer_properties(schema: &Value) -> Vec<String> {
+pub(crate) fn integer_properties(schema: &Value) -> Vec<String> {
     let is_integer = |p: &Value| match p.get("type") {
         Some(Value::String(t)) => t == "integer",
         Some(Value::Array(ts)) => ts.iter().any(|t| t == "integer"),

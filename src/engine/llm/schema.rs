@@ -88,17 +88,3 @@ fn drop_null_type(t: &Value) -> Value {
         other => other.clone(),
     }
 }
-
-pub(super) fn integer_properties(schema: &Value) -> Vec<String> {
-    schema
-        .get("properties")
-        .and_then(Value::as_object)
-        .map(|props| {
-            props
-                .iter()
-                .filter(|(_, p)| p.get("type").and_then(Value::as_str) == Some("integer"))
-                .map(|(k, _)| k.clone())
-                .collect()
-        })
-        .unwrap_or_default()
-}

@@ -11,7 +11,8 @@ use crate::engine::intent::{Clarification, ToolCall};
 use crate::platform::catalog::{Catalog, Resolved};
 
 use super::grounding::Grounding;
-use super::schema::{compact_schema, integer_properties};
+use super::schema::compact_schema;
+use crate::engine::alias::integer_properties;
 
 /// Examples per tool in its description: enough to anchor the phrasing, cheap in tokens.
 const EXAMPLES: usize = 2;
