@@ -1,0 +1,880 @@
+//! A fake Discord for the tests: the REST API v10 endpoints platbot calls, served over TLS as
+//! `https://discord.com` (the test's HTTP client resolves discord.com to it and trusts the
+//! fake's own CA, so serenity's real REST path, rate limiter included, runs unchanged), and
+//! a gateway websocket (the `ws://` URL comes from `GET /gateway`).
+//!
+//! It emulates: `GET /gateway`, `/gateway/bot`, `/users/@me`, `/oauth2/applications/@me`
+//! (a `Bot ` token is required, else 401); `PUT` of global and guild commands (recorded);
+//! `GET /channels/{id}` for the channels a test declares (10003 Unknown Channel otherwise);
+//! creating messages, editing the bot's own messages, starting a thread from a message (the
+//! thread's id is the message's); interaction callbacks (types 4, 5, 6; refused with 10062
+//! Unknown interaction after 3 seconds or when repeated), editing `@original` and followups
+//! (refused with 10015 before a callback); Discord's message limits (2000 characters of
+//! content, 10 embeds, title 256, description 4096, 25 fields, name 256, value 1024, footer
+//! 2048, 6000 per message), answered with 400 / 50035 Invalid Form Body; a 429 with
+//! `Retry-After` and `X-RateLimit-*` headers for the next calls of a route when the test
+//! asks. The gateway: HELLO, IDENTIFY -> READY, heartbeats -> ACK, dispatches the test
+//! pushes (numbered, kept for replay), a forced drop (TCP closed without a close frame), and
+//! RESUME -> the events after the client's sequence number (plus `replay_overlap` already
+//! delivered ones, as an at-least-once delivery would) -> RESUMED; an unknown session gets
+//! INVALID_SESSION.
+//!
+//! It does not emulate: zlib or zstd transport compression (serenity asks for none), ETF
+//! encoding, sharding and `session_start_limit` accounting, gateway rate limits and close
+//! codes other than the drop, presence and guild events (no GUILD_CREATE after READY),
+//! permissions and channel membership, message history, rate-limit buckets beyond the
+//! scripted 429s (no `X-RateLimit-*` on other answers), attachments, webhooks other than
+//! interaction ones, Ed25519-signed outgoing interactions (the HTTP interactions endpoint).
+
+pub mod payloads;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use payloads::APPLICATION;
+
+const CA_PEM: &[u8] = include_bytes!("ca.pem");
+const CERT_PEM: &[u8] = include_bytes!("discord.pem");
+const KEY_PEM: &[u8] = include_bytes!("discord.key");
+pub const TOKEN: &str = "MTEwMDAwMDAwMDAwMDAwMDAxMA.GfAkE1.fake-token-for-the-tests";
+pub const HEARTBEAT_MS: u64 = 1000;
+/// Discord's window to acknowledge an interaction.
+const ACK_WINDOW: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    /// The path under `/api/v10`, with its query.
+    pub path: String,
+    pub body: Value,
+    pub status: u16,
+    pub response: Value,
+    pub at: Instant,
+}
+
+impl Call {
+    pub fn is(&self, method: &str, path_prefix: &str) -> bool {
+        self.method == method && self.path.starts_with(path_prefix)
+    }
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+    /// Everything the message shows: content, embed titles, descriptions, fields, footer.
+    pub fn shown_text(&self) -> String {
+        let data = if self.body["data"].is_object() {
+            &self.body["data"]
+        } else {
+            &self.body
+        };
+        let mut out = data["content"].as_str().unwrap_or_default().to_owned();
+        for e in data["embeds"].as_array().into_iter().flatten() {
+            for key in ["title", "description"] {
+                out.push('\n');
+                out.push_str(e[key].as_str().unwrap_or_default());
+            }
+            for f in e["fields"].as_array().into_iter().flatten() {
+                out.push_str(&format!(
+                    "\n{}: {}",
+                    f["name"].as_str().unwrap_or_default(),
+                    f["value"].as_str().unwrap_or_default()
+                ));
+            }
+        }
+        out
+    }
+    /// The custom ids of the buttons the message carries.
+    pub fn buttons(&self) -> Vec<String> {
+        let data = if self.body["data"].is_object() {
+            &self.body["data"]
+        } else {
+            &self.body
+        };
+        data["components"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|row| row["components"].as_array().cloned().unwrap_or_default())
+            .filter_map(|b| b["custom_id"].as_str().map(str::to_owned))
+            .collect()
+    }
+    pub fn ephemeral(&self) -> bool {
+        let data = if self.body["data"].is_object() {
+            &self.body["data"]
+        } else {
+            &self.body
+        };
+        data["flags"].as_u64().is_some_and(|f| f & 64 != 0)
+    }
+}
+
+enum Out {
+    Frame(String),
+    Drop,
+}
+
+#[derive(Default)]
+struct Gateway {
+    conn: Option<mpsc::UnboundedSender<Out>>,
+    session: String,
+    seq: u64,
+    history: Vec<(u64, String)>,
+    identifies: Vec<Value>,
+    resumes: Vec<Value>,
+    heartbeats: usize,
+    connections: usize,
+    replay_overlap: u64,
+}
+
+/// An interaction the test dispatched: where its answer goes and when it was sent.
+struct Pending {
+    channel: u64,
+    /// The message `@original` is: the card clicked on, or the deferred response.
+    original: Option<u64>,
+    sent: Instant,
+    acked: bool,
+}
+
+#[derive(Default)]
+struct FakeState {
+    calls: Mutex<Vec<Call>>,
+    limited: Mutex<Vec<(String, String, VecDeque<f64>)>>,
+    channels: Mutex<HashMap<u64, Value>>,
+    messages: Mutex<HashMap<u64, Value>>,
+    interactions: Mutex<HashMap<String, Pending>>,
+    next_id: AtomicU64,
+    gateway: Mutex<Gateway>,
+    ws_url: Mutex<String>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub struct FakeDiscord {
+    /// Where `https://discord.com` really is.
+    pub addr: SocketAddr,
+    state: Arc<FakeState>,
+}
+
+impl FakeDiscord {
+    pub async fn start() -> FakeDiscord {
+        let state = Arc::new(FakeState {
+            next_id: AtomicU64::new(1_200_000_000_000_000_000),
+            ..FakeState::default()
+        });
+        lock(&state.channels).insert(
+            payloads::CHANNEL,
+            payloads::channel(payloads::CHANNEL, 0, None),
+        );
+        let ws = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ws_url = format!("ws://{}", ws.local_addr().unwrap());
+        *lock(&state.ws_url) = ws_url;
+        tokio::spawn(serve_gateway(ws, Arc::clone(&state)));
+
+        let app = Router::new()
+            .route("/api/v10/{*rest}", any(api))
+            .with_state(Arc::clone(&state));
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = tcp.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(TlsListener::new(tcp), app).await });
+        FakeDiscord { addr, state }
+    }
+
+    /// The HTTP client serenity should use: discord.com resolves to this fake, whose
+    /// certificate the test CA signed.
+    pub fn http_client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .resolve("discord.com", self.addr)
+            .add_root_certificate(reqwest::Certificate::from_pem(CA_PEM).unwrap())
+            .build()
+            .unwrap()
+    }
+
+    pub fn add_channel(&self, id: u64, kind: u8, parent: Option<u64>) {
+        lock(&self.state.channels).insert(id, payloads::channel(id, kind, parent));
+    }
+
+    /// The next calls of `method` on paths starting with `path_prefix` get 429 with these
+    /// `Retry-After` seconds, one per call.
+    pub fn rate_limit(&self, method: &str, path_prefix: &str, retry_after: &[f64]) {
+        lock(&self.state.limited).push((
+            method.to_owned(),
+            path_prefix.to_owned(),
+            retry_after.iter().copied().collect(),
+        ));
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        lock(&self.state.calls).clone()
+    }
+
+    pub fn calls_of(&self, method: &str, path_prefix: &str) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.is(method, path_prefix))
+            .collect()
+    }
+
+    /// Messages others see: posted to a channel, `@original` edits, followups, callbacks.
+    pub fn posts(&self) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| {
+                c.ok()
+                    && (c.is("POST", "/channels/")
+                        || c.is("PATCH", "/channels/")
+                        || c.is("PATCH", "/webhooks/")
+                        || c.is("POST", "/webhooks/")
+                        || c.is("POST", "/interactions/"))
+                    && !c.path.ends_with("/threads")
+            })
+            .collect()
+    }
+
+    /// A message the fake stored (as REST returned it).
+    pub fn message(&self, id: u64) -> Value {
+        lock(&self.state.messages)
+            .get(&id)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    /// Waits until `check` holds over the recorded calls, or panics after `secs`.
+    pub async fn wait_for<T>(
+        &self,
+        secs: u64,
+        what: &str,
+        check: impl Fn(&[Call]) -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(v) = check(&self.calls()) {
+                return v;
+            }
+            if Instant::now() > deadline {
+                let calls: Vec<String> = self
+                    .calls()
+                    .iter()
+                    .map(|c| format!("{} {} {} {}", c.method, c.path, c.status, c.shown_text()))
+                    .collect();
+                panic!("timed out waiting for {what}; calls: {calls:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Lets queued work finish before asserting nothing more happened.
+    pub async fn settle(&self) {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+
+    // --- the gateway ---
+
+    /// Sends a dispatch (op 0) with the next sequence number; kept for replay on RESUME.
+    pub fn dispatch(&self, event: &str, data: Value) -> u64 {
+        if event == "INTERACTION_CREATE" {
+            self.expect_interaction(&data);
+        }
+        let mut gw = lock(&self.state.gateway);
+        gw.seq += 1;
+        let seq = gw.seq;
+        let frame = json!({"op": 0, "t": event, "s": seq, "d": data}).to_string();
+        gw.history.push((seq, frame.clone()));
+        if let Some(conn) = &gw.conn {
+            let _ = conn.send(Out::Frame(frame));
+        }
+        seq
+    }
+
+    fn expect_interaction(&self, data: &Value) {
+        let token = data["token"].as_str().unwrap_or_default().to_owned();
+        let channel = data["channel_id"]
+            .as_str()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_default();
+        let original = data["message"]["id"].as_str().and_then(|m| m.parse().ok());
+        lock(&self.state.interactions)
+            .entry(token)
+            .or_insert(Pending {
+                channel,
+                original,
+                sent: Instant::now(),
+                acked: false,
+            });
+    }
+
+    /// Closes the TCP connection without a close frame, as a network failure would.
+    pub fn drop_connection(&self) {
+        let mut gw = lock(&self.state.gateway);
+        if let Some(conn) = gw.conn.take() {
+            let _ = conn.send(Out::Drop);
+        }
+    }
+
+    /// RESUME replays this many already-delivered events as well.
+    pub fn replay_overlap(&self, events: u64) {
+        lock(&self.state.gateway).replay_overlap = events;
+    }
+
+    pub fn identifies(&self) -> Vec<Value> {
+        lock(&self.state.gateway).identifies.clone()
+    }
+
+    pub fn resumes(&self) -> Vec<Value> {
+        lock(&self.state.gateway).resumes.clone()
+    }
+
+    pub fn heartbeats(&self) -> usize {
+        lock(&self.state.gateway).heartbeats
+    }
+
+    pub fn connections(&self) -> usize {
+        lock(&self.state.gateway).connections
+    }
+
+    pub async fn wait_gateway(&self, secs: u64, what: &str, check: impl Fn(&FakeDiscord) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !check(self) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// The TLS half of `https://discord.com`.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    tls: tokio_rustls::TlsAcceptor,
+}
+
+impl TlsListener {
+    fn new(tcp: tokio::net::TcpListener) -> Self {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = vec![CertificateDer::from_pem_slice(CERT_PEM).unwrap()];
+        let key = PrivateKeyDer::from_pem_slice(KEY_PEM).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Self {
+            tcp,
+            tls: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        }
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.tls.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+// --- REST ---
+
+fn error(status: u16, code: u64, message: &str) -> (u16, Value) {
+    (status, json!({"code": code, "message": message}))
+}
+
+async fn api(
+    State(state): State<Arc<FakeState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri
+        .path_and_query()
+        .map_or(uri.path(), |p| p.as_str())
+        .trim_start_matches("/api/v10")
+        .to_owned();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let limited = scripted_429(&state, method.as_str(), &path);
+    let (status, answer) = match limited {
+        Some(_) => (429, Value::Null),
+        None => answer(&state, &method, &path, &headers, &body),
+    };
+    lock(&state.calls).push(Call {
+        method: method.to_string(),
+        path,
+        body,
+        status,
+        response: answer.clone(),
+        at: Instant::now(),
+    });
+    if let Some(secs) = limited {
+        let s = format!("{secs}");
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                (header::RETRY_AFTER.as_str(), s.clone()),
+                ("x-ratelimit-limit", "5".to_owned()),
+                ("x-ratelimit-remaining", "0".to_owned()),
+                ("x-ratelimit-reset-after", s.clone()),
+                ("x-ratelimit-bucket", "f4k3bucket".to_owned()),
+                ("x-ratelimit-scope", "user".to_owned()),
+            ],
+            axum::Json(json!({"message": "You are being rate limited.", "retry_after": secs, "global": false})),
+        )
+            .into_response();
+    }
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    if status == StatusCode::NO_CONTENT {
+        return status.into_response();
+    }
+    (status, axum::Json(answer)).into_response()
+}
+
+fn scripted_429(state: &FakeState, method: &str, path: &str) -> Option<f64> {
+    let mut limited = lock(&state.limited);
+    limited
+        .iter_mut()
+        .find(|(m, p, q)| m == method && path.starts_with(p.as_str()) && !q.is_empty())
+        .and_then(|(_, _, q)| q.pop_front())
+}
+
+fn answer(
+    state: &FakeState,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: &Value,
+) -> (u16, Value) {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let interaction_route = path.starts_with("/interactions/") || path.starts_with("/webhooks/");
+    if !interaction_route && auth != format!("Bot {TOKEN}") {
+        return error(401, 0, "401: Unauthorized");
+    }
+    let route = path.split('?').next().unwrap_or_default();
+    let parts: Vec<&str> = route.trim_matches('/').split('/').collect();
+    match (method.as_str(), parts.as_slice()) {
+        ("GET", ["gateway"]) => (200, json!({"url": *lock(&state.ws_url)})),
+        ("GET", ["gateway", "bot"]) => (
+            200,
+            json!({"url": *lock(&state.ws_url), "shards": 1,
+            "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 14_400_000, "max_concurrency": 1}}),
+        ),
+        ("GET", ["users", "@me"]) => (200, payloads::bot_user()),
+        ("GET", ["oauth2", "applications", "@me"]) => (200, payloads::application()),
+        ("PUT", ["applications", _, "commands"] | ["applications", _, "guilds", _, "commands"]) => {
+            let commands: Vec<Value> = body
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|mut c| {
+                    c["id"] = json!("1100000000000000777");
+                    c["application_id"] = json!(APPLICATION.to_string());
+                    c["version"] = json!("1100000000000000778");
+                    c["type"] = json!(1);
+                    c
+                })
+                .collect();
+            (200, Value::Array(commands))
+        }
+        ("GET", ["channels", id]) => match id
+            .parse::<u64>()
+            .ok()
+            .and_then(|id| lock(&state.channels).get(&id).cloned())
+        {
+            Some(c) => (200, c),
+            None => error(404, 10003, "Unknown Channel"),
+        },
+        ("POST", ["channels", channel, "messages"]) => {
+            let Ok(channel) = channel.parse::<u64>() else {
+                return error(404, 10003, "Unknown Channel");
+            };
+            if !lock(&state.channels).contains_key(&channel) {
+                return error(404, 10003, "Unknown Channel");
+            }
+            new_message(state, channel, body)
+        }
+        ("PATCH", ["channels", _, "messages", id]) => {
+            edit_message(state, id.parse().unwrap_or_default(), body)
+        }
+        ("POST", ["channels", channel, "messages", id, "threads"]) => {
+            let (Ok(channel), Ok(id)) = (channel.parse::<u64>(), id.parse::<u64>()) else {
+                return error(404, 10008, "Unknown Message");
+            };
+            let thread = payloads::channel(id, 11, Some(channel));
+            let mut channels = lock(&state.channels);
+            if channels.contains_key(&id) {
+                return error(
+                    400,
+                    160004,
+                    "A thread has already been created for this message",
+                );
+            }
+            channels.insert(id, thread.clone());
+            (201, thread)
+        }
+        ("POST", ["interactions", _, token, "callback"]) => callback(state, token, body),
+        ("PATCH", ["webhooks", _, token, "messages", "@original"]) => {
+            let original = {
+                let interactions = lock(&state.interactions);
+                match interactions.get(*token) {
+                    Some(p) if p.acked => p.original,
+                    _ => return error(404, 10015, "Unknown Webhook"),
+                }
+            };
+            match original {
+                Some(id) => edit_message(state, id, body),
+                None => error(404, 10008, "Unknown Message"),
+            }
+        }
+        ("POST", ["webhooks", _, token]) => {
+            let channel = match lock(&state.interactions).get(*token) {
+                Some(p) if p.acked => p.channel,
+                _ => return error(404, 10015, "Unknown Webhook"),
+            };
+            new_message(state, channel, body)
+        }
+        _ => error(404, 0, "404: Not Found"),
+    }
+}
+
+/// Discord's limits on what one message may carry.
+fn check_limits(body: &Value) -> Result<(), String> {
+    let len = |v: &Value| v.as_str().map_or(0, |s| s.chars().count());
+    if len(&body["content"]) > 2000 {
+        return Err("content: Must be 2000 or fewer in length.".into());
+    }
+    let embeds = body["embeds"].as_array().cloned().unwrap_or_default();
+    if embeds.len() > 10 {
+        return Err("embeds: Must be 10 or fewer in length.".into());
+    }
+    let mut total = 0;
+    for e in &embeds {
+        let fields = e["fields"].as_array().cloned().unwrap_or_default();
+        if len(&e["title"]) > 256
+            || len(&e["description"]) > 4096
+            || fields.len() > 25
+            || len(&e["footer"]["text"]) > 2048
+        {
+            return Err("embeds.0: an embed limit was exceeded".into());
+        }
+        if fields
+            .iter()
+            .any(|f| len(&f["name"]) > 256 || len(&f["value"]) > 1024 || len(&f["value"]) == 0)
+        {
+            return Err("embeds.0.fields: a field limit was exceeded".into());
+        }
+        total += len(&e["title"])
+            + len(&e["description"])
+            + len(&e["footer"]["text"])
+            + fields
+                .iter()
+                .map(|f| len(&f["name"]) + len(&f["value"]))
+                .sum::<usize>();
+    }
+    if total > 6000 {
+        return Err("embeds: Embed size exceeds maximum size of 6000".into());
+    }
+    Ok(())
+}
+
+fn new_message(state: &FakeState, channel: u64, body: &Value) -> (u16, Value) {
+    if let Err(why) = check_limits(body) {
+        return (
+            400,
+            json!({"code": 50035, "message": "Invalid Form Body", "errors": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": why}]}}),
+        );
+    }
+    let id = state.next_id.fetch_add(1, Ordering::SeqCst);
+    let mut m = payloads::message(
+        id,
+        channel,
+        &payloads::bot_user(),
+        body["content"].as_str().unwrap_or_default(),
+        vec![],
+    );
+    m["embeds"] = body["embeds"]
+        .as_array()
+        .cloned()
+        .map_or(json!([]), Value::Array);
+    m["components"] = body["components"]
+        .as_array()
+        .cloned()
+        .map_or(json!([]), Value::Array);
+    m["flags"] = body["flags"].clone();
+    if m["flags"].is_null() {
+        m["flags"] = json!(0);
+    }
+    lock(&state.messages).insert(id, m.clone());
+    (200, m)
+}
+
+fn edit_message(state: &FakeState, id: u64, body: &Value) -> (u16, Value) {
+    if let Err(why) = check_limits(body) {
+        return (
+            400,
+            json!({"code": 50035, "message": "Invalid Form Body", "errors": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": why}]}}),
+        );
+    }
+    let mut messages = lock(&state.messages);
+    let Some(m) = messages.get_mut(&id) else {
+        return error(404, 10008, "Unknown Message");
+    };
+    for key in ["content", "embeds", "components"] {
+        if !body[key].is_null() {
+            m[key] = body[key].clone();
+        }
+    }
+    (200, m.clone())
+}
+
+fn callback(state: &FakeState, token: &str, body: &Value) -> (u16, Value) {
+    let channel = {
+        let mut interactions = lock(&state.interactions);
+        let Some(p) = interactions.get_mut(token) else {
+            return error(404, 10062, "Unknown interaction");
+        };
+        if p.acked {
+            return error(400, 40060, "Interaction has already been acknowledged.");
+        }
+        if p.sent.elapsed() > ACK_WINDOW {
+            return error(404, 10062, "Unknown interaction");
+        }
+        p.acked = true;
+        p.channel
+    };
+    match body["type"].as_u64() {
+        // Deferred: a "thinking" message that `@original` edits later.
+        Some(5) => {
+            let (_, m) = new_message(state, channel, &json!({"content": ""}));
+            let id = m["id"].as_str().and_then(|i| i.parse().ok());
+            if let Some(p) = lock(&state.interactions).get_mut(token) {
+                p.original = id;
+            }
+            (204, Value::Null)
+        }
+        Some(4) => {
+            let (status, m) = new_message(state, channel, &body["data"]);
+            if status != 200 {
+                return (status, m);
+            }
+            (204, Value::Null)
+        }
+        Some(6 | 7) => (204, Value::Null),
+        _ => error(400, 50035, "Invalid Form Body"),
+    }
+}
+
+// --- the gateway ---
+
+async fn serve_gateway(listener: tokio::net::TcpListener, state: Arc<FakeState>) {
+    while let Ok((stream, _)) = listener.accept().await {
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+                return;
+            };
+            connection(ws, state).await;
+        });
+    }
+}
+
+async fn connection(
+    ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    state: Arc<FakeState>,
+) {
+    let (mut write, mut read) = ws.split();
+    let hello = json!({"op": 10, "d": {"heartbeat_interval": HEARTBEAT_MS}, "s": null, "t": null});
+    if write
+        .send(WsMessage::Text(hello.to_string().into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel::<Out>();
+    {
+        let mut gw = lock(&state.gateway);
+        gw.connections += 1;
+        gw.conn = Some(tx.clone());
+    }
+    loop {
+        tokio::select! {
+            out = rx.recv() => match out {
+                Some(Out::Frame(frame)) => {
+                    if write.send(WsMessage::Text(frame.into())).await.is_err() {
+                        break;
+                    }
+                }
+                // Dropping both halves closes the socket with no close frame.
+                Some(Out::Drop) | None => return,
+            },
+            inc = read.next() => match inc {
+                Some(Ok(WsMessage::Text(t))) => {
+                    if let Ok(v) = serde_json::from_str::<Value>(&t) {
+                        for frame in on_frame(&state, &v) {
+                            let _ = tx.send(Out::Frame(frame));
+                        }
+                    }
+                }
+                Some(Ok(WsMessage::Ping(p))) => {
+                    let _ = write.send(WsMessage::Pong(p)).await;
+                }
+                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+/// What the gateway answers to a frame from the client.
+fn on_frame(state: &FakeState, v: &Value) -> Vec<String> {
+    let mut gw = lock(&state.gateway);
+    match v["op"].as_u64() {
+        Some(1) => {
+            gw.heartbeats += 1;
+            vec![json!({"op": 11, "d": null, "s": null, "t": null}).to_string()]
+        }
+        Some(2) => {
+            gw.identifies.push(v["d"].clone());
+            gw.session = format!("fake-session-{}", gw.identifies.len());
+            gw.history.clear();
+            gw.seq = 1;
+            let ready = json!({"op": 0, "t": "READY", "s": 1,
+                "d": payloads::ready(&gw.session, &lock(&state.ws_url))});
+            vec![ready.to_string()]
+        }
+        Some(6) => {
+            gw.resumes.push(v["d"].clone());
+            if v["d"]["session_id"].as_str() != Some(gw.session.as_str()) {
+                return vec![json!({"op": 9, "d": false, "s": null, "t": null}).to_string()];
+            }
+            let from = v["d"]["seq"]
+                .as_u64()
+                .unwrap_or(0)
+                .saturating_sub(gw.replay_overlap);
+            let mut out: Vec<String> = gw
+                .history
+                .iter()
+                .filter(|(s, _)| *s > from)
+                .map(|(_, f)| f.clone())
+                .collect();
+            gw.seq += 1;
+            out.push(json!({"op": 0, "t": "RESUMED", "s": gw.seq, "d": {}}).to_string());
+            out
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Discord ids of the people in the tests: two mapped through `[discord.users]`, one not.
+pub const PRIYA: u64 = 1_100_000_000_000_000_020;
+pub const JONAH: u64 = 1_100_000_000_000_000_030;
+pub const MALLORY: u64 = 1_100_000_000_000_000_066;
+
+/// A sandbox platbot with Discord started against a fresh fake, connected and READY.
+pub struct Connected {
+    pub fake: FakeDiscord,
+    pub bot: crate::support::common::TestBot,
+    pub service: platbot::chat::discord::DiscordService,
+}
+
+pub async fn connected() -> Connected {
+    let fake = FakeDiscord::start().await;
+    let toml = format!(
+        "[discord]\nguilds = [\"{}\"]\n[discord.users]\n\"{PRIYA}\" = \"priya.nair\"\n\"{JONAH}\" = \"jonah.feld\"\n",
+        payloads::GUILD
+    );
+    let bot = crate::support::fakes::sandbox_bot_with(&toml, &[("DISCORD_TOKEN", TOKEN)]).await;
+    let settings = bot.app.config.discord.clone().expect("discord settings");
+    let options = platbot::chat::discord::DiscordOptions {
+        http_client: Some(fake.http_client()),
+    };
+    let service =
+        platbot::chat::discord::start(std::sync::Arc::clone(&bot.app.engine), &settings, &options)
+            .await
+            .expect("discord starts");
+    fake.wait_gateway(15, "IDENTIFY", |f| !f.identifies().is_empty())
+        .await;
+    fake.wait_for(15, "the command registration", |calls| {
+        calls
+            .iter()
+            .find(|c| c.is("PUT", "/applications/") && c.ok())
+            .cloned()
+    })
+    .await;
+    Connected { fake, bot, service }
+}
+
+impl Connected {
+    /// A person in the tests as Discord's payloads show them.
+    pub fn person(id: u64) -> Value {
+        let name = match id {
+            PRIYA => "priya",
+            JONAH => "jonah",
+            _ => "mallory",
+        };
+        payloads::user(id, name, false)
+    }
+
+    /// `who` mentions the bot in the server channel (or in a thread: `channel`).
+    pub fn mention(&self, message: u64, channel: u64, who: u64, text: &str) -> u64 {
+        self.fake.dispatch(
+            "MESSAGE_CREATE",
+            payloads::message_create(message, channel, &Self::person(who), text, true),
+        )
+    }
+
+    /// Waits for the bot's message in `channel` whose text contains `needle`.
+    pub async fn reply_in(&self, channel: u64, needle: &str) -> Call {
+        let path = format!("/channels/{channel}/messages");
+        let needle = needle.to_owned();
+        self.fake
+            .wait_for(
+                20,
+                &format!("a reply in {channel} containing {needle:?}"),
+                move |calls| {
+                    calls
+                        .iter()
+                        .find(|c| {
+                            c.is("POST", &path)
+                                && c.path == path
+                                && c.ok()
+                                && c.shown_text().contains(&needle)
+                        })
+                        .cloned()
+                },
+            )
+            .await
+    }
+}
