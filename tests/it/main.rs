@@ -17,6 +17,7 @@ mod diagnose_analyzers;
 mod diagnose_pod_logs;
 mod diagnose_seeded;
 mod discord_cards;
+mod discord_fuzz;
 mod discord_gateway;
 mod discord_rest;
 mod docs_determinism;
