@@ -69,3 +69,45 @@ async fn a_refused_token_stops_the_start_naming_the_variable() {
         "no gateway connection was made"
     );
 }
+
+#[tokio::test]
+async fn api_and_gateway_urls_point_platbot_at_a_proxy_and_another_gateway() {
+    let fake = FakeDiscord::start().await;
+    // What /gateway hands out is dead: only the configured gateway_url can work.
+    fake.answer_gateway_with("ws://127.0.0.1:9");
+    let toml = format!(
+        "[discord]\napi_url = \"{}\"\ngateway_url = \"{}\"\n",
+        fake.proxy_url, fake.ws_url
+    );
+    let bot = crate::support::fakes::sandbox_bot_with(
+        &toml,
+        &[("DISCORD_TOKEN", crate::support::fake_discord::TOKEN)],
+    )
+    .await;
+    let settings = bot.app.config.discord.clone().unwrap();
+    // No test client: plain HTTP to the proxy, as configured.
+    let service = platbot::chat::discord::start(
+        std::sync::Arc::clone(&bot.app.engine),
+        &settings,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    fake.wait_gateway(15, "IDENTIFY through gateway_url", |f| {
+        !f.identifies().is_empty()
+    })
+    .await;
+    fake.wait_for(15, "the global command registration", |calls| {
+        calls
+            .iter()
+            .find(|c| {
+                c.is(
+                    "PUT",
+                    &format!("/applications/{}/commands", payloads::APPLICATION),
+                ) && c.ok()
+            })
+            .cloned()
+    })
+    .await;
+    service.shutdown().await;
+}

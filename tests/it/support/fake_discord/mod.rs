@@ -158,6 +158,8 @@ struct FakeState {
     next_id: AtomicU64,
     gateway: Mutex<Gateway>,
     ws_url: Mutex<String>,
+    /// What `GET /gateway` hands out instead of the real websocket, when set.
+    gateway_answer: Mutex<Option<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -167,6 +169,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct FakeDiscord {
     /// Where `https://discord.com` really is.
     pub addr: SocketAddr,
+    /// The same API over plain HTTP, as a REST proxy in front of Discord would serve it.
+    pub proxy_url: String,
+    pub ws_url: String,
     state: Arc<FakeState>,
 }
 
@@ -182,7 +187,7 @@ impl FakeDiscord {
         );
         let ws = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let ws_url = format!("ws://{}", ws.local_addr().unwrap());
-        *lock(&state.ws_url) = ws_url;
+        *lock(&state.ws_url) = ws_url.clone();
         tokio::spawn(serve_gateway(ws, Arc::clone(&state)));
 
         let app = Router::new()
@@ -190,8 +195,16 @@ impl FakeDiscord {
             .with_state(Arc::clone(&state));
         let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = tcp.local_addr().unwrap();
+        let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy_url = format!("http://{}", plain.local_addr().unwrap());
+        tokio::spawn(axum::serve(plain, app.clone()).into_future());
         tokio::spawn(async move { axum::serve(TlsListener::new(tcp), app).await });
-        FakeDiscord { addr, state }
+        FakeDiscord {
+            addr,
+            proxy_url,
+            ws_url,
+            state,
+        }
     }
 
     /// The HTTP client serenity should use: discord.com resolves to this fake, whose
@@ -202,6 +215,11 @@ impl FakeDiscord {
             .add_root_certificate(reqwest::Certificate::from_pem(CA_PEM).unwrap())
             .build()
             .unwrap()
+    }
+
+    /// `GET /gateway` answers with `url` (e.g. a dead one, for `gateway_url` to override).
+    pub fn answer_gateway_with(&self, url: &str) {
+        *lock(&self.state.gateway_answer) = Some(url.to_owned());
     }
 
     pub fn add_channel(&self, id: u64, kind: u8, parent: Option<u64>) {
@@ -483,7 +501,12 @@ fn answer(
     let route = path.split('?').next().unwrap_or_default();
     let parts: Vec<&str> = route.trim_matches('/').split('/').collect();
     match (method.as_str(), parts.as_slice()) {
-        ("GET", ["gateway"]) => (200, json!({"url": *lock(&state.ws_url)})),
+        ("GET", ["gateway"]) => {
+            let url = lock(&state.gateway_answer)
+                .clone()
+                .unwrap_or_else(|| lock(&state.ws_url).clone());
+            (200, json!({"url": url}))
+        }
         ("GET", ["gateway", "bot"]) => (
             200,
             json!({"url": *lock(&state.ws_url), "shards": 1,
