@@ -114,6 +114,21 @@ async fn confirm_by_the_requester_runs_once_others_are_refused_privately() {
         "{}",
         hint.shown_text()
     );
+    // Asking for a change unmapped gets the refusal and the same hint, in the thread.
+    c.mention(
+        1_100_000_000_000_000_820,
+        1_100_000_000_000_000_801,
+        MALLORY,
+        "can I get a namespace for payments in staging?",
+    );
+    let told = c
+        .reply_in(1_100_000_000_000_000_801, "discord.com/user-id")
+        .await;
+    assert!(
+        told.shown_text().contains(&format!("\"{MALLORY}\"")),
+        "{}",
+        told.shown_text()
+    );
     c.fake.settle().await;
     assert!(!c.bot.namespace_exists("payments-dev"));
     assert_eq!(executions(&c).await, 0);
