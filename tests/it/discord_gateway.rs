@@ -173,6 +173,42 @@ async fn the_slash_command_is_deferred_at_once_then_answered() {
         "{}",
         answer.shown_text()
     );
+
+    // The answer starts a thread; a mention in it goes on from the command's question.
+    let (id, token) = (1_100_000_000_000_000_602u64, "tok-command-2");
+    c.fake.dispatch(
+        "INTERACTION_CREATE",
+        payloads::slash_command(
+            id,
+            CHANNEL,
+            &Connected::person(PRIYA),
+            "how is cart doing in prod",
+            token,
+        ),
+    );
+    let thread = c
+        .fake
+        .wait_for(20, "the thread from the answer", |calls| {
+            calls
+                .iter()
+                .filter(|x| x.path.ends_with("/threads") && x.ok())
+                .nth(1)
+                .cloned()
+        })
+        .await;
+    let answer: u64 = thread.response["id"].as_str().unwrap().parse().unwrap();
+    let shown = c.fake.message(answer)["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(shown.contains("cart"), "{shown}");
+    c.mention(1_100_000_000_000_000_603, answer, PRIYA, "and in staging?");
+    let follow = c.reply_in(answer, "staging").await;
+    assert!(
+        follow.shown_text().contains("cart"),
+        "{}",
+        follow.shown_text()
+    );
     c.service.shutdown().await;
 }
 

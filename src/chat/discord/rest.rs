@@ -243,6 +243,16 @@ impl DiscordRest {
         Ok(edit.execute(&*self.http, token).await?.id.get())
     }
 
+    /// The message the deferred response created (its id starts a thread later).
+    pub async fn original(&self, token: &str) -> Result<u64, RestError> {
+        Ok(self
+            .http
+            .get_original_interaction_response(token)
+            .await?
+            .id
+            .get())
+    }
+
     /// A further message of an interaction's answer (`ephemeral`: only the clicker sees it).
     pub async fn followup(
         &self,

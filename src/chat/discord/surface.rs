@@ -308,11 +308,7 @@ impl DiscordSurface {
         let Some(person) = self.person(cmd.author.id) else {
             return;
         };
-        let conversation = ConversationKey::new(
-            Surface::Discord,
-            cmd.channel.to_string(),
-            format!("command:{}", cmd.interaction),
-        );
+        let (conversation, thread_from) = self.command_thread(&cmd).await;
         let replies = self.turn(conversation, &person, cmd.text.clone()).await;
         let mut first = true;
         for reply in &replies {
@@ -337,6 +333,43 @@ impl DiscordSurface {
             if let Err(e) = sent {
                 tracing::error!(interaction = cmd.interaction, error = %e, "cannot answer the command");
                 return;
+            }
+        }
+        // The answer becomes a thread's first message, so mentions in it go on from here.
+        if let Some(message) = thread_from
+            && let Err(e) = self
+                .rest
+                .start_thread(cmd.channel, message, &cmd.text)
+                .await
+        {
+            tracing::warn!(channel = cmd.channel, error = %e, "cannot start a thread from the command's answer");
+        }
+    }
+
+    /// The conversation a command belongs to, and the message to start its thread from: in a
+    /// server channel the deferred response (whose id the thread will take), in a thread that
+    /// thread, in a DM the DM.
+    async fn command_thread(&self, cmd: &Command) -> (ConversationKey, Option<u64>) {
+        let key = |channel: u64, thread: String| {
+            ConversationKey::new(Surface::Discord, channel.to_string(), thread)
+        };
+        let own = key(cmd.channel, format!("command:{}", cmd.interaction));
+        if cmd.guild.is_none() {
+            return (key(cmd.channel, cmd.channel.to_string()), None);
+        }
+        match self.rest.place(cmd.channel).await {
+            Ok(Place::Thread { parent }) => (key(parent, cmd.channel.to_string()), None),
+            Ok(Place::Channel) => match self.rest.original(&cmd.token).await {
+                Ok(message) => (key(cmd.channel, message.to_string()), Some(message)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the deferred response; the command stays on its own");
+                    (own, None)
+                }
+            },
+            Ok(Place::Flat) => (own, None),
+            Err(e) => {
+                tracing::warn!(channel = cmd.channel, error = %e, "cannot tell what the channel is");
+                (own, None)
             }
         }
     }

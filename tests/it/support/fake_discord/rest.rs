@@ -196,6 +196,15 @@ fn answer(
             (201, thread)
         }
         ("POST", ["interactions", _, token, "callback"]) => callback(state, token, body),
+        ("GET", ["webhooks", _, token, "messages", "@original"]) => {
+            let original = lock(&state.interactions)
+                .get(*token)
+                .and_then(|p| p.original);
+            match original.map(|id| lock(&state.messages).get(&id).cloned()) {
+                Some(Some(m)) => (200, m),
+                _ => error(404, 10008, "Unknown Message"),
+            }
+        }
         ("PATCH", ["webhooks", _, token, "messages", "@original"]) => {
             let original = {
                 let interactions = lock(&state.interactions);
