@@ -261,6 +261,43 @@ async fn a_dropped_gateway_resumes_and_replays_no_answer_twice() {
     c.service.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_delivery_reaching_another_process_is_answered_once() {
+    let c = connected().await;
+    let (other, service) = c.another_process().await;
+    // The same message reaches both (a replay after a resume landing on another replica):
+    // neither process's memory has seen it; the store's delivery ids let one answer.
+    let question = 1_100_000_000_000_000_961;
+    let data = payloads::message_create(
+        question,
+        CHANNEL,
+        &Connected::person(PRIYA),
+        "how is cart doing in prod",
+        true,
+    );
+    c.fake.dispatch("MESSAGE_CREATE", data.clone());
+    other.dispatch("MESSAGE_CREATE", data);
+    let answered = |f: &crate::support::fake_discord::FakeDiscord| {
+        f.calls()
+            .iter()
+            .filter(|x| x.method == "POST" && x.path.ends_with("/threads"))
+            .count()
+    };
+    c.fake
+        .wait_gateway(20, "an answer from one of them", |_| {
+            answered(&c.fake) + answered(&other) > 0
+        })
+        .await;
+    c.fake.settle().await;
+    assert_eq!(
+        answered(&c.fake) + answered(&other),
+        1,
+        "answered by exactly one process"
+    );
+    service.shutdown().await;
+    c.service.shutdown().await;
+}
+
 #[test]
 fn check_config_reports_discord_with_its_intents() {
     let dir = tempfile::tempdir().unwrap();

@@ -418,6 +418,32 @@ pub async fn connected() -> Connected {
 }
 
 impl Connected {
+    /// Another Discord service on the same engine and store (as a second replica would be),
+    /// connected to a fake of its own.
+    pub async fn another_process(&self) -> (FakeDiscord, platbot::chat::discord::DiscordService) {
+        let fake = FakeDiscord::start().await;
+        let settings = self
+            .bot
+            .app
+            .config
+            .discord
+            .clone()
+            .expect("discord settings");
+        let options = platbot::chat::discord::DiscordOptions {
+            http_client: Some(fake.http_client()),
+        };
+        let service = platbot::chat::discord::start(
+            std::sync::Arc::clone(&self.bot.app.engine),
+            &settings,
+            &options,
+        )
+        .await
+        .expect("discord starts");
+        fake.wait_gateway(15, "IDENTIFY", |f| !f.identifies().is_empty())
+            .await;
+        (fake, service)
+    }
+
     /// A person in the tests as Discord's payloads show them.
     pub fn person(id: u64) -> Value {
         let name = match id {
