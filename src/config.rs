@@ -8,11 +8,13 @@ use serde::Deserialize;
 
 use crate::domain::{Environment, NameError, UserId, UserIdError};
 
+mod discord;
 mod http;
 mod integrations;
 mod knowledge;
 mod kubernetes;
 mod store;
+pub use discord::{DISCORD_INTENTS, DiscordId, DiscordIntent, DiscordSettings};
 pub use http::{
     ActsAs, DEFAULT_LISTEN, HttpClient, HttpLimits, HttpSettings, OidcSettings, token_digest,
 };
@@ -90,6 +92,7 @@ struct RawConfig {
     retention: RawRetention,
     groups: BTreeMap<String, Vec<String>>,
     slack: Option<RawSlack>,
+    discord: Option<discord::RawDiscord>,
     llm: Option<RawLlm>,
     oncall: integrations::RawOnCall,
     argocd: Option<integrations::RawArgoCd>,
@@ -371,6 +374,8 @@ pub struct Config {
     pub groups: BTreeMap<String, Vec<UserId>>,
     /// Slack, when `[slack]` is present or `SLACK_BOT_TOKEN` is set.
     pub slack: Option<SlackSettings>,
+    /// Discord, when `[discord]` is present or `DISCORD_TOKEN` is set.
+    pub discord: Option<DiscordSettings>,
     /// The LLM planner; `None`: the alias planner only.
     pub llm: Option<LlmSettings>,
     /// On-call providers: the schedule file, PagerDuty, Opsgenie, and per-team overrides.
@@ -509,6 +514,7 @@ impl Config {
             max_message_chars: raw.memory.max_message_chars.unwrap_or(4000),
             groups,
             slack: slack_settings(raw.slack, env)?,
+            discord: discord::discord_settings(raw.discord, env)?,
             llm,
             oncall,
             argocd,
@@ -609,6 +615,10 @@ impl Config {
         out.push_str(&format!(
             "slack:         {}\n",
             slack_summary(self.slack.as_ref())
+        ));
+        out.push_str(&format!(
+            "discord:       {}\n",
+            discord::summary(self.discord.as_ref())
         ));
         out.push_str(&format!(
             "llm:           {}\n",

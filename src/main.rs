@@ -248,6 +248,19 @@ async fn start_slack(
     Ok(Some(slack))
 }
 
+/// Discord, when configured: the token is checked now, the gateway connects in the background.
+async fn start_discord(app: &App) -> Result<Option<platbot::chat::discord::DiscordService>> {
+    let Some(settings) = &app.config.discord else {
+        return Ok(None);
+    };
+    let options = platbot::chat::discord::DiscordOptions::default();
+    let discord = platbot::chat::discord::start(Arc::clone(&app.engine), settings, &options)
+        .await
+        .context("starting Discord")?;
+    eprintln!("Discord: connecting to the gateway (mention the bot, DM it, or use /platbot)");
+    Ok(Some(discord))
+}
+
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve { run, listen } => {
@@ -258,6 +271,7 @@ async fn run(cli: Cli) -> Result<()> {
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;
             let slack = start_slack(&app, listener.local_addr()?).await?;
+            let discord = start_discord(&app).await?;
             let state =
                 platbot::server::ServerState::new(Arc::clone(&app.engine), &app.config.http);
             // Metrics first: "serving on" is the last line a supervisor or test waits for.
@@ -280,6 +294,9 @@ async fn run(cli: Cli) -> Result<()> {
             platbot::server::serve_with(listener, state, routes, shutdown).await?;
             if let Some(slack) = &slack {
                 slack.shutdown().await;
+            }
+            if let Some(discord) = &discord {
+                discord.shutdown().await;
             }
             app.engine.store().close().await;
         }

@@ -2,7 +2,18 @@
 //! wire format into an [`Inbound`] and renders the [`Reply`]s; it knows nothing
 //! about Kubernetes or the actions behind a reply.
 
+pub mod dedup;
+pub mod discord;
+pub mod queue;
 pub mod slack;
 pub mod terminal;
 
 pub use crate::domain::{Citation, ConversationKey, Inbound, Reply, Surface, UserRef};
+
+/// What became of a delivery a surface accepted; the transports log it and tests assert on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    Queued,
+    Duplicate,
+    Ignored(String),
+}

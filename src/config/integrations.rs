@@ -167,7 +167,7 @@ pub struct BackstageSettings {
     pub token_env: Option<String>,
 }
 
-fn http_url(field: &str, raw: &str) -> Result<String, ConfigError> {
+pub(super) fn http_url(field: &str, raw: &str) -> Result<String, ConfigError> {
     let url = raw.trim().trim_end_matches('/').to_owned();
     if url.starts_with("http://") || url.starts_with("https://") {
         Ok(url)

@@ -245,6 +245,7 @@ pub enum Surface {
     Terminal,
     Http,
     Slack,
+    Discord,
 }
 
 impl Surface {
@@ -253,6 +254,7 @@ impl Surface {
             Surface::Terminal => "terminal",
             Surface::Http => "http",
             Surface::Slack => "slack",
+            Surface::Discord => "discord",
         }
     }
 }

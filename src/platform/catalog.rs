@@ -82,6 +82,8 @@ pub struct User {
     pub email: Option<String>,
     /// Groups the entity itself claims (`spec.memberOf`).
     pub member_of: Vec<TeamName>,
+    /// `metadata.annotations` (e.g. a chat surface's account id for this person).
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// What a piece of text names.

@@ -160,6 +160,7 @@ struct Metrics {
     kube_seconds: Histograms<VerbLabels>,
     kube_errors: Family<KubeErrorLabels, Counter>,
     slack_rate_limited: Family<MethodLabels, Counter>,
+    discord_rate_limited: Counter,
     docs_chunks: Gauge,
     docs_query_seconds: Histogram,
 }
@@ -180,6 +181,7 @@ impl Metrics {
             kube_seconds: Family::new_with_constructor(latency),
             kube_errors: Family::default(),
             slack_rate_limited: Family::default(),
+            discord_rate_limited: Counter::default(),
             docs_chunks: Gauge::default(),
             docs_query_seconds: latency(),
             registry: Registry::default(),
@@ -234,6 +236,11 @@ impl Metrics {
             "slack_rate_limited",
             "Slack Web API answers with 429, by method",
             m.slack_rate_limited.clone(),
+        );
+        r.register(
+            "discord_rate_limited",
+            "Discord REST waits for a rate limit (a 429 or an exhausted bucket)",
+            m.discord_rate_limited.clone(),
         );
         r.register(
             "docs_index_chunks",
@@ -334,6 +341,10 @@ pub fn slack_rate_limited(method: &str) {
             method: method.to_owned(),
         })
         .inc();
+}
+
+pub fn discord_rate_limited() {
+    METRICS.discord_rate_limited.inc();
 }
 
 pub fn docs_index_chunks(chunks: usize) {

@@ -920,6 +920,11 @@ path = "ops/**/*.md"
 base_url = "http://127.0.0.1:11434/v1"
 model = "nomic-embed-text"
 timeout_secs = 20
+[discord]
+guilds = ["1100000000000000001"]
+gateway_url = "wss://gateway.discord.gg"
+[discord.users]
+"1100000000000000020" = "priya.nair"
 "#;
 
 /// JSON back to TOML (nulls have no TOML form: they are left out).
@@ -951,10 +956,12 @@ fn config_files_load_or_name_the_mistake() {
     let valid: Value =
         serde_json::to_value(toml::from_str::<toml::Value>(FULL_CONFIG).expect("toml"))
             .expect("json");
-    // Secrets for the integrations the file names; none for Slack (no [slack] table).
-    let env = |k: &str| {
-        (!k.starts_with("SLACK") && (k.ends_with("TOKEN") || k.ends_with("KEY")))
-            .then(|| "s3cret".to_owned())
+    // Secrets for the integrations the file names; none for Slack (no [slack] table), a
+    // bot-token-shaped one for Discord.
+    let env = |k: &str| match k {
+        "DISCORD_TOKEN" => Some("MTEw.GfAkE1.s3cret".to_owned()),
+        _ => (!k.starts_with("SLACK") && (k.ends_with("TOKEN") || k.ends_with("KEY")))
+            .then(|| "s3cret".to_owned()),
     };
     Config::from_toml(FULL_CONFIG, &env).expect("the valid config loads");
     let special = prop_oneof![

@@ -7,17 +7,15 @@
 //! - [`blocks`]: Block Kit rendering within Slack's limits; proposal cards with buttons.
 //! - [`api`]: the Web API client with a per-method rate-limit queue.
 //! - [`identity`]: Slack user -> email -> platform user, cached.
-//! - [`dedup`], [`queue`]: once per delivery; in order per thread.
+//! - `chat::dedup`, `chat::queue` (shared with Discord): once per delivery; in order per thread.
 //!
 //! Like every surface it knows nothing about Kubernetes: it speaks to the [`Engine`].
 
 pub mod api;
 pub mod blocks;
-pub mod dedup;
 pub mod events;
 pub mod identity;
 pub mod inbound;
-pub mod queue;
 pub mod socket;
 pub mod surface;
 

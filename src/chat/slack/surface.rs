@@ -15,18 +15,12 @@ use crate::engine::{Engine, EngineError};
 
 use super::api::SlackWebApi;
 use super::blocks;
-use super::dedup::{self, RecentIds};
 use super::identity::{GUEST_REPLY, SlackIdentity, Unserved};
 use super::inbound::{self, Click, Command, Decision, Message};
-use super::queue::ThreadQueues;
+use crate::chat::dedup::{self, RecentIds};
+use crate::chat::queue::ThreadQueues;
 
-/// What became of a delivery; the transports log it and tests assert on it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Accepted {
-    Queued,
-    Duplicate,
-    Ignored(String),
-}
+pub use crate::chat::Accepted;
 
 const BUSY: &str = "I'm still working through earlier messages in this thread; please wait for those answers, then ask again.";
 
@@ -187,31 +181,10 @@ impl SlackSurface {
         }
     }
 
-    /// The check shared by every replica on the store (this process's own `seen` caught
-    /// repeats it received itself): false when another replica, or this one before a
-    /// restart, already took the delivery. A store that cannot answer lets it through:
-    /// answering twice beats never, and a proposal still executes at most once.
+    /// The store's check across replicas (this process's own `seen` caught repeats it
+    /// received itself).
     async fn first_on_every_replica(&self, delivery: &str) -> bool {
-        let now = jiff::Timestamp::now();
-        let window = jiff::SignedDuration::try_from(dedup::WINDOW)
-            .unwrap_or(jiff::SignedDuration::from_hours(1));
-        match self
-            .engine
-            .store()
-            .first_delivery("slack", delivery, now, now - window)
-            .await
-        {
-            Ok(first) => {
-                if !first {
-                    tracing::info!(%delivery, "Slack delivery already handled by another replica");
-                }
-                first
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, %delivery, "shared delivery check failed; handling it here");
-                true
-            }
-        }
+        dedup::first_on_every_replica(self.engine.store(), Surface::Slack, delivery).await
     }
 
     async fn answer(&self, msg: Message) {

@@ -223,6 +223,7 @@ pub(super) fn parse_user(
         display_name: non_empty(spec.profile.display_name),
         email: non_empty(spec.profile.email),
         member_of: parse_list(&spec.member_of, "spec.memberOf", site, team_ref)?,
+        annotations: meta.annotations,
     })
 }
 

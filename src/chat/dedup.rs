@@ -1,17 +1,47 @@
-//! Ids seen recently, so that a delivery Slack repeats (an Events API retry with
-//! `X-Slack-Retry-Num`, a Socket Mode redelivery, a replayed request) is handled once.
+//! Ids seen recently, so that a delivery a provider repeats (a Slack Events API retry with
+//! `X-Slack-Retry-Num`, a Socket Mode redelivery, a Discord gateway replay after RESUME, a
+//! replayed request) is handled once.
 //!
-//! In memory, per process, as the fast path; the surface then checks the store's shared
-//! `seen_events` table, so a repeat that reaches another replica is recognised there too.
+//! In memory, per process, as the fast path ([`RecentIds`]); the surface then checks the
+//! store's shared `seen_events` table ([`first_on_every_replica`]), so a repeat that reaches
+//! another replica, or this one after a restart, is recognised there too.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::domain::Surface;
+use crate::store::Store;
+
 /// Slack retries for about half an hour at most (immediately, after 1 and after 5 minutes,
-/// plus Socket Mode redeliveries); an hour covers that with room.
+/// plus Socket Mode redeliveries), and a Discord session can be resumed only for minutes; an
+/// hour covers both with room.
 pub const WINDOW: Duration = Duration::from_secs(60 * 60);
 const DEFAULT_CAPACITY: usize = 50_000;
+
+/// The check shared by every replica on the store: false when another replica, or this one
+/// before a restart, already took `delivery` on `surface`. A store that cannot answer lets it
+/// through: answering twice beats never, and a proposal still executes at most once.
+pub async fn first_on_every_replica(store: &Store, surface: Surface, delivery: &str) -> bool {
+    let now = jiff::Timestamp::now();
+    let window =
+        jiff::SignedDuration::try_from(WINDOW).unwrap_or(jiff::SignedDuration::from_hours(1));
+    match store
+        .first_delivery(surface.as_str(), delivery, now, now - window)
+        .await
+    {
+        Ok(first) => {
+            if !first {
+                tracing::info!(surface = surface.as_str(), %delivery, "delivery already handled by another replica");
+            }
+            first
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, surface = surface.as_str(), %delivery, "shared delivery check failed; handling it here");
+            true
+        }
+    }
+}
 
 pub struct RecentIds {
     ttl: Duration,

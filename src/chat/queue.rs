@@ -1,8 +1,8 @@
-//! One queue per thread: messages of a Slack thread are answered in the order they
+//! One queue per thread: messages of a chat thread (Slack, Discord) are answered in the order they
 //! arrived, different threads concurrently.
 //!
-//! The HTTP handler (or Socket Mode callback) pushes work here before it acknowledges
-//! Slack, so arrival order is queue order; a worker per busy thread drains its queue and
+//! The transport (an HTTP handler, a websocket callback) pushes work here before it acknowledges
+//! the provider, so arrival order is queue order; a worker per busy thread drains its queue and
 //! exits when it is empty. A job that panics is contained in its own task and does not
 //! stall the thread's later messages. A thread holds at most [`MAX_QUEUED`] messages waiting:
 //! a flood in one thread gets a "wait" instead of growing memory without bound.
@@ -88,7 +88,7 @@ async fn drain(queues: Queues, key: ConversationKey, mut rx: mpsc::Receiver<Job>
             }
         };
         if let Err(e) = tokio::spawn(job).await {
-            tracing::error!(conversation = %key, error = %e, "Slack job panicked; the thread goes on");
+            tracing::error!(conversation = %key, error = %e, "chat job panicked; the thread goes on");
         }
     }
 }
