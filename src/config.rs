@@ -13,6 +13,8 @@ mod http;
 mod integrations;
 mod knowledge;
 mod kubernetes;
+mod llm;
+mod slack;
 mod store;
 pub use discord::{DISCORD_INTENTS, DiscordId, DiscordIntent, DiscordSettings};
 pub use http::{
@@ -26,6 +28,10 @@ pub use knowledge::{
     DocSourceSettings, EmbeddingRoles, EmbeddingSettings, KnowledgeSettings, QdrantSettings,
 };
 pub use kubernetes::ProvisionerSettings;
+pub use llm::{ClassifierRole, LlmSettings};
+use llm::{RawLlm, llm_settings, llm_summary};
+pub use slack::{DEFAULT_SLACK_API_URL, SlackMode, SlackSettings};
+use slack::{RawSlack, slack_settings, slack_summary};
 pub use store::{PostgresSettings, StoreSettings};
 
 #[derive(Debug, thiserror::Error)]
@@ -152,98 +158,6 @@ struct RawMemory {
     max_message_chars: Option<usize>,
 }
 
-/// `[slack]`: how platbot meets Slack. Secrets by environment variable name only.
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-struct RawSlack {
-    mode: Option<String>,
-    bot_token_env: Option<String>,
-    app_token_env: Option<String>,
-    signing_secret_env: Option<String>,
-    api_url: Option<String>,
-}
-
-/// `[llm]`: an OpenAI-compatible chat completions endpoint for the LLM planner.
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-struct RawLlm {
-    base_url: Option<String>,
-    model: Option<String>,
-    api_key_env: Option<String>,
-    context_tokens: Option<usize>,
-    timeout_secs: Option<f64>,
-    max_steps: Option<usize>,
-    temperature: Option<f32>,
-    prompts_dir: Option<PathBuf>,
-    breaker_failures: Option<u32>,
-    breaker_cooldown_secs: Option<f64>,
-    classifier: Option<ClassifierRole>,
-}
-
-/// What the intent classifier (the planner without an LLM) does for the LLM planner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ClassifierRole {
-    /// Confident readings go without the model (a read, a change to propose, a question
-    /// for what is missing, not a platform request); the model decides the rest, told the
-    /// likeliest tools, and a change the classifier does not see becomes a question.
-    #[default]
-    Route,
-    /// Every message goes to the model, told the likeliest tools, with the same check
-    /// on changes.
-    Advise,
-    /// The model alone (for measuring it).
-    Off,
-}
-
-/// The LLM planner's endpoint and limits. Without `[llm]` the alias planner answers alone.
-#[derive(Clone)]
-pub struct LlmSettings {
-    /// Up to and including the version path: `https://api.openai.com/v1`,
-    /// `https://<resource>.openai.azure.com/openai/v1`, `http://localhost:11434/v1` (Ollama).
-    pub base_url: String,
-    pub model: String,
-    /// The API key, read from the variable the config names; `None` for servers without one.
-    pub api_key: Option<String>,
-    pub api_key_env: Option<String>,
-    /// The model's context window, in tokens; prompts are trimmed to fit it.
-    pub context_tokens: usize,
-    /// Per request, retries included; past it the turn falls back to the alias planner.
-    pub timeout: std::time::Duration,
-    /// Tool-calling rounds per message before the closing request (sent without tools).
-    pub max_steps: usize,
-    /// Sampling temperature; the server's default when unset.
-    pub temperature: Option<f32>,
-    /// `system.md`, `answer.md`, `docs-answer.md`; the built-in copies when the folder is missing.
-    pub prompts_dir: PathBuf,
-    /// Consecutive failed requests that open the circuit breaker.
-    pub breaker_failures: u32,
-    /// How long an open breaker sends every turn to the alias planner before trying again.
-    pub breaker_cooldown: std::time::Duration,
-    /// How the intent classifier's reading is used.
-    pub classifier: ClassifierRole,
-}
-
-// By hand so that the key never reaches a log line.
-impl std::fmt::Debug for LlmSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LlmSettings")
-            .field("base_url", &self.base_url)
-            .field("model", &self.model)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("api_key_env", &self.api_key_env)
-            .field("context_tokens", &self.context_tokens)
-            .field("timeout", &self.timeout)
-            .field("max_steps", &self.max_steps)
-            .field("temperature", &self.temperature)
-            .field("prompts_dir", &self.prompts_dir)
-            .field("breaker_failures", &self.breaker_failures)
-            .field("breaker_cooldown", &self.breaker_cooldown)
-            .field("classifier", &self.classifier)
-            .finish()
-    }
-}
-
 /// How platbot reaches Kubernetes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KubeMode {
@@ -323,32 +237,6 @@ impl std::fmt::Debug for Secret {
         f.write_str("Secret(***)")
     }
 }
-
-/// How Slack reaches platbot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SlackMode {
-    /// Socket Mode: platbot opens a websocket to Slack; no public URL needed.
-    Socket,
-    /// Events API: Slack POSTs signed requests to `/slack/*` on `platbot serve`.
-    Events,
-}
-
-#[derive(Debug, Clone)]
-pub struct SlackSettings {
-    pub mode: SlackMode,
-    pub bot_token: Secret,
-    pub bot_token_env: String,
-    /// The app-level token (`xapp-...`), present in Socket Mode.
-    pub app_token: Option<Secret>,
-    pub app_token_env: String,
-    /// The signing secret, present in Events API mode.
-    pub signing_secret: Option<Secret>,
-    pub signing_secret_env: String,
-    /// The Web API base URL, without a trailing slash.
-    pub api_url: String,
-}
-
-pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -634,139 +522,6 @@ impl Config {
     }
 }
 
-fn slack_summary(slack: Option<&SlackSettings>) -> String {
-    let Some(s) = slack else {
-        return "off (set SLACK_BOT_TOKEN, or add a [slack] section)".to_owned();
-    };
-    let mode = match s.mode {
-        SlackMode::Socket => format!("Socket Mode (app token from ${})", s.app_token_env),
-        SlackMode::Events => format!(
-            "Events API on POST /slack/events, /slack/interactivity, /slack/commands (signing secret from ${})",
-            s.signing_secret_env
-        ),
-    };
-    format!(
-        "{mode}; bot token from ${}; Web API {}",
-        s.bot_token_env, s.api_url
-    )
-}
-
-/// `[slack]`, or Slack's usual variables when the section is absent: Slack is on when the
-/// section exists or `SLACK_BOT_TOKEN` is set. Without `mode`, an app token means Socket
-/// Mode and a signing secret alone means the Events API.
-fn slack_settings(
-    raw: Option<RawSlack>,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Option<SlackSettings>, ConfigError> {
-    let explicit = raw.is_some();
-    let raw = raw.unwrap_or_default();
-    let bot_token_env = raw
-        .bot_token_env
-        .unwrap_or_else(|| "SLACK_BOT_TOKEN".to_owned());
-    let app_token_env = raw
-        .app_token_env
-        .unwrap_or_else(|| "SLACK_APP_TOKEN".to_owned());
-    let signing_secret_env = raw
-        .signing_secret_env
-        .unwrap_or_else(|| "SLACK_SIGNING_SECRET".to_owned());
-    let read = |var: &str| env(var).filter(|v| !v.trim().is_empty()).map(Secret::new);
-    let bot_token = match read(&bot_token_env) {
-        Some(t) => t,
-        None if !explicit => return Ok(None),
-        None => {
-            return Err(ConfigError::MissingSecret {
-                field: "slack.bot_token_env".into(),
-                var: bot_token_env,
-            });
-        }
-    };
-    if bot_token.expose().starts_with("xapp-") {
-        return Err(invalid(
-            "slack.bot_token_env",
-            format!(
-                "${bot_token_env} holds an app-level token (xapp-...); it needs the bot token (xoxb-...)"
-            ),
-        ));
-    }
-    let app_token = read(&app_token_env);
-    let signing_secret = read(&signing_secret_env);
-    let mode = match raw.mode.as_deref() {
-        Some("socket") => SlackMode::Socket,
-        Some("events") => SlackMode::Events,
-        Some(other) => {
-            return Err(invalid(
-                "slack.mode",
-                format!("`{other}`: expected socket or events"),
-            ));
-        }
-        None if app_token.is_some() => SlackMode::Socket,
-        None if signing_secret.is_some() => SlackMode::Events,
-        None => {
-            return Err(invalid(
-                "slack",
-                format!("set ${app_token_env} (Socket Mode) or ${signing_secret_env} (Events API)"),
-            ));
-        }
-    };
-    match mode {
-        SlackMode::Socket => match &app_token {
-            None => {
-                return Err(ConfigError::MissingSecret {
-                    field: "slack.app_token_env".into(),
-                    var: app_token_env,
-                });
-            }
-            Some(t) if !t.expose().starts_with("xapp-") => {
-                return Err(invalid(
-                    "slack.app_token_env",
-                    format!(
-                        "${app_token_env} must hold an app-level token (xapp-...) with the connections:write scope"
-                    ),
-                ));
-            }
-            Some(_) => {}
-        },
-        SlackMode::Events if signing_secret.is_none() => {
-            return Err(ConfigError::MissingSecret {
-                field: "slack.signing_secret_env".into(),
-                var: signing_secret_env,
-            });
-        }
-        SlackMode::Events => {}
-    }
-    let api_url = raw
-        .api_url
-        .unwrap_or_else(|| DEFAULT_SLACK_API_URL.to_owned())
-        .trim()
-        .trim_end_matches('/')
-        .to_owned();
-    let scheme_ok = api_url.starts_with("https://") || api_url.starts_with("http://");
-    if !scheme_ok || api_url.len() <= "https://".len() || api_url.contains(char::is_whitespace) {
-        return Err(invalid(
-            "slack.api_url",
-            format!("`{api_url}`: expected an http(s) URL such as {DEFAULT_SLACK_API_URL}"),
-        ));
-    }
-    Ok(Some(SlackSettings {
-        mode,
-        bot_token,
-        bot_token_env,
-        app_token: if mode == SlackMode::Socket {
-            app_token
-        } else {
-            None
-        },
-        app_token_env,
-        signing_secret: if mode == SlackMode::Events {
-            signing_secret
-        } else {
-            None
-        },
-        signing_secret_env,
-        api_url,
-    }))
-}
-
 fn on_off(b: bool) -> &'static str {
     if b { "on" } else { "off" }
 }
@@ -828,109 +583,6 @@ fn environments(
     };
     out.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.name.cmp(&b.name)));
     Ok(out)
-}
-
-fn llm_summary(llm: Option<&LlmSettings>) -> String {
-    let Some(l) = llm else {
-        return "off: the alias planner reads every message".to_owned();
-    };
-    format!(
-        "model {} at {} (API key {}); context {} tokens, timeout {:?}, {} tool steps, classifier {:?}",
-        l.model,
-        l.base_url,
-        l.api_key_env
-            .as_ref()
-            .map_or("none".to_owned(), |v| format!("from ${v}")),
-        l.context_tokens,
-        l.timeout,
-        l.max_steps,
-        l.classifier
-    )
-}
-
-fn llm_settings(
-    raw: RawLlm,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<LlmSettings, ConfigError> {
-    let base_url = raw
-        .base_url
-        .map(|u| u.trim().trim_end_matches('/').to_owned())
-        .filter(|u| !u.is_empty())
-        .ok_or_else(|| invalid("llm.base_url", "is required when [llm] is present"))?;
-    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-        return Err(invalid(
-            "llm.base_url",
-            format!("`{base_url}`: must start with http:// or https://"),
-        ));
-    }
-    let model = raw
-        .model
-        .map(|m| m.trim().to_owned())
-        .filter(|m| !m.is_empty())
-        .ok_or_else(|| invalid("llm.model", "is required when [llm] is present"))?;
-    let api_key = match &raw.api_key_env {
-        Some(var) => {
-            let key = secret("llm.api_key_env", var, env)?.expose().to_owned();
-            // The key goes into an HTTP header; refuse what a header cannot carry.
-            if key.is_empty() || !key.chars().all(|c| c.is_ascii_graphic()) {
-                return Err(invalid(
-                    "llm.api_key_env",
-                    format!("${var} is empty or holds characters an HTTP header cannot carry"),
-                ));
-            }
-            Some(key)
-        }
-        None => None,
-    };
-    let context_tokens = raw.context_tokens.unwrap_or(8192);
-    if !(1024..=2_000_000).contains(&context_tokens) {
-        return Err(invalid(
-            "llm.context_tokens",
-            "must be between 1024 and 2000000",
-        ));
-    }
-    let seconds = |field: &str, v: f64| {
-        if v.is_finite() && v > 0.0 && v <= 3600.0 {
-            Ok(std::time::Duration::from_secs_f64(v))
-        } else {
-            Err(invalid(
-                field,
-                "must be more than 0 and at most 3600 seconds",
-            ))
-        }
-    };
-    let timeout = seconds("llm.timeout_secs", raw.timeout_secs.unwrap_or(30.0))?;
-    let breaker_cooldown = seconds(
-        "llm.breaker_cooldown_secs",
-        raw.breaker_cooldown_secs.unwrap_or(30.0),
-    )?;
-    let max_steps = raw.max_steps.unwrap_or(3);
-    if !(1..=10).contains(&max_steps) {
-        return Err(invalid("llm.max_steps", "must be between 1 and 10"));
-    }
-    if let Some(t) = raw.temperature
-        && !(0.0..=2.0).contains(&t)
-    {
-        return Err(invalid("llm.temperature", "must be between 0 and 2"));
-    }
-    let breaker_failures = raw.breaker_failures.unwrap_or(3);
-    if breaker_failures == 0 {
-        return Err(invalid("llm.breaker_failures", "must be at least 1"));
-    }
-    Ok(LlmSettings {
-        base_url,
-        model,
-        api_key,
-        api_key_env: raw.api_key_env,
-        context_tokens,
-        timeout,
-        max_steps,
-        temperature: raw.temperature,
-        prompts_dir: raw.prompts_dir.unwrap_or_else(|| PathBuf::from("prompts")),
-        breaker_failures,
-        breaker_cooldown,
-        classifier: raw.classifier.unwrap_or_default(),
-    })
 }
 
 fn kube_mode(raw: &RawKubernetes) -> Result<KubeMode, ConfigError> {
@@ -1033,61 +685,6 @@ mod tests {
     }
 
     #[test]
-    fn llm_is_off_without_a_section_and_validated_with_one() {
-        assert!(Config::from_toml("", &no_env).unwrap().llm.is_none());
-        let toml =
-            "[llm]\nbase_url = \"http://127.0.0.1:8081/v1/\"\nmodel = \"qwen\"\ntimeout_secs = 5\n";
-        let l = Config::from_toml(toml, &no_env).unwrap().llm.unwrap();
-        assert_eq!(l.base_url, "http://127.0.0.1:8081/v1");
-        assert_eq!(l.timeout, std::time::Duration::from_secs(5));
-        assert_eq!((l.context_tokens, l.max_steps), (8192, 3));
-        assert!(l.api_key.is_none());
-        for (toml, field) in [
-            ("[llm]\nmodel = \"m\"\n", "llm.base_url"),
-            (
-                "[llm]\nbase_url = \"ftp://x\"\nmodel = \"m\"\n",
-                "llm.base_url",
-            ),
-            ("[llm]\nbase_url = \"http://x\"\n", "llm.model"),
-            (
-                "[llm]\nbase_url = \"http://x\"\nmodel = \"m\"\nmax_steps = 0\n",
-                "llm.max_steps",
-            ),
-            (
-                "[llm]\nbase_url = \"http://x\"\nmodel = \"m\"\ntimeout_secs = 0\n",
-                "llm.timeout_secs",
-            ),
-            (
-                "[llm]\nbase_url = \"http://x\"\nmodel = \"m\"\ncontext_tokens = 10\n",
-                "llm.context_tokens",
-            ),
-            (
-                "[llm]\nbase_url = \"http://x\"\nmodle = \"m\"\n",
-                "unknown field",
-            ),
-        ] {
-            let err = Config::from_toml(toml, &no_env).unwrap_err().to_string();
-            assert!(err.contains(field), "{toml}: {err}");
-        }
-    }
-
-    #[test]
-    fn llm_key_comes_from_the_named_variable_and_is_never_printed() {
-        let toml = "[llm]\nbase_url = \"https://api.example.com/v1\"\nmodel = \"m\"\napi_key_env = \"LLM_KEY\"\n";
-        let err = Config::from_toml(toml, &no_env).unwrap_err();
-        assert!(err.to_string().contains("LLM_KEY"), "{err}");
-        let env = |k: &str| (k == "LLM_KEY").then(|| "sk-secret".to_owned());
-        let c = Config::from_toml(toml, &env).unwrap();
-        let l = c.llm.as_ref().unwrap();
-        assert_eq!(l.api_key.as_deref(), Some("sk-secret"));
-        assert!(!format!("{l:?}").contains("sk-secret"));
-        assert!(!c.summary().contains("sk-secret"));
-        assert!(c.summary().contains("from $LLM_KEY"), "{}", c.summary());
-        let bad = |k: &str| (k == "LLM_KEY").then(|| "sk bad\n".to_owned());
-        assert!(Config::from_toml(toml, &bad).is_err());
-    }
-
-    #[test]
     fn environment_overrides_win() {
         let env = |k: &str| match k {
             "PLATBOT_LISTEN" => Some("127.0.0.1:9999".to_owned()),
@@ -1097,99 +694,5 @@ mod tests {
         let c = Config::from_toml("[http]\nlisten = \"127.0.0.1:1\"\n", &env).unwrap();
         assert_eq!(c.http.listen.port(), 9999);
         assert_eq!(c.data_dir, PathBuf::from("/tmp/pb"));
-    }
-}
-
-#[cfg(test)]
-mod slack_tests {
-    use super::*;
-
-    fn env_of(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k: &str| {
-            vars.iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| (*v).to_owned())
-        }
-    }
-
-    #[test]
-    fn slack_is_off_without_section_or_token() {
-        let c = Config::from_toml("", &env_of(&[])).unwrap();
-        assert!(c.slack.is_none());
-        assert!(c.summary().contains("slack:         off"));
-    }
-
-    #[test]
-    fn slack_variables_alone_turn_it_on_and_pick_the_mode() {
-        let socket = env_of(&[("SLACK_BOT_TOKEN", "xoxb-1"), ("SLACK_APP_TOKEN", "xapp-1")]);
-        let s = Config::from_toml("", &socket).unwrap().slack.unwrap();
-        assert_eq!(s.mode, SlackMode::Socket);
-        assert_eq!(s.app_token.as_ref().map(Secret::expose), Some("xapp-1"));
-        assert_eq!(s.api_url, DEFAULT_SLACK_API_URL);
-
-        let events = env_of(&[
-            ("SLACK_BOT_TOKEN", "xoxb-1"),
-            ("SLACK_SIGNING_SECRET", "abc"),
-        ]);
-        let s = Config::from_toml("", &events).unwrap().slack.unwrap();
-        assert_eq!(s.mode, SlackMode::Events);
-        assert!(s.app_token.is_none());
-    }
-
-    #[test]
-    fn slack_section_names_its_variables_and_url() {
-        let toml = "[slack]\nmode = \"events\"\nbot_token_env = \"BOT\"\nsigning_secret_env = \"SIGN\"\napi_url = \"http://127.0.0.1:9/api/\"\n";
-        let env = env_of(&[("BOT", "xoxb-2"), ("SIGN", "s")]);
-        let s = Config::from_toml(toml, &env).unwrap().slack.unwrap();
-        assert_eq!(s.mode, SlackMode::Events);
-        assert_eq!(s.bot_token.expose(), "xoxb-2");
-        assert_eq!(s.api_url, "http://127.0.0.1:9/api");
-        // Secrets never show in Debug output or the summary.
-        let c = Config::from_toml(toml, &env).unwrap();
-        assert!(!format!("{c:?}").contains("xoxb-2"));
-        assert!(c.summary().contains("$SIGN"), "{}", c.summary());
-    }
-
-    #[test]
-    fn slack_mistakes_are_named() {
-        let bot = env_of(&[("SLACK_BOT_TOKEN", "xoxb-1")]);
-        for (toml, env, want) in [
-            ("[slack]\n", env_of(&[]), "SLACK_BOT_TOKEN"),
-            ("[slack]\nmode = \"socket\"\n", bot, "SLACK_APP_TOKEN"),
-            (
-                "[slack]\nmode = \"events\"\n",
-                env_of(&[("SLACK_BOT_TOKEN", "xoxb-1")]),
-                "SLACK_SIGNING_SECRET",
-            ),
-            (
-                "[slack]\nmode = \"webhook\"\n",
-                env_of(&[("SLACK_BOT_TOKEN", "xoxb-1")]),
-                "slack.mode",
-            ),
-            (
-                "",
-                env_of(&[("SLACK_BOT_TOKEN", "xoxb-1")]),
-                "SLACK_APP_TOKEN",
-            ),
-            ("", env_of(&[("SLACK_BOT_TOKEN", "xapp-1")]), "bot token"),
-            (
-                "",
-                env_of(&[("SLACK_BOT_TOKEN", "xoxb-1"), ("SLACK_APP_TOKEN", "xoxb-2")]),
-                "xapp-",
-            ),
-            (
-                "[slack]\napi_url = \"slack.com\"\n",
-                env_of(&[("SLACK_BOT_TOKEN", "xoxb-1"), ("SLACK_APP_TOKEN", "xapp-1")]),
-                "slack.api_url",
-            ),
-            (
-                "[slack]\ntoken = \"xoxb-inline\"\n",
-                env_of(&[("SLACK_BOT_TOKEN", "xoxb-1")]),
-                "unknown field",
-            ),
-        ] {
-            let err = Config::from_toml(toml, &env).unwrap_err().to_string();
-            assert!(err.contains(want), "{toml:?}: {err}");
-        }
     }
 }

@@ -4,6 +4,7 @@
 //! interpreted. When nothing relevant scores above the threshold the answer
 //! says so and names the team the catalog says owns what the question is about.
 
+use crate::domain::ToolName;
 use serde_json::json;
 
 use super::args::SearchDocsArgs;
@@ -23,7 +24,8 @@ pub struct SearchDocs;
 #[async_trait::async_trait]
 impl ReadAction for SearchDocs {
     type Args = SearchDocsArgs;
-    const NAME: &'static str = "search_docs";
+    const NAME: ToolName = ToolName::SearchDocs;
+    const DOES: &'static str = "search the platform docs (ask \"how do I ...\")";
 
     async fn run(
         &self,

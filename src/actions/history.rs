@@ -2,6 +2,7 @@
 //! (`deployment.kubernetes.io/revision`, image, `kubernetes.io/change-cause`, creation time),
 //! newest first, in one environment or all of them.
 
+use crate::domain::ToolName;
 use futures::future::join_all;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -117,7 +118,8 @@ pub struct RolloutHistory;
 #[async_trait::async_trait]
 impl ReadAction for RolloutHistory {
     type Args = ServiceEnvArgs;
-    const NAME: &'static str = "rollout_history";
+    const NAME: ToolName = ToolName::RolloutHistory;
+    const DOES: &'static str = "show rollout history";
 
     async fn run(
         &self,

@@ -3,6 +3,7 @@
 //!
 //! Logs are data (invariant 6): they are shown, never interpreted as instructions.
 
+use crate::domain::ToolName;
 use std::sync::LazyLock;
 
 use futures::future::join_all;
@@ -326,7 +327,8 @@ fn label_selector(d: &Deployment) -> Option<String> {
 #[async_trait::async_trait]
 impl ReadAction for PodLogs {
     type Args = PodLogsArgs;
-    const NAME: &'static str = "pod_logs";
+    const NAME: ToolName = ToolName::PodLogs;
+    const DOES: &'static str = "show pod logs";
 
     async fn run(
         &self,

@@ -27,6 +27,7 @@ use serde_json::Value;
 pub use registry::{CheckedArgs, Registry, RegistryEntry};
 pub use spec::{ActionKind, ToolSpec, all_tools};
 
+pub use crate::domain::ToolName;
 pub use crate::domain::proposal::{ChangePlan, ChangeSubject, DryRun, PlannedChange};
 pub use crate::platform::golden_path;
 
@@ -54,7 +55,8 @@ pub struct ActionOutput {
 /// like any other mutation; it still needs a confirmation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Offer {
-    pub tool: String,
+    /// A tool name the data carries that is not a tool makes no offer.
+    pub tool: ToolName,
     pub args: serde_json::Map<String, Value>,
 }
 
@@ -77,27 +79,21 @@ impl Offer {
 }
 
 /// A fix a read result points at: the mutation, what it does, and what to say for it.
-#[derive(Debug, Clone, PartialEq)]
+/// Kept in the result's data (`data.offer`, `data.suggested`) in this shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Suggested {
+    #[serde(flatten)]
     pub offer: Offer,
+    #[serde(default)]
     pub title: String,
+    #[serde(default)]
     pub say: String,
 }
 
 impl Suggested {
+    /// The fix at `data[key]`; one naming no known tool, or without arguments, is none.
     fn at(data: &Value, key: &str) -> Option<Suggested> {
-        let s = data.get(key)?;
-        let text = |k: &str| {
-            s.get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
-        Some(Suggested {
-            offer: serde_json::from_value(s.clone()).ok()?,
-            title: text("title"),
-            say: text("say"),
-        })
+        serde_json::from_value(data.get(key)?.clone()).ok()
     }
 }
 
@@ -145,8 +141,11 @@ pub enum ActionError {
 /// A read-only action.
 #[async_trait::async_trait]
 pub trait ReadAction: Send + Sync + 'static {
-    type Args: serde::de::DeserializeOwned + Serialize + Send + Sync;
-    const NAME: &'static str;
+    type Args: serde::de::DeserializeOwned + Serialize + schemars::JsonSchema + Send + Sync;
+    const NAME: ToolName;
+    /// What the tool does, as a phrase after "I can" ("list deployments"): the
+    /// capability text is made of these.
+    const DOES: &'static str;
     async fn run(
         &self,
         ctx: &ActionContext<'_>,
@@ -157,8 +156,11 @@ pub trait ReadAction: Send + Sync + 'static {
 /// An action that changes the platform: planned freely, executed only with a grant.
 #[async_trait::async_trait]
 pub trait MutateAction: Send + Sync + 'static {
-    type Args: serde::de::DeserializeOwned + Serialize + Send + Sync;
-    const NAME: &'static str;
+    type Args: serde::de::DeserializeOwned + Serialize + schemars::JsonSchema + Send + Sync;
+    const NAME: ToolName;
+    /// What the tool does, as a phrase after "I can" ("list deployments"): the
+    /// capability text is made of these.
+    const DOES: &'static str;
     /// The environment the change is in (the policy may ask for a second approver there).
     fn environment(args: &Self::Args) -> Option<crate::domain::Environment>;
     /// Whose namespace or service the change touches (who may request it depends on it).
@@ -178,7 +180,7 @@ pub trait MutateAction: Send + Sync + 'static {
 
 /// Parses planner JSON into typed arguments, with a message a user can act on.
 pub fn parse_args<T: serde::de::DeserializeOwned>(
-    tool: &str,
+    tool: ToolName,
     args: Value,
 ) -> Result<T, ActionError> {
     serde_json::from_value(args).map_err(|e| ActionError::InvalidArgs(format!("{tool}: {e}")))

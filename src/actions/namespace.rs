@@ -9,6 +9,7 @@
 //! namespace that exists but lacks some golden-path objects (a run that failed half way) is
 //! completed: only the missing objects are proposed, and only they are created.
 
+use crate::domain::ToolName;
 use k8s_openapi::api::authorization::v1::ResourceAttributes;
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -315,7 +316,8 @@ enum Check {
 #[async_trait::async_trait]
 impl MutateAction for CreateNamespace {
     type Args = CreateNamespaceArgs;
-    const NAME: &'static str = "create_namespace";
+    const NAME: ToolName = ToolName::CreateNamespace;
+    const DOES: &'static str = "create namespaces";
 
     fn environment(args: &Self::Args) -> Option<Environment> {
         Some(args.environment.clone())

@@ -1,6 +1,7 @@
 //! `who_is_on_call{subject}`: a team, or a service resolved to its owning team through the
 //! catalog, answered by that team's on-call provider.
 
+use crate::domain::ToolName;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::{Value, json};
@@ -198,7 +199,8 @@ fn render(answer: &Answer, subject: &Subject<'_>, asked: &str) -> ActionOutput {
 #[async_trait::async_trait]
 impl ReadAction for WhoIsOnCall {
     type Args = WhoIsOnCallArgs;
-    const NAME: &'static str = "who_is_on_call";
+    const NAME: ToolName = ToolName::WhoIsOnCall;
+    const DOES: &'static str = "tell you who's on call";
 
     async fn run(
         &self,

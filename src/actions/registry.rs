@@ -1,4 +1,5 @@
-//! The action registry: typed actions behind a JSON-in, JSON-out surface for the engine.
+//! The action registry: typed actions behind a JSON-in, JSON-out surface for the engine,
+//! and the one place tool specs are made (from each action's `NAME`, `DOES` and `Args`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use super::{
     ReadAction, ToolSpec, parse_args,
 };
 use crate::approval::ExecutionGrant;
-use crate::domain::Environment;
+use crate::domain::{Environment, ToolName};
 
 /// A read action with its arguments still JSON.
 #[async_trait::async_trait]
@@ -84,9 +85,16 @@ pub enum RegistryEntry {
     Mutate(Arc<dyn ErasedMutate>),
 }
 
+/// An action and its spec.
+struct Registered {
+    entry: RegistryEntry,
+    spec: ToolSpec,
+}
+
 #[derive(Default)]
 pub struct Registry {
-    entries: BTreeMap<&'static str, RegistryEntry>,
+    /// Ordered by `ToolName`, so specs come out in the enum's order.
+    entries: BTreeMap<ToolName, Registered>,
 }
 
 impl Registry {
@@ -109,31 +117,32 @@ impl Registry {
     }
 
     pub fn add_read<A: ReadAction>(&mut self, action: A) {
-        self.entries
-            .insert(A::NAME, RegistryEntry::Read(Arc::new(Read(action))));
+        let spec = ToolSpec::of::<A::Args>(A::NAME, ActionKind::Read, A::DOES);
+        let entry = RegistryEntry::Read(Arc::new(Read(action)));
+        self.entries.insert(A::NAME, Registered { entry, spec });
     }
 
     pub fn add_mutation<A: MutateAction>(&mut self, action: A) {
-        self.entries
-            .insert(A::NAME, RegistryEntry::Mutate(Arc::new(Mutate(action))));
+        let spec = ToolSpec::of::<A::Args>(A::NAME, ActionKind::Mutate, A::DOES);
+        let entry = RegistryEntry::Mutate(Arc::new(Mutate(action)));
+        self.entries.insert(A::NAME, Registered { entry, spec });
     }
 
+    /// The action called `name` on the wire, if this build has it.
     pub fn get(&self, name: &str) -> Option<&RegistryEntry> {
-        self.entries.get(name)
+        let name: ToolName = name.parse().ok()?;
+        self.entries.get(&name).map(|r| &r.entry)
     }
 
     pub fn kind(&self, name: &str) -> Option<ActionKind> {
-        self.entries.get(name).map(|e| match e {
+        self.get(name).map(|e| match e {
             RegistryEntry::Read(_) => ActionKind::Read,
             RegistryEntry::Mutate(_) => ActionKind::Mutate,
         })
     }
 
-    /// Tool specs of the actions this build can run.
+    /// Tool specs of the actions this build can run, in `ToolName` order.
     pub fn specs(&self) -> Vec<ToolSpec> {
-        super::all_tools()
-            .into_iter()
-            .filter(|t| self.entries.contains_key(t.name))
-            .collect()
+        self.entries.values().map(|r| r.spec.clone()).collect()
     }
 }

@@ -1,11 +1,12 @@
-//! The tool table: every tool's name, kind and argument schema, generated from
-//! the argument types in [`super::args`].
+//! A tool's spec: its name, kind, what it does and its argument schema, generated from
+//! the action's own `NAME`, `DOES` and `Args` when the registry takes the action in.
 
 use schemars::{JsonSchema, schema_for};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::args::*;
+use super::Registry;
+use crate::domain::ToolName;
 
 /// Whether running a tool can change the platform. A mutation only ever becomes a proposal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -17,8 +18,11 @@ pub enum ActionKind {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ToolSpec {
-    pub name: &'static str,
+    pub name: ToolName,
     pub kind: ActionKind,
+    /// What the tool does, as a phrase after "I can".
+    #[serde(skip)]
+    pub does: &'static str,
     /// Required argument names, in declaration order.
     pub required: Vec<String>,
     /// Optional argument names, in declaration order.
@@ -28,7 +32,7 @@ pub struct ToolSpec {
 }
 
 impl ToolSpec {
-    fn of<A: JsonSchema>(name: &'static str, kind: ActionKind) -> Self {
+    pub(super) fn of<A: JsonSchema>(name: ToolName, kind: ActionKind, does: &'static str) -> Self {
         let schema = schema_for!(A).to_value();
         let required: Vec<String> = schema
             .get("required")
@@ -52,6 +56,7 @@ impl ToolSpec {
         Self {
             name,
             kind,
+            does,
             required,
             optional,
             schema,
@@ -59,23 +64,9 @@ impl ToolSpec {
     }
 }
 
-/// Every tool the planners know about, whether or not this build can run it.
+/// Every tool the planners know about: the specs of the standard registry.
 pub fn all_tools() -> Vec<ToolSpec> {
-    use ActionKind::{Mutate, Read};
-    vec![
-        ToolSpec::of::<SearchDocsArgs>("search_docs", Read),
-        ToolSpec::of::<CreateNamespaceArgs>("create_namespace", Mutate),
-        ToolSpec::of::<ServiceEnvArgs>("deployment_status", Read),
-        ToolSpec::of::<ListDeploymentsArgs>("list_deployments", Read),
-        ToolSpec::of::<WhoIsOnCallArgs>("who_is_on_call", Read),
-        ToolSpec::of::<ServiceEnvArgs>("diagnose", Read),
-        ToolSpec::of::<PodLogsArgs>("pod_logs", Read),
-        ToolSpec::of::<ServiceEnvArgs>("rollout_history", Read),
-        ToolSpec::of::<ServiceInEnvArgs>("restart_deployment", Mutate),
-        ToolSpec::of::<ScaleDeploymentArgs>("scale_deployment", Mutate),
-        ToolSpec::of::<RollbackDeploymentArgs>("rollback_deployment", Mutate),
-        ToolSpec::of::<SetMemoryLimitArgs>("set_memory_limit", Mutate),
-    ]
+    Registry::standard().specs()
 }
 
 #[cfg(test)]
@@ -85,12 +76,20 @@ mod tests {
     #[test]
     fn specs_come_from_the_types() {
         let tools = all_tools();
-        assert_eq!(tools.len(), 12);
-        let scale = tools.iter().find(|t| t.name == "scale_deployment").unwrap();
+        let names: Vec<ToolName> = tools.iter().map(|t| t.name).collect();
+        assert_eq!(
+            names,
+            ToolName::ALL,
+            "one spec per tool, in the enum's order"
+        );
+        let scale = tools
+            .iter()
+            .find(|t| t.name == ToolName::ScaleDeployment)
+            .unwrap();
         assert_eq!(scale.required, ["service", "environment", "replicas"]);
         let status = tools
             .iter()
-            .find(|t| t.name == "deployment_status")
+            .find(|t| t.name == ToolName::DeploymentStatus)
             .unwrap();
         assert_eq!(status.required, ["service"]);
         assert_eq!(status.optional, ["environment"]);

@@ -1,5 +1,6 @@
 //! Read actions over Deployments: `deployment_status` and `list_deployments`.
 
+use crate::domain::ToolName;
 use futures::future::join_all;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -183,7 +184,8 @@ pub struct DeploymentStatus;
 #[async_trait::async_trait]
 impl ReadAction for DeploymentStatus {
     type Args = ServiceEnvArgs;
-    const NAME: &'static str = "deployment_status";
+    const NAME: ToolName = ToolName::DeploymentStatus;
+    const DOES: &'static str = "check a service's status";
 
     async fn run(
         &self,
@@ -337,7 +339,8 @@ pub struct ListDeployments;
 #[async_trait::async_trait]
 impl ReadAction for ListDeployments {
     type Args = ListDeploymentsArgs;
-    const NAME: &'static str = "list_deployments";
+    const NAME: ToolName = ToolName::ListDeployments;
+    const DOES: &'static str = "list deployments";
 
     async fn run(
         &self,

@@ -12,9 +12,11 @@ use serde::{Deserialize, Serialize};
 pub mod identity;
 pub mod message;
 pub mod proposal;
+pub mod tool;
 
 pub use identity::{Actor, UserRef};
 pub use message::{Inbound, Reply};
+pub use tool::{ToolName, UnknownTool};
 
 /// Why a name was refused, in words a chat user can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -165,6 +165,8 @@ pub struct AliasPlanner {
     entities: EntityIndex,
     catalog: Arc<Catalog>,
     understanding: understand::Understanding,
+    /// What it says it can do, from the specs of its tools.
+    can: reply::Capabilities,
 }
 
 impl AliasPlanner {
@@ -172,7 +174,8 @@ impl AliasPlanner {
     /// Trains the intent classifier on the table's examples (once per process for the
     /// same tools and examples).
     pub fn new(tools: Vec<ToolSpec>, aliases: AliasTable, catalog: Arc<Catalog>) -> Self {
-        let names: Vec<&str> = tools.iter().map(|t| t.name).collect();
+        let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
+        let can = reply::Capabilities::of(&tools);
         let patterns = PatternIndex::new(&names, &aliases);
         let entities = EntityIndex::new(&catalog);
         let pattern_words: Vec<String> = patterns.vocabulary().collect();
@@ -209,6 +212,7 @@ impl AliasPlanner {
                 trained_in: std::time::Duration::ZERO,
                 examples: 0,
             },
+            can,
         };
         let set = planner.training_set(&aliases);
         planner.understanding = understand::understand(&set);
@@ -230,7 +234,7 @@ impl AliasPlanner {
             ranked: Vec::new(),
         };
         if let Some(verb) = choose::unsupported_change(&f) {
-            let reply = reply::unsupported_change(verb);
+            let reply = reply::unsupported_change(verb, &self.can);
             return settled(Intent::NotPlatform { reply }, Source::Unsupported);
         }
         if let Some(intent) = ctx
@@ -257,12 +261,18 @@ impl AliasPlanner {
             }
             Choice::Ask(first, second) => fill::ask_which(self, &f, first, second),
             Choice::NotPlatform => Intent::NotPlatform {
-                reply: reply::not_platform(&f.msg),
+                reply: reply::not_platform(&f.msg, &self.can),
             },
         };
         let ranked = ranked
             .into_iter()
-            .map(|(label, p)| (self.label_tool(label).map(|t| self.tools[t].spec.name), p))
+            .map(|(label, p)| {
+                (
+                    self.label_tool(label)
+                        .map(|t| self.tools[t].spec.name.as_str()),
+                    p,
+                )
+            })
             .collect();
         Reading {
             intent,
@@ -273,7 +283,8 @@ impl AliasPlanner {
 
     /// The reply when `text` asks for a change no action makes.
     pub fn refusal(&self, text: &str) -> Option<String> {
-        choose::unsupported_change(&self.read(text)).map(reply::unsupported_change)
+        choose::unsupported_change(&self.read(text))
+            .map(|verb| reply::unsupported_change(verb, &self.can))
     }
 
     fn read(&self, text: &str) -> Features {
@@ -294,7 +305,7 @@ impl AliasPlanner {
     }
 
     fn tool_index(&self, name: &str) -> Option<usize> {
-        self.tools.iter().position(|t| t.spec.name == name)
+        self.tools.iter().position(|t| t.spec.name == *name)
     }
 }
 

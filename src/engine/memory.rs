@@ -1,24 +1,14 @@
 //! Thread memory: what was said in a conversation, bounded by tokens (cl100k_base),
 //! and the planner state (a pending clarification, the previous call).
 
-use std::sync::LazyLock;
-
 use serde::{Deserialize, Serialize};
-use tiktoken_rs::CoreBPE;
 
 use super::intent::{Clarification, PlanContext, ToolCall};
 use crate::domain::ConversationKey;
 use crate::store::{Store, StoreError, Turn};
 
-static BPE: LazyLock<Option<CoreBPE>> = LazyLock::new(|| tiktoken_rs::cl100k_base().ok());
-
-/// Tokens in `text` as cl100k_base counts them (a char-based estimate if the table failed to load).
-pub fn count_tokens(text: &str) -> usize {
-    match BPE.as_ref() {
-        Some(bpe) => bpe.encode_ordinary(text).len(),
-        None => text.len().div_ceil(4),
-    }
-}
+/// The one cl100k counter (and table) of the process: the docs index's.
+pub use crate::knowledge::chunk::count_tokens;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct ThreadState {

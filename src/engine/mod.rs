@@ -31,7 +31,7 @@ use crate::approval::{
     ProposalId,
 };
 use crate::domain::UserId;
-use crate::domain::{ConversationKey, Inbound, Reply, UserRef};
+use crate::domain::{ConversationKey, Inbound, Reply, ToolName, UserRef};
 use crate::platform::Platform;
 use crate::store::{AuditEntry, Store, StoreError};
 use crate::telemetry::{self, MessageOutcome, ToolResult};
@@ -375,7 +375,7 @@ impl Engine {
                     self.registry
                         .specs()
                         .iter()
-                        .map(|s| s.name)
+                        .map(|s| s.name.as_str())
                         .collect::<Vec<_>>()
                         .join(", ")
                 )
@@ -476,11 +476,11 @@ impl Engine {
         offer: Offer,
         reply: &mut Reply,
     ) -> Result<(), EngineError> {
-        if self.registry.kind(&offer.tool) != Some(crate::actions::ActionKind::Mutate) {
+        if self.registry.kind(offer.tool.as_str()) != Some(crate::actions::ActionKind::Mutate) {
             return Ok(());
         }
         let call = ToolCall {
-            tool: offer.tool,
+            tool: offer.tool.to_string(),
             args: offer.args,
         };
         let card = self.call(msg, actor, &call).await?;
@@ -506,7 +506,11 @@ impl Engine {
         actor: &Actor,
         ctx: &PlanContext,
     ) -> Result<Option<Reply>, EngineError> {
-        let Some(previous) = ctx.previous.as_ref().filter(|c| c.tool == "diagnose") else {
+        let Some(previous) = ctx
+            .previous
+            .as_ref()
+            .filter(|c| c.tool == ToolName::Diagnose)
+        else {
             return Ok(None);
         };
         let args = Value::Object(previous.args.clone());

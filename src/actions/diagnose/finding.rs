@@ -9,7 +9,8 @@ use crate::actions::args::{
     RollbackDeploymentArgs, ScaleDeploymentArgs, ServiceInEnvArgs, SetMemoryLimitArgs,
 };
 use crate::actions::status::ago;
-use crate::domain::{Environment, ServiceName};
+use crate::actions::{Offer, Suggested};
+use crate::domain::{Environment, ServiceName, ToolName};
 
 /// How bad a finding is. Ordered most severe first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -161,7 +162,7 @@ pub fn span(d: jiff::SignedDuration) -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Remediation {
     /// The tool: `rollback_deployment`, `restart_deployment`, `scale_deployment`, `set_memory_limit`.
-    pub action: String,
+    pub action: ToolName,
     /// Its canonical arguments.
     pub args: Map<String, Value>,
     /// What it does, in a line: "Roll search back to revision 2 (search:v2.8.0)".
@@ -183,6 +184,18 @@ fn to_map<T: Serialize>(args: &T) -> Map<String, Value> {
 }
 
 impl Remediation {
+    /// The fix as a read result offers or suggests it.
+    pub fn suggestion(&self) -> Suggested {
+        Suggested {
+            offer: Offer {
+                tool: self.action,
+                args: self.args.clone(),
+            },
+            title: self.title.clone(),
+            say: self.say.clone(),
+        }
+    }
+
     pub fn rollback(
         service: &ServiceName,
         env: &Environment,
@@ -196,7 +209,7 @@ impl Remediation {
             revision: Some(revision),
         };
         Self {
-            action: "rollback_deployment".into(),
+            action: ToolName::RollbackDeployment,
             args: to_map(&args),
             title,
             reasoning,
@@ -216,7 +229,7 @@ impl Remediation {
             environment: env.clone(),
         };
         Self {
-            action: "restart_deployment".into(),
+            action: ToolName::RestartDeployment,
             args: to_map(&args),
             title: format!("Rolling restart of {service} in {env}"),
             reasoning,
@@ -238,7 +251,7 @@ impl Remediation {
             replicas,
         };
         Self {
-            action: "scale_deployment".into(),
+            action: ToolName::ScaleDeployment,
             args: to_map(&args),
             title: format!("Scale {service} in {env} to {replicas} replicas"),
             reasoning,
@@ -262,7 +275,7 @@ impl Remediation {
         };
         let quantity = crate::actions::quantity::mib_quantity(memory_mib);
         Self {
-            action: "set_memory_limit".into(),
+            action: ToolName::SetMemoryLimit,
             args: to_map(&args),
             title: format!(
                 "Raise the memory limit of container {container} of {service} in {env} to {quantity}"

@@ -25,6 +25,7 @@ pub mod snapshot;
 mod storage;
 mod workloads;
 
+use crate::domain::ToolName;
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
@@ -471,7 +472,8 @@ pub struct Diagnose;
 #[async_trait::async_trait]
 impl ReadAction for Diagnose {
     type Args = ServiceEnvArgs;
-    const NAME: &'static str = "diagnose";
+    const NAME: ToolName = ToolName::Diagnose;
+    const DOES: &'static str = "diagnose what's wrong with a service";
 
     async fn run(
         &self,
@@ -489,11 +491,11 @@ impl ReadAction for Diagnose {
         let text = render(&diagnoses, offered.as_ref());
         let mut data = json!({ "service": service.name, "diagnoses": diagnoses });
         if let Some(r) = &offered {
-            data["offer"] =
-                json!({ "tool": r.action, "args": r.args, "title": r.title, "say": r.say });
+            data["offer"] = json!(r.suggestion());
         }
         if let Some(r) = suggested(&diagnoses) {
-            data["suggested"] = json!({ "tool": r.action, "args": r.args, "title": r.title, "say": r.say, "precondition": r.precondition });
+            data["suggested"] = json!(r.suggestion());
+            data["suggested"]["precondition"] = json!(r.precondition);
         }
         Ok(ActionOutput::new(text, data))
     }

@@ -2,6 +2,7 @@
 
 use super::scale::quota_problems;
 use super::*;
+use crate::domain::ToolName;
 
 pub struct SetMemoryLimit;
 
@@ -150,7 +151,8 @@ async fn memory_policy(loaded: &Loaded<'_>, plan: &MemoryPlan, new_bytes: u64) -
 #[async_trait::async_trait]
 impl MutateAction for SetMemoryLimit {
     type Args = SetMemoryLimitArgs;
-    const NAME: &'static str = "set_memory_limit";
+    const NAME: ToolName = ToolName::SetMemoryLimit;
+    const DOES: &'static str = "change memory limits";
 
     fn environment(args: &Self::Args) -> Option<Environment> {
         Some(args.environment.clone())

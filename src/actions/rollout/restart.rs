@@ -1,6 +1,7 @@
 //! `restart_deployment`: a rolling restart, as `kubectl rollout restart` does it.
 
 use super::*;
+use crate::domain::ToolName;
 
 pub struct RestartDeployment;
 
@@ -11,7 +12,8 @@ fn restart_patch(at: &str) -> Value {
 #[async_trait::async_trait]
 impl MutateAction for RestartDeployment {
     type Args = ServiceInEnvArgs;
-    const NAME: &'static str = "restart_deployment";
+    const NAME: ToolName = ToolName::RestartDeployment;
+    const DOES: &'static str = "restart deployments";
 
     fn environment(args: &Self::Args) -> Option<Environment> {
         Some(args.environment.clone())

@@ -1,6 +1,7 @@
 //! `rollback_deployment`: back to an earlier revision's pod template, with the diff shown.
 
 use super::*;
+use crate::domain::ToolName;
 
 pub struct RollbackDeployment;
 
@@ -265,7 +266,8 @@ fn rollback_patch(p: &RollbackPlan, resource_version: Option<&str>) -> Patch<Val
 #[async_trait::async_trait]
 impl MutateAction for RollbackDeployment {
     type Args = RollbackDeploymentArgs;
-    const NAME: &'static str = "rollback_deployment";
+    const NAME: ToolName = ToolName::RollbackDeployment;
+    const DOES: &'static str = "roll back deployments";
 
     fn environment(args: &Self::Args) -> Option<Environment> {
         Some(args.environment.clone())

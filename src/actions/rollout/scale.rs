@@ -1,6 +1,7 @@
 //! `scale_deployment`: a new replica count, checked against the namespace's quota.
 
 use super::*;
+use crate::domain::ToolName;
 
 pub struct ScaleDeployment;
 
@@ -86,7 +87,8 @@ fn per_pod(template: Option<&PodTemplateSpec>) -> BTreeMap<&'static str, u64> {
 #[async_trait::async_trait]
 impl MutateAction for ScaleDeployment {
     type Args = ScaleDeploymentArgs;
-    const NAME: &'static str = "scale_deployment";
+    const NAME: ToolName = ToolName::ScaleDeployment;
+    const DOES: &'static str = "scale deployments";
 
     fn environment(args: &Self::Args) -> Option<Environment> {
         Some(args.environment.clone())

@@ -2,6 +2,7 @@
 //! reads it. The LLM planner takes a change (or a rollback revision) only when the
 //! user's own words ask for it, so text in a tool result cannot choose one.
 
+use crate::domain::ToolName;
 use crate::engine::intent::{Intent, PlanContext};
 
 use super::mentions::Kind;
@@ -48,7 +49,7 @@ impl AliasPlanner {
         let scores = self.patterns.scores(&words, self.tools.len());
         for (tool, score) in self.tools.iter().zip(scores) {
             if tool.is_mutation() && score >= CHANGE_PHRASE_SCORE {
-                asked.push(tool.spec.name);
+                asked.push(tool.spec.name.as_str());
             }
         }
         asked.sort_unstable();
@@ -74,8 +75,8 @@ impl AliasPlanner {
             .map(|n| n.value)
             .collect();
         let args = match self.plan(text, ctx) {
-            Intent::Call(c) if c.tool == "rollback_deployment" => Some(c.args),
-            Intent::Clarify(c) if c.tool == "rollback_deployment" => Some(c.args),
+            Intent::Call(c) if c.tool == ToolName::RollbackDeployment => Some(c.args),
+            Intent::Clarify(c) if c.tool == ToolName::RollbackDeployment => Some(c.args),
             _ => None,
         };
         if let Some(n) = args
@@ -115,7 +116,7 @@ impl AliasPlanner {
         self.tool_index(name)
             .map(|i| &self.tools[i])
             .filter(|t| t.is_mutation())
-            .map(|t| t.spec.name)
+            .map(|t| t.spec.name.as_str())
     }
 
     /// The word as the pattern word it inflects ("bounced" -> "bounce"), when it is not

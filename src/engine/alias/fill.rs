@@ -157,13 +157,13 @@ pub(crate) fn ask_which(p: &AliasPlanner, f: &Features, first: usize, second: us
     args.remove("query");
     let names: Vec<&str> = [first, second]
         .iter()
-        .map(|i| p.tools[*i].spec.name)
+        .map(|i| p.tools[*i].spec.name.as_str())
         .collect();
     let question = reply::which(&names, &args);
     let mut choices: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
     choices.dedup();
     Intent::Clarify(Clarification {
-        tool: tool.spec.name.to_owned(),
+        tool: tool.spec.name.as_str().to_owned(),
         args,
         missing: Vec::new(),
         question,
@@ -192,13 +192,13 @@ pub(crate) fn finish(tool: &ToolInfo, base: Map<String, Value>, ex: Extraction) 
         .collect();
     if missing.is_empty() {
         return Intent::Call(ToolCall {
-            tool: spec.name.to_owned(),
+            tool: spec.name.as_str().to_owned(),
             args,
         });
     }
-    let question = reply::question(spec.name, &args, &missing, &ex.unsure);
+    let question = reply::question(spec.name.as_str(), &args, &missing, &ex.unsure);
     Intent::Clarify(Clarification {
-        tool: spec.name.to_owned(),
+        tool: spec.name.as_str().to_owned(),
         args,
         missing,
         question,

@@ -5,12 +5,51 @@ use serde_json::{Map, Value};
 
 use super::fill::Unsure;
 use super::text::Message;
+use crate::actions::spec::{ActionKind, ToolSpec};
+use crate::domain::ToolName;
 
 const ENVIRONMENTS: &str = "dev, staging or prod";
 
-const CAPABILITIES: &str = "I'm platbot: I can check a service's status, list deployments, show pod logs \
-and rollout history, diagnose what's wrong with a service, tell you who's on call, create namespaces, \
-and restart, scale or roll back deployments once you confirm. Ask me \"how do I ...\" to search the platform docs.";
+/// What platbot says it can do, made from the specs of the tools it has.
+pub(crate) struct Capabilities {
+    /// Every tool: "I'm platbot: I can ...".
+    all: String,
+    /// The changes only: "create namespaces, restart deployments, ...".
+    changes: String,
+}
+
+impl Capabilities {
+    pub(crate) fn of(specs: &[ToolSpec]) -> Self {
+        let phrases = |kind: ActionKind| -> Vec<&str> {
+            specs
+                .iter()
+                .filter(|s| s.kind == kind)
+                .map(|s| s.does)
+                .collect()
+        };
+        let (reads, changes) = (phrases(ActionKind::Read), phrases(ActionKind::Mutate));
+        let mut all = format!("I'm platbot: I can {}.", and_phrases(&reads));
+        if !changes.is_empty() {
+            all.push_str(&format!(
+                " Once you confirm, I can also {}.",
+                and_phrases(&changes)
+            ));
+        }
+        Self {
+            all,
+            changes: and_phrases(&changes),
+        }
+    }
+}
+
+/// "a", "a and b", "a, b and c".
+fn and_phrases(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
 
 const GRATITUDE: &[&str] = &[
     "thanks",
@@ -24,7 +63,7 @@ const GRATITUDE: &[&str] = &[
 const GREETINGS: &[&str] = &["hi", "hello", "hey", "yo", "morning", "hiya", "howdy"];
 
 /// The reply to chit-chat and out-of-scope requests.
-pub(crate) fn not_platform(msg: &Message) -> String {
+pub(crate) fn not_platform(msg: &Message, can: &Capabilities) -> String {
     let lead = if msg.has_word(GRATITUDE) {
         "You're welcome!"
     } else if msg.words.len() <= 3 && msg.has_word(GREETINGS) {
@@ -32,15 +71,15 @@ pub(crate) fn not_platform(msg: &Message) -> String {
     } else {
         "That's not something I can help with."
     };
-    format!("{lead} {CAPABILITIES}")
+    format!("{lead} {}", can.all)
 }
 
 /// The reply to a change no action makes ("delete the namespace").
-pub(crate) fn unsupported_change(verb: &str) -> String {
+pub(crate) fn unsupported_change(verb: &str, can: &Capabilities) -> String {
     format!(
-        "I can't {verb} anything: the changes I can propose are creating namespaces, restarting, \
-scaling and rolling back deployments, and raising memory limits, each confirmed before it runs. \
-Ask \"how do I {verb} ...\" to find the process in the platform docs."
+        "I can't {verb} anything: the changes I can make are to {}, each confirmed before it \
+runs. Ask \"how do I {verb} ...\" to find the process in the platform docs.",
+        can.changes
     )
 }
 
@@ -54,13 +93,21 @@ fn action_phrase(tool: &str, args: &Map<String, Value>) -> String {
     let env = arg_str(args, "environment")
         .map(|e| format!(" in {e}"))
         .unwrap_or_default();
-    let phrase = match tool {
-        "search_docs" => return "search the platform docs".to_owned(),
-        "who_is_on_call" => return format!("tell you who's on call{}", for_target(&target)),
-        "list_deployments" => return format!("list deployments{}{env}", for_target(&target)),
-        "create_namespace" => return format!("create a namespace{}{env}", for_target(&target)),
-        "set_memory_limit" => return format!("change the memory limit{}{env}", of_target(&target)),
-        other => verb(other),
+    let phrase = match tool.parse() {
+        Ok(ToolName::SearchDocs) => return "search the platform docs".to_owned(),
+        Ok(ToolName::WhoIsOnCall) => {
+            return format!("tell you who's on call{}", for_target(&target));
+        }
+        Ok(ToolName::ListDeployments) => {
+            return format!("list deployments{}{env}", for_target(&target));
+        }
+        Ok(ToolName::CreateNamespace) => {
+            return format!("create a namespace{}{env}", for_target(&target));
+        }
+        Ok(ToolName::SetMemoryLimit) => {
+            return format!("change the memory limit{}{env}", of_target(&target));
+        }
+        _ => verb(tool),
     };
     let target = if target.is_empty() {
         "a service".to_owned()
@@ -104,15 +151,22 @@ pub(crate) fn which(tools: &[&str], args: &Map<String, Value>) -> String {
 
 /// What a tool does to a service, for questions ("Which service should I restart?").
 fn verb(tool: &str) -> &'static str {
-    match tool {
-        "restart_deployment" => "restart",
-        "scale_deployment" => "scale",
-        "rollback_deployment" => "roll back",
-        "deployment_status" => "check",
-        "diagnose" => "diagnose",
-        "pod_logs" => "get the logs of",
-        "rollout_history" => "show the rollout history of",
-        _ => "use",
+    match tool.parse() {
+        Ok(ToolName::RestartDeployment) => "restart",
+        Ok(ToolName::ScaleDeployment) => "scale",
+        Ok(ToolName::RollbackDeployment) => "roll back",
+        Ok(ToolName::DeploymentStatus) => "check",
+        Ok(ToolName::Diagnose) => "diagnose",
+        Ok(ToolName::PodLogs) => "get the logs of",
+        Ok(ToolName::RolloutHistory) => "show the rollout history of",
+        Ok(
+            ToolName::SearchDocs
+            | ToolName::CreateNamespace
+            | ToolName::ListDeployments
+            | ToolName::WhoIsOnCall
+            | ToolName::SetMemoryLimit,
+        )
+        | Err(_) => "use",
     }
 }
 
@@ -161,12 +215,13 @@ fn candidates_question(u: &Unsure) -> String {
 fn single_question(tool: &str, args: &Map<String, Value>, arg: &str) -> String {
     let service = arg_str(args, "service");
     let env = arg_str(args, "environment");
-    match (tool, arg) {
-        ("create_namespace", "environment") => match arg_str(args, "team") {
+    let namespace = tool == ToolName::CreateNamespace;
+    match (namespace, arg) {
+        (true, "environment") => match arg_str(args, "team") {
             Some(team) => format!("Which environment is the {team} namespace for: {ENVIRONMENTS}?"),
             None => format!("Which environment is the namespace for: {ENVIRONMENTS}?"),
         },
-        ("create_namespace", "team") => match env {
+        (true, "team") => match env {
             Some(env) => format!("Which team is the {env} namespace for?"),
             None => "Which team is the namespace for?".to_owned(),
         },
@@ -189,7 +244,7 @@ fn single_question(tool: &str, args: &Map<String, Value>, arg: &str) -> String {
 }
 
 fn combined_question(tool: &str, missing: &[&str]) -> String {
-    if tool == "create_namespace" && missing == ["team", "environment"] {
+    if tool == ToolName::CreateNamespace && missing == ["team", "environment"] {
         return format!("Which team is the namespace for, and which environment ({ENVIRONMENTS})?");
     }
     let phrases: Vec<String> = missing
@@ -301,11 +356,42 @@ mod tests {
 
     #[test]
     fn chit_chat_gets_a_short_list_of_what_platbot_does() {
-        let r = not_platform(&Message::new("thanks platbot 🙌"));
+        let can = Capabilities::of(&crate::actions::all_tools());
+        let r = not_platform(&Message::new("thanks platbot 🙌"), &can);
         assert!(
             r.starts_with("You're welcome!") && r.contains("who's on call"),
             "{r}"
         );
-        assert!(not_platform(&Message::new("hi")).starts_with("Hi!"));
+        assert!(not_platform(&Message::new("hi"), &can).starts_with("Hi!"));
+    }
+
+    #[test]
+    fn the_capability_text_names_every_tool_it_is_made_from() {
+        let specs = crate::actions::all_tools();
+        let can = Capabilities::of(&specs);
+        for spec in &specs {
+            assert!(
+                can.all.contains(spec.does),
+                "{} missing: {}",
+                spec.name,
+                can.all
+            );
+        }
+        assert!(
+            can.all.ends_with(
+                "Once you confirm, I can also create namespaces, restart deployments, scale \
+deployments, roll back deployments and change memory limits."
+            ),
+            "{}",
+            can.all
+        );
+        let reads_only: Vec<ToolSpec> = specs
+            .into_iter()
+            .filter(|s| s.kind == ActionKind::Read)
+            .collect();
+        let can = Capabilities::of(&reads_only);
+        assert!(!can.all.contains("confirm"), "{}", can.all);
+        let refusal = unsupported_change("delete", &Capabilities::of(&crate::actions::all_tools()));
+        assert!(refusal.starts_with("I can't delete anything"), "{refusal}");
     }
 }

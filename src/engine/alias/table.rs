@@ -293,7 +293,7 @@ mod tests {
         let table = AliasTable::builtin();
         for spec in all_tools() {
             let t = table
-                .get(spec.name)
+                .get(spec.name.as_str())
                 .unwrap_or_else(|| panic!("no tools/{}.yaml", spec.name));
             assert!(!t.description.is_empty(), "{}", spec.name);
             assert!(t.examples.len() >= 3, "{}", spec.name);

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::actions::spec::all_tools;
+use crate::domain::ToolName;
 use crate::engine::intent::{Clarification, ToolCall};
 
 fn planner() -> AliasPlanner {
@@ -414,7 +415,7 @@ fn toy_planner() -> AliasPlanner {
     }
     let tools = all_tools()
         .into_iter()
-        .filter(|t| ["restart_deployment", "pod_logs"].contains(&t.name))
+        .filter(|t| [ToolName::RestartDeployment, ToolName::PodLogs].contains(&t.name))
         .collect();
     AliasPlanner::new(
         tools,

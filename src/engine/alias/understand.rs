@@ -126,7 +126,7 @@ fn mention_slot(m: &Mention, ambiguous: Slot) -> Slot {
 pub(crate) fn labels(tools: &[ToolInfo]) -> Vec<String> {
     tools
         .iter()
-        .map(|t| t.spec.name.to_owned())
+        .map(|t| t.spec.name.as_str().to_owned())
         .chain(std::iter::once(NONE_LABEL.to_owned()))
         .collect()
 }

@@ -67,11 +67,11 @@ impl ToolBox {
                 let parameters = compact_schema(&spec.schema);
                 let integers = integer_properties(&parameters);
                 let example = aliases
-                    .get(spec.name)
+                    .get(spec.name.as_str())
                     .and_then(|a| a.examples.first().cloned());
                 let definition = ChatCompletionTools::Function(ChatCompletionTool {
                     function: FunctionObject {
-                        name: spec.name.to_owned(),
+                        name: spec.name.as_str().to_owned(),
                         description: Some(description),
                         parameters: Some(parameters),
                         strict: None,
@@ -104,14 +104,14 @@ impl ToolBox {
     }
 
     pub fn names(&self) -> Vec<&'static str> {
-        self.tools.iter().map(|t| t.spec.name).collect()
+        self.tools.iter().map(|t| t.spec.name.as_str()).collect()
     }
 
     pub fn mutations(&self) -> Vec<&'static str> {
         self.tools
             .iter()
             .filter(|t| t.spec.kind == ActionKind::Mutate)
-            .map(|t| t.spec.name)
+            .map(|t| t.spec.name.as_str())
             .collect()
     }
 
@@ -121,7 +121,7 @@ impl ToolBox {
         let name = name.strip_prefix("functions.").unwrap_or(name);
         self.tools
             .iter()
-            .find(|t| t.spec.name.eq_ignore_ascii_case(name))
+            .find(|t| t.spec.name.as_str().eq_ignore_ascii_case(name))
     }
 
     pub fn is_known(&self, name: &str) -> bool {
@@ -130,7 +130,7 @@ impl ToolBox {
 
     /// The tool's name as this box spells it and what kind of action it is.
     pub fn kind(&self, name: &str) -> Option<(&'static str, ActionKind)> {
-        self.find(name).map(|t| (t.spec.name, t.spec.kind))
+        self.find(name).map(|t| (t.spec.name.as_str(), t.spec.kind))
     }
 
     /// How a user would ask for the tool, for replies that say how.
@@ -160,7 +160,7 @@ impl ToolBox {
             Ok(a) => a,
             Err(error) => {
                 return Interpreted::Unreadable {
-                    tool: spec.name.to_owned(),
+                    tool: spec.name.as_str().to_owned(),
                     error,
                 };
             }
@@ -190,14 +190,14 @@ impl ToolBox {
                 args.remove(key);
                 if spec.required.iter().any(|r| r == key) {
                     return Interpreted::Ungrounded(Ungrounded {
-                        tool: spec.name.to_owned(),
+                        tool: spec.name.as_str().to_owned(),
                         arg: key.to_owned(),
                         value,
                         in_catalog,
                         args,
                     });
                 }
-                tracing::debug!(tool = spec.name, arg = key, %value, "dropped a name the user did not give");
+                tracing::debug!(tool = spec.name.as_str(), arg = key, %value, "dropped a name the user did not give");
             }
         }
         // Numbers too: "scale ledger in prod" has no replica count to take.
@@ -205,7 +205,7 @@ impl ToolBox {
             if let Some(n) = args.get(key).and_then(Value::as_u64)
                 && !grounded.has_integer(key, n)
             {
-                tracing::debug!(tool = spec.name, arg = %key, n, "dropped a number the user did not give");
+                tracing::debug!(tool = spec.name.as_str(), arg = %key, n, "dropped a number the user did not give");
                 args.remove(key);
             }
         }
@@ -215,7 +215,7 @@ impl ToolBox {
             && !grounded.has(env)
             && (mutation || !spec.required.iter().any(|r| r == "environment"))
         {
-            tracing::info!(tool = spec.name, environment = %env, "dropped an environment the user did not name");
+            tracing::info!(tool = spec.name.as_str(), environment = %env, "dropped an environment the user did not name");
             args.remove("environment");
         }
         let missing: Vec<String> = spec
@@ -227,7 +227,7 @@ impl ToolBox {
         if missing.is_empty() {
             return Interpreted::Ready {
                 call: ToolCall {
-                    tool: spec.name.to_owned(),
+                    tool: spec.name.as_str().to_owned(),
                     args,
                 },
                 kind: spec.kind,
@@ -235,10 +235,10 @@ impl ToolBox {
         }
         let question = match unsure.first() {
             Some((arg, candidates)) => candidates_question(arg, candidates),
-            None => missing_args_question(spec.name, &args, &missing),
+            None => missing_args_question(spec.name.as_str(), &args, &missing),
         };
         Interpreted::Ask(Clarification {
-            tool: spec.name.to_owned(),
+            tool: spec.name.as_str().to_owned(),
             args,
             missing,
             question,
@@ -318,7 +318,7 @@ fn clean(args: &mut Map<String, Value>, spec: &ToolSpec, integers: &[String]) {
     args.retain(|k, v| {
         let takes = spec.required.contains(k) || spec.optional.contains(k);
         if !takes {
-            tracing::debug!(tool = spec.name, arg = %k, "dropped an argument the tool does not take");
+            tracing::debug!(tool = spec.name.as_str(), arg = %k, "dropped an argument the tool does not take");
         }
         let empty = v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty());
         takes && !empty
@@ -334,8 +334,8 @@ fn clean(args: &mut Map<String, Value>, spec: &ToolSpec, integers: &[String]) {
 
 /// The tool's description for the model: the platform team's words and a few examples.
 fn describe(spec: &ToolSpec, aliases: &AliasTable) -> String {
-    let Some(a) = aliases.get(spec.name) else {
-        return spec.name.replace('_', " ");
+    let Some(a) = aliases.get(spec.name.as_str()) else {
+        return spec.name.as_str().replace('_', " ");
     };
     let mut text = a.description.trim().to_owned();
     if spec.kind == ActionKind::Mutate && !text.contains("confirm") {

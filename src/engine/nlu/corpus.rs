@@ -492,7 +492,7 @@ mod tests {
         }
         let labels: Vec<&str> = c.labels().collect();
         for spec in crate::actions::spec::all_tools() {
-            assert!(labels.contains(&spec.name), "{}", spec.name);
+            assert!(labels.contains(&spec.name.as_str()), "{}", spec.name);
         }
         assert!(labels.contains(&NONE_LABEL));
         assert_eq!(c, Corpus::builtin());
