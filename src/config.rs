@@ -28,7 +28,7 @@ pub use knowledge::{
     DocSourceSettings, EmbeddingRoles, EmbeddingSettings, KnowledgeSettings, QdrantSettings,
 };
 pub use kubernetes::ProvisionerSettings;
-pub use llm::{ClassifierRole, LlmSettings};
+pub use llm::{Answers, ClassifierRole, LlmSettings};
 use llm::{RawLlm, llm_settings, llm_summary};
 pub use slack::{DEFAULT_SLACK_API_URL, SlackMode, SlackSettings};
 use slack::{RawSlack, slack_settings, slack_summary};
