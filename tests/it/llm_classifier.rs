@@ -154,7 +154,7 @@ async fn the_model_is_told_the_classifiers_reading_when_it_is_asked() {
     assert_eq!(bodies.len(), 1);
     let hint = system_texts(&bodies[0])
         .into_iter()
-        .find(|t| t.contains("intent classifier"))
+        .find(|t| t.starts_with("Classifier:"))
         .expect("a hint");
     assert!(hint.contains("not a platform request"), "{hint}");
     assert_eq!(
