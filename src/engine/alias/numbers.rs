@@ -1,6 +1,8 @@
-//! Numbers in digits and words ("3", "three", "twenty five", "rev7"), and which
-//! numeric argument each one fills, from the words around it ("last 50 lines",
-//! "to 3 replicas", "rev 7").
+//! Numbers in digits and words ("3", "three", "twenty five", "a dozen", "rev7", "x5"),
+//! and which numeric argument each one fills, from the words around it ("last 50
+//! lines", "to 3 replicas", "rev 7"). A replica count is always absolute: a change by
+//! an amount ("double it", "2 more pods", "+2") fills nothing, so the planner asks
+//! for the count instead of guessing from replicas it cannot see.
 
 use super::text::Word;
 
@@ -47,6 +49,8 @@ pub(crate) struct Number {
     pub digits: bool,
     /// Written as `rev7` / `v7`: a revision.
     pub revision: bool,
+    /// Written as `x5` / `5x`: a number of copies, so a replica count.
+    pub copies: bool,
 }
 
 /// Cue words for a numeric argument: before the number and after it.
@@ -98,6 +102,7 @@ pub(crate) fn find(words: &[Word]) -> Vec<Number> {
                     end: i + 1,
                     digits: true,
                     revision: false,
+                    copies: false,
                 });
             }
             i += 1;
@@ -108,15 +113,27 @@ pub(crate) fn find(words: &[Word]) -> Vec<Number> {
                 end: i + 1,
                 digits: true,
                 revision: true,
+                copies: false,
             });
             i += 1;
-        } else if let Some((value, len)) = spelled(words, i) {
+        } else if let Some(value) = copies_word(&w.text) {
+            out.push(Number {
+                value,
+                start: i,
+                end: i + 1,
+                digits: true,
+                revision: false,
+                copies: true,
+            });
+            i += 1;
+        } else if let Some((value, len)) = dozen(words, i).or_else(|| spelled(words, i)) {
             out.push(Number {
                 value,
                 start: i,
                 end: i + len,
                 digits: false,
                 revision: false,
+                copies: false,
             });
             i += len;
         } else {
@@ -135,6 +152,25 @@ fn revision_word(word: &str) -> Option<u64> {
         return None;
     }
     digits.parse().ok()
+}
+
+/// `x5`, `5x`: so many copies.
+fn copies_word(word: &str) -> Option<u64> {
+    let digits = word.strip_prefix('x').or_else(|| word.strip_suffix('x'))?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// "a dozen" (12), "half a dozen" (6); "two dozen" is [`spelled`].
+fn dozen(words: &[Word], start: usize) -> Option<(u64, usize)> {
+    let at = |k: usize| words.get(start + k).map(|w| w.text.as_str());
+    match (at(0), at(1), at(2)) {
+        (Some("half"), Some("a"), Some("dozen")) => Some((6, 3)),
+        (Some("a"), Some("dozen"), _) => Some((12, 2)),
+        _ => None,
+    }
 }
 
 /// A one-word number ("three", "twenty"); also what the LLM planner's grounding reads.
@@ -160,6 +196,7 @@ fn spelled(words: &[Word], start: usize) -> Option<(u64, usize)> {
         match (w.text.as_str(), parts) {
             (_, Some(parts)) => current = current.saturating_add(parts.iter().sum::<u64>()),
             ("hundred", None) => current = current.max(1).saturating_mul(100),
+            ("dozen", None) => current = current.max(1).saturating_mul(12),
             ("thousand", None) if len > 0 => {
                 total = total.saturating_add(current.saturating_mul(1000));
                 current = 0;
@@ -181,6 +218,9 @@ fn fits(arg: &str, words: &[Word], n: &Number) -> bool {
     if n.revision {
         return arg == "revision";
     }
+    if n.copies {
+        return arg == "replicas";
+    }
     let c = cues(arg);
     let before = word_at(words, n.start.checked_sub(1));
     let after = word_at(words, Some(n.end));
@@ -189,6 +229,44 @@ fn fits(arg: &str, words: &[Word], n: &Number) -> bool {
 
 fn is_quantity_of_something_else(words: &[Word], n: &Number) -> bool {
     word_at(words, Some(n.end)).is_some_and(|w| UNITS.contains(&w))
+}
+
+/// Words that change a count by a factor ("double it", "halve the pods").
+const FACTORS: &[&str] = &[
+    "double",
+    "doubled",
+    "doubling",
+    "triple",
+    "tripled",
+    "quadruple",
+    "halve",
+    "halved",
+    "twice",
+    "thrice",
+];
+/// Words before an amount that make it a change ("by 2", "add 3", "another 2").
+const CHANGE_BEFORE: &[&str] = &[
+    "by", "add", "adding", "another", "plus", "minus", "remove", "removing",
+];
+/// Words after an amount that make it a change ("2 more", "3 fewer pods").
+const CHANGE_AFTER: &[&str] = &["more", "fewer", "less", "extra", "additional"];
+
+/// The message changes a count by an amount or a factor instead of naming it:
+/// "double it", "scale up by 2", "3 more pods", "half the replicas" (but "half a dozen"
+/// is 6).
+fn is_relative(words: &[Word], numbers: &[&Number]) -> bool {
+    let in_number = |i: usize| numbers.iter().any(|n| n.start <= i && i < n.end);
+    let factor = words
+        .iter()
+        .enumerate()
+        .any(|(i, w)| !in_number(i) && (FACTORS.contains(&w.text.as_str()) || w.text == "half"));
+    factor
+        || numbers.iter().any(|n| {
+            let before = word_at(words, n.start.checked_sub(1));
+            let after = word_at(words, Some(n.end));
+            before.is_some_and(|w| CHANGE_BEFORE.contains(&w))
+                || after.is_some_and(|w| CHANGE_AFTER.contains(&w))
+        })
 }
 
 /// The value for numeric argument `arg`: a number with `arg`'s cue words, or else,
@@ -203,10 +281,16 @@ pub(crate) fn pick(
         .iter()
         .filter(|n| !is_quantity_of_something_else(words, n))
         .collect();
+    if arg == "replicas" && is_relative(words, &usable) {
+        return None;
+    }
     if let Some(n) = usable.iter().find(|n| fits(arg, words, n)) {
         return Some(n.value);
     }
-    let bare: Vec<&&Number> = usable.iter().filter(|n| n.digits && !n.revision).collect();
+    let bare: Vec<&&Number> = usable
+        .iter()
+        .filter(|n| n.digits && !n.revision && !n.copies)
+        .collect();
     match bare.as_slice() {
         [only] if only_numeric_arg => Some(only.value),
         _ => None,
@@ -289,6 +373,47 @@ mod tests {
             None
         );
         assert_eq!(pick_in("rollback ledger prd 7", "revision"), Some(7));
+    }
+
+    #[test]
+    fn copies_and_dozens_are_replica_counts() {
+        assert_eq!(pick_in("scale cart prod x5", "replicas"), Some(5));
+        assert_eq!(pick_in("cart in staging 5x please", "replicas"), Some(5));
+        assert_eq!(pick_in("scale cart prod =5", "replicas"), Some(5));
+        assert_eq!(pick_in("scale cart to 5 in prod", "replicas"), Some(5));
+        assert_eq!(pick_in("scale cart to five", "replicas"), Some(5));
+        assert_eq!(pick_in("scale cart to a dozen", "replicas"), Some(12));
+        assert_eq!(pick_in("run a dozen pods of cart", "replicas"), Some(12));
+        assert_eq!(pick_in("give cart half a dozen pods", "replicas"), Some(6));
+        assert_eq!(
+            pick_in("scale cart to two dozen replicas", "replicas"),
+            Some(24)
+        );
+        // `x5` says copies: it never fills another count.
+        assert_eq!(pick_in("cart logs x5", "lines"), None);
+        // A spelled number still needs a cue.
+        assert_eq!(pick_in("scale cart five", "replicas"), None);
+    }
+
+    #[test]
+    fn changes_by_an_amount_are_never_read_as_the_count() {
+        for text in [
+            "double it",
+            "double cart in prod",
+            "halve the replicas of cart",
+            "cut cart's pods in half",
+            "scale cart up by 2",
+            "scale cart up by 2x",
+            "add 3 replicas to cart",
+            "cart needs 2 more pods",
+            "give cart another 2 pods",
+            "scale cart +2",
+            "scale cart to -3",
+        ] {
+            assert_eq!(pick_in(text, "replicas"), None, "{text}");
+        }
+        // The same words elsewhere in the message do not hide an absolute count.
+        assert_eq!(pick_in("scale cart to half a dozen", "replicas"), Some(6));
     }
 
     #[test]

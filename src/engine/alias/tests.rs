@@ -396,6 +396,41 @@ fn a_negative_count_is_not_read_as_a_positive_one() {
     assert_eq!(c.missing, ["replicas"]);
 }
 
+#[test]
+fn replica_counts_in_chat_shorthand_are_read() {
+    for text in [
+        "scale cart prod x5",
+        "scale cart in prod 5x",
+        "scale cart prod =5",
+        "scale cart in prod to five",
+    ] {
+        assert_call(
+            text,
+            "scale_deployment",
+            json!({"service": "cart", "environment": "prod", "replicas": 5}),
+        );
+    }
+    assert_call(
+        "scale cart in prod to a dozen pods",
+        "scale_deployment",
+        json!({"service": "cart", "environment": "prod", "replicas": 12}),
+    );
+}
+
+#[test]
+fn a_change_by_an_amount_asks_for_the_count() {
+    for text in [
+        "double cart in prod",
+        "scale cart up by 2 in prod",
+        "scale cart +2 in prod",
+    ] {
+        let c = clarify(text);
+        assert_eq!(c.tool, "scale_deployment", "{text}");
+        assert_eq!(c.missing, ["replicas"], "{text}");
+        assert_eq!(c.question, "How many replicas should cart run in prod?");
+    }
+}
+
 /// A planner whose classifier learnt from a toy corpus where one phrase means a restart
 /// as often as the logs: its readings of that phrase are below every threshold.
 fn toy_planner() -> AliasPlanner {

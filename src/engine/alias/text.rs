@@ -126,7 +126,10 @@ pub(crate) fn tokenize(text: &str) -> Vec<String> {
             && i > 0
             && chars[i - 1].is_alphanumeric()
             && chars.get(i + 1).is_some_and(|n| n.is_alphanumeric());
-        if c.is_alphanumeric() || c == '-' {
+        // "+2" stays one word: a change by two, never the count 2.
+        let plus =
+            c == '+' && current.is_empty() && chars.get(i + 1).is_some_and(char::is_ascii_digit);
+        if c.is_alphanumeric() || c == '-' || plus {
             current.push(c);
         } else if !inner_apostrophe {
             push_word(&mut words, &mut current);
