@@ -178,6 +178,7 @@ struct RawLlm {
     breaker_failures: Option<u32>,
     breaker_cooldown_secs: Option<f64>,
     classifier: Option<ClassifierRole>,
+    answers: Option<Answers>,
 }
 
 /// What the intent classifier (the planner without an LLM) does for the LLM planner.
@@ -194,6 +195,19 @@ pub enum ClassifierRole {
     Advise,
     /// The model alone (for measuring it).
     Off,
+}
+
+/// Who words the answer once a read has run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Answers {
+    /// The model writes the answer from the reads' results (one more request per read).
+    #[default]
+    Model,
+    /// The reads' own text is the answer, as without an LLM: the model is asked only to
+    /// choose what the classifier does not settle. For small models on CPUs, where
+    /// reading a tool's result back costs seconds per hundred tokens.
+    Tools,
 }
 
 /// The LLM planner's endpoint and limits. Without `[llm]` the alias planner answers alone.
@@ -222,6 +236,8 @@ pub struct LlmSettings {
     pub breaker_cooldown: std::time::Duration,
     /// How the intent classifier's reading is used.
     pub classifier: ClassifierRole,
+    /// Who words the answer to a read.
+    pub answers: Answers,
 }
 
 // By hand so that the key never reaches a log line.
@@ -240,6 +256,7 @@ impl std::fmt::Debug for LlmSettings {
             .field("breaker_failures", &self.breaker_failures)
             .field("breaker_cooldown", &self.breaker_cooldown)
             .field("classifier", &self.classifier)
+            .field("answers", &self.answers)
             .finish()
     }
 }
@@ -835,7 +852,7 @@ fn llm_summary(llm: Option<&LlmSettings>) -> String {
         return "off: the alias planner reads every message".to_owned();
     };
     format!(
-        "model {} at {} (API key {}); context {} tokens, timeout {:?}, {} tool steps, classifier {:?}",
+        "model {} at {} (API key {}); context {} tokens, timeout {:?}, {} tool steps, classifier {:?}, answers by {:?}",
         l.model,
         l.base_url,
         l.api_key_env
@@ -844,7 +861,8 @@ fn llm_summary(llm: Option<&LlmSettings>) -> String {
         l.context_tokens,
         l.timeout,
         l.max_steps,
-        l.classifier
+        l.classifier,
+        l.answers
     )
 }
 
@@ -930,6 +948,7 @@ fn llm_settings(
         breaker_failures,
         breaker_cooldown,
         classifier: raw.classifier.unwrap_or_default(),
+        answers: raw.answers.unwrap_or_default(),
     })
 }
 

@@ -44,7 +44,7 @@ use serde::Serialize;
 
 use crate::actions::spec::{ActionKind, ToolSpec};
 use crate::actions::{ActionError, ActionOutput};
-use crate::config::{ClassifierRole, LlmSettings};
+use crate::config::{Answers, ClassifierRole, LlmSettings};
 use crate::domain::Environment;
 use crate::engine::alias::{AliasPlanner, AliasTable};
 use crate::engine::intent::{Intent, PlanContext, ToolCall};
@@ -146,6 +146,7 @@ pub struct LlmAgent {
     context_tokens: usize,
     max_steps: usize,
     classifier: ClassifierRole,
+    answers: Answers,
     metrics: Arc<LlmMetrics>,
 }
 
@@ -183,6 +184,7 @@ impl LlmAgent {
             context_tokens: settings.context_tokens,
             max_steps: settings.max_steps,
             classifier: settings.classifier,
+            answers: settings.answers,
             metrics,
         })
     }

@@ -154,7 +154,7 @@ async fn the_model_is_told_the_classifiers_reading_when_it_is_asked() {
     assert_eq!(bodies.len(), 1);
     let hint = system_texts(&bodies[0])
         .into_iter()
-        .find(|t| t.contains("intent classifier"))
+        .find(|t| t.starts_with("Classifier:"))
         .expect("a hint");
     assert!(hint.contains("not a platform request"), "{hint}");
     assert_eq!(
@@ -239,4 +239,57 @@ async fn a_change_the_classifier_does_not_read_in_the_message_is_a_question() {
         reply.text
     );
     assert_eq!(bot.double().mutation_count(), before);
+}
+
+#[tokio::test]
+async fn with_answers_by_the_tools_a_settled_read_asks_the_model_nothing() {
+    let llm = FakeLlm::start(Vec::new()).await;
+    let bot = common::sandbox_bot(&llm.config("classifier = \"route\"\nanswers = \"tools\"")).await;
+    let reply = bot
+        .say_one(
+            "c10",
+            "jonah.feld",
+            "does cart look ok in staging at the moment",
+        )
+        .await;
+    assert!(llm.bodies().is_empty(), "the model was not asked");
+    assert!(reply.data.is_some(), "the read ran");
+    assert!(
+        reply.text.contains("cart") && reply.text.contains("staging"),
+        "the status tool's own text: {}",
+        reply.text
+    );
+}
+
+#[tokio::test]
+async fn with_answers_by_the_tools_the_model_only_chooses() {
+    let llm = FakeLlm::start(vec![call(
+        "deployment_status",
+        r#"{"service":"ledger","environment":"prod"}"#,
+    )])
+    .await;
+    let bot =
+        common::sandbox_bot(&llm.config("classifier = \"advise\"\nanswers = \"tools\"")).await;
+    let reply = bot
+        .say_one("c11", "jonah.feld", "ledger in prod: all good?")
+        .await;
+    let bodies = llm.bodies();
+    assert_eq!(bodies.len(), 1, "one planning request, no closing one");
+    assert!(!tool_names(&bodies[0]).is_empty(), "it offered the tools");
+    assert!(reply.data.is_some(), "the read ran");
+    assert!(
+        reply.text.contains("ledger") && reply.text.contains("prod"),
+        "the status tool's own text: {}",
+        reply.text
+    );
+    let store = bot.app.engine.store();
+    let reads = store
+        .audit(&AuditFilter {
+            action: Some("deployment_status".into()),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(reads.len(), 1);
+    assert_eq!(reads[0].args["service"], "ledger");
 }

@@ -8,10 +8,11 @@ use serde_json::Value;
 
 use super::repair::Repair;
 use super::state::RunState;
-use super::wire::{answer_text, assistant_with_calls, raw_answer, tool_message};
+use super::wire::{answer_text, assistant_with_calls, raw_answer, tool_message, tools_answer};
 use super::{AgentOutcome, Interpreted, LlmAgent, LlmError, ReadDone, Refusal, ToolHost};
 use crate::actions::ActionError;
 use crate::actions::spec::ActionKind;
+use crate::config::Answers;
 use crate::engine::intent::{Intent, ToolCall};
 
 /// Where the loop stands.
@@ -34,6 +35,10 @@ impl LlmAgent {
         mut p: Progress,
     ) -> Result<AgentOutcome, LlmError> {
         loop {
+            if self.answers == Answers::Tools && !p.reads.is_empty() {
+                // The reads the model chose (or the classifier settled) answer as they are.
+                return Ok(tools_answer(p.reads, &state.error_texts, None));
+            }
             p.closing = p.closing || p.step >= self.max_steps;
             // Once there are results, every request says how to answer from them
             // (grounded, with citations), whether or not more tool calls may follow.

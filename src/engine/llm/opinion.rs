@@ -101,10 +101,9 @@ impl Consult {
             })
             .collect();
         (!named.is_empty()).then(|| {
-            format!(
-                "An intent classifier reads the user's last message as: {}. Use it as a hint; the message decides. If a required value is missing, ask for it instead of guessing.",
-                named.join(", ")
-            )
+            // How to use it is in the system prompt (the cached prefix): new tokens here
+            // cost a small model on a CPU about 40 ms each.
+            format!("Classifier: {}.", named.join(", "))
         })
     }
 

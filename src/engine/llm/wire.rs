@@ -16,14 +16,27 @@ use crate::engine::intent::{Clarification, Intent};
 
 /// The reads' own output as the answer, when the model failed after running them.
 pub(super) fn raw_answer(reads: Vec<ReadDone>, errors: &[String], e: &LlmError) -> AgentOutcome {
+    tools_answer(
+        reads,
+        errors,
+        Some(format!(
+            "({e}; this is the tools' output without a summary.)"
+        )),
+    )
+}
+
+/// The reads' own text as the answer, any tool errors after it.
+pub(super) fn tools_answer(
+    reads: Vec<ReadDone>,
+    errors: &[String],
+    note: Option<String>,
+) -> AgentOutcome {
     let mut parts: Vec<String> = reads.iter().map(|r| r.output.text.clone()).collect();
     parts.extend(errors.iter().cloned());
     AgentOutcome::Answer {
         text: parts.join("\n\n"),
         reads,
-        note: Some(format!(
-            "({e}; this is the tools' output without a summary.)"
-        )),
+        note,
     }
 }
 
