@@ -295,15 +295,15 @@ enum Envelope {
     },
     EventsApi {
         envelope_id: String,
-        payload: SlackPushEventCallback,
+        payload: Box<SlackPushEventCallback>,
     },
     Interactive {
         envelope_id: String,
-        payload: SlackInteractionEvent,
+        payload: Box<SlackInteractionEvent>,
     },
     SlashCommands {
         envelope_id: String,
-        payload: SlackCommandEvent,
+        payload: Box<SlackCommandEvent>,
     },
 }
 
