@@ -38,7 +38,7 @@ pub use auth::{AuthError, Caller, Callers};
 pub use oidc::OidcError;
 
 use crate::approval::{ApprovalError, ProposalId};
-use crate::chat::{ConversationKey, Inbound, Surface};
+use crate::chat::{Connection, ConversationKey, Inbound, Surface};
 use crate::config::{HttpLimits, HttpSettings};
 use crate::domain::proposal::UnknownProposalId;
 use crate::engine::{Engine, EngineError};
@@ -51,6 +51,8 @@ pub struct ServerState {
     limits: HttpLimits,
     rate: Arc<RateLimiter>,
     in_flight: Arc<Semaphore>,
+    /// Transports readiness waits for (Slack Socket Mode), besides the store.
+    connections: Vec<Connection>,
 }
 
 impl ServerState {
@@ -71,7 +73,14 @@ impl ServerState {
             rate: Arc::new(RateLimiter::new(limits.requests_per_minute)),
             in_flight: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
             limits,
+            connections: Vec::new(),
         }
+    }
+
+    /// `/readyz` also waits for this transport to be connected.
+    pub fn with_connection(mut self, connection: Connection) -> Self {
+        self.connections.push(connection);
+        self
     }
 }
 
@@ -229,9 +238,15 @@ fn human(d: Duration) -> String {
 }
 
 async fn ready(State(state): State<ServerState>) -> Response {
-    match state.engine.store().ping().await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}")),
+    if let Err(e) = state.engine.store().ping().await {
+        return error(StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}"));
+    }
+    match state.connections.iter().find(|c| !c.is_up()) {
+        Some(c) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{}: not connected", c.name()),
+        ),
+        None => (StatusCode::OK, "ready").into_response(),
     }
 }
 

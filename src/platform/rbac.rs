@@ -1,7 +1,10 @@
 //! The RBAC platbot needs on a cluster, generated from what it is configured with
-//! (`platbot rbac`): its own ClusterRole (read what it reports on; impersonate users, and only
-//! the groups of the catalog teams and `[groups]`) and the provisioner's (get, create and patch
-//! on exactly the kinds the golden path makes). The sandbox seeds the same rules.
+//! (`platbot rbac`): its own ClusterRole and the provisioner's (get, create and patch on
+//! exactly the kinds the golden path makes). With impersonation on (the default) every
+//! request platbot makes is sent as someone else, so its own role is only `impersonate`: users,
+//! and only the groups of the catalog teams and `[groups]`. With impersonation off it reads
+//! with its own credentials instead, so its role is the read rules. The sandbox seeds the same
+//! read rules for every user (what platbot reads as the asker) and the provisioner's role.
 
 use std::collections::BTreeSet;
 
@@ -75,10 +78,24 @@ pub fn read_rules() -> Vec<PolicyRule> {
     ]
 }
 
-/// platbot's own ClusterRole: impersonate any user (chat users who are not in the catalog may
-/// still read, as themselves), only `groups` as groups, and the read rules. With no groups at
-/// all there is no group rule: an empty `resourceNames` would allow every group.
-pub fn platbot_rules(groups: &[String]) -> Vec<PolicyRule> {
+/// How platbot's own requests reach the cluster (`[kubernetes] impersonate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acting {
+    /// Every request impersonates the asker (or the provisioner).
+    AsTheAsker,
+    /// Requests use platbot's own credentials.
+    AsItself,
+}
+
+/// platbot's own ClusterRole. Impersonating: impersonate any user (chat users who are not in
+/// the catalog may still read, as themselves) and only `groups` as groups, nothing else (no
+/// request goes out as platbot itself; an impersonated user's access reviews are allowed by
+/// Kubernetes' own `system:basic-user`). With no groups at all there is no group rule: an
+/// empty `resourceNames` would allow every group. Acting as itself: the read rules.
+pub fn platbot_rules(groups: &[String], acting: Acting) -> Vec<PolicyRule> {
+    if acting == Acting::AsItself {
+        return read_rules();
+    }
     let mut rules = vec![rule(&[""], &["users"], &["impersonate"])];
     if !groups.is_empty() {
         rules.push(PolicyRule {
@@ -88,7 +105,6 @@ pub fn platbot_rules(groups: &[String]) -> Vec<PolicyRule> {
             verbs: owned(&["impersonate"]),
         });
     }
-    rules.extend(read_rules());
     rules
 }
 
@@ -165,10 +181,11 @@ pub fn cluster_role_binding(name: &str, role: &str, users: &[String], groups: &[
 /// ClusterRole and binding when there is a provisioner, as one multi-document YAML.
 pub fn manifests(
     groups: &[String],
+    acting: Acting,
     provisioner: Option<&KubeIdentity>,
     golden_path: &[DynamicObject],
 ) -> Result<String, serde_norway::Error> {
-    let mut docs = vec![cluster_role("platbot", &platbot_rules(groups))];
+    let mut docs = vec![cluster_role("platbot", &platbot_rules(groups, acting))];
     if let Some(who) = provisioner {
         docs.push(cluster_role(
             "platbot-provisioner",
@@ -195,8 +212,21 @@ mod tests {
     use crate::platform::golden_path::{GoldenPaths, sample_namespace_objects};
 
     #[test]
+    fn impersonating_platbot_only_impersonates_and_acting_as_itself_only_reads() {
+        let rules = platbot_rules(&["payments".into()], Acting::AsTheAsker);
+        assert!(
+            rules.iter().all(|r| r.verbs == ["impersonate"]),
+            "{rules:?}"
+        );
+        assert_eq!(
+            platbot_rules(&["payments".into()], Acting::AsItself),
+            read_rules()
+        );
+    }
+
+    #[test]
     fn groups_are_named_and_never_all() {
-        let rules = platbot_rules(&["payments".into(), "platform".into()]);
+        let rules = platbot_rules(&["payments".into(), "platform".into()], Acting::AsTheAsker);
         let groups = rules
             .iter()
             .find(|r| r.resources == ["groups"])
@@ -204,7 +234,7 @@ mod tests {
         assert_eq!(groups.resource_names, ["payments", "platform"]);
         // No groups at all: no group rule, rather than an empty (= every) resourceNames.
         assert!(
-            !platbot_rules(&[])
+            !platbot_rules(&[], Acting::AsTheAsker)
                 .iter()
                 .any(|r| r.resources.contains(&"groups".to_string()))
         );

@@ -137,7 +137,29 @@ fn rbac_prints_cluster_roles_that_impersonate_only_the_catalog_and_configured_gr
         ]
     );
     assert!(!out.contains("system:"), "{out}");
+    // Every request impersonates: platbot's own role reads nothing as itself.
+    for r in docs[0]["rules"].as_array().unwrap() {
+        assert_eq!(r["verbs"], serde_json::json!(["impersonate"]), "{r}");
+    }
     assert_eq!(docs[2]["subjects"][0]["name"], "platbot-provisioner");
+
+    // With impersonation off platbot reads as itself: its role is the read rules.
+    std::fs::write(&config, "[kubernetes]\nimpersonate = false\n").unwrap();
+    let (ok, out, err) =
+        run(platbot(dir.path()).args(["--config", config.to_str().unwrap(), "rbac", "--sandbox"]));
+    assert!(ok, "{err}");
+    let role: serde_json::Value = serde_norway::Deserializer::from_str(&out)
+        .map(|d| serde::Deserialize::deserialize(d).expect("a YAML document"))
+        .next()
+        .expect("platbot's role");
+    let rules = role["rules"].as_array().unwrap();
+    assert!(
+        rules
+            .iter()
+            .all(|r| r["verbs"] == serde_json::json!(["get", "list", "watch"])),
+        "{out}"
+    );
+    assert!(!out.contains("impersonate"), "{out}");
 
     // A system group in the config is refused before anything is printed.
     std::fs::write(&config, "[groups]\n\"system:masters\" = [\"mallory\"]\n").unwrap();

@@ -687,7 +687,10 @@ fn socket_mode_survives_malformed_frames() {
             .slack
             .expect("slack");
         let options = platbot::chat::slack::SlackOptions {
-            socket: platbot::chat::slack::SocketOptions { connections: 1 },
+            socket: platbot::chat::slack::SocketOptions {
+                connections: 1,
+                ..Default::default()
+            },
         };
         let service = platbot::chat::slack::start(Arc::clone(&bot.app.engine), &settings, &options)
             .await

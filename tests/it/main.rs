@@ -48,6 +48,8 @@ mod replicas;
 mod sandbox_rbac;
 mod shutdown;
 mod slack_events;
+mod slack_rate_storm;
+mod slack_readiness;
 mod slack_replicas;
 mod slack_socket;
 mod slack_web_api;

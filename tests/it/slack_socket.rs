@@ -33,7 +33,10 @@ async fn socket_mode_answers_confirms_and_acknowledges() {
         "an app token means Socket Mode"
     );
     let options = SlackOptions {
-        socket: SocketOptions { connections: 1 },
+        socket: SocketOptions {
+            connections: 1,
+            ..SocketOptions::default()
+        },
     };
     let service = slack::start(Arc::clone(&bot.app.engine), &settings, &options)
         .await

@@ -5,7 +5,9 @@
 //! time in arrival order (so a thread's messages keep their order). Slack rate-limits per
 //! method and workspace, and posting per channel: a 429 closes that method (for posting, that
 //! channel) for the `Retry-After` Slack asked for, and every call that would go there waits
-//! instead of adding to a storm of 429s. A call waits at most [`MAX_QUEUE_WAIT`] in all (in
+//! instead of adding to a storm of 429s. For a while after a 429 that scope's calls then go
+//! one at a time, so a backlog released after `Retry-After` does not hit the limit all at once
+//! again: at most one 429 per `Retry-After` instead of one per waiting call. A call waits at most [`MAX_QUEUE_WAIT`] in all (in
 //! line and for `Retry-After`), so a burst of 429s cannot hold calls for minutes: late calls
 //! fail fast and are logged.
 
@@ -26,6 +28,8 @@ const MAX_RATE_LIMITED: u32 = 5;
 const MAX_QUEUE_WAIT: Duration = Duration::from_secs(90);
 /// One HTTP exchange with Slack.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long after its `Retry-After` a rate-limited scope keeps calling one at a time.
+const CAREFUL_FOR: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SlackApiError {
@@ -72,8 +76,15 @@ pub struct SlackWebApi {
     token: SlackApiToken,
     /// One FIFO line per method and thread, held across the call; dropped when idle.
     lines: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Until when Slack asked a method (or a method in one channel) to wait.
-    closed: Mutex<HashMap<String, Instant>>,
+    /// Methods (posting: methods in one channel) Slack rate-limited lately.
+    limits: Mutex<HashMap<String, Limit>>,
+}
+
+/// A rate-limited scope: closed until `until`, then one call at a time until `careful_until`.
+struct Limit {
+    until: Instant,
+    careful_until: Instant,
+    gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A connector for `api_url`: HTTPS with the system's roots for Slack itself, or plain
@@ -112,11 +123,11 @@ impl SlackWebApi {
             client: Arc::new(SlackClient::new(connector(api_url)?)),
             token: SlackApiToken::new(bot_token.into()),
             lines: Mutex::new(HashMap::new()),
-            closed: Mutex::new(HashMap::new()),
+            limits: Mutex::new(HashMap::new()),
         })
     }
 
-    /// The underlying client, for slack-morphism's listeners (Socket Mode, Events API).
+    /// The underlying client, for slack-morphism's Events API listener.
     pub fn client(&self) -> Arc<SlackHttpClient> {
         Arc::clone(&self.client)
     }
@@ -141,23 +152,29 @@ impl SlackWebApi {
         }
     }
 
-    fn closed_until(&self, key: &str) -> Option<Instant> {
-        let mut closed = self
-            .closed
+    /// Until when `key` is closed, and its one-at-a-time gate, if Slack limited it lately.
+    fn limit(&self, key: &str) -> Option<(Instant, Arc<tokio::sync::Mutex<()>>)> {
+        let mut limits = self
+            .limits
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
-        closed.retain(|_, until| *until > now);
-        closed.get(key).copied()
+        limits.retain(|_, l| l.careful_until > now);
+        limits.get(key).map(|l| (l.until, Arc::clone(&l.gate)))
     }
 
     fn close(&self, key: &str, until: Instant) {
-        let mut closed = self
-            .closed
+        let mut limits = self
+            .limits
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let at = closed.entry(key.to_owned()).or_insert(until);
-        *at = (*at).max(until);
+        let l = limits.entry(key.to_owned()).or_insert_with(|| Limit {
+            until,
+            careful_until: until,
+            gate: Arc::default(),
+        });
+        l.until = l.until.max(until);
+        l.careful_until = l.careful_until.max(until + CAREFUL_FOR);
     }
 
     /// Runs `call` in `target`'s line, waiting out any `Retry-After` on its rate-limit scope.
@@ -203,7 +220,19 @@ impl SlackWebApi {
         let scope = target.limit_key();
         let mut limited = 0;
         loop {
-            if let Some(until) = self.closed_until(&scope) {
+            // Lately limited: one call at a time, each waiting out the scope's Retry-After.
+            let _turn = match self.limit(&scope) {
+                Some((_, gate)) => match tokio::time::timeout_at(deadline, gate.lock_owned()).await
+                {
+                    Ok(turn) => Some(turn),
+                    Err(_) => {
+                        tracing::error!(method, "Slack method backlogged; call dropped");
+                        return Err(SlackApiError::Backlogged { method });
+                    }
+                },
+                None => None,
+            };
+            if let Some((until, _)) = self.limit(&scope) {
                 if until > deadline {
                     tracing::error!(
                         method,
@@ -322,6 +351,21 @@ impl SlackWebApi {
         )
         .await
         .map(|_| ())
+    }
+
+    /// A Socket Mode websocket URL (`apps.connections.open`, with the app-level token).
+    pub async fn connections_open(
+        &self,
+        app_token: &SlackApiToken,
+    ) -> Result<String, SlackApiError> {
+        let session = self.client.open_session(app_token);
+        let req = SlackApiAppsConnectionOpenRequest::new();
+        let r = self
+            .queued(Target::method("apps.connections.open"), || {
+                session.apps_connections_open(&req)
+            })
+            .await?;
+        Ok(r.url.0.to_string())
     }
 
     pub async fn user_info(&self, user: &str) -> Result<SlackUser, SlackApiError> {

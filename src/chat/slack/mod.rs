@@ -34,8 +34,6 @@ pub enum SlackError {
     Auth { url: String, source: SlackApiError },
     #[error(transparent)]
     Api(#[from] SlackApiError),
-    #[error("Slack Socket Mode: {0}")]
-    SocketMode(String),
     #[error("Slack settings: {0}")]
     Settings(&'static str),
 }
@@ -55,6 +53,11 @@ pub struct SlackService {
 }
 
 impl SlackService {
+    /// Socket Mode's connection, which readiness reports; `None` in Events API mode.
+    pub fn connection(&self) -> Option<crate::chat::Connection> {
+        self.socket.as_ref().map(SocketMode::connection)
+    }
+
     pub async fn shutdown(&self) {
         if let Some(s) = &self.socket {
             s.shutdown().await;
@@ -95,9 +98,7 @@ pub async fn start(
             let token = settings.app_token.as_ref().ok_or(SlackError::Settings(
                 "Socket Mode without an app-level token",
             ))?;
-            let socket = SocketMode::start(Arc::clone(&surface), token.expose(), &options.socket)
-                .await
-                .map_err(|e| SlackError::SocketMode(e.to_string()))?;
+            let socket = SocketMode::start(Arc::clone(&surface), token.expose(), &options.socket);
             (None, Some(socket))
         }
     };

@@ -6,22 +6,25 @@
 //! characters, else `invalid_blocks`; a `not_in_channel` answer for channel
 //! [`NOT_IN_CHANNEL`]); `users.info` from a table set by the test (`user_not_found`
 //! otherwise); `apps.connections.open` handing out a `ws://` URL of its own websocket
-//! server, which sends `hello`, forwards envelopes the test pushes and records acks;
+//! server, which sends `hello`, forwards envelopes the test pushes and records acks, and on
+//! the test's word holds back `hello`, drops every connection (no close frame, as a network
+//! loss) or refuses new ones (`apps.connections.open` fails);
 //! slash-command `response_url` posts (recorded); 429 with `Retry-After` for the next calls
-//! of a method when the test asks; a delay per method; bearer tokens checked by prefix
+//! of a method when the test asks, or past a rate per method and channel (a fixed
+//! one-second window, `Retry-After: 1`); a delay per method; bearer tokens checked by prefix
 //! (`xoxb-` for bot methods, `xapp-` for `apps.connections.open`).
 //!
 //! It does not emulate: OAuth scopes, channel membership beyond that one channel, message
 //! storage (history, threads, `chat.update` of a message that does not exist), Block Kit
-//! validation beyond the two limits above, mrkdwn rendering, Slack's own rate limits
-//! (only the scripted 429s), `disconnect` / refresh of Socket Mode connections, several
+//! validation beyond the two limits above, mrkdwn rendering, Slack's own rate limits and
+//! tiers (only the scripted 429s and the rate a test sets), `disconnect` / refresh of Socket Mode connections, several
 //! connections per app, Events API delivery (the tests sign and send those themselves).
 
 pub mod payloads;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -118,6 +121,10 @@ struct FakeState {
     sockets: Mutex<Vec<(u64, mpsc::UnboundedSender<String>)>>,
     next_socket: AtomicU64,
     acks: Mutex<Vec<Value>>,
+    hello_held: AtomicBool,
+    rates: Mutex<HashMap<String, u32>>,
+    windows: Mutex<HashMap<String, (Instant, u32)>>,
+    refusing: AtomicBool,
 }
 
 pub struct FakeSlack {
@@ -174,6 +181,11 @@ impl FakeSlack {
             .entry(method.to_owned())
             .or_default()
             .extend(retry_after_secs);
+    }
+
+    /// More than `per_second` calls of `method` into one channel within a second get 429.
+    pub fn limit_rate(&self, method: &str, per_second: u32) {
+        lock(&self.state.rates).insert(method.to_owned(), per_second);
     }
 
     /// Every call of `method` takes this long to answer.
@@ -246,6 +258,21 @@ impl FakeSlack {
         let sockets = lock(&self.state.sockets);
         let (_, tx) = sockets.last().expect("no Socket Mode connection");
         tx.send(frame.to_owned()).expect("socket closed");
+    }
+
+    /// Socket Mode: new connections get no `hello` until this is turned off again.
+    pub fn hold_hello(&self, held: bool) {
+        self.state.hello_held.store(held, Ordering::SeqCst);
+    }
+
+    /// Socket Mode: `apps.connections.open` fails while this is on.
+    pub fn refuse_sockets(&self, refusing: bool) {
+        self.state.refusing.store(refusing, Ordering::SeqCst);
+    }
+
+    /// Socket Mode: ends every open connection without a close frame.
+    pub fn drop_sockets(&self) {
+        lock(&self.state.sockets).clear();
     }
 
     /// Socket Mode: open connections.
@@ -394,6 +421,24 @@ fn slack_error(code: &str) -> (u16, Value) {
     (200, json!({"ok": false, "error": code}))
 }
 
+/// Counts the call in its method and channel's one-second window: past the rate set?
+fn over_rate(state: &FakeState, method: &str, body: &Value) -> bool {
+    let Some(per_second) = lock(&state.rates).get(method).copied() else {
+        return false;
+    };
+    let channel = body.get("channel").and_then(Value::as_str).unwrap_or("");
+    let now = Instant::now();
+    let mut windows = lock(&state.windows);
+    let window = windows
+        .entry(format!("{method} {channel}"))
+        .or_insert((now, 0));
+    if now.duration_since(window.0) >= Duration::from_secs(1) {
+        *window = (now, 0);
+    }
+    window.1 += 1;
+    window.1 > per_second
+}
+
 fn answer(state: &FakeState, method: &str, headers: &HeaderMap, body: &Value) -> (u16, Value) {
     if let Some(secs) = lock(&state.limited)
         .get_mut(method)
@@ -402,6 +447,12 @@ fn answer(state: &FakeState, method: &str, headers: &HeaderMap, body: &Value) ->
         return (
             429,
             json!({"ok": false, "error": "ratelimited", "retry_after": secs}),
+        );
+    }
+    if over_rate(state, method, body) {
+        return (
+            429,
+            json!({"ok": false, "error": "ratelimited", "retry_after": 1}),
         );
     }
     let token = headers
@@ -472,6 +523,9 @@ fn answer(state: &FakeState, method: &str, headers: &HeaderMap, body: &Value) ->
                 None => slack_error("user_not_found"),
             }
         }
+        "apps.connections.open" if state.refusing.load(Ordering::SeqCst) => {
+            slack_error("internal_error")
+        }
         "apps.connections.open" => {
             let url = lock(&state.ws_url).clone();
             (
@@ -509,6 +563,9 @@ async fn serve_websockets(listener: tokio::net::TcpListener, state: Arc<FakeStat
                 return;
             };
             let (mut write, mut read) = ws.split();
+            while state.hello_held.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
             let (tx, mut rx) = mpsc::unbounded_channel::<String>();
             let hello = json!({"type": "hello", "num_connections": 1,
                 "debug_info": {"host": "fake-slack", "approximate_connection_time": 18060},
