@@ -2,6 +2,7 @@
 //! wire format into an [`Inbound`] and renders the [`Reply`]s; it knows nothing
 //! about Kubernetes or the actions behind a reply.
 
+pub mod click;
 pub mod connection;
 pub mod dedup;
 pub mod discord;

@@ -2,6 +2,8 @@
 //! message), a Confirm/Cancel click on a card, a `/platbot` command, or something to ignore
 //! (with the reason, for the log line). Pure functions over serenity's model types.
 
+pub use crate::chat::click::{Decision, Ignored};
+use crate::chat::click::{ignored, routine};
 use serenity::model::application::{
     CommandDataOptionValue, CommandInteraction, ComponentInteraction,
 };
@@ -42,12 +44,6 @@ pub struct Asked {
     pub text: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    Confirm,
-    Cancel,
-}
-
 /// A Confirm or Cancel click on a proposal card.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Click {
@@ -72,28 +68,6 @@ pub struct Command {
     pub guild: Option<u64>,
     pub author: Author,
     pub text: String,
-}
-
-/// Why a payload is not for platbot (logged, never answered).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ignored {
-    pub reason: String,
-    /// Expected traffic (the bot's own posts, chatter without a mention): debug level only.
-    pub routine: bool,
-}
-
-fn ignored(reason: impl Into<String>) -> Ignored {
-    Ignored {
-        reason: reason.into(),
-        routine: false,
-    }
-}
-
-fn routine(reason: impl Into<String>) -> Ignored {
-    Ignored {
-        reason: reason.into(),
-        routine: true,
-    }
 }
 
 /// The text as the user meant it: mentions of the bot (`<@id>`, `<@!id>`) removed.

@@ -4,6 +4,7 @@
 //! Messages are answered in their channel's order (a thread, a DM, a server channel),
 //! interactions at once, because Discord wants them acknowledged within 3 seconds.
 
+use crate::chat::click::{RefusalIcons, refusal};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -21,6 +22,11 @@ use super::identity::{DiscordIdentity, Person, mapping_hint};
 use super::inbound::{self, Asked, Click, Command, Decision, Ignored};
 use super::render::{self, Card};
 use super::rest::{DiscordRest, Place};
+
+const REFUSAL_ICONS: RefusalIcons = RefusalIcons {
+    not_allowed: "⛔",
+    expired: "⌛",
+};
 
 const BUSY: &str = "I'm still working through earlier messages here; please wait for those answers, then ask again.";
 const SORRY: &str =
@@ -436,7 +442,7 @@ impl DiscordSurface {
             }
             Err(EngineError::Approval(e)) => {
                 tracing::info!(proposal = %id, user = %user.id, error = %e, "Discord click refused");
-                self.explain_later(&click, &refusal(click.decision, &e))
+                self.explain_later(&click, &refusal(click.decision, &e, &REFUSAL_ICONS))
                     .await;
                 if matches!(e, ApprovalError::Expired(_) | ApprovalError::NotPending(_)) {
                     self.refresh_card(&click, id).await;
@@ -521,20 +527,4 @@ impl DiscordSurface {
 enum Job {
     Click(Click),
     Command(Command),
-}
-
-/// A refused click, in words for the person who clicked.
-fn refusal(decision: Decision, e: &ApprovalError) -> String {
-    let verb = match decision {
-        Decision::Confirm => "confirm",
-        Decision::Cancel => "cancel",
-    };
-    match e {
-        ApprovalError::NotAllowed { reason, .. } => {
-            format!("⛔ You can't {verb} this proposal: {reason}. Nothing was changed.")
-        }
-        ApprovalError::Expired(_) => format!("⌛ {e}."),
-        ApprovalError::NotPending(_) => format!("Nothing to do: {e}."),
-        other => format!("{other}."),
-    }
 }

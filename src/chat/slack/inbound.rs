@@ -4,6 +4,8 @@
 //! Both transports (Socket Mode and the Events API) deliver the same payload types, so
 //! both go through here.
 
+pub use crate::chat::click::{Decision, Ignored};
+use crate::chat::click::{ignored, routine};
 use slack_morphism::prelude::*;
 
 use super::blocks::{CANCEL_ACTION, CONFIRM_ACTION};
@@ -17,12 +19,6 @@ pub struct Message {
     pub thread_ts: String,
     pub user: String,
     pub text: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    Confirm,
-    Cancel,
 }
 
 /// A Confirm or Cancel click on a proposal card.
@@ -49,28 +45,6 @@ pub struct Command {
     pub text: String,
     pub trigger_id: String,
     pub response_url: SlackResponseUrl,
-}
-
-/// Why a payload is not for platbot (it is acknowledged and logged, never answered).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ignored {
-    pub reason: String,
-    /// Expected traffic (the bot's own posts echoed back, edits): logged at debug level only.
-    pub routine: bool,
-}
-
-fn ignored(reason: impl Into<String>) -> Ignored {
-    Ignored {
-        reason: reason.into(),
-        routine: false,
-    }
-}
-
-fn routine(reason: impl Into<String>) -> Ignored {
-    Ignored {
-        reason: reason.into(),
-        routine: true,
-    }
 }
 
 /// The text as the user meant it: leading mentions of the bot removed, Slack's escapes undone.

@@ -4,6 +4,7 @@
 //! (Slack wants an acknowledgement within 3 seconds); the work runs afterwards, queued
 //! per thread so a thread's messages are answered in order.
 
+use crate::chat::click::{RefusalIcons, refusal};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -19,6 +20,11 @@ use super::identity::{GUEST_REPLY, SlackIdentity, Unserved};
 use super::inbound::{self, Click, Command, Decision, Message};
 use crate::chat::dedup::{self, RecentIds};
 use crate::chat::queue::ThreadQueues;
+
+const REFUSAL_ICONS: RefusalIcons = RefusalIcons {
+    not_allowed: ":no_entry:",
+    expired: ":hourglass:",
+};
 
 pub use crate::chat::Accepted;
 
@@ -318,7 +324,8 @@ impl SlackSurface {
             }
             Err(EngineError::Approval(e)) => {
                 tracing::info!(proposal = %id, user = %user.id, error = %e, "Slack click refused");
-                self.explain(&click, &refusal(click.decision, &e)).await;
+                self.explain(&click, &refusal(click.decision, &e, &REFUSAL_ICONS))
+                    .await;
                 if matches!(e, ApprovalError::Expired(_) | ApprovalError::NotPending(_)) {
                     self.refresh_card(&click, id).await;
                 }
@@ -401,21 +408,5 @@ impl SlackSurface {
             cards.clear();
         }
         cards.insert(proposal.to_owned(), (channel.to_owned(), ts.to_owned()));
-    }
-}
-
-/// A refused click, in words for the person who clicked.
-fn refusal(decision: Decision, e: &ApprovalError) -> String {
-    let verb = match decision {
-        Decision::Confirm => "confirm",
-        Decision::Cancel => "cancel",
-    };
-    match e {
-        ApprovalError::NotAllowed { reason, .. } => {
-            format!(":no_entry: You can't {verb} this proposal: {reason}. Nothing was changed.")
-        }
-        ApprovalError::Expired(_) => format!(":hourglass: {e}."),
-        ApprovalError::NotPending(_) => format!("Nothing to do: {e}."),
-        other => format!("{other}."),
     }
 }
