@@ -21,6 +21,7 @@ pub mod index;
 pub mod ingest;
 pub mod progress;
 pub mod rank;
+pub mod resident;
 pub mod search;
 pub mod semantic;
 pub mod sparse;

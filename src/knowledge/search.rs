@@ -10,9 +10,10 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 
 use super::KnowledgeError;
-use super::index::DocsIndex;
-use super::rank;
-use super::sparse::term_id;
+use super::index::{DocsIndex, Snapshot};
+use super::rank::{self, Hit};
+use super::resident::Resident;
+use super::sparse::{SparseVec, term_id};
 use super::store::{CandidateQuery, FetchedChunk, VectorQuery};
 
 /// Chunks fetched per passage asked for: several chunks of one file collapse into one passage.
@@ -109,14 +110,10 @@ impl DocsIndex {
             });
         }
         let sparse = self.analyzer().encode_query(&terms);
-        let mut rankings = vec![VectorQuery::Sparse(sparse)];
         let semantic = snap.semantic.as_ref().and_then(|m| {
             let tf: Vec<(u32, f32)> = terms.iter().map(|(t, w)| (term_id(t), *w)).collect();
             m.embed(&tf)
         });
-        if let Some(v) = semantic {
-            rankings.push(VectorQuery::Semantic(v));
-        }
         let dense = match snap.embedder {
             Some(e) => match e.embed_query(query).await {
                 Ok(v) => Some(v),
@@ -128,49 +125,45 @@ impl DocsIndex {
             },
             None => None,
         };
-        let has_dense = dense.is_some();
-        if let Some(v) = dense {
-            rankings.push(VectorQuery::Dense(v));
-        }
-        let has_semantic = rankings.len() > 1 + usize::from(has_dense);
-        let mut lists = snap
-            .store
-            .candidates(CandidateQuery {
-                rankings,
-                limit: (limit * CHUNKS_PER_PASSAGE).max(CANDIDATES),
-                sources,
-            })
-            .await?
-            .into_iter();
+        let depth = (limit * CHUNKS_PER_PASSAGE).max(CANDIDATES);
+        let lists = match &snap.resident {
+            Some(r) => {
+                self.resident_lists(r, &snap, sparse, semantic, dense, depth, sources)
+                    .await?
+            }
+            None => {
+                store_lists(&snap, sparse, semantic, dense, depth, sources).await?
+            }
+        };
         let table = &snap.files;
-        let mut fused = vec![(1.0, rank::files(&lists.next().unwrap_or_default(), table))];
-        if has_semantic {
-            let l = lists.next().unwrap_or_default();
-            fused.push((SEMANTIC_WEIGHT, rank::files(&l, table)));
-        }
-        if has_dense {
-            let l = lists.next().unwrap_or_default();
-            fused.push((DENSE_WEIGHT, rank::files(&l, table)));
-        }
-        let ranked = match fused.len() {
-            1 => fused.pop().map(|f| f.1).unwrap_or_default(),
-            _ => rank::fuse(&fused, RRF_K),
+        let fused: Vec<(f32, Vec<rank::RankedFile>)> = lists
+            .into_iter()
+            .map(|(w, hits)| (w, rank::files(&hits, table)))
+            .collect();
+        let ranked = match <[_; 1]>::try_from(fused) {
+            Ok([(_, only)]) => only,
+            Err(many) => rank::fuse(&many, RRF_K),
         };
         let top: Vec<rank::RankedFile> = ranked.into_iter().take(limit).collect();
+        let resident = snap.resident.as_deref();
         let mut chunks: HashMap<u64, FetchedChunk> = snap
             .store
-            .fetch(top.iter().map(|f| f.chunk).collect())
+            .fetch(top.iter().map(|f| f.chunk).collect(), resident.is_none())
             .await?
             .into_iter()
             .map(|c| (c.id, c))
             .collect();
 
         let wanted: HashSet<u32> = terms.iter().map(|(t, _)| term_id(t)).collect();
+        let wanted_ids: Vec<u32> = wanted.iter().copied().collect();
         let passages = top
             .iter()
             .filter_map(|f| chunks.remove(&f.chunk).map(|c| (f, c)))
             .map(|(f, c)| {
-                let coverage = match &c.terms {
+                let terms = c
+                    .terms
+                    .or_else(|| resident.and_then(|r| r.terms_of(c.id, &wanted_ids)));
+                let coverage = match &terms {
                     Some(ids) => {
                         let found = wanted
                             .iter()
@@ -198,6 +191,48 @@ impl DocsIndex {
         })
     }
 
+    /// The rankings, weighted, from the embedded store's in-process copy; only
+    /// the embeddings endpoint's vectors are searched in the store.
+    #[allow(clippy::too_many_arguments)]
+    async fn resident_lists(
+        &self,
+        resident: &Resident,
+        snap: &Snapshot<'_>,
+        sparse: SparseVec,
+        semantic: Option<Vec<f32>>,
+        dense: Option<Vec<f32>>,
+        depth: usize,
+        sources: Option<Vec<String>>,
+    ) -> Result<Vec<(f32, Vec<Hit>)>, KnowledgeError> {
+        let allowed: Option<Vec<bool>> = sources.as_ref().map(|wanted| {
+            (0..snap.files.len())
+                .map(|f| {
+                    let file = u32::try_from(f).unwrap_or(u32::MAX);
+                    snap.files
+                        .name(file)
+                        .is_some_and(|(source, _)| wanted.iter().any(|w| w == source))
+                })
+                .collect()
+        });
+        let allowed = allowed.as_deref();
+        let mut lists = vec![(1.0, resident.sparse(&sparse, allowed, depth))];
+        if let Some(v) = semantic {
+            lists.push((SEMANTIC_WEIGHT, resident.semantic(&v, allowed, depth)));
+        }
+        if let Some(v) = dense {
+            let found = snap
+                .store
+                .candidates(CandidateQuery {
+                    rankings: vec![VectorQuery::Dense(v)],
+                    limit: depth,
+                    sources,
+                })
+                .await?;
+            lists.push((DENSE_WEIGHT, found.into_iter().next().unwrap_or_default()));
+        }
+        Ok(lists)
+    }
+
     /// Coverage from the passage's text, for stores that do not return term ids.
     fn coverage(&self, wanted: &HashSet<u32>, p: &super::store::ChunkPayload) -> f32 {
         if wanted.is_empty() {
@@ -211,4 +246,38 @@ impl DocsIndex {
         let hit = wanted.iter().filter(|t| found.contains(*t)).count();
         hit as f32 / wanted.len() as f32
     }
+}
+
+/// The rankings, weighted, as the store runs them.
+async fn store_lists(
+    snap: &Snapshot<'_>,
+    sparse: SparseVec,
+    semantic: Option<Vec<f32>>,
+    dense: Option<Vec<f32>>,
+    depth: usize,
+    sources: Option<Vec<String>>,
+) -> Result<Vec<(f32, Vec<Hit>)>, KnowledgeError> {
+    let mut weights = vec![1.0];
+    let mut rankings = vec![VectorQuery::Sparse(sparse)];
+    if let Some(v) = semantic {
+        weights.push(SEMANTIC_WEIGHT);
+        rankings.push(VectorQuery::Semantic(v));
+    }
+    if let Some(v) = dense {
+        weights.push(DENSE_WEIGHT);
+        rankings.push(VectorQuery::Dense(v));
+    }
+    let lists = snap
+        .store
+        .candidates(CandidateQuery {
+            rankings,
+            limit: depth,
+            sources,
+        })
+        .await?;
+    let mut lists = lists.into_iter();
+    Ok(weights
+        .into_iter()
+        .map(|w| (w, lists.next().unwrap_or_default()))
+        .collect())
 }

@@ -17,7 +17,11 @@ use serde::{Deserialize, Serialize};
 
 use super::KnowledgeError;
 use super::rank::Hit;
+use super::resident::ResidentPoint;
 use super::sparse::SparseVec;
+
+/// Points per page when reading the whole store back.
+const SCROLL_PAGE: usize = 4096;
 
 pub const SPARSE: &str = "bm25";
 pub const DENSE: &str = "dense";
@@ -143,15 +147,20 @@ impl VectorStore {
         }
     }
 
-    /// The chunks with these ids, whole, in the order asked (missing ones left out).
-    pub async fn fetch(&self, ids: Vec<u64>) -> Result<Vec<FetchedChunk>, KnowledgeError> {
+    /// The chunks with these ids, whole, in the order asked (missing ones left
+    /// out); with their term ids when `with_terms` and the store returns them cheaply.
+    pub async fn fetch(
+        &self,
+        ids: Vec<u64>,
+        with_terms: bool,
+    ) -> Result<Vec<FetchedChunk>, KnowledgeError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         match self {
             Self::Edge(e) => {
                 let shard = Arc::clone(&e.shard);
-                blocking(move || EdgeStore::fetch_blocking(&shard, &ids)).await
+                blocking(move || EdgeStore::fetch_blocking(&shard, &ids, with_terms)).await
             }
             Self::Server(s) => s.fetch(ids).await,
         }
@@ -394,15 +403,16 @@ impl EdgeStore {
     fn fetch_blocking(
         shard: &qdrant_edge::EdgeShard,
         ids: &[u64],
+        with_terms: bool,
     ) -> Result<Vec<FetchedChunk>, KnowledgeError> {
         use qdrant_edge::{PointId, WithPayloadInterface, WithVector};
         let ids: Vec<PointId> = ids.iter().map(|id| PointId::NumId(*id)).collect();
+        let vectors = match with_terms {
+            true => WithVector::Selector(vec![SPARSE.into()]),
+            false => WithVector::Bool(false),
+        };
         let records = shard
-            .retrieve(
-                &ids,
-                Some(WithPayloadInterface::Bool(true)),
-                Some(WithVector::Selector(vec![SPARSE.into()])),
-            )
+            .retrieve(&ids, Some(WithPayloadInterface::Bool(true)), Some(vectors))
             .map_err(store_err)?;
         records
             .into_iter()
@@ -418,6 +428,58 @@ impl EdgeStore {
                 })
             })
             .collect()
+    }
+
+    /// Every point's ranking vectors (no payload), read page by page in id order.
+    pub async fn resident_points(&self) -> Result<Vec<ResidentPoint>, KnowledgeError> {
+        use qdrant_edge::{ScrollRequest, VectorInternal, VectorStructInternal, WithVector};
+        let shard = Arc::clone(&self.shard);
+        blocking(move || {
+            // A corpus too small for a semantic model has no such vector.
+            let mut vectors = vec![SPARSE.into()];
+            if shard.config().vectors.contains_key(SEMANTIC) {
+                vectors.push(SEMANTIC.into());
+            }
+            let mut out = Vec::new();
+            let mut offset = None;
+            loop {
+                let (records, next) = shard
+                    .scroll(ScrollRequest {
+                        offset,
+                        limit: Some(SCROLL_PAGE),
+                        filter: None,
+                        with_payload: Some(qdrant_edge::WithPayloadInterface::Bool(false)),
+                        with_vector: WithVector::Selector(vectors.clone()),
+                        order_by: None,
+                    })
+                    .map_err(store_err)?;
+                for r in records {
+                    let Some(VectorStructInternal::Named(mut named)) = r.vector else {
+                        continue;
+                    };
+                    let Some(VectorInternal::Sparse(sv)) = named.remove(SPARSE) else {
+                        continue;
+                    };
+                    let semantic = match named.remove(SEMANTIC) {
+                        Some(VectorInternal::Dense(v)) => Some(v),
+                        _ => None,
+                    };
+                    out.push(ResidentPoint {
+                        id: edge_id(&r.id),
+                        sparse: SparseVec {
+                            indices: sv.indices,
+                            values: sv.values,
+                        },
+                        semantic,
+                    });
+                }
+                match next {
+                    Some(n) => offset = Some(n),
+                    None => return Ok(out),
+                }
+            }
+        })
+        .await
     }
 
     async fn count(&self) -> Result<usize, KnowledgeError> {

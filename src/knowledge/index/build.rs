@@ -1,0 +1,467 @@
+//! An indexing run: which files changed since the last one, then those parsed,
+//! weighted, placed in the semantic space and written, and the manifest last.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+use super::super::KnowledgeError;
+use super::super::embed::{ContentHash, write_atomically};
+use super::super::ingest::read_file;
+use super::super::semantic::{self, SemanticModel};
+use super::super::sparse::{ANALYZER_VERSION, Bm25Params};
+use super::super::store::{StoredChunk, VectorStore};
+use super::manifest::{FileEntry, Layout, MANIFEST_FORMAT, Manifest};
+use super::prepare::{Parsed, Prepared};
+use super::{
+    DocsIndex, IndexEvent, IndexOptions, IndexSummary, Progress, SkippedFile, State, WRITE_BATCH,
+};
+
+/// A file to (re)index: `source:path` key, source number, path, absolute path, hash.
+pub(super) type Changed = (String, usize, String, PathBuf, String);
+
+/// Every readable file of the sources by `source:path`: source number, path,
+/// absolute path and the hash of its bytes.
+type Current = BTreeMap<String, (usize, String, PathBuf, String)>;
+
+/// What is stored now, when it can be kept, and why not otherwise.
+struct Stored {
+    manifest: Option<Manifest>,
+    model: Option<Arc<SemanticModel>>,
+    rebuild: Option<String>,
+}
+
+/// The chunks a run writes and the stored ones it deletes.
+struct Placed {
+    write: Vec<Prepared>,
+    delete: Vec<u64>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if s.len() != 64 {
+        return None;
+    }
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+impl DocsIndex {
+    /// Indexes the sources: everything on the first run, a rebuild, or a layout
+    /// change; otherwise only what changed since the last run.
+    pub async fn index(
+        &self,
+        opts: IndexOptions,
+        progress: Option<Progress<'_>>,
+    ) -> Result<IndexSummary, KnowledgeError> {
+        let _one_at_a_time = self.writing.lock().await;
+        let started = Instant::now();
+        let emit = |e: IndexEvent| {
+            if let Some(p) = progress {
+                p(e);
+            }
+        };
+
+        // The token table loads while the files are read and hashed.
+        std::thread::spawn(super::super::chunk::warm_up);
+        let (current, skipped) = self.scan(&emit)?;
+        let stored = self.stored(opts).await?;
+        let old = stored.manifest;
+        let changed = changed_files(&current, old.as_ref());
+        let removed: Vec<String> = old
+            .as_ref()
+            .map(|m| {
+                m.files
+                    .keys()
+                    .filter(|k| !current.contains_key(*k))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut summary = IndexSummary {
+            files: current.len(),
+            skipped,
+            rebuilt: stored.rebuild,
+            removed: removed.len(),
+            unchanged: current.len() - changed.len(),
+            ..IndexSummary::default()
+        };
+        for (key, ..) in &changed {
+            match old.as_ref().and_then(|m| m.files.get(key)) {
+                Some(_) => summary.updated += 1,
+                None => summary.added += 1,
+            }
+        }
+        if changed.is_empty() && removed.is_empty() && old.is_some() {
+            summary.chunks = old.as_ref().map_or(0, Manifest::chunk_count);
+            summary.seconds = started.elapsed().as_secs_f64();
+            return Ok(summary);
+        }
+
+        // Parse, chunk and analyse the changed files on every core.
+        let parsed = self.prepare(&changed, &emit)?;
+        tracing::debug!(elapsed = ?started.elapsed(), files = changed.len(), "files parsed and chunked");
+        let (params, model) = self.learn(old.as_ref(), stored.model, &parsed);
+        tracing::debug!(elapsed = ?started.elapsed(), "semantic model ready");
+        let full = old.is_none();
+        let mut manifest = old.unwrap_or_else(|| self.new_manifest(&params, model.as_deref()));
+        let placed = place(&mut manifest, &removed, parsed);
+        let store = self
+            .store_all(&mut manifest, placed, &params, model.as_deref(), full, &emit, &mut summary)
+            .await?;
+        tracing::debug!(elapsed = ?started.elapsed(), "store written and flushed");
+        self.persist(&manifest, model.as_deref(), full)?;
+
+        summary.chunks = manifest.chunk_count();
+        crate::telemetry::docs_index_chunks(summary.chunks);
+        let files = Arc::new(manifest.file_table());
+        let resident = super::resident_of(&store, &files).await?;
+        tracing::debug!(elapsed = ?started.elapsed(), "rankings read back");
+        *self.state.write().await = State::Ready {
+            store,
+            files,
+            manifest,
+            semantic: model,
+            resident,
+        };
+        summary.seconds = started.elapsed().as_secs_f64();
+        Ok(summary)
+    }
+
+    /// Every file in the sources with the hash of its bytes; what may not be
+    /// read is reported, not indexed.
+    fn scan(
+        &self,
+        emit: &(dyn Fn(IndexEvent) + Send + Sync),
+    ) -> Result<(Current, Vec<SkippedFile>), KnowledgeError> {
+        let max_bytes = self.settings.max_file_bytes;
+        let mut files: Vec<(usize, String, PathBuf)> = Vec::new();
+        let mut skipped: Vec<SkippedFile> = Vec::new();
+        for (i, source) in self.sources.iter().enumerate() {
+            let listing = source.files(max_bytes)?;
+            for (rel, abs) in listing.files {
+                files.push((i, rel, abs));
+            }
+            skipped.extend(listing.skipped.into_iter().map(|s| SkippedFile {
+                source: source.name.clone(),
+                path: s.path,
+                reason: s.reason,
+            }));
+        }
+        emit(IndexEvent::Scanned { files: files.len() });
+        let mut current = Current::new();
+        for (i, rel, abs) in files {
+            let bytes = match read_file(&abs, max_bytes) {
+                Ok(Ok(bytes)) => bytes,
+                Ok(Err(reason)) => {
+                    skipped.push(SkippedFile {
+                        source: self.sources[i].name.clone(),
+                        path: rel,
+                        reason,
+                    });
+                    continue;
+                }
+                Err(source) => return Err(KnowledgeError::Io { path: abs, source }),
+            };
+            let key = format!("{}:{rel}", self.sources[i].name);
+            current.insert(key, (i, rel, abs, hex(&Sha256::digest(&bytes))));
+        }
+        Ok((current, skipped))
+    }
+
+    /// What is stored now, and whether it can be kept.
+    async fn stored(&self, opts: IndexOptions) -> Result<Stored, KnowledgeError> {
+        let state = self.state.read().await;
+        let rebuild = |why: String| Stored {
+            manifest: None,
+            model: None,
+            rebuild: Some(why),
+        };
+        Ok(match &*state {
+            State::Broken(why) if !opts.rebuild => {
+                return Err(KnowledgeError::Corrupt(why.clone()));
+            }
+            State::Broken(why) => rebuild(format!("--rebuild; it was damaged: {why}")),
+            _ if opts.rebuild => rebuild("--rebuild".to_owned()),
+            State::NotBuilt => rebuild("first run".to_owned()),
+            State::Ready {
+                manifest, semantic, ..
+            } => match self.layout_change(&manifest.layout) {
+                Some(why) => rebuild(why.to_owned()),
+                None => Stored {
+                    manifest: Some(manifest.clone()),
+                    model: semantic.clone(),
+                    rebuild: None,
+                },
+            },
+        })
+    }
+
+    /// Why vectors stored with `l` cannot be kept, if they cannot.
+    fn layout_change(&self, l: &Layout) -> Option<&'static str> {
+        let wanted_model = self.embedder.as_ref().map(|e| e.model());
+        let stored_model = l.dense.as_ref().map(|d| d.0.as_str());
+        let limits = (
+            self.limits.max_tokens,
+            self.limits.min_tokens,
+            self.limits.overlap_tokens,
+        );
+        if l.analyzer != ANALYZER_VERSION {
+            Some("the text analyser changed")
+        } else if (l.max_tokens, l.min_tokens, l.overlap_tokens) != limits {
+            Some("the chunk limits changed")
+        } else if (l.k1, l.b) != (self.bm25.k1, self.bm25.b) {
+            Some("the BM25 parameters changed")
+        } else if wanted_model != stored_model {
+            Some("the embedding model changed")
+        } else if l.semantic != semantic::VERSION {
+            Some("the semantic model changed")
+        } else if l.store != self.store_name() {
+            Some("the store changed")
+        } else {
+            None
+        }
+    }
+
+    /// The BM25 parameters and the semantic model: a full build learns both
+    /// from every chunk; later runs keep what they have.
+    fn learn(
+        &self,
+        old: Option<&Manifest>,
+        old_model: Option<Arc<SemanticModel>>,
+        parsed: &[Parsed],
+    ) -> (Bm25Params, Option<Arc<SemanticModel>>) {
+        let chunks = || parsed.iter().flat_map(|p| &p.chunks);
+        let avg_len = match old {
+            Some(m) => m.avg_len,
+            None => {
+                let (sum, n) = chunks().fold((0.0f64, 0usize), |(s, n), c| {
+                    (s + f64::from(c.freqs.len), n + 1)
+                });
+                if n == 0 { 1.0 } else { (sum / n as f64) as f32 }
+            }
+        };
+        let model = match old {
+            Some(_) => old_model,
+            None => {
+                let docs: Vec<&[(u32, f32)]> = chunks().map(|c| c.freqs.tf.as_slice()).collect();
+                SemanticModel::train(&docs, semantic::DIMS).map(Arc::new)
+            }
+        };
+        let params = Bm25Params {
+            avg_len,
+            ..self.bm25
+        };
+        (params, model)
+    }
+
+    fn new_manifest(&self, params: &Bm25Params, model: Option<&SemanticModel>) -> Manifest {
+        Manifest {
+            format: MANIFEST_FORMAT,
+            layout: Layout {
+                analyzer: ANALYZER_VERSION,
+                max_tokens: self.limits.max_tokens,
+                min_tokens: self.limits.min_tokens,
+                overlap_tokens: self.limits.overlap_tokens,
+                k1: params.k1,
+                b: params.b,
+                dense: None,
+                semantic: semantic::VERSION,
+                semantic_dims: model.map(SemanticModel::dims),
+                store: self.store_name(),
+            },
+            avg_len: params.avg_len,
+            files: BTreeMap::new(),
+        }
+    }
+
+    /// Embeds, places and writes the chunks, deletes the stale ones and makes it
+    /// all durable: into a fresh store for a full build, the same one otherwise.
+    #[allow(clippy::too_many_arguments)]
+    async fn store_all(
+        &self,
+        manifest: &mut Manifest,
+        placed: Placed,
+        params: &Bm25Params,
+        model: Option<&SemanticModel>,
+        full: bool,
+        emit: &(dyn Fn(IndexEvent) + Send + Sync),
+        summary: &mut IndexSummary,
+    ) -> Result<VectorStore, KnowledgeError> {
+        let dense = self
+            .embed_dense(&placed.write, manifest, emit, summary)
+            .await?;
+        let store = if full {
+            // Drop the open shard before its folder is replaced.
+            *self.state.write().await = State::NotBuilt;
+            self.recreate(manifest.layout.dims()).await?
+        } else {
+            match &*self.state.read().await {
+                State::Ready { store, .. } => store.clone(),
+                _ => return Err(KnowledgeError::NotIndexed),
+            }
+        };
+        let points: Vec<StoredChunk> = placed
+            .write
+            .into_iter()
+            .zip(dense)
+            .map(|(c, d)| StoredChunk {
+                id: c.id,
+                sparse: c.freqs.bm25(params),
+                dense: d,
+                semantic: model.and_then(|m| m.embed(&c.freqs.tf)),
+                payload: c.payload,
+            })
+            .collect();
+        let written = write(&store, points, placed.delete, emit, summary).await;
+        if let Err(e) = written {
+            *self.state.write().await = State::Broken(format!("the last indexing run failed: {e}"));
+            return Err(e);
+        }
+        store.commit().await?;
+        Ok(store)
+    }
+
+    /// Dense vectors for the chunks being written (the cache answers unchanged
+    /// texts); all `None` without an embeddings endpoint.
+    async fn embed_dense(
+        &self,
+        chunks: &[Prepared],
+        manifest: &mut Manifest,
+        emit: &(dyn Fn(IndexEvent) + Send + Sync),
+        summary: &mut IndexSummary,
+    ) -> Result<Vec<Option<Vec<f32>>>, KnowledgeError> {
+        let Some(embedder) = &self.embedder else {
+            return Ok(vec![None; chunks.len()]);
+        };
+        let texts: Vec<(ContentHash, String)> =
+            chunks.iter().filter_map(|c| c.embed.clone()).collect();
+        let total = texts.len();
+        emit(IndexEvent::Embedding { done: 0, total });
+        let (vectors, stats) = embedder.embed_all(&texts).await?;
+        emit(IndexEvent::Embedding { done: total, total });
+        summary.embedded = stats.embedded;
+        summary.embeddings_cached = stats.cached;
+        if let Some(dim) = vectors.first().map(Vec::len) {
+            manifest.layout.dense = Some((embedder.model().to_owned(), dim));
+        }
+        Ok(vectors.into_iter().map(Some).collect())
+    }
+
+    /// The semantic model (after a full build), the manifest, then the
+    /// embeddings cache pruned to what the manifest still lists.
+    fn persist(
+        &self,
+        manifest: &Manifest,
+        model: Option<&SemanticModel>,
+        full: bool,
+    ) -> Result<(), KnowledgeError> {
+        if full {
+            match model {
+                Some(m) => m.save(&self.semantic_path())?,
+                None => match std::fs::remove_file(self.semantic_path()) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(KnowledgeError::Io {
+                            path: self.semantic_path(),
+                            source: e,
+                        });
+                    }
+                    _ => {}
+                },
+            }
+        }
+        let text = serde_json::to_string(manifest)
+            .map_err(|e| KnowledgeError::Store(format!("manifest: {e}")))?;
+        write_atomically(&self.manifest_path(), text.as_bytes())?;
+        if let Some(embedder) = &self.embedder {
+            let keep: HashSet<ContentHash> = manifest
+                .files
+                .values()
+                .flat_map(|f| f.embedded.iter().filter_map(|h| unhex(h)).map(ContentHash))
+                .collect();
+            embedder.save_cache(&keep)?;
+        }
+        Ok(())
+    }
+}
+
+/// The files that are new or whose bytes changed since `old`.
+fn changed_files(current: &Current, old: Option<&Manifest>) -> Vec<Changed> {
+    current
+        .iter()
+        .filter(|(key, (_, _, _, hash))| {
+            old.and_then(|m| m.files.get(*key))
+                .is_none_or(|f| &f.hash != hash)
+        })
+        .map(|(k, (i, rel, abs, hash))| (k.clone(), *i, rel.clone(), abs.clone(), hash.clone()))
+        .collect()
+}
+
+/// Updates the manifest for the removed and parsed files and says which chunks
+/// are new (ids are content-addressed, so a kept id is unchanged) and which go.
+fn place(manifest: &mut Manifest, removed: &[String], parsed: Vec<Parsed>) -> Placed {
+    let mut delete: Vec<u64> = Vec::new();
+    for key in removed {
+        if let Some(f) = manifest.files.remove(key) {
+            delete.extend(f.chunks);
+        }
+    }
+    let mut write: Vec<Prepared> = Vec::new();
+    for file in parsed {
+        let new_ids: Vec<u64> = file.chunks.iter().map(|c| c.id).collect();
+        let old_ids: HashSet<u64> = manifest
+            .files
+            .get(&file.key)
+            .map(|f| f.chunks.iter().copied().collect())
+            .unwrap_or_default();
+        let keep: HashSet<u64> = new_ids.iter().copied().collect();
+        delete.extend(old_ids.iter().filter(|id| !keep.contains(id)));
+        let embedded = file
+            .chunks
+            .iter()
+            .filter_map(|c| c.embed.as_ref().map(|(h, _)| hex(&h.0)))
+            .collect();
+        write.extend(file.chunks.into_iter().filter(|c| !old_ids.contains(&c.id)));
+        manifest.files.insert(
+            file.key,
+            FileEntry {
+                hash: file.hash,
+                chunks: new_ids,
+                embedded,
+            },
+        );
+    }
+    Placed { write, delete }
+}
+
+/// Deletes, then writes in batches, reporting progress.
+async fn write(
+    store: &VectorStore,
+    mut points: Vec<StoredChunk>,
+    delete: Vec<u64>,
+    emit: &(dyn Fn(IndexEvent) + Send + Sync),
+    summary: &mut IndexSummary,
+) -> Result<(), KnowledgeError> {
+    summary.chunks_deleted = delete.len();
+    store.delete(delete).await?;
+    let total = points.len();
+    let mut done = 0;
+    while !points.is_empty() {
+        let rest = points.split_off(points.len().min(WRITE_BATCH));
+        let n = points.len();
+        store.upsert(std::mem::replace(&mut points, rest)).await?;
+        done += n;
+        emit(IndexEvent::Writing { done, total });
+    }
+    summary.chunks_written = total;
+    Ok(())
+}

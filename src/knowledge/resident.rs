@@ -1,0 +1,283 @@
+//! The ranking vectors of the embedded store, held in process: BM25 as posting
+//! lists and the latent semantic vectors as one matrix, read from the
+//! qdrant-edge shard when the index is opened or written.
+//!
+//! The shard stays the index (what is on disk, what a restart reads); this is
+//! an exact, single-threaded copy that ranks a question without the hop to the
+//! blocking pool and without depending on how the shard happens to have laid
+//! out its segments: rows are in chunk id order, every score is summed in one
+//! fixed order and equal scores go by chunk id, so the same points give the
+//! same candidate lists bit for bit.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use super::rank::{FileTable, Hit};
+use super::sparse::SparseVec;
+
+/// One stored point as read back: its id and ranking vectors.
+#[derive(Debug, Clone)]
+pub struct ResidentPoint {
+    pub id: u64,
+    pub sparse: SparseVec,
+    pub semantic: Option<Vec<f32>>,
+}
+
+/// The BM25 postings and the semantic matrix of every stored chunk.
+#[derive(Debug, Default)]
+pub struct Resident {
+    /// Chunk ids, ascending; a chunk's place here is its row.
+    ids: Vec<u64>,
+    /// The [`FileTable`] file of each row (`u32::MAX`: not in the table).
+    files: Vec<u32>,
+    /// Term id -> `(row, BM25 weight)`, rows ascending.
+    postings: HashMap<u32, Vec<(u32, f32)>>,
+    /// Semantic vector size (0: no semantic vectors).
+    dims: usize,
+    /// `rows × dims`, row-major; a row without a vector is zero and left out.
+    semantic: Vec<f32>,
+    has_semantic: Vec<bool>,
+}
+
+impl Resident {
+    /// From the stored points (any order) and the manifest's file table.
+    pub fn new(mut points: Vec<ResidentPoint>, table: &FileTable) -> Self {
+        points.sort_unstable_by_key(|p| p.id);
+        points.dedup_by_key(|p| p.id);
+        let dims = points
+            .iter()
+            .find_map(|p| p.semantic.as_ref().map(Vec::len))
+            .unwrap_or(0);
+        let mut r = Self {
+            ids: Vec::with_capacity(points.len()),
+            files: Vec::with_capacity(points.len()),
+            postings: HashMap::new(),
+            dims,
+            semantic: Vec::with_capacity(points.len() * dims),
+            has_semantic: Vec::with_capacity(points.len()),
+        };
+        for (row, p) in points.into_iter().enumerate() {
+            let row = u32::try_from(row).unwrap_or(u32::MAX);
+            r.ids.push(p.id);
+            r.files.push(table.file_of(p.id).unwrap_or(u32::MAX));
+            for (t, w) in p.sparse.indices.iter().zip(&p.sparse.values) {
+                r.postings.entry(*t).or_default().push((row, *w));
+            }
+            match p.semantic.filter(|v| v.len() == dims && dims > 0) {
+                Some(v) => {
+                    r.semantic.extend_from_slice(&v);
+                    r.has_semantic.push(true);
+                }
+                None => {
+                    r.semantic.extend(std::iter::repeat_n(0.0, dims));
+                    r.has_semantic.push(false);
+                }
+            }
+        }
+        r
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// BM25 with the IDF of the stored chunks (`ln(1 + (n - df + 0.5) / (df + 0.5))`,
+    /// the store's own modifier): the best `limit` chunks sharing a term with
+    /// `query`, of the files `allowed` admits (all when `None`).
+    pub fn sparse(&self, query: &SparseVec, allowed: Option<&[bool]>, limit: usize) -> Vec<Hit> {
+        let n = self.ids.len() as f32;
+        let mut scores = vec![0f32; self.ids.len()];
+        let mut touched = vec![false; self.ids.len()];
+        // Terms in id order, as the query vector holds them: one fixed summing order.
+        for (t, qw) in query.indices.iter().zip(&query.values) {
+            let Some(list) = self.postings.get(t) else {
+                continue;
+            };
+            let df = list.len() as f32;
+            let w = qw * ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
+            for (row, dw) in list {
+                scores[*row as usize] += w * dw;
+                touched[*row as usize] = true;
+            }
+        }
+        let candidates = (0..self.ids.len())
+            .filter(|r| touched[*r] && self.admits(*r, allowed))
+            .map(|r| (scores[r], r));
+        self.top(candidates, limit)
+    }
+
+    /// Cosine against the semantic vectors (stored at unit length): the best
+    /// `limit` chunks that have one, of the files `allowed` admits.
+    pub fn semantic(&self, query: &[f32], allowed: Option<&[bool]>, limit: usize) -> Vec<Hit> {
+        if self.dims == 0 || query.len() != self.dims {
+            return Vec::new();
+        }
+        let norm = query.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if !norm.is_normal() {
+            return Vec::new();
+        }
+        let q: Vec<f32> = query.iter().map(|x| x / norm).collect();
+        let candidates = self
+            .semantic
+            .chunks_exact(self.dims)
+            .enumerate()
+            .filter(|(r, _)| self.has_semantic[*r] && self.admits(*r, allowed))
+            .map(|(r, v)| (dot(&q, v), r));
+        self.top(candidates, limit)
+    }
+
+    /// The sorted, distinct ids of `wanted` that chunk `id` contains (for coverage).
+    pub fn terms_of(&self, id: u64, wanted: &[u32]) -> Option<Vec<u32>> {
+        let row = u32::try_from(self.ids.binary_search(&id).ok()?).ok()?;
+        let mut found: Vec<u32> = wanted
+            .iter()
+            .copied()
+            .filter(|t| {
+                self.postings
+                    .get(t)
+                    .is_some_and(|l| l.binary_search_by_key(&row, |p| p.0).is_ok())
+            })
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        Some(found)
+    }
+
+    fn admits(&self, row: usize, allowed: Option<&[bool]>) -> bool {
+        allowed.is_none_or(|a| a.get(self.files[row] as usize).copied().unwrap_or(false))
+    }
+
+    /// The best `limit` of `(score, row)`, best first, equal scores by chunk id.
+    fn top(&self, candidates: impl Iterator<Item = (f32, usize)>, limit: usize) -> Vec<Hit> {
+        let order = |a: &(f32, usize), b: &(f32, usize)| -> Ordering {
+            b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
+        };
+        let mut all: Vec<(f32, usize)> = candidates.collect();
+        if limit == 0 {
+            return Vec::new();
+        }
+        if all.len() > limit {
+            all.select_nth_unstable_by(limit - 1, order);
+            all.truncate(limit);
+        }
+        all.sort_unstable_by(order);
+        all.into_iter()
+            .map(|(score, r)| Hit {
+                id: self.ids[r],
+                score,
+            })
+            .collect()
+    }
+}
+
+/// A dot product in eight lanes (the compiler vectorises it), summed in a fixed order.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ac.zip(bc) {
+        for i in 0..8 {
+            lanes[i] += x[i] * y[i];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sv(pairs: &[(u32, f32)]) -> SparseVec {
+        SparseVec {
+            indices: pairs.iter().map(|p| p.0).collect(),
+            values: pairs.iter().map(|p| p.1).collect(),
+        }
+    }
+
+    fn point(id: u64, sparse: &[(u32, f32)], semantic: Option<Vec<f32>>) -> ResidentPoint {
+        ResidentPoint {
+            id,
+            sparse: sv(sparse),
+            semantic,
+        }
+    }
+
+    /// Files a (chunks 1, 2), b (chunk 3), c (chunk 4).
+    fn table() -> FileTable {
+        FileTable::new([
+            ("docs", "a.md", &[1u64, 2][..]),
+            ("docs", "b.md", &[3u64][..]),
+            ("other", "c.md", &[4u64][..]),
+        ])
+    }
+
+    fn resident() -> Resident {
+        // Given out of order: rows follow the ids.
+        Resident::new(
+            vec![
+                point(4, &[(7, 1.0)], Some(vec![0.0, 1.0])),
+                point(2, &[(7, 0.5), (9, 1.0)], Some(vec![0.6, 0.8])),
+                point(3, &[(7, 1.0)], None),
+                point(1, &[(9, 2.0)], Some(vec![1.0, 0.0])),
+            ],
+            &table(),
+        )
+    }
+
+    #[test]
+    fn bm25_weighs_rare_terms_up_and_ties_go_by_chunk_id() {
+        let r = resident();
+        let idf = |df: f32| ((4.0 - df + 0.5) / (df + 0.5) + 1.0f32).ln();
+        let hits = r.sparse(&sv(&[(7, 1.0), (9, 1.0)]), None, 10);
+        let ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
+        // 1: 2·idf(2); 2: 0.5·idf(3) + idf(2); 3 and 4: idf(3), a tie that 3 wins.
+        assert_eq!(ids, [1, 2, 3, 4]);
+        assert_eq!(hits[0].score, 2.0 * idf(2.0));
+        assert_eq!(hits[2].score, hits[3].score);
+        // A term no chunk has adds nothing; limit cuts after the order is fixed.
+        let two = r.sparse(&sv(&[(5, 1.0), (7, 1.0)]), None, 2);
+        assert_eq!(two.iter().map(|h| h.id).collect::<Vec<_>>(), [3, 4]);
+        assert!(r.sparse(&sv(&[(5, 1.0)]), None, 10).is_empty());
+    }
+
+    #[test]
+    fn semantic_ranks_by_cosine_and_skips_chunks_without_a_vector() {
+        let r = resident();
+        let hits = r.semantic(&[2.0, 0.0], None, 10);
+        let ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
+        assert_eq!(ids, [1, 2, 4]);
+        assert!((hits[1].score - 0.6).abs() < 1e-6);
+        assert!(r.semantic(&[1.0, 0.0, 0.0], None, 10).is_empty());
+        assert!(r.semantic(&[0.0, 0.0], None, 10).is_empty());
+    }
+
+    #[test]
+    fn the_file_filter_and_coverage_terms() {
+        let r = resident();
+        // Only file 2 (c.md) admitted.
+        let only_c = [false, false, true];
+        let hits = r.sparse(&sv(&[(7, 1.0)]), Some(&only_c), 10);
+        assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), [4]);
+        let sem = r.semantic(&[1.0, 1.0], Some(&only_c), 10);
+        assert_eq!(sem.iter().map(|h| h.id).collect::<Vec<_>>(), [4]);
+        assert_eq!(r.terms_of(2, &[9, 7, 5, 7]), Some(vec![7, 9]));
+        assert_eq!(r.terms_of(99, &[7]), None);
+    }
+
+    #[test]
+    fn the_dot_product_matches_a_plain_sum() {
+        let a: Vec<f32> = (0..21).map(|i| i as f32 * 0.25).collect();
+        let b: Vec<f32> = (0..21).map(|i| 1.0 - i as f32 * 0.125).collect();
+        let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!((dot(&a, &b) - plain).abs() < 1e-3);
+    }
+}
