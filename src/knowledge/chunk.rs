@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 
 use tiktoken_rs::CoreBPE;
 
-use super::ingest::{Block, BlockKind, Document};
+use super::ingest::{Block, BlockKind, Document, Section};
 
 static BPE: LazyLock<Option<CoreBPE>> = LazyLock::new(|| tiktoken_rs::cl100k_base().ok());
 
@@ -133,50 +133,65 @@ struct Piece {
 
 /// Splits a parsed document into chunks.
 pub fn chunk(doc: &Document, limits: &ChunkLimits) -> Vec<Chunk> {
-    let mut pieces: Vec<Piece> = Vec::new();
-    for section in &doc.sections {
-        let blocks: Vec<(String, usize)> = section
-            .blocks
-            .iter()
-            .flat_map(|b| split_block(b, limits.max_tokens))
-            .collect();
-        let mut current = Piece {
-            headings: section.headings.clone(),
-            blocks: Vec::new(),
-            tokens: 0,
-        };
-        for (text, tokens) in blocks {
-            if current.tokens + tokens > limits.max_tokens && !current.blocks.is_empty() {
-                let overlap = current
-                    .blocks
-                    .last()
-                    .filter(|(_, t)| {
-                        *t <= limits.overlap_tokens && *t + tokens <= limits.max_tokens
-                    })
-                    .cloned();
-                let done = std::mem::replace(
-                    &mut current,
-                    Piece {
-                        headings: section.headings.clone(),
-                        blocks: Vec::new(),
-                        tokens: 0,
-                    },
-                );
-                pieces.push(done);
-                if let Some((t, n)) = overlap {
-                    current.blocks.push((t, n));
-                    current.tokens += n;
-                }
-            }
-            current.tokens += tokens;
-            current.blocks.push((text, tokens));
-        }
-        if !current.blocks.is_empty() {
-            pieces.push(current);
-        }
-    }
+    let pieces = doc
+        .sections
+        .iter()
+        .flat_map(|s| section_pieces(s, limits))
+        .collect();
+    join_small(pieces, limits)
+        .into_iter()
+        .map(|p| Chunk {
+            headings: p.headings,
+            text: p
+                .blocks
+                .into_iter()
+                .map(|(t, _)| t)
+                .collect::<Vec<_>>()
+                .join("\n\n"),
+            tokens: p.tokens,
+        })
+        .collect()
+}
 
-    // Small sections absorb the subsections that follow them, up to the limit.
+/// A section cut into pieces within the limit, each piece after the first
+/// starting with the last block of the one before when that block is small.
+fn section_pieces(section: &Section, limits: &ChunkLimits) -> Vec<Piece> {
+    let mut pieces = Vec::new();
+    let blocks: Vec<(String, usize)> = section
+        .blocks
+        .iter()
+        .flat_map(|b| split_block(b, limits.max_tokens))
+        .collect();
+    let empty = || Piece {
+        headings: section.headings.clone(),
+        blocks: Vec::new(),
+        tokens: 0,
+    };
+    let mut current = empty();
+    for (text, tokens) in blocks {
+        if current.tokens + tokens > limits.max_tokens && !current.blocks.is_empty() {
+            let overlap = current
+                .blocks
+                .last()
+                .filter(|(_, t)| *t <= limits.overlap_tokens && *t + tokens <= limits.max_tokens)
+                .cloned();
+            pieces.push(std::mem::replace(&mut current, empty()));
+            if let Some((t, n)) = overlap {
+                current.blocks.push((t, n));
+                current.tokens += n;
+            }
+        }
+        current.tokens += tokens;
+        current.blocks.push((text, tokens));
+    }
+    if !current.blocks.is_empty() {
+        pieces.push(current);
+    }
+    pieces
+}
+
+/// Small sections absorb the subsections that follow them, up to the limit.
+fn join_small(pieces: Vec<Piece>, limits: &ChunkLimits) -> Vec<Piece> {
     let mut chunks: Vec<Piece> = Vec::new();
     for piece in pieces {
         if let Some(last) = chunks.last_mut() {
@@ -199,20 +214,7 @@ pub fn chunk(doc: &Document, limits: &ChunkLimits) -> Vec<Chunk> {
         }
         chunks.push(piece);
     }
-
     chunks
-        .into_iter()
-        .map(|p| Chunk {
-            headings: p.headings,
-            text: p
-                .blocks
-                .into_iter()
-                .map(|(t, _)| t)
-                .collect::<Vec<_>>()
-                .join("\n\n"),
-            tokens: p.tokens,
-        })
-        .collect()
 }
 
 /// A block with its token count; a block over the limit is cut at line

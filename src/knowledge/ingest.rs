@@ -318,19 +318,9 @@ pub fn parse(rel_path: &str, text: &str) -> Document {
         }
         if let Some(fence) = fence_of(trimmed) {
             p.flush();
-            let mut code = vec![line];
-            i += 1;
-            while i < lines.len() {
-                code.push(lines[i]);
-                let t = lines[i].trim();
-                i += 1;
-                if t.starts_with(fence)
-                    && t.chars().all(|c| c == fence.chars().next().unwrap_or('`'))
-                {
-                    break;
-                }
-            }
-            p.push(BlockKind::Code, code.join("\n"));
+            let (code, next) = fenced_block(&lines, i, fence);
+            p.push(BlockKind::Code, code);
+            i = next;
             continue;
         }
         if let Some((level, heading)) = atx_heading(trimmed) {
@@ -371,26 +361,62 @@ pub fn parse(rel_path: &str, text: &str) -> Document {
     }
     p.flush();
     let mut sections = p.sections;
-    let title = match front_title {
+    let title = document_title(
+        rel_path,
+        front_title,
+        &mut sections,
+        p.h1_count == 1,
+        p.first_heading_is_h1,
+    );
+    sections.retain(|s| !s.blocks.is_empty());
+    Document { title, sections }
+}
+
+/// The fenced code block opening at line `start` (fence included, up to the
+/// closing fence or the end) and the line after it.
+fn fenced_block(lines: &[&str], start: usize, fence: &str) -> (String, usize) {
+    let mut code = vec![lines[start]];
+    let mut i = start + 1;
+    while i < lines.len() {
+        code.push(lines[i]);
+        let t = lines[i].trim();
+        i += 1;
+        if t.starts_with(fence) && t.chars().all(|c| c == fence.chars().next().unwrap_or('`')) {
+            break;
+        }
+    }
+    (code.join("\n"), i)
+}
+
+/// The front-matter title, else a lone leading H1 (taken out of the heading
+/// paths), else one made from the path.
+fn document_title(
+    rel_path: &str,
+    front_title: Option<String>,
+    sections: &mut [Section],
+    one_h1: bool,
+    first_heading_is_h1: bool,
+) -> String {
+    match front_title {
         Some(t) => {
             // An H1 repeating the front-matter title is not a section heading.
-            for s in &mut sections {
+            for s in sections.iter_mut() {
                 if s.headings
                     .first()
                     .is_some_and(|h| h.eq_ignore_ascii_case(&t))
-                    && p.h1_count == 1
+                    && one_h1
                 {
                     s.headings.remove(0);
                 }
             }
             t
         }
-        None if p.h1_count == 1 && p.first_heading_is_h1 => {
+        None if one_h1 && first_heading_is_h1 => {
             let h1 = sections
                 .iter()
                 .find_map(|s| s.headings.first().cloned())
                 .unwrap_or_default();
-            for s in &mut sections {
+            for s in sections.iter_mut() {
                 if !s.headings.is_empty() {
                     s.headings.remove(0);
                 }
@@ -398,9 +424,7 @@ pub fn parse(rel_path: &str, text: &str) -> Document {
             h1
         }
         None => title_from_path(rel_path),
-    };
-    sections.retain(|s| !s.blocks.is_empty());
-    Document { title, sections }
+    }
 }
 
 #[derive(Default)]

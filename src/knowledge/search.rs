@@ -109,7 +109,35 @@ impl DocsIndex {
                 threshold,
             });
         }
-        let sparse = self.analyzer().encode_query(&terms);
+        let vectors = self.vectors(query, &terms, &snap).await;
+        let depth = (limit * CHUNKS_PER_PASSAGE).max(CANDIDATES);
+        let lists = match &snap.resident {
+            Some(r) => resident_lists(r, &snap, vectors, depth, sources).await?,
+            None => store_lists(&snap, vectors, depth, sources).await?,
+        };
+        let table = &snap.files;
+        let fused: Vec<(f32, Vec<rank::RankedFile>)> = lists
+            .into_iter()
+            .map(|(w, hits)| (w, rank::files(&hits, table)))
+            .collect();
+        let ranked = match <[_; 1]>::try_from(fused) {
+            Ok([(_, only)]) => only,
+            Err(many) => rank::fuse(&many, RRF_K),
+        };
+        let top: Vec<rank::RankedFile> = ranked.into_iter().take(limit).collect();
+        let resident = snap.resident.as_deref();
+        let chunks = snap
+            .store
+            .fetch(top.iter().map(|f| f.chunk).collect(), resident.is_none())
+            .await?;
+        Ok(SearchResults {
+            passages: self.passages(&top, chunks, &terms, resident),
+            threshold,
+        })
+    }
+
+    /// The question's vector for each ranking the index has.
+    async fn vectors(&self, query: &str, terms: &[(String, f32)], snap: &Snapshot<'_>) -> Vectors {
         let semantic = snap.semantic.as_ref().and_then(|m| {
             let tf: Vec<(u32, f32)> = terms.iter().map(|(t, w)| (term_id(t), *w)).collect();
             m.embed(&tf)
@@ -125,39 +153,26 @@ impl DocsIndex {
             },
             None => None,
         };
-        let depth = (limit * CHUNKS_PER_PASSAGE).max(CANDIDATES);
-        let lists = match &snap.resident {
-            Some(r) => {
-                self.resident_lists(r, &snap, sparse, semantic, dense, depth, sources)
-                    .await?
-            }
-            None => {
-                store_lists(&snap, sparse, semantic, dense, depth, sources).await?
-            }
-        };
-        let table = &snap.files;
-        let fused: Vec<(f32, Vec<rank::RankedFile>)> = lists
-            .into_iter()
-            .map(|(w, hits)| (w, rank::files(&hits, table)))
-            .collect();
-        let ranked = match <[_; 1]>::try_from(fused) {
-            Ok([(_, only)]) => only,
-            Err(many) => rank::fuse(&many, RRF_K),
-        };
-        let top: Vec<rank::RankedFile> = ranked.into_iter().take(limit).collect();
-        let resident = snap.resident.as_deref();
-        let mut chunks: HashMap<u64, FetchedChunk> = snap
-            .store
-            .fetch(top.iter().map(|f| f.chunk).collect(), resident.is_none())
-            .await?
-            .into_iter()
-            .map(|c| (c.id, c))
-            .collect();
+        Vectors {
+            sparse: self.analyzer().encode_query(terms),
+            semantic,
+            dense,
+        }
+    }
 
+    /// The ranked files' quoted chunks as passages, with their coverage of the question.
+    fn passages(
+        &self,
+        top: &[rank::RankedFile],
+        chunks: Vec<FetchedChunk>,
+        terms: &[(String, f32)],
+        resident: Option<&Resident>,
+    ) -> Vec<Passage> {
+        let mut chunks: HashMap<u64, FetchedChunk> =
+            chunks.into_iter().map(|c| (c.id, c)).collect();
         let wanted: HashSet<u32> = terms.iter().map(|(t, _)| term_id(t)).collect();
         let wanted_ids: Vec<u32> = wanted.iter().copied().collect();
-        let passages = top
-            .iter()
+        top.iter()
             .filter_map(|f| chunks.remove(&f.chunk).map(|c| (f, c)))
             .map(|(f, c)| {
                 let terms = c
@@ -184,53 +199,7 @@ impl DocsIndex {
                     coverage,
                 }
             })
-            .collect();
-        Ok(SearchResults {
-            passages,
-            threshold,
-        })
-    }
-
-    /// The rankings, weighted, from the embedded store's in-process copy; only
-    /// the embeddings endpoint's vectors are searched in the store.
-    #[allow(clippy::too_many_arguments)]
-    async fn resident_lists(
-        &self,
-        resident: &Resident,
-        snap: &Snapshot<'_>,
-        sparse: SparseVec,
-        semantic: Option<Vec<f32>>,
-        dense: Option<Vec<f32>>,
-        depth: usize,
-        sources: Option<Vec<String>>,
-    ) -> Result<Vec<(f32, Vec<Hit>)>, KnowledgeError> {
-        let allowed: Option<Vec<bool>> = sources.as_ref().map(|wanted| {
-            (0..snap.files.len())
-                .map(|f| {
-                    let file = u32::try_from(f).unwrap_or(u32::MAX);
-                    snap.files
-                        .name(file)
-                        .is_some_and(|(source, _)| wanted.iter().any(|w| w == source))
-                })
-                .collect()
-        });
-        let allowed = allowed.as_deref();
-        let mut lists = vec![(1.0, resident.sparse(&sparse, allowed, depth))];
-        if let Some(v) = semantic {
-            lists.push((SEMANTIC_WEIGHT, resident.semantic(&v, allowed, depth)));
-        }
-        if let Some(v) = dense {
-            let found = snap
-                .store
-                .candidates(CandidateQuery {
-                    rankings: vec![VectorQuery::Dense(v)],
-                    limit: depth,
-                    sources,
-                })
-                .await?;
-            lists.push((DENSE_WEIGHT, found.into_iter().next().unwrap_or_default()));
-        }
-        Ok(lists)
+            .collect()
     }
 
     /// Coverage from the passage's text, for stores that do not return term ids.
@@ -248,22 +217,66 @@ impl DocsIndex {
     }
 }
 
-/// The rankings, weighted, as the store runs them.
-async fn store_lists(
-    snap: &Snapshot<'_>,
+/// A question's vectors: BM25 always, the semantic model's and the embeddings
+/// endpoint's when the index has them.
+struct Vectors {
     sparse: SparseVec,
     semantic: Option<Vec<f32>>,
     dense: Option<Vec<f32>>,
+}
+
+/// The rankings, weighted, from the embedded store's in-process copy; only
+/// the embeddings endpoint's vectors are searched in the store.
+async fn resident_lists(
+    resident: &Resident,
+    snap: &Snapshot<'_>,
+    vectors: Vectors,
+    depth: usize,
+    sources: Option<Vec<String>>,
+) -> Result<Vec<(f32, Vec<Hit>)>, KnowledgeError> {
+    let allowed: Option<Vec<bool>> = sources.as_ref().map(|wanted| {
+        (0..snap.files.len())
+            .map(|f| {
+                let file = u32::try_from(f).unwrap_or(u32::MAX);
+                snap.files
+                    .name(file)
+                    .is_some_and(|(source, _)| wanted.iter().any(|w| w == source))
+            })
+            .collect()
+    });
+    let allowed = allowed.as_deref();
+    let mut lists = vec![(1.0, resident.sparse(&vectors.sparse, allowed, depth))];
+    if let Some(v) = vectors.semantic {
+        lists.push((SEMANTIC_WEIGHT, resident.semantic(&v, allowed, depth)));
+    }
+    if let Some(v) = vectors.dense {
+        let found = snap
+            .store
+            .candidates(CandidateQuery {
+                rankings: vec![VectorQuery::Dense(v)],
+                limit: depth,
+                sources,
+            })
+            .await?;
+        lists.push((DENSE_WEIGHT, found.into_iter().next().unwrap_or_default()));
+    }
+    Ok(lists)
+}
+
+/// The rankings, weighted, as the store runs them.
+async fn store_lists(
+    snap: &Snapshot<'_>,
+    vectors: Vectors,
     depth: usize,
     sources: Option<Vec<String>>,
 ) -> Result<Vec<(f32, Vec<Hit>)>, KnowledgeError> {
     let mut weights = vec![1.0];
-    let mut rankings = vec![VectorQuery::Sparse(sparse)];
-    if let Some(v) = semantic {
+    let mut rankings = vec![VectorQuery::Sparse(vectors.sparse)];
+    if let Some(v) = vectors.semantic {
         weights.push(SEMANTIC_WEIGHT);
         rankings.push(VectorQuery::Semantic(v));
     }
-    if let Some(v) = dense {
+    if let Some(v) = vectors.dense {
         weights.push(DENSE_WEIGHT);
         rankings.push(VectorQuery::Dense(v));
     }

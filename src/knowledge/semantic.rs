@@ -406,7 +406,15 @@ fn tridiagonalize(mut v: Vec<f64>, n: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         }
         d[i] = h;
     }
-    // Accumulate the transformations.
+    accumulate(&mut v, &mut d, n);
+    e[0] = 0.0;
+    (d, e, v)
+}
+
+/// Tridiagonalisation's second half: the Householder transformations kept in
+/// `v` multiplied out into `V`, and the diagonal read out into `d`.
+fn accumulate(v: &mut [f64], d: &mut [f64], n: usize) {
+    let at = |i: usize, j: usize| i * n + j;
     for i in 0..n - 1 {
         v[at(n - 1, i)] = v[at(i, i)];
         v[at(i, i)] = 1.0;
@@ -431,8 +439,6 @@ fn tridiagonalize(mut v: Vec<f64>, n: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         v[at(n - 1, j)] = 0.0;
     }
     v[at(n - 1, n - 1)] = 1.0;
-    e[0] = 0.0;
-    (d, e, v)
 }
 
 /// Eigenvalues of the symmetric tridiagonal matrix (`d`, `e`) by the implicit

@@ -116,7 +116,15 @@ impl DocsIndex {
         let mut manifest = old.unwrap_or_else(|| self.new_manifest(&params, model.as_deref()));
         let placed = place(&mut manifest, &removed, parsed);
         let store = self
-            .store_all(&mut manifest, placed, &params, model.as_deref(), full, &emit, &mut summary)
+            .store_all(
+                &mut manifest,
+                placed,
+                &params,
+                model.as_deref(),
+                full,
+                &emit,
+                &mut summary,
+            )
             .await?;
         tracing::debug!(elapsed = ?started.elapsed(), "store written and flushed");
         self.persist(&manifest, model.as_deref(), full)?;

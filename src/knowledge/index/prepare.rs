@@ -44,6 +44,23 @@ fn path_words(rel: &str) -> String {
     stem.replace(['/', '-', '_', '.'], " ")
 }
 
+/// A chunk's id, content-addressed so that an unchanged chunk keeps its id
+/// across edits elsewhere; rehashed until it is unique within the file.
+fn chunk_id(parts: [&str; 4], seen: &mut HashSet<u64>) -> u64 {
+    let mut h = Sha256::new();
+    for part in parts {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    let mut digest: [u8; 32] = h.finalize().into();
+    let mut id = u64::from_le_bytes(digest[..8].try_into().unwrap_or_default());
+    while !seen.insert(id) {
+        digest = Sha256::digest(digest).into();
+        id = u64::from_le_bytes(digest[..8].try_into().unwrap_or_default());
+    }
+    id
+}
+
 impl DocsIndex {
     /// Parses, chunks and analyses files, spread over the available cores.
     pub(super) fn prepare(
@@ -143,18 +160,7 @@ impl DocsIndex {
                     weight: 1.0,
                 },
             ]);
-            // Content-addressed, so an unchanged chunk keeps its id across edits elsewhere.
-            let mut h = Sha256::new();
-            for part in [source_name.as_str(), rel, &headings, &c.text] {
-                h.update(part.as_bytes());
-                h.update([0u8]);
-            }
-            let mut digest: [u8; 32] = h.finalize().into();
-            let mut id = u64::from_le_bytes(digest[..8].try_into().unwrap_or_default());
-            while !seen.insert(id) {
-                digest = Sha256::digest(digest).into();
-                id = u64::from_le_bytes(digest[..8].try_into().unwrap_or_default());
-            }
+            let id = chunk_id([source_name.as_str(), rel, &headings, &c.text], &mut seen);
             let embed = self.embedder.as_ref().map(|e| {
                 if headings.is_empty() {
                     e.passage(&format!("{}\n\n{}", doc.title, c.text))
