@@ -1,6 +1,6 @@
 //! Docs index timings (release build): full index of a corpus, re-index with no
-//! change, query latency through `DocsIndex::search` and through the qdrant-edge
-//! store alone; then the same over the corpus replicated 1x..10x (distinct paths,
+//! change, reopening (the rankings read back from the shard), query latency
+//! through `DocsIndex::search` and of the in-process rankings alone; then the same over the corpus replicated 1x..10x (distinct paths,
 //! perturbed text), each size in its own process so its peak RSS is its own.
 //! `cargo bench --bench docs`.
 //!
@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use platbot::config::{DocSourceSettings, KnowledgeSettings};
-use platbot::knowledge::store::{CandidateQuery, VectorQuery, candidates_edge_blocking};
 use platbot::knowledge::{DocsIndex, IndexOptions};
 
 const QUERIES: &[&str] = &[
@@ -131,28 +130,16 @@ fn main() {
     }
     report("search (DocsIndex::search, top 10 files)", search);
 
-    let edge = rt.block_on(index.edge_store()).expect("edge store");
-    let analyzer = platbot::knowledge::sparse::Analyzer::new();
     let mut raw = Vec::new();
     for _ in 0..50 {
         for q in QUERIES {
-            let terms = index.query_terms_for_bench(q);
             let s = Instant::now();
-            let sparse = analyzer.encode_query(&terms);
-            let hits = candidates_edge_blocking(
-                &edge,
-                CandidateQuery {
-                    rankings: vec![VectorQuery::Sparse(sparse)],
-                    limit: 60,
-                    sources: None,
-                },
-            )
-            .expect("query");
+            let found = rt.block_on(index.rankings_for_bench(q)).expect("rankings");
             raw.push(s.elapsed());
-            assert!(!hits[0].is_empty());
+            assert!(found > 0);
         }
     }
-    report("qdrant-edge sparse candidates alone (60)", raw);
+    report("analysis + BM25 + semantic rankings (60 each)", raw);
     drop(index);
     scaling(&docs);
 }

@@ -397,20 +397,4 @@ impl DocsIndex {
             None => payload.path.clone(),
         }
     }
-
-    /// For the benchmark: queries the edge store directly, without the async runtime.
-    pub async fn edge_store(&self) -> Option<EdgeStore> {
-        match &*self.state.read().await {
-            State::Ready {
-                store: VectorStore::Edge(e),
-                ..
-            } => Some(e.clone()),
-            _ => None,
-        }
-    }
-
-    #[doc(hidden)]
-    pub fn query_terms_for_bench(&self, q: &str) -> Vec<(String, f32)> {
-        self.analyzer.query_terms(q, 1.0)
-    }
 }

@@ -202,6 +202,19 @@ impl DocsIndex {
             .collect()
     }
 
+    /// For the benchmark: `query` analysed and ranked in process (BM25 and the
+    /// semantic model, 60 candidates each), without fusion or fetching; the
+    /// candidates found.
+    #[doc(hidden)]
+    pub async fn rankings_for_bench(&self, query: &str) -> Result<usize, KnowledgeError> {
+        let snap = self.snapshot().await?;
+        let resident = snap.resident.as_deref().ok_or(KnowledgeError::NotIndexed)?;
+        let terms = self.analyzer().query_terms(query, 1.0);
+        let vectors = self.vectors(query, &terms, &snap).await;
+        let lists = resident_lists(resident, &snap, vectors, CANDIDATES, None).await?;
+        Ok(lists.iter().map(|(_, l)| l.len()).sum())
+    }
+
     /// Coverage from the passage's text, for stores that do not return term ids.
     fn coverage(&self, wanted: &HashSet<u32>, p: &super::store::ChunkPayload) -> f32 {
         if wanted.is_empty() {

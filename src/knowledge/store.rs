@@ -755,11 +755,3 @@ fn server_sparse(vectors: Option<qdrant_client::qdrant::VectorsOutput>) -> Optio
         VectorsOptions::Vector(_) => None,
     }
 }
-
-/// Runs candidate queries on an edge store synchronously (the benchmark times the store alone).
-pub fn candidates_edge_blocking(
-    store: &EdgeStore,
-    q: CandidateQuery,
-) -> Result<Vec<Vec<Hit>>, KnowledgeError> {
-    EdgeStore::candidates_blocking(&store.shard, q)
-}
