@@ -222,7 +222,9 @@ impl EdgeStore {
         use qdrant_edge::{
             Distance, EdgeConfigBuilder, EdgeSparseVectorParams, EdgeVectorParams, Modifier,
         };
-        let mut builder = EdgeConfigBuilder::new().sparse_vector(
+        // Payloads in memory: chunks are small, and the ten quoted per question
+        // are read at once rather than from disk.
+        let mut builder = EdgeConfigBuilder::new().on_disk_payload(false).sparse_vector(
             SPARSE,
             EdgeSparseVectorParams::builder()
                 .modifier(Modifier::Idf)
