@@ -199,7 +199,9 @@ pub(super) fn llm_settings(
     {
         return Err(invalid("llm.temperature", "must be between 0 and 2"));
     }
-    let few_shot = raw.few_shot.unwrap_or(3);
+    // Off by default: with Qwen2.5-Coder 1.5B it measured no better on fresh phrasings
+    // (99 vs 97 of 102 without and with 3) and costs prompt tokens on every consulted message.
+    let few_shot = raw.few_shot.unwrap_or(0);
     if few_shot > 8 {
         return Err(invalid(
             "llm.few_shot",

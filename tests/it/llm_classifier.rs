@@ -164,11 +164,11 @@ async fn the_model_is_told_the_classifiers_reading_when_it_is_asked() {
 }
 
 #[tokio::test]
-async fn the_hint_shows_similar_training_requests_with_their_tools_and_few_shot_0_none() {
+async fn with_few_shot_the_hint_shows_similar_training_requests_with_their_tools() {
     let message = "could you bounce cart in staging, the cache looks stale";
     let llm = FakeLlm::start(vec![text("Which one did you mean?")]).await;
-    let bot = bot(&llm, "advise").await;
-    bot.say_one("c6b", "jonah.feld", message).await;
+    let with = common::sandbox_bot(&llm.config("classifier = \"advise\"\nfew_shot = 3")).await;
+    with.say_one("c6b", "jonah.feld", message).await;
     let hint = system_texts(&llm.bodies()[0])
         .into_iter()
         .find(|t| t.starts_with("Classifier:"))
@@ -180,8 +180,9 @@ async fn the_hint_shows_similar_training_requests_with_their_tools_and_few_shot_
     assert!(similar.matches(" -> ").count() <= 3, "{similar}");
 
     let llm = FakeLlm::start(vec![text("Which one did you mean?")]).await;
-    let bot = common::sandbox_bot(&llm.config("classifier = \"advise\"\nfew_shot = 0")).await;
-    bot.say_one("c6c", "jonah.feld", message).await;
+    // Off by default.
+    let plain = bot(&llm, "advise").await;
+    plain.say_one("c6c", "jonah.feld", message).await;
     let hint = system_texts(&llm.bodies()[0])
         .into_iter()
         .find(|t| t.starts_with("Classifier:"))

@@ -44,7 +44,9 @@ async fn a_failed_warm_up_does_not_stop_the_bot_answering() {
     // The warm-up's failure opened nothing: the turn asked the model, which failed too,
     // and the planner without it answered.
     assert!(
-        reply.text.contains("The language model could not help this time"),
+        reply
+            .text
+            .contains("The language model could not help this time"),
         "{}",
         reply.text
     );
