@@ -39,7 +39,7 @@ impl Token {
         Token::Word(w.into())
     }
 
-    fn text(&self) -> &str {
+    pub(super) fn text(&self) -> &str {
         match self {
             Token::Word(w) => w,
             Token::Slot(s) => s.marker(),
