@@ -224,19 +224,32 @@ impl EdgeStore {
         };
         // Payloads in memory: chunks are small, and the ten quoted per question
         // are read at once rather than from disk.
-        let mut builder = EdgeConfigBuilder::new().on_disk_payload(false).sparse_vector(
-            SPARSE,
-            EdgeSparseVectorParams::builder()
-                .modifier(Modifier::Idf)
-                .build(),
-        );
-        for (name, dim) in [(DENSE, dims.dense), (SEMANTIC, dims.semantic)] {
-            if let Some(dim) = dim {
-                builder = builder.vector(
-                    name,
-                    EdgeVectorParams::builder(dim, Distance::Cosine).build(),
-                );
-            }
+        let mut builder = EdgeConfigBuilder::new()
+            .on_disk_payload(false)
+            .sparse_vector(
+                SPARSE,
+                EdgeSparseVectorParams::builder()
+                    .modifier(Modifier::Idf)
+                    .build(),
+            );
+        if let Some(dim) = dims.dense {
+            builder = builder.vector(
+                DENSE,
+                EdgeVectorParams::builder(dim, Distance::Cosine).build(),
+            );
+        }
+        if let Some(dim) = dims.semantic {
+            // Ranked in process (`resident`), never by the shard: no graph to build.
+            let no_graph = qdrant_edge::HnswIndexConfig {
+                m: 0,
+                ..Default::default()
+            };
+            builder = builder.vector(
+                SEMANTIC,
+                EdgeVectorParams::builder(dim, Distance::Cosine)
+                    .hnsw_config(no_graph)
+                    .build(),
+            );
         }
         builder.build()
     }
@@ -333,8 +346,8 @@ impl EdgeStore {
         .await
     }
 
-    /// Builds the optimised segments (an inverted index for the sparse vectors)
-    /// after a large write, so queries do not scan.
+    /// Builds the optimised (immutable) segments after a large write, so that
+    /// opening the shard maps them rather than rebuilding a mutable index.
     pub async fn optimize(&self) -> Result<(), KnowledgeError> {
         let shard = Arc::clone(&self.shard);
         blocking(move || shard.optimize().map(|_| ()).map_err(store_err)).await

@@ -335,6 +335,11 @@ impl DocsIndex {
             *self.state.write().await = State::Broken(format!("the last indexing run failed: {e}"));
             return Err(e);
         }
+        // Immutable segments after a full build: a restart maps them instead of
+        // rebuilding a mutable index point by point.
+        if full && let VectorStore::Edge(edge) = &store {
+            edge.optimize().await?;
+        }
         store.commit().await?;
         Ok(store)
     }
