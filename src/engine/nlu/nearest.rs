@@ -118,21 +118,7 @@ fn display(u: &Utterance) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::nlu::features::Slot;
-
-    fn utt(words: &str) -> Utterance {
-        Utterance {
-            tokens: words
-                .split_whitespace()
-                .map(|w| match w {
-                    "<service>" => Token::Slot(Slot::Service),
-                    "<env>" => Token::Slot(Slot::Environment),
-                    w => Token::word(w),
-                })
-                .collect(),
-            question: false,
-        }
-    }
+    use crate::engine::nlu::features::utt;
 
     fn examples() -> Vec<Example> {
         [
