@@ -222,16 +222,12 @@ impl EdgeStore {
         use qdrant_edge::{
             Distance, EdgeConfigBuilder, EdgeSparseVectorParams, EdgeVectorParams, Modifier,
         };
-        // Payloads in memory: chunks are small, and the ten quoted per question
-        // are read at once rather than from disk.
-        let mut builder = EdgeConfigBuilder::new()
-            .on_disk_payload(false)
-            .sparse_vector(
-                SPARSE,
-                EdgeSparseVectorParams::builder()
-                    .modifier(Modifier::Idf)
-                    .build(),
-            );
+        let mut builder = EdgeConfigBuilder::new().sparse_vector(
+            SPARSE,
+            EdgeSparseVectorParams::builder()
+                .modifier(Modifier::Idf)
+                .build(),
+        );
         if let Some(dim) = dims.dense {
             builder = builder.vector(
                 DENSE,
