@@ -617,6 +617,7 @@ async fn eval_intents_llm(
             Intent::NotPlatform {
                 reply: format!("error: {e}"),
             }
+            .into()
         });
         let verdict = if platbot::eval::intents::passes(&case.expect, &intent) {
             "ok".to_owned()
@@ -638,9 +639,12 @@ async fn eval_intents_llm(
     }
     let mut predicted = predictions.into_iter();
     let report = platbot::eval::intents::score(&cases, |_| {
-        predicted.next().unwrap_or(Intent::NotPlatform {
-            reply: String::new(),
-        })
+        predicted.next().unwrap_or(
+            Intent::NotPlatform {
+                reply: String::new(),
+            }
+            .into(),
+        )
     });
     let all = Percentiles::of(latencies);
     let model = Percentiles::of(consulted);

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ConversationKey, Environment, ServiceName, TeamName, UserId};
+use super::{ConversationKey, Environment, ServiceName, TeamName, ToolName, UserId};
 
 /// One object a mutation will touch.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -141,7 +141,7 @@ impl ProposalState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Proposal {
     pub id: ProposalId,
-    pub action: String,
+    pub action: ToolName,
     /// The typed arguments, serialised back from their Rust types (so they are canonical).
     pub args: Value,
     pub plan: ChangePlan,
@@ -162,7 +162,7 @@ impl Proposal {
     pub fn view(&self) -> ProposalView {
         ProposalView {
             id: self.id.to_string(),
-            action: self.action.clone(),
+            action: self.action,
             args: self.args.clone(),
             state: self.state,
             plan: self.plan.clone(),
@@ -179,7 +179,7 @@ impl Proposal {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProposalView {
     pub id: String,
-    pub action: String,
+    pub action: ToolName,
     pub args: Value,
     pub state: ProposalState,
     pub plan: ChangePlan,

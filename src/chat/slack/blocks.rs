@@ -415,7 +415,7 @@ mod tests {
     fn view(state: ProposalState, changes: usize) -> ProposalView {
         ProposalView {
             id: "3f2a9c1e-0000-4000-8000-000000000000".into(),
-            action: "create_namespace".into(),
+            action: crate::domain::ToolName::CreateNamespace,
             args: serde_json::json!({"team": "payments", "environment": "dev"}),
             state,
             plan: ChangePlan {
