@@ -265,44 +265,7 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve { run, listen } => {
             let app = start(cli.config.as_ref(), &run).await?;
-            let addr = listen.unwrap_or(app.config.http.listen);
-            app.config.http.check_exposure(addr)?;
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr}"))?;
-            let slack = start_slack(&app, listener.local_addr()?).await?;
-            let discord = start_discord(&app).await?;
-            let mut state =
-                platbot::server::ServerState::new(Arc::clone(&app.engine), &app.config.http);
-            // Socket Mode: not ready until Slack can deliver to this replica.
-            if let Some(c) = slack.as_ref().and_then(|s| s.connection()) {
-                state = state.with_connection(c);
-            }
-            // Metrics first: "serving on" is the last line a supervisor or test waits for.
-            serve_metrics(&app, &state).await?;
-            let shutdown = shutdown_signal()?;
-            eprintln!("platbot serving on http://{}", listener.local_addr()?);
-            // Retention for a long-running server: once an hour (startup already pruned).
-            let (store, retention) = (app.engine.store().clone(), app.config.retention);
-            tokio::spawn(async move {
-                let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
-                hourly.tick().await;
-                loop {
-                    hourly.tick().await;
-                    if let Err(e) = store.prune(&retention, jiff::Timestamp::now()).await {
-                        tracing::warn!(error = %e, "retention: could not delete old records");
-                    }
-                }
-            });
-            let routes = slack.as_ref().and_then(|s| s.routes.clone());
-            platbot::server::serve_with(listener, state, routes, shutdown).await?;
-            if let Some(slack) = &slack {
-                slack.shutdown().await;
-            }
-            if let Some(discord) = &discord {
-                discord.shutdown().await;
-            }
-            app.engine.store().close().await;
+            serve(&app, listen).await?;
         }
         Command::Chat { run, user } => {
             let app = start(cli.config.as_ref(), &run).await?;
@@ -368,7 +331,6 @@ async fn run(cli: Cli) -> Result<()> {
             json,
         } => {
             let config = load_config(cli.config.as_ref(), data_dir.as_ref())?;
-            let store = platbot::store::Store::connect(&config.store, &config.data_dir).await?;
             let filter = platbot::store::AuditFilter {
                 user,
                 action,
@@ -376,26 +338,7 @@ async fn run(cli: Cli) -> Result<()> {
                 until: until.as_deref().map(parse_time).transpose()?,
                 limit: Some(limit),
             };
-            let entries = store.audit(&filter).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&entries)?);
-            } else if entries.is_empty() {
-                println!("No audit entries match.");
-            } else {
-                for e in entries {
-                    println!(
-                        "{} {:<14} {:<8} {:<20} {:<10} {} {}{}",
-                        e.at.strftime("%Y-%m-%d %H:%M:%S"),
-                        e.user,
-                        e.event,
-                        e.action,
-                        e.outcome,
-                        e.args,
-                        e.duration_ms.map_or(String::new(), |d| format!("{d}ms ")),
-                        e.detail.unwrap_or_default()
-                    );
-                }
-            }
+            print_audit(&config, &filter, json).await?;
         }
         Command::Index {
             data_dir,
@@ -405,27 +348,106 @@ async fn run(cli: Cli) -> Result<()> {
             let config = load_config(cli.config.as_ref(), data_dir.as_ref())?;
             index_docs(&config, rebuild, json).await?;
         }
-        Command::CheckConfig => {
-            let config = load_config(cli.config.as_ref(), None)?;
-            startup::catalog(&config, true).context("catalog")?;
-            startup::oncall(&config, true).context("on-call")?;
-            startup::alias_table(&config).context("tools")?;
-            platbot::actions::golden_path::GoldenPaths::load(&config.tools_dir)
-                .context("golden-path templates")?;
-            if let Some(llm) = &config.llm {
-                platbot::engine::prompt::Prompts::load(&llm.prompts_dir).context("prompts")?;
-            }
-            print!("{}", config.summary());
-            for w in &config.warnings {
-                println!("warning: {w}");
-            }
-            println!("OK");
-        }
+        Command::CheckConfig => check_config(&load_config(cli.config.as_ref(), None)?)?,
         Command::Rbac { sandbox } => {
             let config = load_config(cli.config.as_ref(), None)?;
             print!("{}", rbac_manifests(&config, sandbox).await?);
         }
     }
+    Ok(())
+}
+
+/// `platbot serve`: the HTTP API and the configured chat surfaces until a shutdown signal.
+async fn serve(app: &App, listen: Option<SocketAddr>) -> Result<()> {
+    let addr = listen.unwrap_or(app.config.http.listen);
+    app.config.http.check_exposure(addr)?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let slack = start_slack(app, listener.local_addr()?).await?;
+    let discord = start_discord(app).await?;
+    let mut state = platbot::server::ServerState::new(Arc::clone(&app.engine), &app.config.http);
+    // Socket Mode: not ready until Slack can deliver to this replica.
+    if let Some(c) = slack.as_ref().and_then(|s| s.connection()) {
+        state = state.with_connection(c);
+    }
+    // Metrics first: "serving on" is the last line a supervisor or test waits for.
+    serve_metrics(app, &state).await?;
+    let shutdown = shutdown_signal()?;
+    eprintln!("platbot serving on http://{}", listener.local_addr()?);
+    spawn_retention(app);
+    let routes = slack.as_ref().and_then(|s| s.routes.clone());
+    platbot::server::serve_with(listener, state, routes, shutdown).await?;
+    if let Some(slack) = &slack {
+        slack.shutdown().await;
+    }
+    if let Some(discord) = &discord {
+        discord.shutdown().await;
+    }
+    app.engine.store().close().await;
+    Ok(())
+}
+
+/// Retention for a long-running server: once an hour (startup already pruned).
+fn spawn_retention(app: &App) {
+    let (store, retention) = (app.engine.store().clone(), app.config.retention);
+    tokio::spawn(async move {
+        let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
+        hourly.tick().await;
+        loop {
+            hourly.tick().await;
+            if let Err(e) = store.prune(&retention, jiff::Timestamp::now()).await {
+                tracing::warn!(error = %e, "retention: could not delete old records");
+            }
+        }
+    });
+}
+
+/// `platbot audit`: the matching entries as JSON or one line each.
+async fn print_audit(
+    config: &Config,
+    filter: &platbot::store::AuditFilter,
+    json: bool,
+) -> Result<()> {
+    let store = platbot::store::Store::connect(&config.store, &config.data_dir).await?;
+    let entries = store.audit(filter).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+    } else if entries.is_empty() {
+        println!("No audit entries match.");
+    } else {
+        for e in entries {
+            println!(
+                "{} {:<14} {:<8} {:<20} {:<10} {} {}{}",
+                e.at.strftime("%Y-%m-%d %H:%M:%S"),
+                e.user,
+                e.event,
+                e.action,
+                e.outcome,
+                e.args,
+                e.duration_ms.map_or(String::new(), |d| format!("{d}ms ")),
+                e.detail.unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `platbot check-config`: everything the configuration names loads.
+fn check_config(config: &Config) -> Result<()> {
+    startup::catalog(config, true).context("catalog")?;
+    startup::oncall(config, true).context("on-call")?;
+    startup::alias_table(config).context("tools")?;
+    platbot::actions::golden_path::GoldenPaths::load(&config.tools_dir)
+        .context("golden-path templates")?;
+    if let Some(llm) = &config.llm {
+        platbot::engine::prompt::Prompts::load(&llm.prompts_dir).context("prompts")?;
+    }
+    print!("{}", config.summary());
+    for w in &config.warnings {
+        println!("warning: {w}");
+    }
+    println!("OK");
     Ok(())
 }
 
