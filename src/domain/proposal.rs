@@ -199,3 +199,40 @@ pub enum ChangeSubject {
     /// A service's workload; its owner comes from the catalog.
     Service(ServiceName),
 }
+
+#[cfg(test)]
+impl ProposalView {
+    /// A namespace proposal with `changes` planned ConfigMaps of long details, for the
+    /// surfaces' card tests (Slack's and Discord's limits).
+    pub(crate) fn sample(state: ProposalState, changes: usize) -> Self {
+        ProposalView {
+            id: "3f2a9c1e-0000-4000-8000-000000000000".into(),
+            action: ToolName::CreateNamespace,
+            args: serde_json::json!({"team": "payments", "environment": "dev"}),
+            state,
+            plan: ChangePlan {
+                summary: "Create namespace `payments-dev`".into(),
+                changes: (0..changes)
+                    .map(|i| PlannedChange {
+                        operation: "create".into(),
+                        kind: "ConfigMap".into(),
+                        name: format!("cm-{i}"),
+                        namespace: Some("payments-dev".into()),
+                        detail: Some("d".repeat(400)),
+                        validation: "server-side dry run: ok".into(),
+                    })
+                    .collect(),
+                dry_run: DryRun {
+                    passed: true,
+                    message: "accepted".into(),
+                },
+                precondition: None,
+            },
+            requester: "priya.nair".into(),
+            approvals: vec![],
+            created_at: Timestamp::now(),
+            expires_at: Timestamp::now(),
+            outcome: None,
+        }
+    }
+}
