@@ -222,7 +222,10 @@ impl Builder {
 
     fn crash_loop_story(&mut self, at: &Scene<'_>) {
         self.back_off(at, (142, 34, 0));
-        let pulled = format!("Container image \"{}\" already present on machine", at.image);
+        let pulled = format!(
+            "Container image \"{}\" already present on machine",
+            at.image
+        );
         self.kubelet_event(at, "Normal", "Pulled", &pulled, (8, 35, 3));
         self.log(at.ns, at.pod, at.container, true, crash_log(self.now));
         self.log(at.ns, at.pod, at.container, false, String::new());
@@ -231,11 +234,38 @@ impl Builder {
     fn image_pull_story(&mut self, at: &Scene<'_>) {
         let image = &at.image;
         let steps = [
-            ("Normal", "Pulling", format!("Pulling image \"{image}\""), (9, 24, 1)),
-            ("Warning", "Failed", format!("Failed to pull image \"{image}\": Error response from daemon: manifest for {image} not found: manifest unknown: manifest unknown"), (9, 24, 1)),
-            ("Warning", "Failed", "Error: ErrImagePull".to_owned(), (9, 24, 1)),
-            ("Normal", "BackOff", format!("Back-off pulling image \"{image}\""), (97, 24, 0)),
-            ("Warning", "Failed", "Error: ImagePullBackOff".to_owned(), (97, 24, 0)),
+            (
+                "Normal",
+                "Pulling",
+                format!("Pulling image \"{image}\""),
+                (9, 24, 1),
+            ),
+            (
+                "Warning",
+                "Failed",
+                format!(
+                    "Failed to pull image \"{image}\": Error response from daemon: manifest for {image} not found: manifest unknown: manifest unknown"
+                ),
+                (9, 24, 1),
+            ),
+            (
+                "Warning",
+                "Failed",
+                "Error: ErrImagePull".to_owned(),
+                (9, 24, 1),
+            ),
+            (
+                "Normal",
+                "BackOff",
+                format!("Back-off pulling image \"{image}\""),
+                (97, 24, 0),
+            ),
+            (
+                "Warning",
+                "Failed",
+                "Error: ImagePullBackOff".to_owned(),
+                (97, 24, 0),
+            ),
         ];
         for (kind, reason, message, times) in steps {
             self.kubelet_event(at, kind, reason, &message, times);
@@ -264,7 +294,10 @@ impl Builder {
 
     fn oom_story(&mut self, at: &Scene<'_>, restarts: i64) {
         self.back_off(at, (restarts / 2, 150, 4));
-        let pulled = format!("Container image \"{}\" already present on machine", at.image);
+        let pulled = format!(
+            "Container image \"{}\" already present on machine",
+            at.image
+        );
         self.kubelet_event(at, "Normal", "Pulled", &pulled, (restarts, 180, 4));
         let started = format!("Started container {}", at.container);
         self.kubelet_event(at, "Normal", "Started", &started, (restarts + 1, 180, 4));

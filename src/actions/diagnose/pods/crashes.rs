@@ -2,6 +2,7 @@
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ContainerStateTerminated;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::*;
 
@@ -17,14 +18,20 @@ pub(super) fn crash_loop(s: &Snapshot, g: &Group<'_>) -> Finding {
     } else {
         Severity::Warning
     };
-    let mut f = base(s, g, "pod.crash_loop", severity, crash_headline(g, total, last, restarts))
-        .with(Evidence::fact(format!(
-            "state: waiting CrashLoopBackOff (restartCount {restarts}){}",
-            status
-                .and_then(waiting_message)
-                .map(|m| format!(": {m}"))
-                .unwrap_or_default()
-        )));
+    let mut f = base(
+        s,
+        g,
+        "pod.crash_loop",
+        severity,
+        crash_headline(g, total, last, restarts),
+    )
+    .with(Evidence::fact(format!(
+        "state: waiting CrashLoopBackOff (restartCount {restarts}){}",
+        status
+            .and_then(waiting_message)
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default()
+    )));
     if let Some(t) = last {
         f = f.with(Evidence::fact(termination_fact(s, t)));
     }
@@ -288,26 +295,14 @@ pub fn suggest_memory(limit_bytes: u64, ran: Option<jiff::SignedDuration>) -> (u
 pub(super) fn oom_killed(s: &Snapshot, g: &Group<'_>) -> Finding {
     let total = s.workload_pods().len();
     let rep = g.representative();
-    let pod = name_of(&rep.metadata);
-    let status = status_of(rep, &g.container, g.init);
-    let last = status.and_then(last_terminated);
-    let spec_container = container(rep.spec.as_ref(), &g.container);
-    let resources = spec_container.and_then(|c| c.resources.as_ref());
-    let limit = resources
-        .and_then(|r| r.limits.as_ref())
-        .and_then(|l| l.get("memory"))
-        .and_then(|q| quantity::bytes(&q.0));
-    let request = resources
-        .and_then(|r| r.requests.as_ref())
-        .and_then(|l| l.get("memory"))
-        .and_then(|q| quantity::bytes(&q.0));
-    let crashlooping = g.pods.iter().any(|p| {
-        status_of(p, &g.container, g.init).and_then(waiting_reason) == Some("CrashLoopBackOff")
-    });
-    let none_ready = g
-        .pods
-        .iter()
-        .all(|p| status_of(p, &g.container, g.init).is_some_and(|c| !c.ready));
+    let last = status_of(rep, &g.container, g.init).and_then(last_terminated);
+    let resources = container(rep.spec.as_ref(), &g.container).and_then(|c| c.resources.as_ref());
+    let memory = |of: Option<&BTreeMap<String, Quantity>>| {
+        of.and_then(|l| l.get("memory"))
+            .and_then(|q| quantity::bytes(&q.0))
+    };
+    let limit = memory(resources.and_then(|r| r.limits.as_ref()));
+    let request = memory(resources.and_then(|r| r.requests.as_ref()));
     let total_restarts: i32 = g
         .pods
         .iter()
@@ -323,15 +318,13 @@ pub(super) fn oom_killed(s: &Snapshot, g: &Group<'_>) -> Finding {
         container_label(g),
         scope(g, total)
     );
-    let severity = if crashlooping || (none_ready && g.pods.len() >= total) {
-        Severity::Critical
-    } else if long_ago(s, last) && !none_ready {
-        // One old kill on a container that has run fine since is history, not a fault.
-        Severity::Info
-    } else {
-        Severity::Warning
-    };
-    let mut f = base(s, g, "pod.oom_killed", severity, problem);
+    let mut f = base(
+        s,
+        g,
+        "pod.oom_killed",
+        oom_severity(s, g, last, total),
+        problem,
+    );
     if let Some(t) = last {
         f = f.with(Evidence::fact(termination_fact(s, t)));
     }
@@ -353,57 +346,89 @@ pub(super) fn oom_killed(s: &Snapshot, g: &Group<'_>) -> Finding {
         per_pod.join(", ")
     )));
     f = f.with_all(pod_events(s, rep, 2));
-    if let Some((e, _)) = log_evidence(s, pod, &g.container, true) {
+    if let Some((e, _)) = log_evidence(s, name_of(&rep.metadata), &g.container, true) {
         f = f.with(e);
     }
-    let ran = last.and_then(ran_for);
     f = f.doc("troubleshooting-pods.md#oomkilled");
     match limit {
-        Some(limit) => {
-            let (mib, mut reasoning) = suggest_memory(limit, ran);
-            if let Some(r) = request {
-                reasoning.push_str(&format!(
-                    " The request stays {}, so scheduling does not change.",
-                    quantity::human_bytes(r)
-                ));
-            }
-            reasoning.push_str(" If usage keeps growing (a leak), a higher limit only buys time: watch it after the change.");
-            let ran_text = ran
-                .map(|d| format!(" after running {}", span(d)))
-                .unwrap_or_default();
-            f = f
-                .cause(format!(
-                    "The container used more memory than {limit_text} and the kernel killed it{ran_text} (exit 137, OOMKilled).{}",
-                    match ran {
-                        Some(d) if d.as_secs() < 60 => {
-                            " It dies right at start: the limit is below what it needs to boot."
-                        }
-                        Some(_) => {
-                            " It grows into the limit while working (a load spike, a growing queue or cache, or a leak)."
-                        }
-                        None => "",
-                    }
-                ))
-                .fix(format!(
-                    "Raise the memory limit of container `{}` to {} (the reasoning is below), then check whether usage settles below it.",
-                    g.container,
-                    quantity::mib_quantity(mib)
-                ))
-                .remedy(Some(Remediation::memory_limit(
-                    &s.service,
-                    &s.environment,
-                    &g.container,
-                    mib,
-                    reasoning,
-                )));
-        }
-        None => {
-            f = f
-                .cause("The container has no memory limit; it was killed when the node ran out of memory.")
-                .fix("Set a memory request and limit sized to its real usage so the scheduler reserves room for it.");
-        }
+        Some(limit) => raise_limit(s, g, f, (limit, request), last.and_then(ran_for), &limit_text),
+        None => f
+            .cause("The container has no memory limit; it was killed when the node ran out of memory.")
+            .fix("Set a memory request and limit sized to its real usage so the scheduler reserves room for it."),
     }
-    f
+}
+
+/// Critical while it crash-loops or nothing is ready; one old kill of a container that
+/// has run fine since is history, not a fault.
+fn oom_severity(
+    s: &Snapshot,
+    g: &Group<'_>,
+    last: Option<&ContainerStateTerminated>,
+    total: usize,
+) -> Severity {
+    let crashlooping = g.pods.iter().any(|p| {
+        status_of(p, &g.container, g.init).and_then(waiting_reason) == Some("CrashLoopBackOff")
+    });
+    let none_ready = g
+        .pods
+        .iter()
+        .all(|p| status_of(p, &g.container, g.init).is_some_and(|c| !c.ready));
+    if crashlooping || (none_ready && g.pods.len() >= total) {
+        Severity::Critical
+    } else if long_ago(s, last) && !none_ready {
+        Severity::Info
+    } else {
+        Severity::Warning
+    }
+}
+
+/// The cause of a kill at a limit, and a raised limit as the remedy (limit and request
+/// in bytes).
+fn raise_limit(
+    s: &Snapshot,
+    g: &Group<'_>,
+    f: Finding,
+    (limit, request): (u64, Option<u64>),
+    ran: Option<jiff::SignedDuration>,
+    limit_text: &str,
+) -> Finding {
+    let (mib, mut reasoning) = suggest_memory(limit, ran);
+    if let Some(r) = request {
+        reasoning.push_str(&format!(
+            " The request stays {}, so scheduling does not change.",
+            quantity::human_bytes(r)
+        ));
+    }
+    reasoning.push_str(
+        " If usage keeps growing (a leak), a higher limit only buys time: watch it after the change.",
+    );
+    let ran_text = ran
+        .map(|d| format!(" after running {}", span(d)))
+        .unwrap_or_default();
+    f.cause(format!(
+        "The container used more memory than {limit_text} and the kernel killed it{ran_text} (exit 137, OOMKilled).{}",
+        match ran {
+            Some(d) if d.as_secs() < 60 => {
+                " It dies right at start: the limit is below what it needs to boot."
+            }
+            Some(_) => {
+                " It grows into the limit while working (a load spike, a growing queue or cache, or a leak)."
+            }
+            None => "",
+        }
+    ))
+    .fix(format!(
+        "Raise the memory limit of container `{}` to {} (the reasoning is below), then check whether usage settles below it.",
+        g.container,
+        quantity::mib_quantity(mib)
+    ))
+    .remedy(Some(Remediation::memory_limit(
+        &s.service,
+        &s.environment,
+        &g.container,
+        mib,
+        reasoning,
+    )))
 }
 
 pub(super) fn restarting(s: &Snapshot, g: &Group<'_>) -> Finding {
