@@ -300,6 +300,14 @@ pub async fn build(config: Config, opts: &StartOptions) -> Result<App, StartupEr
         )?)),
         None => None,
     };
+    if let Some(agent) = llm
+        .as_ref()
+        .filter(|_| config.llm.as_ref().is_some_and(|l| l.warm_up))
+    {
+        // In the background: startup does not wait on the model, and a down endpoint only logs.
+        let agent = Arc::clone(agent);
+        tokio::spawn(async move { agent.warm_up().await });
+    }
     let planner = AliasPlanner::new(all_tools(), aliases, Arc::clone(&catalog));
     let mut engine = Engine::new(EngineParts {
         planner: Arc::new(planner),

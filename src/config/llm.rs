@@ -23,6 +23,8 @@ pub(super) struct RawLlm {
     breaker_cooldown_secs: Option<f64>,
     classifier: Option<ClassifierRole>,
     answers: Option<Answers>,
+    warm_up: Option<bool>,
+    few_shot: Option<usize>,
 }
 
 /// What the intent classifier (the planner without an LLM) does for the LLM planner.
@@ -82,6 +84,12 @@ pub struct LlmSettings {
     pub classifier: ClassifierRole,
     /// Who words the answer to a read.
     pub answers: Answers,
+    /// Send the system prompt and tools once at start, so that a server with a prompt cache
+    /// (llama.cpp, vLLM) has the fixed prefix ready before the first user waits on it.
+    pub warm_up: bool,
+    /// Training examples most like the message shown with the classifier's hint (one per
+    /// tool, at most this many; 0: none) when the model is consulted.
+    pub few_shot: usize,
 }
 
 // By hand so that the key never reaches a log line.
@@ -101,6 +109,8 @@ impl std::fmt::Debug for LlmSettings {
             .field("breaker_cooldown", &self.breaker_cooldown)
             .field("classifier", &self.classifier)
             .field("answers", &self.answers)
+            .field("warm_up", &self.warm_up)
+            .field("few_shot", &self.few_shot)
             .finish()
     }
 }
@@ -189,6 +199,15 @@ pub(super) fn llm_settings(
     {
         return Err(invalid("llm.temperature", "must be between 0 and 2"));
     }
+    // Off by default: with Qwen2.5-Coder 1.5B it measured no better on fresh phrasings
+    // (99 vs 97 of 102 without and with 3) and costs prompt tokens on every consulted message.
+    let few_shot = raw.few_shot.unwrap_or(0);
+    if few_shot > 8 {
+        return Err(invalid(
+            "llm.few_shot",
+            "must be at most 8 (each example costs prompt tokens on every consulted message)",
+        ));
+    }
     let breaker_failures = raw.breaker_failures.unwrap_or(3);
     if breaker_failures == 0 {
         return Err(invalid("llm.breaker_failures", "must be at least 1"));
@@ -207,6 +226,8 @@ pub(super) fn llm_settings(
         breaker_cooldown,
         classifier: raw.classifier.unwrap_or_default(),
         answers: raw.answers.unwrap_or_default(),
+        warm_up: raw.warm_up.unwrap_or(true),
+        few_shot,
     })
 }
 

@@ -209,6 +209,7 @@ impl AliasPlanner {
             catalog,
             understanding: understand::Understanding {
                 model: Arc::new(untrained),
+                nearest: Arc::default(),
                 trained_in: std::time::Duration::ZERO,
                 examples: 0,
             },

@@ -147,6 +147,7 @@ pub struct LlmAgent {
     max_steps: usize,
     classifier: ClassifierRole,
     answers: Answers,
+    few_shot: usize,
     metrics: Arc<LlmMetrics>,
 }
 
@@ -185,6 +186,7 @@ impl LlmAgent {
             max_steps: settings.max_steps,
             classifier: settings.classifier,
             answers: settings.answers,
+            few_shot: settings.few_shot,
             metrics,
         })
     }
@@ -204,6 +206,35 @@ impl LlmAgent {
     /// The system prompt as rendered at start.
     pub fn system_prompt(&self) -> &str {
         &self.system
+    }
+
+    /// Sends the fixed prefix of every tool-choosing request (system prompt and tools) once,
+    /// asking for a single token, so that a server with a prompt cache has it ready: on a
+    /// small CPU model the first message otherwise waits for the whole prefix (tens of seconds).
+    pub async fn warm_up(&self) -> RequestUsage {
+        let messages = vec![
+            wire::system_message(self.system.clone()),
+            wire::user_message("hello".to_owned()),
+        ];
+        let req = ChatRequest {
+            estimated_tokens: messages.iter().map(budget::message_tokens).sum::<usize>()
+                + self.tools.tokens(),
+            messages,
+            tools: Some(self.tools.definitions()),
+            max_tokens: 1,
+        };
+        let (result, usage) = self.client.complete(req).await;
+        match result {
+            Ok(_) => tracing::info!(
+                ms = usage.duration_ms,
+                prompt_tokens = usage.prompt_tokens,
+                "LLM prompt prefix warmed up"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "LLM warm-up request failed; the first message pays for the prompt prefix")
+            }
+        }
+        usage
     }
 
     /// Plans and answers one message, running reads through `host`.
@@ -232,7 +263,12 @@ impl LlmAgent {
     /// The classifier's opinion of the message under the configured role.
     fn opinion(&self, input: &TurnInput<'_>) -> Opinion {
         let reading = self.reader.reading(input.text, input.ctx);
-        opinion::opinion(reading, self.classifier, &self.tools)
+        match opinion::opinion(reading, self.classifier, &self.tools) {
+            Opinion::Consult(c) if self.few_shot > 0 => Opinion::Consult(
+                c.with_examples(self.reader.similar_examples(input.text, self.few_shot)),
+            ),
+            settled => settled,
+        }
     }
 
     fn is_read(&self, tool: ToolName) -> bool {

@@ -165,6 +165,33 @@ async fn the_model_is_told_the_classifiers_reading_when_it_is_asked() {
 }
 
 #[tokio::test]
+async fn with_few_shot_the_hint_shows_similar_training_requests_with_their_tools() {
+    let message = "could you bounce cart in staging, the cache looks stale";
+    let llm = FakeLlm::start(vec![text("Which one did you mean?")]).await;
+    let with = common::sandbox_bot(&llm.config("classifier = \"advise\"\nfew_shot = 3")).await;
+    with.say_one("c6b", "jonah.feld", message).await;
+    let hint = system_texts(&llm.bodies()[0])
+        .into_iter()
+        .find(|t| t.starts_with("Classifier:"))
+        .expect("a hint");
+    let similar = hint.split_once(" Similar: ").expect("examples").1;
+    // Masked like the message, each with its tool, the restart one among them.
+    assert!(similar.contains("<service>"), "{similar}");
+    assert!(similar.contains("-> restart_deployment"), "{similar}");
+    assert!(similar.matches(" -> ").count() <= 3, "{similar}");
+
+    let llm = FakeLlm::start(vec![text("Which one did you mean?")]).await;
+    // Off by default.
+    let plain = bot(&llm, "advise").await;
+    plain.say_one("c6c", "jonah.feld", message).await;
+    let hint = system_texts(&llm.bodies()[0])
+        .into_iter()
+        .find(|t| t.starts_with("Classifier:"))
+        .expect("a hint");
+    assert!(!hint.contains("Similar:"), "{hint}");
+}
+
+#[tokio::test]
 async fn a_value_the_user_did_not_give_becomes_a_question_not_a_proposal() {
     let llm = FakeLlm::start(vec![
         // No replica count in the message: the model makes one up.

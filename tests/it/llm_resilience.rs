@@ -72,7 +72,7 @@ async fn an_unreachable_endpoint_falls_back_and_a_proposal_still_needs_confirmat
     };
     // The classifier off: the model is asked about every message.
     let toml = format!(
-        "[llm]\nbase_url = \"http://127.0.0.1:{port}/v1\"\nmodel = \"m\"\ntimeout_secs = 5\nclassifier = \"off\"\n"
+        "[llm]\nbase_url = \"http://127.0.0.1:{port}/v1\"\nmodel = \"m\"\ntimeout_secs = 5\nclassifier = \"off\"\nwarm_up = false\n"
     );
     let bot = sandbox_bot(&toml).await;
     let before = bot.double().mutation_count();

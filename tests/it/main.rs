@@ -35,6 +35,7 @@ mod llm_classifier;
 mod llm_injection;
 mod llm_planner;
 mod llm_resilience;
+mod llm_warm_up;
 mod metrics;
 mod oncall_opsgenie;
 mod oncall_pagerduty;

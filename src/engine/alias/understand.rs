@@ -6,9 +6,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::domain::canonical_environment;
+use crate::domain::{ToolName, canonical_environment};
 use crate::engine::nlu::{
-    Classifier, Corpus, Example, NONE_LABEL, Part, Phrasing, Prediction, Slot, Token, Utterance,
+    Classifier, Corpus, Example, NONE_LABEL, Nearest, Part, Phrasing, Prediction, Slot, Token,
+    Utterance,
 };
 
 use super::mentions::{Kind, Mention};
@@ -19,6 +20,8 @@ use super::{AliasPlanner, Features, ToolInfo};
 /// The trained classifier with its labels: the planner's tools, then [`NONE_LABEL`].
 pub(crate) struct Understanding {
     pub model: Arc<Classifier>,
+    /// The examples by nearness to a message, for the LLM planner's few-shot hint.
+    pub nearest: Arc<Nearest>,
     /// How long training took (zero when the process had already trained on the same set).
     pub trained_in: Duration,
     pub examples: usize,
@@ -96,6 +99,21 @@ impl AliasPlanner {
         } else {
             as_service
         }
+    }
+
+    /// Up to `k` training examples nearest to `text`, one per label, best first: the
+    /// masked words and their tool (`None`: not a platform request).
+    pub fn similar_examples(&self, text: &str, k: usize) -> Vec<(String, Option<ToolName>)> {
+        let f = self.read(text);
+        self.understanding
+            .nearest
+            .find(&self.utterance(&f, Slot::Service), k)
+            .into_iter()
+            .map(|n| {
+                let tool = self.label_tool(n.label).map(|t| self.tools[t].spec.name);
+                (n.text, tool)
+            })
+            .collect()
     }
 
     /// The tool of a label index; `None` for [`NONE_LABEL`].
@@ -212,9 +230,10 @@ impl AliasPlanner {
 /// Trains the classifier for `set`, timing it.
 pub(crate) fn understand(set: &TrainingSet) -> Understanding {
     let started = Instant::now();
-    let (model, fresh) = crate::engine::nlu::trained(&set.labels, &set.examples);
+    let (done, fresh) = crate::engine::nlu::trained(&set.labels, &set.examples);
     Understanding {
-        model,
+        model: done.model,
+        nearest: done.nearest,
         trained_in: if fresh {
             started.elapsed()
         } else {

@@ -44,6 +44,8 @@ pub(super) enum Opinion {
 #[derive(Debug, Clone, Default)]
 pub(super) struct Consult {
     reading: Option<Reading>,
+    /// Training examples like the message, with their tools (`None`: no tool).
+    examples: Vec<(String, Option<ToolName>)>,
 }
 
 /// The classifier's opinion of `reading` under `role`.
@@ -60,6 +62,7 @@ pub(super) fn opinion(reading: Reading, role: ClassifierRole, tools: &ToolBox) -
     }
     Opinion::Consult(Consult {
         reading: Some(reading),
+        examples: Vec::new(),
     })
 }
 
@@ -104,8 +107,28 @@ impl Consult {
         (!named.is_empty()).then(|| {
             // How to use it is in the system prompt (the cached prefix): new tokens here
             // cost a small model on a CPU about 40 ms each.
-            format!("Classifier: {}.", named.join(", "))
+            let mut hint = format!("Classifier: {}.", named.join(", "));
+            if !self.examples.is_empty() {
+                let shown: Vec<String> = self
+                    .examples
+                    .iter()
+                    .map(|(text, tool)| {
+                        let tool = tool.map_or("no tool", |t| t.as_str());
+                        format!("\"{text}\" -> {tool}")
+                    })
+                    .collect();
+                hint.push_str(&format!(" Similar: {}.", shown.join("; ")));
+            }
+            hint
         })
+    }
+
+    /// Shows the model `examples` like the message with the hint (few-shot).
+    pub(super) fn with_examples(mut self, examples: Vec<(String, Option<ToolName>)>) -> Self {
+        if self.reading.is_some() {
+            self.examples = examples;
+        }
+        self
     }
 
     /// Whether the classifier's likeliest reading of the message is `tool`.
@@ -287,11 +310,27 @@ mod tests {
                     (Some("pod_logs"), 0.05),
                 ],
             )),
+            examples: Vec::new(),
         };
         let hint = consult.hint().unwrap();
         assert!(hint.contains("diagnose (0.60)"), "{hint}");
         assert!(hint.contains("not a platform request (0.20)"), "{hint}");
         assert!(!hint.contains("pod_logs"), "{hint}");
+        assert!(!hint.contains("Similar"), "{hint}");
+        let shown = consult.clone().with_examples(vec![
+            ("why is <service> crashing".into(), Some(ToolName::Diagnose)),
+            ("tell me a joke".into(), None),
+        ]);
+        let hint = shown.hint().unwrap();
+        assert!(
+            hint.ends_with(
+                "Similar: \"why is <service> crashing\" -> diagnose; \"tell me a joke\" -> no tool."
+            ),
+            "{hint}"
+        );
+        // Without a reading (the model alone) there is no hint to add them to.
+        let alone = Consult::default().with_examples(vec![("x".into(), None)]);
+        assert!(alone.hint().is_none());
         let Intent::Call(restart) = call("restart_deployment") else {
             unreachable!()
         };

@@ -39,7 +39,7 @@ impl Token {
         Token::Word(w.into())
     }
 
-    fn text(&self) -> &str {
+    pub(super) fn text(&self) -> &str {
         match self {
             Token::Word(w) => w,
             Token::Slot(s) => s.marker(),
@@ -141,23 +141,25 @@ fn hash3(kind: &str, a: &str, b: &str) -> u64 {
     fnv(fnv(hash2(kind, a), &[0]), b.as_bytes())
 }
 
+/// A masked message from words, `<service>` and `<env>` read as slots (for tests).
+#[cfg(test)]
+pub(super) fn utt(words: &str) -> Utterance {
+    Utterance {
+        tokens: words
+            .split_whitespace()
+            .map(|w| match w {
+                "<service>" => Token::Slot(Slot::Service),
+                "<env>" => Token::Slot(Slot::Environment),
+                w => Token::word(w),
+            })
+            .collect(),
+        question: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn utt(words: &str) -> Utterance {
-        Utterance {
-            tokens: words
-                .split_whitespace()
-                .map(|w| match w {
-                    "<service>" => Token::Slot(Slot::Service),
-                    "<env>" => Token::Slot(Slot::Environment),
-                    w => Token::word(w),
-                })
-                .collect(),
-            question: false,
-        }
-    }
 
     #[test]
     fn masked_names_share_features_and_inflections_share_stems() {

@@ -87,6 +87,7 @@ impl FakeLlm {
     }
 
     /// The `[llm]` section pointing at this server (a 2 s timeout unless `extra` sets one).
+    /// No warm-up request at start unless `extra` sets `warm_up`.
     /// The intent classifier stays out of the way (`classifier = "off"`) unless `extra`
     /// says otherwise: these tests script what the model does with every message, and
     /// `llm_classifier.rs` tests what the classifier settles without it.
@@ -101,8 +102,14 @@ impl FakeLlm {
         } else {
             "classifier = \"off\"\n"
         };
+        // No warm-up request at start unless asked for: it would take a scripted answer.
+        let warm_up = if extra.contains("warm_up") {
+            ""
+        } else {
+            "warm_up = false\n"
+        };
         format!(
-            "[llm]\nbase_url = \"{}\"\nmodel = \"scripted-model\"\n{timeout}{classifier}{extra}\n",
+            "[llm]\nbase_url = \"{}\"\nmodel = \"scripted-model\"\n{timeout}{classifier}{warm_up}{extra}\n",
             self.url
         )
     }
