@@ -648,7 +648,7 @@ async fn eval_intents_llm(
             errors += 1;
             eprintln!("  {}: {e}", case.id);
             // What the user gets then: the planner without the model answers.
-            let fallback = alias.plan(&case.utterance, &empty);
+            let fallback = alias.plan(&case.utterance, &empty).into();
             if platbot::eval::intents::passes(&case.expect, &fallback) {
                 rescued += 1;
             }
