@@ -293,34 +293,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             app.engine.store().close().await;
         }
-        Command::Eval { what } => match what {
-            EvalCommand::Retrieval {
-                file,
-                docs,
-                index_dir,
-                json,
-            } => {
-                eval_retrieval(cli.config.as_ref(), &file, &docs, index_dir, json).await?;
-            }
-            EvalCommand::Intents {
-                file,
-                catalog,
-                json,
-                llm: false,
-                cv,
-            } => {
-                eval_intents(cli.config.as_ref(), &file, catalog, json, cv)?;
-            }
-            EvalCommand::Intents {
-                file,
-                catalog,
-                json,
-                llm: true,
-                ..
-            } => {
-                eval_intents_llm(cli.config.as_ref(), &file, catalog, json).await?;
-            }
-        },
+        Command::Eval { what } => eval(cli.config.as_ref(), what).await?,
         Command::Audit {
             data_dir,
             user,
@@ -576,6 +549,59 @@ impl std::fmt::Display for Percentiles {
     }
 }
 
+/// `platbot eval`: the retrieval set, or the intent set against the planner without a
+/// model (with cross-validation on request) or the LLM planner.
+async fn eval(config: Option<&PathBuf>, what: EvalCommand) -> Result<()> {
+    match what {
+        EvalCommand::Retrieval {
+            file,
+            docs,
+            index_dir,
+            json,
+        } => eval_retrieval(config, &file, &docs, index_dir, json).await,
+        EvalCommand::Intents {
+            file,
+            catalog,
+            json,
+            llm: false,
+            cv,
+        } => eval_intents(config, &file, catalog, json, cv),
+        EvalCommand::Intents {
+            file,
+            catalog,
+            json,
+            llm: true,
+            ..
+        } => eval_intents_llm(config, &file, catalog, json).await,
+    }
+}
+
+/// What the LLM eval counts besides the score.
+#[derive(Default)]
+struct LlmTally {
+    latencies: Vec<u128>,
+    /// Messages the model was asked about (the rest the classifier settled).
+    consulted: Vec<u128>,
+    errors: usize,
+    /// Failed requests whose fallback (the planner without the model) would have been right.
+    rescued: usize,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+}
+
+impl LlmTally {
+    fn count(&mut self, ms: u128, preview: &platbot::engine::llm::Preview) {
+        self.latencies.push(ms);
+        if !preview.routed {
+            self.consulted.push(ms);
+        }
+        for u in &preview.requests {
+            self.prompt_tokens += u64::from(u.prompt_tokens);
+            self.completion_tokens += u64::from(u.completion_tokens);
+        }
+    }
+}
+
 /// The LLM planner against the eval set, one request per case (as the first step of a
 /// turn would be), with latency and token figures.
 async fn eval_intents_llm(
@@ -616,41 +642,21 @@ async fn eval_intents_llm(
         );
     }
     let empty = PlanContext::default();
-    let mut predictions = Vec::with_capacity(cases.len());
-    let mut latencies = Vec::with_capacity(cases.len());
-    // Messages the model was asked about (the rest the classifier settled).
-    let mut consulted = Vec::new();
-    let (mut errors, mut prompt_tokens, mut completion_tokens) = (0usize, 0u64, 0u64);
-    // Failed requests whose fallback (the planner without the model) would have been right.
-    let mut rescued = 0usize;
     let alias = startup::alias_planner(&config, Arc::clone(&catalog))?;
+    let mut tally = LlmTally::default();
+    let mut predictions = Vec::with_capacity(cases.len());
     for (i, case) in cases.iter().enumerate() {
         let started = std::time::Instant::now();
-        let platbot::engine::llm::Preview {
-            intent: result,
-            requests: usage,
-            routed,
-        } = agent.predict(&case.utterance, &empty).await;
+        let preview = agent.predict(&case.utterance, &empty).await;
         let ms = started.elapsed().as_millis();
-        latencies.push(ms);
-        if !routed {
-            consulted.push(ms);
-        }
-        prompt_tokens += usage
-            .iter()
-            .map(|u| u64::from(u.prompt_tokens))
-            .sum::<u64>();
-        completion_tokens += usage
-            .iter()
-            .map(|u| u64::from(u.completion_tokens))
-            .sum::<u64>();
-        let intent = result.unwrap_or_else(|e| {
-            errors += 1;
+        tally.count(ms, &preview);
+        let intent = preview.intent.unwrap_or_else(|e| {
+            tally.errors += 1;
             eprintln!("  {}: {e}", case.id);
             // What the user gets then: the planner without the model answers.
             let fallback = alias.plan(&case.utterance, &empty).into();
             if platbot::eval::intents::passes(&case.expect, &fallback) {
-                rescued += 1;
+                tally.rescued += 1;
             }
             Intent::NotPlatform {
                 reply: format!("error: {e}"),
@@ -666,7 +672,7 @@ async fn eval_intents_llm(
                 serde_json::to_string(&intent)?
             )
         };
-        let how = if routed { "routed" } else { "model" };
+        let how = if preview.routed { "routed" } else { "model" };
         eprintln!(
             "[{}/{}] {} {ms} ms {how} {verdict}",
             i + 1,
@@ -684,11 +690,28 @@ async fn eval_intents_llm(
             .into(),
         )
     });
+    print_llm_report(agent.model(), &report, tally, json)
+}
+
+fn print_llm_report(
+    model_name: &str,
+    report: &platbot::eval::intents::IntentReport,
+    tally: LlmTally,
+    json: bool,
+) -> Result<()> {
+    let LlmTally {
+        latencies,
+        consulted,
+        errors,
+        rescued,
+        prompt_tokens,
+        completion_tokens,
+    } = tally;
     let all = Percentiles::of(latencies);
     let model = Percentiles::of(consulted);
     if json {
         let out = serde_json::json!({
-            "model": agent.model(),
+            "model": model_name,
             "report": report,
             "latency_ms": all,
             "consulted": { "messages": model.count, "latency_ms": model },
@@ -698,23 +721,23 @@ async fn eval_intents_llm(
             "completion_tokens": completion_tokens,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        println!("model: {}", agent.model());
-        print!("{}", report.render_text());
+        return Ok(());
+    }
+    println!("model: {model_name}");
+    print!("{}", report.render_text());
+    println!(
+        "\nlatency per message: {all}; {errors} request errors; tokens: {prompt_tokens} prompt, {completion_tokens} completion"
+    );
+    println!(
+        "asked the model: {} of {} messages (the classifier settled the rest); their latency: {model}",
+        model.count, all.count
+    );
+    if errors > 0 {
         println!(
-            "\nlatency per message: {all}; {errors} request errors; tokens: {prompt_tokens} prompt, {completion_tokens} completion"
+            "failed requests are answered by the planner without the model: {rescued} of the {errors} would be right, so users get {}/{}",
+            report.passed + rescued,
+            report.total
         );
-        println!(
-            "asked the model: {} of {} messages (the classifier settled the rest); their latency: {model}",
-            model.count, all.count
-        );
-        if errors > 0 {
-            println!(
-                "failed requests are answered by the planner without the model: {rescued} of the {errors} would be right, so users get {}/{}",
-                report.passed + rescued,
-                report.total
-            );
-        }
     }
     Ok(())
 }
