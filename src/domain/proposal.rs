@@ -102,6 +102,14 @@ pub enum ProposalState {
 }
 
 impl ProposalState {
+    /// Decided for good: done, failed, cancelled or expired (nothing will change it again).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::Cancelled | Self::Expired
+        )
+    }
+
     pub const ALL: [ProposalState; 7] = [
         Self::Proposed,
         Self::Approved,

@@ -545,8 +545,10 @@ impl Engine {
 
     /// Whether a proposal of the conversation is no longer pending.
     async fn decided_in(&self, conversation: &ConversationKey) -> Result<bool, EngineError> {
-        use crate::approval::ProposalState::{Cancelled, Expired, Failed, Succeeded};
-        for state in [Succeeded, Failed, Cancelled, Expired] {
+        let finals = crate::approval::ProposalState::ALL
+            .into_iter()
+            .filter(|s| s.is_final());
+        for state in finals {
             if self
                 .store
                 .latest_proposal_in(conversation, state)

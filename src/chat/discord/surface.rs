@@ -459,17 +459,7 @@ impl DiscordSurface {
     async fn refresh_card(&self, click: &Click, id: ProposalId) {
         match self.engine.approvals().get(id).await {
             // Only final states: an in-flight execution will update the card itself.
-            Ok(p)
-                if matches!(
-                    p.state,
-                    ProposalState::Expired
-                        | ProposalState::Cancelled
-                        | ProposalState::Succeeded
-                        | ProposalState::Failed
-                ) =>
-            {
-                self.edit_clicked_card(click, &p.view()).await
-            }
+            Ok(p) if p.state.is_final() => self.edit_clicked_card(click, &p.view()).await,
             Ok(_) => {}
             Err(e) => tracing::warn!(proposal = %id, error = %e, "cannot reload the proposal"),
         }

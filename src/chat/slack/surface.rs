@@ -342,15 +342,7 @@ impl SlackSurface {
     async fn refresh_card(&self, click: &Click, id: ProposalId) {
         match self.engine.approvals().get(id).await {
             // Only final states: an in-flight execution will update the card itself.
-            Ok(p)
-                if matches!(
-                    p.state,
-                    ProposalState::Expired
-                        | ProposalState::Cancelled
-                        | ProposalState::Succeeded
-                        | ProposalState::Failed
-                ) =>
-            {
+            Ok(p) if p.state.is_final() => {
                 self.update_card(&click.channel, &click.message_ts, &p.view())
                     .await;
             }
