@@ -265,44 +265,7 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve { run, listen } => {
             let app = start(cli.config.as_ref(), &run).await?;
-            let addr = listen.unwrap_or(app.config.http.listen);
-            app.config.http.check_exposure(addr)?;
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr}"))?;
-            let slack = start_slack(&app, listener.local_addr()?).await?;
-            let discord = start_discord(&app).await?;
-            let mut state =
-                platbot::server::ServerState::new(Arc::clone(&app.engine), &app.config.http);
-            // Socket Mode: not ready until Slack can deliver to this replica.
-            if let Some(c) = slack.as_ref().and_then(|s| s.connection()) {
-                state = state.with_connection(c);
-            }
-            // Metrics first: "serving on" is the last line a supervisor or test waits for.
-            serve_metrics(&app, &state).await?;
-            let shutdown = shutdown_signal()?;
-            eprintln!("platbot serving on http://{}", listener.local_addr()?);
-            // Retention for a long-running server: once an hour (startup already pruned).
-            let (store, retention) = (app.engine.store().clone(), app.config.retention);
-            tokio::spawn(async move {
-                let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
-                hourly.tick().await;
-                loop {
-                    hourly.tick().await;
-                    if let Err(e) = store.prune(&retention, jiff::Timestamp::now()).await {
-                        tracing::warn!(error = %e, "retention: could not delete old records");
-                    }
-                }
-            });
-            let routes = slack.as_ref().and_then(|s| s.routes.clone());
-            platbot::server::serve_with(listener, state, routes, shutdown).await?;
-            if let Some(slack) = &slack {
-                slack.shutdown().await;
-            }
-            if let Some(discord) = &discord {
-                discord.shutdown().await;
-            }
-            app.engine.store().close().await;
+            serve(&app, listen).await?;
         }
         Command::Chat { run, user } => {
             let app = start(cli.config.as_ref(), &run).await?;
@@ -330,34 +293,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             app.engine.store().close().await;
         }
-        Command::Eval { what } => match what {
-            EvalCommand::Retrieval {
-                file,
-                docs,
-                index_dir,
-                json,
-            } => {
-                eval_retrieval(cli.config.as_ref(), &file, &docs, index_dir, json).await?;
-            }
-            EvalCommand::Intents {
-                file,
-                catalog,
-                json,
-                llm: false,
-                cv,
-            } => {
-                eval_intents(cli.config.as_ref(), &file, catalog, json, cv)?;
-            }
-            EvalCommand::Intents {
-                file,
-                catalog,
-                json,
-                llm: true,
-                ..
-            } => {
-                eval_intents_llm(cli.config.as_ref(), &file, catalog, json).await?;
-            }
-        },
+        Command::Eval { what } => eval(cli.config.as_ref(), what).await?,
         Command::Audit {
             data_dir,
             user,
@@ -368,7 +304,6 @@ async fn run(cli: Cli) -> Result<()> {
             json,
         } => {
             let config = load_config(cli.config.as_ref(), data_dir.as_ref())?;
-            let store = platbot::store::Store::connect(&config.store, &config.data_dir).await?;
             let filter = platbot::store::AuditFilter {
                 user,
                 action,
@@ -376,26 +311,7 @@ async fn run(cli: Cli) -> Result<()> {
                 until: until.as_deref().map(parse_time).transpose()?,
                 limit: Some(limit),
             };
-            let entries = store.audit(&filter).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&entries)?);
-            } else if entries.is_empty() {
-                println!("No audit entries match.");
-            } else {
-                for e in entries {
-                    println!(
-                        "{} {:<14} {:<8} {:<20} {:<10} {} {}{}",
-                        e.at.strftime("%Y-%m-%d %H:%M:%S"),
-                        e.user,
-                        e.event,
-                        e.action,
-                        e.outcome,
-                        e.args,
-                        e.duration_ms.map_or(String::new(), |d| format!("{d}ms ")),
-                        e.detail.unwrap_or_default()
-                    );
-                }
-            }
+            print_audit(&config, &filter, json).await?;
         }
         Command::Index {
             data_dir,
@@ -405,27 +321,106 @@ async fn run(cli: Cli) -> Result<()> {
             let config = load_config(cli.config.as_ref(), data_dir.as_ref())?;
             index_docs(&config, rebuild, json).await?;
         }
-        Command::CheckConfig => {
-            let config = load_config(cli.config.as_ref(), None)?;
-            startup::catalog(&config, true).context("catalog")?;
-            startup::oncall(&config, true).context("on-call")?;
-            startup::alias_table(&config).context("tools")?;
-            platbot::actions::golden_path::GoldenPaths::load(&config.tools_dir)
-                .context("golden-path templates")?;
-            if let Some(llm) = &config.llm {
-                platbot::engine::prompt::Prompts::load(&llm.prompts_dir).context("prompts")?;
-            }
-            print!("{}", config.summary());
-            for w in &config.warnings {
-                println!("warning: {w}");
-            }
-            println!("OK");
-        }
+        Command::CheckConfig => check_config(&load_config(cli.config.as_ref(), None)?)?,
         Command::Rbac { sandbox } => {
             let config = load_config(cli.config.as_ref(), None)?;
             print!("{}", rbac_manifests(&config, sandbox).await?);
         }
     }
+    Ok(())
+}
+
+/// `platbot serve`: the HTTP API and the configured chat surfaces until a shutdown signal.
+async fn serve(app: &App, listen: Option<SocketAddr>) -> Result<()> {
+    let addr = listen.unwrap_or(app.config.http.listen);
+    app.config.http.check_exposure(addr)?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let slack = start_slack(app, listener.local_addr()?).await?;
+    let discord = start_discord(app).await?;
+    let mut state = platbot::server::ServerState::new(Arc::clone(&app.engine), &app.config.http);
+    // Socket Mode: not ready until Slack can deliver to this replica.
+    if let Some(c) = slack.as_ref().and_then(|s| s.connection()) {
+        state = state.with_connection(c);
+    }
+    // Metrics first: "serving on" is the last line a supervisor or test waits for.
+    serve_metrics(app, &state).await?;
+    let shutdown = shutdown_signal()?;
+    eprintln!("platbot serving on http://{}", listener.local_addr()?);
+    spawn_retention(app);
+    let routes = slack.as_ref().and_then(|s| s.routes.clone());
+    platbot::server::serve_with(listener, state, routes, shutdown).await?;
+    if let Some(slack) = &slack {
+        slack.shutdown().await;
+    }
+    if let Some(discord) = &discord {
+        discord.shutdown().await;
+    }
+    app.engine.store().close().await;
+    Ok(())
+}
+
+/// Retention for a long-running server: once an hour (startup already pruned).
+fn spawn_retention(app: &App) {
+    let (store, retention) = (app.engine.store().clone(), app.config.retention);
+    tokio::spawn(async move {
+        let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
+        hourly.tick().await;
+        loop {
+            hourly.tick().await;
+            if let Err(e) = store.prune(&retention, jiff::Timestamp::now()).await {
+                tracing::warn!(error = %e, "retention: could not delete old records");
+            }
+        }
+    });
+}
+
+/// `platbot audit`: the matching entries as JSON or one line each.
+async fn print_audit(
+    config: &Config,
+    filter: &platbot::store::AuditFilter,
+    json: bool,
+) -> Result<()> {
+    let store = platbot::store::Store::connect(&config.store, &config.data_dir).await?;
+    let entries = store.audit(filter).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+    } else if entries.is_empty() {
+        println!("No audit entries match.");
+    } else {
+        for e in entries {
+            println!(
+                "{} {:<14} {:<8} {:<20} {:<10} {} {}{}",
+                e.at.strftime("%Y-%m-%d %H:%M:%S"),
+                e.user,
+                e.event,
+                e.action,
+                e.outcome,
+                e.args,
+                e.duration_ms.map_or(String::new(), |d| format!("{d}ms ")),
+                e.detail.unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `platbot check-config`: everything the configuration names loads.
+fn check_config(config: &Config) -> Result<()> {
+    startup::catalog(config, true).context("catalog")?;
+    startup::oncall(config, true).context("on-call")?;
+    startup::alias_table(config).context("tools")?;
+    platbot::actions::golden_path::GoldenPaths::load(&config.tools_dir)
+        .context("golden-path templates")?;
+    if let Some(llm) = &config.llm {
+        platbot::engine::prompt::Prompts::load(&llm.prompts_dir).context("prompts")?;
+    }
+    print!("{}", config.summary());
+    for w in &config.warnings {
+        println!("warning: {w}");
+    }
+    println!("OK");
     Ok(())
 }
 
@@ -554,6 +549,59 @@ impl std::fmt::Display for Percentiles {
     }
 }
 
+/// `platbot eval`: the retrieval set, or the intent set against the planner without a
+/// model (with cross-validation on request) or the LLM planner.
+async fn eval(config: Option<&PathBuf>, what: EvalCommand) -> Result<()> {
+    match what {
+        EvalCommand::Retrieval {
+            file,
+            docs,
+            index_dir,
+            json,
+        } => eval_retrieval(config, &file, &docs, index_dir, json).await,
+        EvalCommand::Intents {
+            file,
+            catalog,
+            json,
+            llm: false,
+            cv,
+        } => eval_intents(config, &file, catalog, json, cv),
+        EvalCommand::Intents {
+            file,
+            catalog,
+            json,
+            llm: true,
+            ..
+        } => eval_intents_llm(config, &file, catalog, json).await,
+    }
+}
+
+/// What the LLM eval counts besides the score.
+#[derive(Default)]
+struct LlmTally {
+    latencies: Vec<u128>,
+    /// Messages the model was asked about (the rest the classifier settled).
+    consulted: Vec<u128>,
+    errors: usize,
+    /// Failed requests whose fallback (the planner without the model) would have been right.
+    rescued: usize,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+}
+
+impl LlmTally {
+    fn count(&mut self, ms: u128, preview: &platbot::engine::llm::Preview) {
+        self.latencies.push(ms);
+        if !preview.routed {
+            self.consulted.push(ms);
+        }
+        for u in &preview.requests {
+            self.prompt_tokens += u64::from(u.prompt_tokens);
+            self.completion_tokens += u64::from(u.completion_tokens);
+        }
+    }
+}
+
 /// The LLM planner against the eval set, one request per case (as the first step of a
 /// turn would be), with latency and token figures.
 async fn eval_intents_llm(
@@ -594,45 +642,26 @@ async fn eval_intents_llm(
         );
     }
     let empty = PlanContext::default();
-    let mut predictions = Vec::with_capacity(cases.len());
-    let mut latencies = Vec::with_capacity(cases.len());
-    // Messages the model was asked about (the rest the classifier settled).
-    let mut consulted = Vec::new();
-    let (mut errors, mut prompt_tokens, mut completion_tokens) = (0usize, 0u64, 0u64);
-    // Failed requests whose fallback (the planner without the model) would have been right.
-    let mut rescued = 0usize;
     let alias = startup::alias_planner(&config, Arc::clone(&catalog))?;
+    let mut tally = LlmTally::default();
+    let mut predictions = Vec::with_capacity(cases.len());
     for (i, case) in cases.iter().enumerate() {
         let started = std::time::Instant::now();
-        let platbot::engine::llm::Preview {
-            intent: result,
-            requests: usage,
-            routed,
-        } = agent.predict(&case.utterance, &empty).await;
+        let preview = agent.predict(&case.utterance, &empty).await;
         let ms = started.elapsed().as_millis();
-        latencies.push(ms);
-        if !routed {
-            consulted.push(ms);
-        }
-        prompt_tokens += usage
-            .iter()
-            .map(|u| u64::from(u.prompt_tokens))
-            .sum::<u64>();
-        completion_tokens += usage
-            .iter()
-            .map(|u| u64::from(u.completion_tokens))
-            .sum::<u64>();
-        let intent = result.unwrap_or_else(|e| {
-            errors += 1;
+        tally.count(ms, &preview);
+        let intent = preview.intent.unwrap_or_else(|e| {
+            tally.errors += 1;
             eprintln!("  {}: {e}", case.id);
             // What the user gets then: the planner without the model answers.
-            let fallback = alias.plan(&case.utterance, &empty);
+            let fallback = alias.plan(&case.utterance, &empty).into();
             if platbot::eval::intents::passes(&case.expect, &fallback) {
-                rescued += 1;
+                tally.rescued += 1;
             }
             Intent::NotPlatform {
                 reply: format!("error: {e}"),
             }
+            .into()
         });
         let verdict = if platbot::eval::intents::passes(&case.expect, &intent) {
             "ok".to_owned()
@@ -643,7 +672,7 @@ async fn eval_intents_llm(
                 serde_json::to_string(&intent)?
             )
         };
-        let how = if routed { "routed" } else { "model" };
+        let how = if preview.routed { "routed" } else { "model" };
         eprintln!(
             "[{}/{}] {} {ms} ms {how} {verdict}",
             i + 1,
@@ -654,15 +683,35 @@ async fn eval_intents_llm(
     }
     let mut predicted = predictions.into_iter();
     let report = platbot::eval::intents::score(&cases, |_| {
-        predicted.next().unwrap_or(Intent::NotPlatform {
-            reply: String::new(),
-        })
+        predicted.next().unwrap_or(
+            Intent::NotPlatform {
+                reply: String::new(),
+            }
+            .into(),
+        )
     });
+    print_llm_report(agent.model(), &report, tally, json)
+}
+
+fn print_llm_report(
+    model_name: &str,
+    report: &platbot::eval::intents::IntentReport,
+    tally: LlmTally,
+    json: bool,
+) -> Result<()> {
+    let LlmTally {
+        latencies,
+        consulted,
+        errors,
+        rescued,
+        prompt_tokens,
+        completion_tokens,
+    } = tally;
     let all = Percentiles::of(latencies);
     let model = Percentiles::of(consulted);
     if json {
         let out = serde_json::json!({
-            "model": agent.model(),
+            "model": model_name,
             "report": report,
             "latency_ms": all,
             "consulted": { "messages": model.count, "latency_ms": model },
@@ -672,23 +721,23 @@ async fn eval_intents_llm(
             "completion_tokens": completion_tokens,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        println!("model: {}", agent.model());
-        print!("{}", report.render_text());
+        return Ok(());
+    }
+    println!("model: {model_name}");
+    print!("{}", report.render_text());
+    println!(
+        "\nlatency per message: {all}; {errors} request errors; tokens: {prompt_tokens} prompt, {completion_tokens} completion"
+    );
+    println!(
+        "asked the model: {} of {} messages (the classifier settled the rest); their latency: {model}",
+        model.count, all.count
+    );
+    if errors > 0 {
         println!(
-            "\nlatency per message: {all}; {errors} request errors; tokens: {prompt_tokens} prompt, {completion_tokens} completion"
+            "failed requests are answered by the planner without the model: {rescued} of the {errors} would be right, so users get {}/{}",
+            report.passed + rescued,
+            report.total
         );
-        println!(
-            "asked the model: {} of {} messages (the classifier settled the rest); their latency: {model}",
-            model.count, all.count
-        );
-        if errors > 0 {
-            println!(
-                "failed requests are answered by the planner without the model: {rescued} of the {errors} would be right, so users get {}/{}",
-                report.passed + rescued,
-                report.total
-            );
-        }
     }
     Ok(())
 }

@@ -3,19 +3,16 @@
 //! newest first, in one environment or all of them.
 
 use crate::domain::ToolName;
-use futures::future::join_all;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use kube::Api;
 use kube::api::ListParams;
 use serde::Serialize;
 use serde_json::json;
 
 use super::args::ServiceEnvArgs;
-use super::scope::{ServiceScope, namespace_in, service_scope};
+use super::scope::{Found, in_each_env, not_read, service_scope};
 use super::status::ago;
 use super::{ActionContext, ActionError, ActionOutput, ReadAction};
-use crate::platform::PlatformError;
 
 const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
 const CHANGE_CAUSE_ANNOTATION: &str = "kubernetes.io/change-cause";
@@ -126,44 +123,37 @@ impl ReadAction for RolloutHistory {
         ctx: &ActionContext<'_>,
         args: Self::Args,
     ) -> Result<ActionOutput, ActionError> {
-        let ServiceScope { service, envs } =
-            service_scope(ctx, &args.service, args.environment.as_ref())?;
-        let reads = envs.iter().map(|env| async move {
-            let ns = namespace_in(ctx, service, env)?;
-            let found = async {
-                let cluster = ctx.platform.cluster_for(env)?;
-                let client = cluster.client_for(ctx.actor)?;
-                let explain = |e| PlatformError::from(cluster.explain(ctx.actor, e));
-                let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns.as_str());
-                let Some(d) = deployments
-                    .get_opt(&service.kubernetes_id)
-                    .await
-                    .map_err(explain)?
-                else {
-                    return Ok(None);
-                };
-                // The Deployment's own selector finds its ReplicaSets; ownership is checked after.
-                let selector = d
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.selector.match_labels.as_ref())
-                    .map(|labels| {
-                        labels
-                            .iter()
-                            .map(|(k, v)| format!("{k}={v}"))
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    })
-                    .unwrap_or_default();
-                let sets: Api<ReplicaSet> = Api::namespaced(client, ns.as_str());
-                let list = sets
-                    .list(&ListParams::default().labels(&selector))
-                    .await
-                    .map_err(explain)?;
-                Ok::<_, PlatformError>(Some(revisions(&d, &list.items)))
-            }
-            .await;
-            Ok::<_, ActionError>((*env, ns, found))
+        let scope = service_scope(ctx, &args.service, args.environment.as_ref())?;
+        let service = scope.service;
+        let reads = in_each_env(ctx, &scope, |r| async move {
+            let explain = |e| r.explain(e);
+            let Some(d) = r
+                .api::<Deployment>()
+                .get_opt(&service.kubernetes_id)
+                .await
+                .map_err(explain)?
+            else {
+                return Ok(None);
+            };
+            // The Deployment's own selector finds its ReplicaSets; ownership is checked after.
+            let selector = d
+                .spec
+                .as_ref()
+                .and_then(|s| s.selector.match_labels.as_ref())
+                .map(|labels| {
+                    labels
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default();
+            let list = r
+                .api::<ReplicaSet>()
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .map_err(explain)?;
+            Ok(Some(revisions(&d, &list.items)))
         });
         let now = Timestamp::now();
         let mut lines = vec![format!(
@@ -171,8 +161,7 @@ impl ReadAction for RolloutHistory {
             service.name, service.owner
         )];
         let mut data = Vec::new();
-        for result in join_all(reads).await {
-            let (env, ns, found) = result?;
+        for Found { env, ns, found } in reads.await? {
             match found {
                 Ok(Some(revs)) if revs.is_empty() => {
                     lines.push(format!(
@@ -191,16 +180,10 @@ impl ReadAction for RolloutHistory {
                     }
                     data.push(json!({"environment": env, "namespace": ns, "revisions": revs}));
                 }
-                Ok(None) => {
-                    lines.push(format!(
-                        "- {env} ({ns}): not deployed (no Deployment `{}`)",
-                        service.kubernetes_id
-                    ));
-                    data.push(json!({"environment": env, "namespace": ns, "revisions": null}));
-                }
-                Err(e) => {
-                    lines.push(format!("- {env} ({ns}): could not read: {e}"));
-                    data.push(json!({"environment": env, "namespace": ns, "error": e.to_string()}));
+                Ok(None) | Err(_) => {
+                    let (line, d) = not_read(env, &ns, service, found.as_ref().err(), "revisions");
+                    lines.push(line);
+                    data.push(d);
                 }
             }
         }

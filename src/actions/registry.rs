@@ -128,13 +128,12 @@ impl Registry {
         self.entries.insert(A::NAME, Registered { entry, spec });
     }
 
-    /// The action called `name` on the wire, if this build has it.
-    pub fn get(&self, name: &str) -> Option<&RegistryEntry> {
-        let name: ToolName = name.parse().ok()?;
+    /// The action `name`, if this build has it.
+    pub fn get(&self, name: ToolName) -> Option<&RegistryEntry> {
         self.entries.get(&name).map(|r| &r.entry)
     }
 
-    pub fn kind(&self, name: &str) -> Option<ActionKind> {
+    pub fn kind(&self, name: ToolName) -> Option<ActionKind> {
         self.get(name).map(|e| match e {
             RegistryEntry::Read(_) => ActionKind::Read,
             RegistryEntry::Mutate(_) => ActionKind::Mutate,

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::args::{ListDeploymentsArgs, ServiceEnvArgs};
-use super::scope::{ServiceScope, environments, namespace_in, service_scope};
+use super::scope::{Found, environments, in_each_env, not_read, service_scope};
 use super::{ActionContext, ActionError, ActionOutput, ReadAction};
 use crate::domain::{Environment, NamespaceName};
 use crate::platform::argocd::{APP_NAME_ANNOTATION, AppStatus, ArgoError};
@@ -192,28 +192,21 @@ impl ReadAction for DeploymentStatus {
         ctx: &ActionContext<'_>,
         args: Self::Args,
     ) -> Result<ActionOutput, ActionError> {
-        let ServiceScope { service, envs } =
-            service_scope(ctx, &args.service, args.environment.as_ref())?;
-        let lookups = envs.iter().map(|env| async move {
-            let ns = namespace_in(ctx, service, env)?;
-            let found = async {
-                let cluster = ctx.platform.cluster_for(env)?;
-                let client = cluster.client_for(ctx.actor)?;
-                let api: Api<Deployment> = Api::namespaced(client, ns.as_str());
-                api.get_opt(&service.kubernetes_id)
-                    .await
-                    .map_err(|e| PlatformError::from(cluster.explain(ctx.actor, e)))
-            }
-            .await;
-            Ok::<_, ActionError>((*env, ns, found))
+        let scope = service_scope(ctx, &args.service, args.environment.as_ref())?;
+        let (service, envs) = (scope.service, &scope.envs);
+        let lookups = in_each_env(ctx, &scope, |r| async move {
+            r.api::<Deployment>()
+                .get_opt(&service.kubernetes_id)
+                .await
+                .map_err(|e| r.explain(e))
         });
         let argo = async {
             match &ctx.platform.argocd {
-                Some(a) => Some(a.for_service(service, &envs).await),
+                Some(a) => Some(a.for_service(service, envs).await),
                 None => None,
             }
         };
-        let (results, argo) = futures::join!(join_all(lookups), argo);
+        let (results, argo) = futures::join!(lookups, argo);
         let now = Timestamp::now();
         let mut lines = vec![format!("*{}* (team {})", service.name, service.owner)];
         let mut data = Vec::new();
@@ -221,8 +214,7 @@ impl ReadAction for DeploymentStatus {
         if let Some(top) = argo.shared_line() {
             lines.push(format!("- {top}"));
         }
-        for result in results {
-            let (env, ns, found) = result?;
+        for Found { env, ns, found } in results? {
             match found {
                 Ok(Some(d)) => {
                     let summary = DeploymentSummary::from_deployment(&d, Some(env));
@@ -232,16 +224,10 @@ impl ReadAction for DeploymentStatus {
                     }
                     data.push(json!({"environment": env, "namespace": ns, "deployment": summary, "argocd": argo.env_data(env)}));
                 }
-                Ok(None) => {
-                    lines.push(format!(
-                        "- {env} ({ns}): not deployed (no Deployment `{}`)",
-                        service.kubernetes_id
-                    ));
-                    data.push(json!({"environment": env, "namespace": ns, "deployment": null}));
-                }
-                Err(e) => {
-                    lines.push(format!("- {env} ({ns}): could not read: {e}"));
-                    data.push(json!({"environment": env, "namespace": ns, "error": e.to_string()}));
+                Ok(None) | Err(_) => {
+                    let (line, d) = not_read(env, &ns, service, found.as_ref().err(), "deployment");
+                    lines.push(line);
+                    data.push(d);
                 }
             }
         }

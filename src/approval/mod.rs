@@ -17,14 +17,14 @@ pub use crate::domain::Actor;
 use crate::domain::ConversationKey;
 use crate::domain::proposal::ChangePlan;
 pub use crate::domain::proposal::{Proposal, ProposalId, ProposalState, ProposalView};
-use crate::domain::{Environment, UserId};
-use crate::store::{AuditEntry, Store, StoreError};
+use crate::domain::{Environment, ToolName, UserId};
+use crate::store::{AuditEntry, AuditEvent, AuditOutcome, Store, StoreError};
 use crate::telemetry::{self, ToolResult};
 
 /// What a mutation needs to be proposed.
 #[derive(Debug, Clone)]
 pub struct ProposalDraft {
-    pub action: String,
+    pub action: ToolName,
     pub args: Value,
     pub plan: ChangePlan,
     pub environment: Option<Environment>,
@@ -154,8 +154,8 @@ impl Approvals {
             &proposal,
             &proposal.requester,
             draft.via.as_deref(),
-            "propose",
-            "ok",
+            AuditEvent::Propose,
+            AuditOutcome::Ok,
             None,
         )
         .await;
@@ -192,18 +192,18 @@ impl Approvals {
         let proposal = self.get(id).await?;
         let result = self.try_confirm(proposal.clone(), actor).await;
         let (outcome, detail) = match &result {
-            Ok(Confirmation::Execute(_)) => ("approved", None),
-            Ok(Confirmation::AwaitingSecondApprover(_)) => ("first approval", None),
+            Ok(Confirmation::Execute(_)) => (AuditOutcome::Approved, None),
+            Ok(Confirmation::AwaitingSecondApprover(_)) => (AuditOutcome::FirstApproval, None),
             Err(e) => {
                 telemetry::confirmation_refused(e.reason());
-                ("refused", Some(e.to_string()))
+                (AuditOutcome::Refused, Some(e.to_string()))
             }
         };
         self.audit(
             &proposal,
             &actor.id,
             actor.via.as_deref(),
-            "confirm",
+            AuditEvent::Confirm,
             outcome,
             detail,
         )
@@ -312,15 +312,15 @@ impl Approvals {
         let result = self.try_cancel(&proposal, actor).await;
         let detail = result.as_ref().err().map(ToString::to_string);
         let outcome = if result.is_ok() {
-            "cancelled"
+            AuditOutcome::Cancelled
         } else {
-            "refused"
+            AuditOutcome::Refused
         };
         self.audit(
             &proposal,
             &actor.id,
             actor.via.as_deref(),
-            "cancel",
+            AuditEvent::Cancel,
             outcome,
             detail,
         )
@@ -380,11 +380,11 @@ impl Approvals {
         duration_ms: u64,
     ) -> Result<Proposal, ApprovalError> {
         let (state, text, label) = match outcome {
-            Ok(t) => (ProposalState::Succeeded, t, "succeeded"),
-            Err(t) => (ProposalState::Failed, t, "failed"),
+            Ok(t) => (ProposalState::Succeeded, t, AuditOutcome::Succeeded),
+            Err(t) => (ProposalState::Failed, t, AuditOutcome::Failed),
         };
         telemetry::tool_call(
-            &grant.proposal.action,
+            grant.proposal.action.as_str(),
             if state == ProposalState::Succeeded {
                 ToolResult::Succeeded
             } else {
@@ -396,8 +396,8 @@ impl Approvals {
         let entry = AuditEntry::new(
             &p.requester,
             &p.conversation.to_string(),
-            &p.action,
-            "execute",
+            p.action.as_str(),
+            AuditEvent::Execute,
             p.args.clone(),
             label,
         )
@@ -433,14 +433,14 @@ impl Approvals {
         p: &Proposal,
         user: &UserId,
         via: Option<&str>,
-        event: &str,
-        outcome: &str,
+        event: AuditEvent,
+        outcome: AuditOutcome,
         detail: Option<String>,
     ) {
         let entry = AuditEntry::new(
             user,
             &p.conversation.to_string(),
-            &p.action,
+            p.action.as_str(),
             event,
             p.args.clone(),
             outcome,

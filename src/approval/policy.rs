@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Actor, Proposal};
 use crate::domain::proposal::ChangeSubject;
-use crate::domain::{Environment, TeamName};
+use crate::domain::{Environment, TeamName, ToolName};
 
 /// A per-action override, read from the `policy:` block of `tools/<action>.yaml`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -58,12 +58,12 @@ impl ApprovalPolicy {
     /// catalog has no such service). `Err` says who may, for the reply.
     pub fn may_request(
         &self,
-        action: &str,
+        action: ToolName,
         subject: &ChangeSubject,
         owner: Option<&TeamName>,
         actor: &Actor,
     ) -> Result<(), String> {
-        let overrides = self.per_action.get(action);
+        let overrides = self.per_action.get(action.as_str());
         let approvers = overrides
             .and_then(|o| o.approvers.as_ref())
             .unwrap_or(&self.approver_groups);
@@ -106,7 +106,7 @@ impl ApprovalPolicy {
     }
 
     pub fn decide(&self, proposal: &Proposal, actor: &Actor) -> PolicyDecision {
-        let overrides = self.per_action.get(&proposal.action);
+        let overrides = self.per_action.get(proposal.action.as_str());
         let approvers = overrides
             .and_then(|o| o.approvers.as_ref())
             .unwrap_or(&self.approver_groups);
@@ -160,7 +160,7 @@ mod tests {
         let now = jiff::Timestamp::now();
         Proposal {
             id: ProposalId::new(),
-            action: "restart_deployment".into(),
+            action: ToolName::RestartDeployment,
             args: serde_json::json!({}),
             plan: ChangePlan::default(),
             environment: Some(Environment::parse(env).unwrap()),
@@ -260,7 +260,7 @@ mod tests {
         };
         let payments = TeamName::parse("payments").unwrap();
         let svc = ChangeSubject::Service(crate::domain::ServiceName::parse("ledger").unwrap());
-        let act = "restart_deployment";
+        let act = ToolName::RestartDeployment;
         assert!(
             policy
                 .may_request(act, &svc, Some(&payments), &actor("priya", &["payments"]))
@@ -326,7 +326,7 @@ mod tests {
         assert!(
             policy
                 .may_request(
-                    "scale_deployment",
+                    ToolName::ScaleDeployment,
                     &svc,
                     Some(&payments),
                     &actor("dan", &["sre"])
@@ -336,7 +336,7 @@ mod tests {
         assert!(
             policy
                 .may_request(
-                    "restart_deployment",
+                    ToolName::RestartDeployment,
                     &svc,
                     Some(&payments),
                     &actor("dan", &["sre"])
@@ -347,7 +347,7 @@ mod tests {
         assert!(
             policy
                 .may_request(
-                    "create_namespace",
+                    ToolName::CreateNamespace,
                     &ns,
                     Some(&payments),
                     &actor("jonah", &["checkout"])
@@ -358,7 +358,7 @@ mod tests {
         assert!(
             policy
                 .may_request(
-                    "create_namespace",
+                    ToolName::CreateNamespace,
                     &ns,
                     Some(&payments),
                     &actor("mallory", &[])

@@ -1,12 +1,27 @@
 //! What every surface's inbound side and cards share: the two decisions a card offers,
 //! why a payload is ignored, and a refused click in words.
 
-use crate::approval::ApprovalError;
+use crate::approval::{ApprovalError, ProposalId, ProposalView};
+use crate::engine::Engine;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     Confirm,
     Cancel,
+}
+
+/// The proposal as it is now, for redrawing its card after a late click (on an expired
+/// or done card); `None` while it is still in flight (its execution updates the card
+/// itself) or when it cannot be read (logged).
+pub(crate) async fn finished_card(engine: &Engine, id: ProposalId) -> Option<ProposalView> {
+    match engine.approvals().get(id).await {
+        Ok(p) if p.state.is_final() => Some(p.view()),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(proposal = %id, error = %e, "cannot reload the proposal");
+            None
+        }
+    }
 }
 
 /// Why a payload is not for platbot (acknowledged and logged, never answered).

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ConversationKey, Environment, ServiceName, TeamName, UserId};
+use super::{ConversationKey, Environment, ServiceName, TeamName, ToolName, UserId};
 
 /// One object a mutation will touch.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -102,6 +102,14 @@ pub enum ProposalState {
 }
 
 impl ProposalState {
+    /// Decided for good: done, failed, cancelled or expired (nothing will change it again).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::Cancelled | Self::Expired
+        )
+    }
+
     pub const ALL: [ProposalState; 7] = [
         Self::Proposed,
         Self::Approved,
@@ -141,7 +149,7 @@ impl ProposalState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Proposal {
     pub id: ProposalId,
-    pub action: String,
+    pub action: ToolName,
     /// The typed arguments, serialised back from their Rust types (so they are canonical).
     pub args: Value,
     pub plan: ChangePlan,
@@ -162,7 +170,7 @@ impl Proposal {
     pub fn view(&self) -> ProposalView {
         ProposalView {
             id: self.id.to_string(),
-            action: self.action.clone(),
+            action: self.action,
             args: self.args.clone(),
             state: self.state,
             plan: self.plan.clone(),
@@ -179,7 +187,7 @@ impl Proposal {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProposalView {
     pub id: String,
-    pub action: String,
+    pub action: ToolName,
     pub args: Value,
     pub state: ProposalState,
     pub plan: ChangePlan,
@@ -198,4 +206,41 @@ pub enum ChangeSubject {
     Team(TeamName),
     /// A service's workload; its owner comes from the catalog.
     Service(ServiceName),
+}
+
+#[cfg(test)]
+impl ProposalView {
+    /// A namespace proposal with `changes` planned ConfigMaps of long details, for the
+    /// surfaces' card tests (Slack's and Discord's limits).
+    pub(crate) fn sample(state: ProposalState, changes: usize) -> Self {
+        ProposalView {
+            id: "3f2a9c1e-0000-4000-8000-000000000000".into(),
+            action: ToolName::CreateNamespace,
+            args: serde_json::json!({"team": "payments", "environment": "dev"}),
+            state,
+            plan: ChangePlan {
+                summary: "Create namespace `payments-dev`".into(),
+                changes: (0..changes)
+                    .map(|i| PlannedChange {
+                        operation: "create".into(),
+                        kind: "ConfigMap".into(),
+                        name: format!("cm-{i}"),
+                        namespace: Some("payments-dev".into()),
+                        detail: Some("d".repeat(400)),
+                        validation: "server-side dry run: ok".into(),
+                    })
+                    .collect(),
+                dry_run: DryRun {
+                    passed: true,
+                    message: "accepted".into(),
+                },
+                precondition: None,
+            },
+            requester: "priya.nair".into(),
+            approvals: vec![],
+            created_at: Timestamp::now(),
+            expires_at: Timestamp::now(),
+            outcome: None,
+        }
+    }
 }

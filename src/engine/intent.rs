@@ -3,11 +3,13 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::domain::ToolName;
+
 /// A tool the planner wants to run, with its arguments as JSON. The arguments are
 /// parsed into the action's typed arguments by the engine, not here.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {
-    pub tool: String,
+    pub tool: ToolName,
     pub args: Map<String, Value>,
 }
 
@@ -15,7 +17,7 @@ pub struct ToolCall {
 /// The engine keeps it in thread memory so the next message in the thread can complete it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Clarification {
-    pub tool: String,
+    pub tool: ToolName,
     /// Arguments already known.
     pub args: Map<String, Value>,
     /// Required arguments still missing, in schema order.
@@ -25,7 +27,7 @@ pub struct Clarification {
     /// Tools the planner could not choose between (the likelier first): the answer
     /// picks one. Empty for a question about arguments.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub choices: Vec<String>,
+    pub choices: Vec<ToolName>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -45,7 +45,7 @@ use serde::Serialize;
 use crate::actions::spec::{ActionKind, ToolSpec};
 use crate::actions::{ActionError, ActionOutput};
 use crate::config::{Answers, ClassifierRole, LlmSettings};
-use crate::domain::Environment;
+use crate::domain::{Environment, ToolName};
 use crate::engine::alias::{AliasPlanner, AliasTable};
 use crate::engine::intent::{Intent, PlanContext, ToolCall};
 use crate::engine::prompt::{PromptError, Prompts};
@@ -55,7 +55,7 @@ use crate::store::Turn;
 pub use client::{LlmError, RequestUsage};
 pub use grounding::Grounding;
 pub use metrics::{LlmMetrics, LlmMetricsSnapshot};
-pub use preview::Preview;
+pub use preview::{Predicted, Preview};
 pub use tools::{Interpreted, ToolBox, Ungrounded};
 pub(in crate::engine) use turn::Planned;
 
@@ -242,7 +242,7 @@ impl LlmAgent {
         self.metrics.add(&self.metrics.turns, 1);
         let mut state = RunState::new(self, input);
         let (outcome, routed) = match self.opinion(input) {
-            Opinion::Settled(Intent::Call(call)) if self.is_read(&call.tool) => {
+            Opinion::Settled(Intent::Call(call)) if self.is_read(call.tool) => {
                 (self.routed_read(host, &mut state, call).await, true)
             }
             Opinion::Settled(intent) => (Ok(AgentOutcome::Intent(intent)), true),
@@ -271,8 +271,8 @@ impl LlmAgent {
         }
     }
 
-    fn is_read(&self, tool: &str) -> bool {
-        matches!(self.tools.kind(tool), Some((_, ActionKind::Read)))
+    fn is_read(&self, tool: ToolName) -> bool {
+        matches!(self.tools.kind(tool.as_str()), Some((_, ActionKind::Read)))
     }
 
     fn closing_instruction(&self, reads: &[ReadDone]) -> String {

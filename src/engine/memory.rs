@@ -88,7 +88,7 @@ mod tests {
         let conv = ConversationKey::new(crate::chat::Surface::Terminal, "c", "t");
         let ctx = PlanContext {
             previous: Some(ToolCall {
-                tool: "deployment_status".into(),
+                tool: crate::domain::ToolName::DeploymentStatus,
                 args: serde_json::Map::new(),
             }),
             ..PlanContext::default()

@@ -33,7 +33,7 @@ use crate::approval::{
 use crate::domain::UserId;
 use crate::domain::{ConversationKey, Inbound, Reply, ToolName, UserRef};
 use crate::platform::Platform;
-use crate::store::{AuditEntry, Store, StoreError};
+use crate::store::{AuditEntry, AuditEvent, AuditOutcome, Store, StoreError};
 use crate::telemetry::{self, MessageOutcome, ToolResult};
 use words::{ProposalReply, proposal_reply};
 
@@ -344,7 +344,12 @@ impl Engine {
     /// Whether `actor` may ask for this change at all: a team's namespace or service is
     /// changed on request of its own members or the action's approvers (see
     /// [`ApprovalPolicy::may_request`]). Confirmation rules apply on top.
-    fn may_request(&self, tool: &str, checked: &CheckedArgs, actor: &Actor) -> Result<(), String> {
+    fn may_request(
+        &self,
+        tool: ToolName,
+        checked: &CheckedArgs,
+        actor: &Actor,
+    ) -> Result<(), String> {
         let owner = match &checked.subject {
             ChangeSubject::Team(team) => Some(team.clone()),
             ChangeSubject::Service(service) => self
@@ -365,7 +370,7 @@ impl Engine {
         call: &ToolCall,
     ) -> Result<Reply, EngineError> {
         let args = Value::Object(call.args.clone());
-        let Some(entry) = self.registry.get(&call.tool) else {
+        let Some(entry) = self.registry.get(call.tool) else {
             let known = all_tools().iter().any(|t| t.name == call.tool);
             let text = if known {
                 format!(
@@ -392,7 +397,7 @@ impl Engine {
         let started = Instant::now();
         match entry {
             RegistryEntry::Read(_) => {
-                let result = self.run_read(msg, actor, &call.tool, args).await;
+                let result = self.run_read(msg, actor, call.tool, args).await;
                 Ok(match result {
                     Ok(out) => Reply {
                         text: out.text,
@@ -407,13 +412,13 @@ impl Engine {
                 let checked = match action.check(args.clone()) {
                     Ok(c) => c,
                     Err(e) => {
-                        self.refuse(actor, &conv, &call.tool, args, &e).await;
+                        self.refuse(actor, &conv, call.tool, args, &e).await;
                         return Ok(Reply::text(explain(&e)));
                     }
                 };
-                if let Err(who) = self.may_request(&call.tool, &checked, actor) {
+                if let Err(who) = self.may_request(call.tool, &checked, actor) {
                     let e = ActionError::NotAllowed(who);
-                    self.refuse(actor, &conv, &call.tool, checked.canonical, &e)
+                    self.refuse(actor, &conv, call.tool, checked.canonical, &e)
                         .await;
                     return Ok(Reply::text(explain(&e)));
                 }
@@ -421,19 +426,19 @@ impl Engine {
                 let elapsed = elapsed_ms(started);
                 match planned {
                     Err(e) => {
-                        self.refuse(actor, &conv, &call.tool, checked.canonical, &e)
+                        self.refuse(actor, &conv, call.tool, checked.canonical, &e)
                             .await;
                         Ok(Reply::text(explain(&e)))
                     }
                     Ok(PlanOutcome::NoChange(text)) => {
-                        telemetry::tool_call(&call.tool, ToolResult::NoChange);
+                        telemetry::tool_call(call.tool.as_str(), ToolResult::NoChange);
                         let entry = AuditEntry::new(
                             &actor.id,
                             &conv,
-                            &call.tool,
-                            "plan",
+                            call.tool.as_str(),
+                            AuditEvent::Plan,
                             checked.canonical,
-                            "no change",
+                            AuditOutcome::NoChange,
                         )
                         .with_detail(Some(text.clone()))
                         .with_duration(elapsed);
@@ -444,7 +449,7 @@ impl Engine {
                         let proposal = self
                             .approvals
                             .propose(ProposalDraft {
-                                action: call.tool.clone(),
+                                action: call.tool,
                                 args: checked.canonical,
                                 plan: change,
                                 environment: checked.environment,
@@ -453,7 +458,7 @@ impl Engine {
                                 via: actor.via.clone(),
                             })
                             .await?;
-                        telemetry::tool_call(&call.tool, ToolResult::Proposed);
+                        telemetry::tool_call(call.tool.as_str(), ToolResult::Proposed);
                         let view = proposal.view();
                         Ok(Reply {
                             text: card::proposal_card(&view),
@@ -476,11 +481,11 @@ impl Engine {
         offer: Offer,
         reply: &mut Reply,
     ) -> Result<(), EngineError> {
-        if self.registry.kind(offer.tool.as_str()) != Some(crate::actions::ActionKind::Mutate) {
+        if self.registry.kind(offer.tool) != Some(crate::actions::ActionKind::Mutate) {
             return Ok(());
         }
         let call = ToolCall {
-            tool: offer.tool.to_string(),
+            tool: offer.tool,
             args: offer.args,
         };
         let card = self.call(msg, actor, &call).await?;
@@ -514,7 +519,7 @@ impl Engine {
             return Ok(None);
         };
         let args = Value::Object(previous.args.clone());
-        let Ok(out) = self.run_read(msg, actor, &previous.tool, args).await else {
+        let Ok(out) = self.run_read(msg, actor, previous.tool, args).await else {
             return Ok(None);
         };
         // What the diagnosis would do now: its offer, else the fix it only suggested.
@@ -540,8 +545,10 @@ impl Engine {
 
     /// Whether a proposal of the conversation is no longer pending.
     async fn decided_in(&self, conversation: &ConversationKey) -> Result<bool, EngineError> {
-        use crate::approval::ProposalState::{Cancelled, Expired, Failed, Succeeded};
-        for state in [Succeeded, Failed, Cancelled, Expired] {
+        let finals = crate::approval::ProposalState::ALL
+            .into_iter()
+            .filter(|s| s.is_final());
+        for state in finals {
             if self
                 .store
                 .latest_proposal_in(conversation, state)
@@ -559,7 +566,7 @@ impl Engine {
         &self,
         msg: &Inbound,
         actor: &Actor,
-        tool: &str,
+        tool: ToolName,
         args: Value,
     ) -> Result<ActionOutput, ActionError> {
         let Some(RegistryEntry::Read(action)) = self.registry.get(tool) else {
@@ -574,11 +581,11 @@ impl Engine {
         let started = Instant::now();
         let result = action.run(&ctx, args.clone()).await;
         let (outcome, detail) = match &result {
-            Ok(_) => ("ok", None),
-            Err(e) => ("error", Some(e.to_string())),
+            Ok(_) => (AuditOutcome::Ok, None),
+            Err(e) => (AuditOutcome::Error, Some(e.to_string())),
         };
         telemetry::tool_call(
-            tool,
+            tool.as_str(),
             if result.is_ok() {
                 ToolResult::Ok
             } else {
@@ -586,24 +593,45 @@ impl Engine {
             },
         );
         let conv = msg.conversation.to_string();
-        let entry = AuditEntry::new(&actor.id, &conv, tool, "read", args, outcome)
-            .via(actor.via.as_deref())
-            .with_detail(detail)
-            .with_duration(elapsed_ms(started));
+        let entry = AuditEntry::new(
+            &actor.id,
+            &conv,
+            tool.as_str(),
+            AuditEvent::Read,
+            args,
+            outcome,
+        )
+        .via(actor.via.as_deref())
+        .with_detail(detail)
+        .with_duration(elapsed_ms(started));
         self.store.append_audit_logged(&entry).await;
         result
     }
 
-    async fn refuse(&self, actor: &Actor, conv: &str, tool: &str, args: Value, e: &ActionError) {
-        tracing::info!(tool, error = %e, "request refused");
-        telemetry::tool_call(tool, ToolResult::Refused);
+    async fn refuse(
+        &self,
+        actor: &Actor,
+        conv: &str,
+        tool: ToolName,
+        args: Value,
+        e: &ActionError,
+    ) {
+        tracing::info!(%tool, error = %e, "request refused");
+        telemetry::tool_call(tool.as_str(), ToolResult::Refused);
         let outcome = match e {
-            ActionError::NotAllowed(_) => "not allowed",
-            _ => "invalid",
+            ActionError::NotAllowed(_) => AuditOutcome::NotAllowed,
+            _ => AuditOutcome::Invalid,
         };
-        let entry = AuditEntry::new(&actor.id, conv, tool, "refuse", args, outcome)
-            .via(actor.via.as_deref())
-            .with_detail(Some(e.to_string()));
+        let entry = AuditEntry::new(
+            &actor.id,
+            conv,
+            tool.as_str(),
+            AuditEvent::Refuse,
+            args,
+            outcome,
+        )
+        .via(actor.via.as_deref())
+        .with_detail(Some(e.to_string()));
         self.store.append_audit_logged(&entry).await;
     }
 
@@ -649,7 +677,7 @@ impl Engine {
     /// disconnecting, a surface timing out) cannot stop it half way: it runs to the end, keeps
     /// its lease alive meanwhile, and records its outcome and audit entry.
     async fn execute(&self, grant: ExecutionGrant) -> Result<Proposal, EngineError> {
-        let entry = self.registry.get(&grant.proposal().action).cloned();
+        let entry = self.registry.get(grant.proposal().action).cloned();
         let approvals = self.approvals.clone();
         let platform = Arc::clone(&self.platform);
         // Act on the cluster as the person who asked for the change.

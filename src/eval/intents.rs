@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::domain::canonical_environment;
 use crate::engine::intent::Intent;
+use crate::engine::llm::Predicted;
 
 /// Row names for the cases that are not about one tool's arguments.
 pub const CLARIFY_ROW: &str = "clarify";
@@ -112,7 +113,7 @@ pub struct FailedCase {
     pub id: String,
     pub utterance: String,
     pub expect: Expect,
-    pub predicted: Intent,
+    pub predicted: Predicted,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -134,11 +135,14 @@ fn ratio(passed: usize, total: usize) -> f64 {
 }
 
 /// Runs `predict` on every case and scores it.
-pub fn score(cases: &[IntentCase], mut predict: impl FnMut(&str) -> Intent) -> IntentReport {
+pub fn score<P: Into<Predicted>>(
+    cases: &[IntentCase],
+    mut predict: impl FnMut(&str) -> P,
+) -> IntentReport {
     let mut per_tool: BTreeMap<String, ToolScore> = BTreeMap::new();
     let mut failed = Vec::new();
     for case in cases {
-        let predicted = predict(&case.utterance);
+        let predicted = predict(&case.utterance).into();
         let ok = passes(&case.expect, &predicted);
         let row = per_tool.entry(case.expect.row().to_owned()).or_default();
         row.total += 1;
@@ -168,16 +172,26 @@ pub fn score(cases: &[IntentCase], mut predict: impl FnMut(&str) -> Intent) -> I
 }
 
 /// The README's rule for one case.
-pub fn passes(expect: &Expect, predicted: &Intent) -> bool {
+pub fn passes(expect: &Expect, predicted: &Predicted) -> bool {
+    use Predicted::{Question, UnknownTool};
     if expect.clarify {
-        return matches!(predicted, Intent::Clarify(_));
+        return matches!(
+            predicted,
+            Question(_) | Predicted::Intent(Intent::Clarify(_))
+        );
     }
     let Some(tool) = &expect.tool else {
-        return !matches!(predicted, Intent::Call(_));
+        return !matches!(
+            predicted,
+            UnknownTool(_) | Predicted::Intent(Intent::Call(_))
+        );
+    };
+    let Predicted::Intent(predicted) = predicted else {
+        return false;
     };
     match predicted {
         Intent::Call(call) => {
-            call.tool.eq_ignore_ascii_case(tool)
+            call.tool.as_str().eq_ignore_ascii_case(tool)
                 && expect
                     .args
                     .iter()
@@ -270,7 +284,12 @@ fn describe_expect(e: &Expect) -> String {
     }
 }
 
-fn describe_intent(i: &Intent) -> String {
+fn describe_intent(p: &Predicted) -> String {
+    let i = match p {
+        Predicted::Question(q) => return format!("question (no tool): {q}"),
+        Predicted::UnknownTool(name) => return format!("{name}, a tool platbot does not have"),
+        Predicted::Intent(i) => i,
+    };
     match i {
         Intent::Call(c) => format!("{} {}", c.tool, Value::Object(c.args.clone())),
         Intent::Clarify(c) => format!(
@@ -291,25 +310,27 @@ mod tests {
         serde_json::from_str(line).unwrap()
     }
 
-    fn call(tool: &str, args: Value) -> Intent {
+    fn call(tool: &str, args: Value) -> Predicted {
         Intent::Call(ToolCall {
-            tool: tool.into(),
+            tool: tool.parse().unwrap(),
             args: args.as_object().cloned().unwrap(),
         })
+        .into()
     }
 
-    fn question() -> Intent {
+    fn question() -> Predicted {
         Intent::Clarify(Clarification {
-            tool: "restart_deployment".into(),
+            tool: crate::domain::ToolName::RestartDeployment,
             args: Map::new(),
             missing: vec!["environment".into()],
             question: "Which environment?".into(),
             choices: Vec::new(),
         })
+        .into()
     }
 
-    fn chat() -> Intent {
-        Intent::NotPlatform { reply: "hi".into() }
+    fn chat() -> Predicted {
+        Intent::NotPlatform { reply: "hi".into() }.into()
     }
 
     #[test]
@@ -322,10 +343,12 @@ mod tests {
                 json!({"service": "Cart", "environment": "production", "replicas": "5"})
             )
         ));
+        // A predicted tool is typed; the expectation's name is read regardless of case.
+        let shouting = case(r#"{"id":"b","utterance":"u","expect":{"tool":"Scale_Deployment","args":{"service":"cart","environment":"prod","replicas":5}}}"#).expect;
         assert!(passes(
-            &e,
+            &shouting,
             &call(
-                "Scale_Deployment",
+                "scale_deployment",
                 json!({"service": "cart", "environment": "PRD", "replicas": 5.0, "extra": 1})
             )
         ));

@@ -1,13 +1,103 @@
 //! The audit log: who did what, where, with which arguments, how it ended and how long it took.
 
+use std::fmt;
+use std::str::FromStr;
+
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use serde_json::Value;
 use sqlx::Row;
 
 use super::{Store, StoreError, corrupt, from_millis, millis};
 use crate::domain::UserId;
 use crate::domain::proposal::ProposalId;
+
+/// A closed set of words stored as text: each variant's text is written to the audit
+/// table and read back; a stored text that is not one of them is an error.
+macro_rules! stored_words {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal,)+ }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)+
+        }
+
+        impl $name {
+            pub const ALL: &[$name] = &[$(Self::$variant,)+];
+
+            /// The stored text.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)+
+                }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = StoreError;
+
+            fn from_str(s: &str) -> Result<Self, StoreError> {
+                Self::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| corrupt(format!("audit {} `{s}`", stringify!($name))))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
+stored_words! {
+    /// What an audit entry records.
+    AuditEvent {
+        Read => "read",
+        /// A mutation planned (dry run) that turned out to change nothing.
+        Plan => "plan",
+        Propose => "propose",
+        Confirm => "confirm",
+        Cancel => "cancel",
+        Execute => "execute",
+        Refuse => "refuse",
+        /// One message's use of the LLM planner.
+        Llm => "llm",
+    }
+}
+
+stored_words! {
+    /// How it ended.
+    AuditOutcome {
+        Ok => "ok",
+        Error => "error",
+        /// Refused: by the policy, the LLM guard, or a confirmation or cancellation turned down.
+        Refused => "refused",
+        NotAllowed => "not allowed",
+        Invalid => "invalid",
+        NoChange => "no change",
+        Approved => "approved",
+        FirstApproval => "first approval",
+        Cancelled => "cancelled",
+        Succeeded => "succeeded",
+        Failed => "failed",
+        /// LLM planner outcomes.
+        Answer => "answer",
+        RawAnswer => "answer (raw)",
+        Proposal => "proposal",
+        Clarify => "clarify",
+        Fallback => "fallback",
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditEntry {
@@ -18,10 +108,9 @@ pub struct AuditEntry {
     pub via: Option<String>,
     pub conversation: String,
     pub action: String,
-    /// read | propose | confirm | cancel | execute | refuse
-    pub event: String,
+    pub event: AuditEvent,
     pub args: Value,
-    pub outcome: String,
+    pub outcome: AuditOutcome,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -35,9 +124,9 @@ impl AuditEntry {
         user: &UserId,
         conversation: &str,
         action: &str,
-        event: &str,
+        event: AuditEvent,
         args: Value,
-        outcome: &str,
+        outcome: AuditOutcome,
     ) -> Self {
         Self {
             at: Timestamp::now(),
@@ -45,9 +134,9 @@ impl AuditEntry {
             via: None,
             conversation: conversation.to_owned(),
             action: action.to_owned(),
-            event: event.to_owned(),
+            event,
             args,
-            outcome: outcome.to_owned(),
+            outcome,
             detail: None,
             proposal: None,
             duration_ms: None,
@@ -95,9 +184,9 @@ where
     .bind(&e.via)
     .bind(&e.conversation)
     .bind(&e.action)
-    .bind(&e.event)
+    .bind(e.event.as_str())
     .bind(e.args.to_string())
-    .bind(&e.outcome)
+    .bind(e.outcome.as_str())
     .bind(&e.detail)
     .bind(&e.proposal)
     .bind(e.duration_ms.map(|d| i64::try_from(d).unwrap_or(i64::MAX)))
@@ -152,10 +241,10 @@ impl Store {
                     via: r.try_get("via")?,
                     conversation: r.try_get("conversation")?,
                     action: r.try_get("action")?,
-                    event: r.try_get("event")?,
+                    event: r.try_get::<String, _>("event")?.parse()?,
                     args: serde_json::from_str(&r.try_get::<String, _>("args")?)
                         .map_err(corrupt)?,
-                    outcome: r.try_get("outcome")?,
+                    outcome: r.try_get::<String, _>("outcome")?.parse()?,
                     detail: r.try_get("detail")?,
                     proposal: r.try_get("proposal_id")?,
                     duration_ms: r
@@ -166,5 +255,55 @@ impl Store {
             .collect::<Result<Vec<_>, StoreError>>()?;
         out.reverse();
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_word_reads_back_and_serialises_as_stored() {
+        for e in AuditEvent::ALL {
+            assert_eq!(e.as_str().parse::<AuditEvent>().unwrap(), *e);
+            assert_eq!(serde_json::to_value(e).unwrap(), e.as_str());
+        }
+        for o in AuditOutcome::ALL {
+            assert_eq!(o.as_str().parse::<AuditOutcome>().unwrap(), *o);
+        }
+        assert_eq!(format!("{:<10}|", AuditOutcome::Ok), "ok        |");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_stored_word_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).await.unwrap();
+        let user = UserId::parse("priya.nair").unwrap();
+        let entry = AuditEntry::new(
+            &user,
+            "c",
+            "restart_deployment",
+            AuditEvent::Read,
+            Value::Null,
+            AuditOutcome::Ok,
+        );
+        store.append_audit(&entry).await.unwrap();
+        let read = store.audit(&AuditFilter::default()).await.unwrap();
+        assert_eq!(
+            (read[0].event, read[0].outcome),
+            (AuditEvent::Read, AuditOutcome::Ok)
+        );
+        sqlx::query("UPDATE audit SET event = 'teleport'")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let err = store.audit(&AuditFilter::default()).await.unwrap_err();
+        assert!(err.to_string().contains("teleport"), "{err}");
+        sqlx::query("UPDATE audit SET event = 'read', outcome = 'meh'")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let err = store.audit(&AuditFilter::default()).await.unwrap_err();
+        assert!(err.to_string().contains("meh"), "{err}");
     }
 }

@@ -17,7 +17,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyPool, ConnectOptions, Executor, Row};
 
-pub use audit::{AuditEntry, AuditFilter};
+pub use audit::{AuditEntry, AuditEvent, AuditFilter, AuditOutcome};
 
 use crate::config::{PostgresSettings, StoreSettings};
 use crate::domain::ConversationKey;

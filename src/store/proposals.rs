@@ -20,7 +20,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(p.id.to_string())
-        .bind(&p.action)
+        .bind(p.action.as_str())
         .bind(p.args.to_string())
         .bind(serde_json::to_string(&p.plan).map_err(corrupt)?)
         .bind(p.environment.as_ref().map(|e| e.as_str().to_owned()))
@@ -270,7 +270,7 @@ fn proposal_from_row(r: &AnyRow) -> Result<Proposal, StoreError> {
         id: id
             .parse()
             .map_err(|_| corrupt(format!("proposal id {id}")))?,
-        action: r.try_get("action")?,
+        action: r.try_get::<String, _>("action")?.parse().map_err(corrupt)?,
         args: serde_json::from_str(&r.try_get::<String, _>("args")?).map_err(corrupt)?,
         plan: serde_json::from_str(&r.try_get::<String, _>("plan")?).map_err(corrupt)?,
         environment: env

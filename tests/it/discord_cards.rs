@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::support::fake_discord::payloads::{self, CHANNEL};
 use crate::support::fake_discord::{Call, Connected, JONAH, MALLORY, PRIYA, connected};
+use platbot::store::AuditEvent;
 use platbot::store::AuditFilter;
 
 const APP: u64 = payloads::APPLICATION;
@@ -50,7 +51,10 @@ async fn executions(c: &Connected) -> usize {
         ..AuditFilter::default()
     };
     let entries = c.bot.app.engine.store().audit(&filter).await.unwrap();
-    entries.iter().filter(|e| e.event == "execute").count()
+    entries
+        .iter()
+        .filter(|e| e.event == AuditEvent::Execute)
+        .count()
 }
 
 async fn followup(c: &Connected, token: &str, needle: &str) -> Call {

@@ -1325,7 +1325,7 @@ fn the_alias_planner_reads_any_text() {
     let planner = planner();
     let registry = Registry::standard();
     let previous = ToolCall {
-        tool: "scale_deployment".into(),
+        tool: platbot::domain::ToolName::ScaleDeployment,
         args: Map::from_iter([
             ("service".to_owned(), json!("cart")),
             ("environment".to_owned(), json!("prod")),
@@ -1333,7 +1333,7 @@ fn the_alias_planner_reads_any_text() {
         ]),
     };
     let pending = Clarification {
-        tool: "pod_logs".into(),
+        tool: platbot::domain::ToolName::PodLogs,
         args: Map::from_iter([("service".to_owned(), json!("search"))]),
         missing: vec!["environment".into()],
         question: "Which environment?".into(),
@@ -1357,7 +1357,7 @@ fn the_alias_planner_reads_any_text() {
             };
             match planner.plan(&text, &ctx) {
                 Intent::Call(call) => {
-                    let entry = registry.get(&call.tool);
+                    let entry = registry.get(call.tool);
                     prop_assert!(entry.is_some(), "unknown tool {}", call.tool);
                     if let Some(RegistryEntry::Mutate(m)) = entry
                         && let Err(e) = m.check(Value::Object(call.args.clone()))
@@ -1505,7 +1505,7 @@ fn approvals_grant_at_most_once_with_the_required_approvers() {
                             };
                             let p = by
                                 .propose(ProposalDraft {
-                                    action: "restart_deployment".into(),
+                                    action: platbot::domain::ToolName::RestartDeployment,
                                     args: json!({"service": "ledger"}),
                                     plan: Default::default(),
                                     environment: Some(

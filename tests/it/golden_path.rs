@@ -8,6 +8,7 @@ use std::sync::Arc;
 use common::{sandbox_bot, user};
 use platbot::approval::{ApprovalError, ProposalId, ProposalState};
 use platbot::engine::EngineError;
+use platbot::store::{AuditEvent, AuditOutcome};
 
 const ASK: &str = "can I get a namespace for payments in dev?";
 
@@ -232,7 +233,7 @@ async fn another_user_cannot_confirm() {
     assert!(
         audit
             .iter()
-            .any(|e| e.user == "mallory" && e.outcome == "refused")
+            .any(|e| e.user == "mallory" && e.outcome == AuditOutcome::Refused)
     );
 }
 
@@ -428,9 +429,9 @@ async fn only_the_owning_team_or_an_approver_may_ask_for_a_change() {
         .await
         .unwrap();
     assert!(
-        audit
-            .iter()
-            .any(|e| e.user == "jonah.feld" && e.event == "refuse" && e.outcome == "not allowed"),
+        audit.iter().any(|e| e.user == "jonah.feld"
+            && e.event == AuditEvent::Refuse
+            && e.outcome == AuditOutcome::NotAllowed),
         "{audit:?}"
     );
 }
@@ -514,7 +515,7 @@ async fn a_starting_replica_leaves_a_live_execution_alone() {
     let audit = engine.store().audit(&Default::default()).await.unwrap();
     let exec = audit
         .iter()
-        .find(|e| e.event == "execute")
+        .find(|e| e.event == AuditEvent::Execute)
         .expect("audited");
     assert_eq!(exec.user, "priya.nair");
 }

@@ -8,6 +8,7 @@ use common::{sandbox_bot_with_rbac, user};
 use k8s_openapi::api::core::v1::ResourceQuota;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use platbot::approval::ProposalState;
+use platbot::store::AuditEvent;
 use serde_json::json;
 
 const ASK: &str = "can I get a namespace for payments in dev?";
@@ -138,7 +139,7 @@ async fn a_developer_gets_a_namespace_through_the_provisioner() {
         .expect("audit");
     let execute = audit
         .iter()
-        .find(|e| e.event == "execute")
+        .find(|e| e.event == AuditEvent::Execute)
         .expect("an execute entry");
     let detail = execute.detail.clone().unwrap_or_default();
     assert!(

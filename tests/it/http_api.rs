@@ -8,6 +8,7 @@ use crate::support::fakes;
 
 use platbot::config::HttpLimits;
 use platbot::server::{ServerState, serve};
+use platbot::store::{AuditEvent, AuditOutcome};
 use serde_json::{Value, json};
 
 struct Api {
@@ -408,7 +409,7 @@ async fn an_integration_acts_for_named_users_and_is_audited_as_the_relay() {
     let audit = api.audit().await;
     let confirms: Vec<_> = audit
         .iter()
-        .filter(|e| e.event == "confirm" && e.outcome != "refused")
+        .filter(|e| e.event == AuditEvent::Confirm && e.outcome != AuditOutcome::Refused)
         .collect();
     assert_eq!(confirms.len(), 2, "{confirms:?}");
     for (entry, who) in confirms.iter().zip(["olga.sre", "ravi.iyer"]) {
@@ -417,7 +418,7 @@ async fn an_integration_acts_for_named_users_and_is_audited_as_the_relay() {
     }
     let executed = audit
         .iter()
-        .find(|e| e.event == "execute")
+        .find(|e| e.event == AuditEvent::Execute)
         .expect("execute entry");
     assert_eq!(executed.user, "jonah.feld", "the cluster saw the requester");
     let detail = executed.detail.as_deref().unwrap_or_default();
@@ -699,5 +700,11 @@ async fn a_confirmed_change_completes_when_the_caller_goes_away() {
     assert_eq!(state, "succeeded");
     assert!(api.bot.namespace_exists("payments-dev"));
     let audit = api.audit().await;
-    assert_eq!(audit.iter().filter(|e| e.event == "execute").count(), 1);
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e.event == AuditEvent::Execute)
+            .count(),
+        1
+    );
 }

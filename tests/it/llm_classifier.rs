@@ -8,6 +8,7 @@ use crate::support::common;
 use crate::support::fake_llm;
 
 use fake_llm::{FakeLlm, call, text, tool_names, tool_results};
+use platbot::store::AuditEvent;
 use platbot::store::AuditFilter;
 
 async fn bot(llm: &FakeLlm, classifier: &str) -> common::TestBot {
@@ -37,7 +38,7 @@ async fn not_a_platform_request_is_answered_without_a_tool_or_the_model() {
     let store = bot.app.engine.store();
     let reads = store.audit(&AuditFilter::default()).await.unwrap();
     assert!(
-        reads.iter().all(|e| e.event != "read"),
+        reads.iter().all(|e| e.event != AuditEvent::Read),
         "no read was audited: {reads:?}"
     );
 }
@@ -236,7 +237,7 @@ async fn a_value_the_user_did_not_give_becomes_a_question_not_a_proposal() {
         .await
         .unwrap();
     assert!(
-        refused.iter().any(|e| e.event == "refuse"),
+        refused.iter().any(|e| e.event == AuditEvent::Refuse),
         "the made-up name is audited as refused: {refused:?}"
     );
 }

@@ -7,6 +7,7 @@ use crate::support::fake_llm;
 use common::sandbox_bot;
 use fake_llm::{FakeLlm, call, calls, text, tool_names, tool_results};
 use platbot::store::AuditFilter;
+use platbot::store::{AuditEvent, AuditOutcome};
 
 async fn bot_with(llm: &FakeLlm, extra: &str) -> common::TestBot {
     sandbox_bot(&llm.config(extra)).await
@@ -62,7 +63,7 @@ async fn a_read_runs_and_the_model_summarises_it_in_a_closing_request_without_to
         .await
         .unwrap();
     assert_eq!(reads.len(), 1);
-    assert_eq!(reads[0].event, "read");
+    assert_eq!(reads[0].event, AuditEvent::Read);
     assert_eq!(reads[0].args["environment"], "prod");
     let llm_entries = store
         .audit(&AuditFilter {
@@ -73,7 +74,7 @@ async fn a_read_runs_and_the_model_summarises_it_in_a_closing_request_without_to
         .unwrap();
     assert_eq!(llm_entries.len(), 1);
     let e = &llm_entries[0];
-    assert_eq!(e.outcome, "answer");
+    assert_eq!(e.outcome, AuditOutcome::Answer);
     assert_eq!(e.args["prompt_tokens"], 200);
     assert_eq!(e.args["completion_tokens"], 40);
     assert_eq!(e.args["requests"].as_array().unwrap().len(), 2);
@@ -345,7 +346,7 @@ async fn malformed_arguments_get_one_repair_attempt() {
         .await
         .unwrap()
         .into_iter()
-        .filter(|e| e.event == "refuse")
+        .filter(|e| e.event == AuditEvent::Refuse)
         .count();
     assert_eq!(refused, 1, "the bad call is audited");
 }
@@ -457,7 +458,7 @@ async fn unknown_tools_are_refused_and_audited() {
         .await
         .unwrap()
         .into_iter()
-        .filter(|e| e.event == "refuse")
+        .filter(|e| e.event == AuditEvent::Refuse)
         .map(|e| e.action)
         .collect();
     assert_eq!(refusals, ["delete_namespace", "drop_cluster"]);

@@ -4,6 +4,7 @@
 
 use crate::support::common;
 use crate::support::fake_llm;
+use platbot::store::AuditOutcome;
 
 use std::time::{Duration, Instant};
 
@@ -97,7 +98,7 @@ async fn an_unreachable_endpoint_falls_back_and_a_proposal_still_needs_confirmat
         })
         .await
         .unwrap();
-    assert_eq!(llm_audit[0].outcome, "fallback");
+    assert_eq!(llm_audit[0].outcome, AuditOutcome::Fallback);
 }
 
 #[tokio::test]

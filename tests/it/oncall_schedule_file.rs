@@ -124,7 +124,9 @@ async fn unknown_subjects_and_missing_configuration_get_clear_replies() {
         actor: &actor,
     };
     let registry = platbot::actions::Registry::standard();
-    let Some(platbot::actions::RegistryEntry::Read(who)) = registry.get("who_is_on_call") else {
+    let Some(platbot::actions::RegistryEntry::Read(who)) =
+        registry.get(platbot::domain::ToolName::WhoIsOnCall)
+    else {
         panic!("who_is_on_call is a read action")
     };
     let err = who

@@ -4,6 +4,7 @@ use crate::support::common;
 
 use common::sandbox_bot;
 use platbot::actions::{ActionError, Registry, RegistryEntry};
+use platbot::domain::ToolName;
 
 #[tokio::test]
 async fn status_of_a_service_in_one_environment() {
@@ -90,7 +91,7 @@ async fn an_unknown_service_gets_a_clear_reply() {
 #[tokio::test]
 async fn invalid_and_unknown_names_get_clear_errors_from_the_typed_arguments() {
     let registry = Registry::standard();
-    let Some(RegistryEntry::Mutate(action)) = registry.get("create_namespace") else {
+    let Some(RegistryEntry::Mutate(action)) = registry.get(ToolName::CreateNamespace) else {
         panic!("create_namespace is a mutation");
     };
     let err = action
@@ -133,7 +134,7 @@ async fn an_unknown_team_or_environment_is_refused_before_proposing() {
         actor: &actor,
     };
     let registry = Registry::standard();
-    let Some(RegistryEntry::Mutate(action)) = registry.get("create_namespace") else {
+    let Some(RegistryEntry::Mutate(action)) = registry.get(ToolName::CreateNamespace) else {
         panic!()
     };
     let err = action
@@ -239,7 +240,7 @@ async fn an_unavailable_cluster_is_reported_while_the_others_answer() {
         actor: &actor,
     };
     let registry = Registry::standard();
-    let Some(RegistryEntry::Read(status)) = registry.get("deployment_status") else {
+    let Some(RegistryEntry::Read(status)) = registry.get(ToolName::DeploymentStatus) else {
         panic!()
     };
     let out = status

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use platbot::store::{AuditEvent, AuditOutcome};
 use platbot::store::{AuditFilter, Store};
 use serde_json::{Value, json};
 
@@ -77,16 +78,27 @@ async fn two_replicas_on_one_database_execute_a_proposal_once() {
 
     let store = Store::open_postgres(&settings).await.expect("store");
     let audit = store.audit(&AuditFilter::default()).await.expect("audit");
-    let executions = audit.iter().filter(|e| e.event == "execute").count();
-    let confirmations = |outcome: &str| {
+    let executions = audit
+        .iter()
+        .filter(|e| e.event == AuditEvent::Execute)
+        .count();
+    let confirmations = |outcome: AuditOutcome| {
         audit
             .iter()
-            .filter(|e| e.event == "confirm" && e.outcome == outcome)
+            .filter(|e| e.event == AuditEvent::Confirm && e.outcome == outcome)
             .count()
     };
     assert_eq!(executions, ROUNDS, "one execution per proposal");
-    assert_eq!(confirmations("approved"), ROUNDS, "one winner per proposal");
-    assert_eq!(confirmations("refused"), ROUNDS, "one loser per proposal");
+    assert_eq!(
+        confirmations(AuditOutcome::Approved),
+        ROUNDS,
+        "one winner per proposal"
+    );
+    assert_eq!(
+        confirmations(AuditOutcome::Refused),
+        ROUNDS,
+        "one loser per proposal"
+    );
 }
 
 /// Proposes on one process, stops it, confirms on a new one started on the same store.

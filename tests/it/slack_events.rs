@@ -13,6 +13,7 @@ use fake_slack::{Call, FakeSlack, NOT_IN_CHANNEL};
 use platbot::chat::slack::{self, SlackOptions, SlackService};
 use platbot::config::Config;
 use platbot::server::{ServerState, serve_with};
+use platbot::store::AuditEvent;
 use platbot::store::AuditFilter;
 use serde_json::{Value, json};
 
@@ -212,7 +213,10 @@ impl Slack {
             ..AuditFilter::default()
         };
         let entries = self.bot.app.engine.store().audit(&filter).await.unwrap();
-        entries.iter().filter(|e| e.event == "execute").count()
+        entries
+            .iter()
+            .filter(|e| e.event == AuditEvent::Execute)
+            .count()
     }
 
     async fn healthy(&self) -> bool {

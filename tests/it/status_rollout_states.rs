@@ -136,7 +136,7 @@ async fn run(platform: &Platform, tool: &str, args: Value) -> ActionOutput {
         actor: &actor,
     };
     let registry = Registry::standard();
-    let Some(RegistryEntry::Read(action)) = registry.get(tool) else {
+    let Some(RegistryEntry::Read(action)) = registry.get(tool.parse().expect("a tool name")) else {
         panic!("{tool} is a read action")
     };
     action.run(&ctx, args).await.expect(tool)

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use jiff::{SignedDuration, Timestamp};
 use platbot::actions::ChangePlan;
 use platbot::approval::{Proposal, ProposalId, ProposalState};
+use platbot::domain::ToolName;
 use platbot::domain::{ConversationKey, Surface, UserId};
-use platbot::store::{AuditEntry, AuditFilter, Store};
+use platbot::store::{AuditEntry, AuditEvent, AuditFilter, AuditOutcome, Store};
 use serde_json::json;
 
 /// Runs each check as a test on both backends.
@@ -59,7 +60,7 @@ fn proposal(thread: &str, ttl: SignedDuration) -> Proposal {
     let now = Timestamp::now();
     Proposal {
         id: ProposalId::new(),
-        action: "scale_deployment".into(),
+        action: ToolName::ScaleDeployment,
         args: json!({"service": "cart", "environment": "dev", "replicas": 3}),
         plan: ChangePlan {
             summary: "Scale cart to 3 ".into(),
@@ -312,9 +313,9 @@ async fn recovery_leaves_a_live_lease_alone_and_the_owner_outcome_wins(store: St
         &user("priya.nair"),
         "c",
         "scale_deployment",
-        "execute",
+        AuditEvent::Execute,
         json!({}),
-        "ok",
+        AuditOutcome::Ok,
     )
     .with_proposal(gone.id);
     assert!(
@@ -349,9 +350,9 @@ async fn the_audit_log_filters_and_keeps_order(store: Store) {
             &user(who),
             "c",
             "read_status",
-            "read",
+            AuditEvent::Read,
             json!({"i": i}),
-            "ok",
+            AuditOutcome::Ok,
         )
         .via(Some("backstage"))
         .with_duration(7);

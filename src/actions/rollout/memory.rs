@@ -154,13 +154,7 @@ impl MutateAction for SetMemoryLimit {
     const NAME: ToolName = ToolName::SetMemoryLimit;
     const DOES: &'static str = "change memory limits";
 
-    fn environment(args: &Self::Args) -> Option<Environment> {
-        Some(args.environment.clone())
-    }
-
-    fn subject(args: &Self::Args) -> ChangeSubject {
-        ChangeSubject::Service(args.service.clone())
-    }
+    on_a_service!();
 
     async fn plan(
         &self,
@@ -182,7 +176,8 @@ impl MutateAction for SetMemoryLimit {
                 plan.container, loaded.name, plan.new_quantity
             )));
         }
-        let (validation, mut dry) = dry_run(ctx, &loaded, &memory_patch(&plan), false).await?;
+        let (validation, mut dry) =
+            dry_run(ctx, &loaded, &memory_patch(&plan), Target::Deployment).await?;
         let problems = memory_policy(&loaded, &plan, new_bytes).await;
         if !problems.is_empty() {
             dry.passed = false;
@@ -196,22 +191,18 @@ impl MutateAction for SetMemoryLimit {
         } else {
             "Raise"
         };
-        Ok(PlanOutcome::Change(ChangePlan {
-            summary: format!(
-                "{verb} the memory limit of container `{}` of Deployment `{}` in {} to {}",
-                plan.container, loaded.name, loaded.namespace, plan.new_quantity
-            ),
-            changes: vec![PlannedChange {
-                operation: "update".into(),
-                kind: "Deployment".into(),
-                name: loaded.name.clone(),
-                namespace: Some(loaded.namespace.clone()),
-                detail: Some(plan.detail),
-                validation,
-            }],
-            dry_run: dry,
-            precondition: Some(loaded.precondition()),
-        }))
+        let summary = format!(
+            "{verb} the memory limit of container `{}` of Deployment `{}` in {} to {}",
+            plan.container, loaded.name, loaded.namespace, plan.new_quantity
+        );
+        let precondition = Some(loaded.precondition());
+        Ok(loaded.change(
+            "update",
+            summary,
+            plan.detail,
+            (validation, dry),
+            precondition,
+        ))
     }
 
     async fn execute(
@@ -223,10 +214,9 @@ impl MutateAction for SetMemoryLimit {
         let loaded = load(ctx, &args.service, &args.environment).await?;
         let plan = plan_memory(&loaded, &args)?;
         same_as_confirmed(grant, &loaded)?;
-        Writer::granted(grant, Merge::Patch)
-            .patch(&loaded.api, &loaded.name, &memory_patch(&plan))
-            .await
-            .map_err(|e| loaded.explain(ctx, e))?;
+        loaded
+            .patch_granted(ctx, grant, &memory_patch(&plan), Target::Deployment)
+            .await?;
         Ok(format!(
             "Set the memory limit of container `{}` of Deployment `{}` in {} to {}. The Deployment rolls its pods to the new limit; ask for its status to follow it.",
             plan.container, loaded.name, loaded.namespace, plan.new_quantity

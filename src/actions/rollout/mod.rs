@@ -32,6 +32,20 @@ use crate::domain::{Environment, ServiceName};
 use crate::platform::PlatformError;
 use crate::platform::kube::{Cluster, api_code};
 
+/// The `environment` and `subject` of an action on one service's Deployment in one
+/// environment: its arguments' `service` and `environment`.
+macro_rules! on_a_service {
+    () => {
+        fn environment(args: &Self::Args) -> Option<Environment> {
+            Some(args.environment.clone())
+        }
+
+        fn subject(args: &Self::Args) -> ChangeSubject {
+            ChangeSubject::Service(args.service.clone())
+        }
+    };
+}
+
 mod memory;
 mod restart;
 mod rollback;
@@ -47,6 +61,14 @@ const REVISION: &str = "deployment.kubernetes.io/revision";
 const CHANGE_CAUSE: &str = "kubernetes.io/change-cause";
 /// The largest replica count platbot proposes (matches the argument schema).
 pub const MAX_REPLICAS: u32 = 500;
+
+/// What a patch goes to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Deployment,
+    /// The `scale` subresource (replicas only).
+    Scale,
+}
 
 /// A service's Deployment, read as the asking user.
 struct Loaded<'a> {
@@ -86,6 +108,58 @@ impl Loaded<'_> {
 
     fn explain(&self, ctx: &ActionContext<'_>, e: kube::Error) -> ActionError {
         PlatformError::from(self.cluster.explain(ctx.actor, e)).into()
+    }
+
+    /// The plan of one change to this Deployment, with its dry run's verdict.
+    fn change(
+        &self,
+        operation: &str,
+        summary: String,
+        detail: String,
+        (validation, dry_run): (String, DryRun),
+        precondition: Option<Precondition>,
+    ) -> PlanOutcome {
+        PlanOutcome::Change(ChangePlan {
+            summary,
+            changes: vec![PlannedChange {
+                operation: operation.into(),
+                kind: "Deployment".into(),
+                name: self.name.clone(),
+                namespace: Some(self.namespace.clone()),
+                detail: Some(detail),
+                validation,
+            }],
+            dry_run,
+            precondition,
+        })
+    }
+
+    /// Sends the confirmed patch, to the Deployment or its `scale` subresource.
+    async fn patch_granted(
+        &self,
+        ctx: &ActionContext<'_>,
+        grant: &ExecutionGrant,
+        patch: &Patch<Value>,
+        to: Target,
+    ) -> Result<(), ActionError> {
+        self.send(Writer::granted(grant, Merge::Patch), patch, to)
+            .await
+            .map_err(|e| self.explain(ctx, e))
+    }
+
+    async fn send(
+        &self,
+        writer: Writer,
+        patch: &Patch<Value>,
+        to: Target,
+    ) -> Result<(), kube::Error> {
+        match to {
+            Target::Deployment => writer.patch(&self.api, &self.name, patch).await.map(drop),
+            Target::Scale => writer
+                .patch_scale(&self.api, &self.name, patch)
+                .await
+                .map(drop),
+        }
     }
 
     fn replicas(&self) -> i32 {
@@ -187,20 +261,9 @@ async fn dry_run(
     ctx: &ActionContext<'_>,
     loaded: &Loaded<'_>,
     patch: &Patch<Value>,
-    scale: bool,
+    to: Target,
 ) -> Result<(String, DryRun), ActionError> {
-    let writer = Writer::dry_run(Merge::Patch);
-    let result = if scale {
-        writer
-            .patch_scale(&loaded.api, &loaded.name, patch)
-            .await
-            .map(drop)
-    } else {
-        writer
-            .patch(&loaded.api, &loaded.name, patch)
-            .await
-            .map(drop)
-    };
+    let result = loaded.send(Writer::dry_run(Merge::Patch), patch, to).await;
     match result {
         Ok(()) => Ok((
             "server-side dry run: ok".to_owned(),

@@ -15,13 +15,7 @@ impl MutateAction for RestartDeployment {
     const NAME: ToolName = ToolName::RestartDeployment;
     const DOES: &'static str = "restart deployments";
 
-    fn environment(args: &Self::Args) -> Option<Environment> {
-        Some(args.environment.clone())
-    }
-
-    fn subject(args: &Self::Args) -> ChangeSubject {
-        ChangeSubject::Service(args.service.clone())
-    }
+    on_a_service!();
 
     async fn plan(
         &self,
@@ -37,8 +31,13 @@ impl MutateAction for RestartDeployment {
             )));
         }
         let now = Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
-        let (validation, dry) =
-            dry_run(ctx, &loaded, &Patch::Strategic(restart_patch(&now)), false).await?;
+        let (validation, dry) = dry_run(
+            ctx,
+            &loaded,
+            &Patch::Strategic(restart_patch(&now)),
+            Target::Deployment,
+        )
+        .await?;
         let paused = loaded
             .deployment
             .spec
@@ -54,22 +53,11 @@ impl MutateAction for RestartDeployment {
             detail.push_str("; the rollout is PAUSED, so nothing restarts until it is resumed");
         }
         detail.push_str(&loaded.gitops_note());
-        Ok(PlanOutcome::Change(ChangePlan {
-            summary: format!(
-                "Rolling restart of Deployment `{}` in {} ({replicas} pods)",
-                loaded.name, loaded.namespace
-            ),
-            changes: vec![PlannedChange {
-                operation: "restart".into(),
-                kind: "Deployment".into(),
-                name: loaded.name.clone(),
-                namespace: Some(loaded.namespace.clone()),
-                detail: Some(detail),
-                validation,
-            }],
-            dry_run: dry,
-            precondition: None,
-        }))
+        let summary = format!(
+            "Rolling restart of Deployment `{}` in {} ({replicas} pods)",
+            loaded.name, loaded.namespace
+        );
+        Ok(loaded.change("restart", summary, detail, (validation, dry), None))
     }
 
     async fn execute(
@@ -80,14 +68,10 @@ impl MutateAction for RestartDeployment {
     ) -> Result<String, ActionError> {
         let loaded = load(ctx, &args.service, &args.environment).await?;
         let now = Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
-        Writer::granted(grant, Merge::Patch)
-            .patch(
-                &loaded.api,
-                &loaded.name,
-                &Patch::Strategic(restart_patch(&now)),
-            )
-            .await
-            .map_err(|e| loaded.explain(ctx, e))?;
+        let patch = Patch::Strategic(restart_patch(&now));
+        loaded
+            .patch_granted(ctx, grant, &patch, Target::Deployment)
+            .await?;
         Ok(format!(
             "Restarted Deployment `{}` in {}: its {} pod(s) are being replaced ({RESTARTED_AT}={now}). Ask for its status to follow the rollout.",
             loaded.name,

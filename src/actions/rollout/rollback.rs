@@ -269,13 +269,7 @@ impl MutateAction for RollbackDeployment {
     const NAME: ToolName = ToolName::RollbackDeployment;
     const DOES: &'static str = "roll back deployments";
 
-    fn environment(args: &Self::Args) -> Option<Environment> {
-        Some(args.environment.clone())
-    }
-
-    fn subject(args: &Self::Args) -> ChangeSubject {
-        ChangeSubject::Service(args.service.clone())
-    }
+    on_a_service!();
 
     async fn plan(
         &self,
@@ -288,24 +282,25 @@ impl MutateAction for RollbackDeployment {
             Err(nothing) => return Ok(PlanOutcome::NoChange(nothing)),
         };
         let rv = loaded.deployment.metadata.resource_version.clone();
-        let (validation, dry) =
-            dry_run(ctx, &loaded, &rollback_patch(&plan, rv.as_deref()), false).await?;
-        Ok(PlanOutcome::Change(ChangePlan {
-            summary: format!(
-                "Roll back Deployment `{}` in {} from revision {} to revision {}",
-                loaded.name, loaded.namespace, plan.current, plan.target
-            ),
-            changes: vec![PlannedChange {
-                operation: "rollback".into(),
-                kind: "Deployment".into(),
-                name: loaded.name.clone(),
-                namespace: Some(loaded.namespace.clone()),
-                detail: Some(plan.detail),
-                validation,
-            }],
-            dry_run: dry,
-            precondition: Some(loaded.precondition()),
-        }))
+        let (validation, dry) = dry_run(
+            ctx,
+            &loaded,
+            &rollback_patch(&plan, rv.as_deref()),
+            Target::Deployment,
+        )
+        .await?;
+        let summary = format!(
+            "Roll back Deployment `{}` in {} from revision {} to revision {}",
+            loaded.name, loaded.namespace, plan.current, plan.target
+        );
+        let precondition = Some(loaded.precondition());
+        Ok(loaded.change(
+            "rollback",
+            summary,
+            plan.detail,
+            (validation, dry),
+            precondition,
+        ))
     }
 
     async fn execute(
@@ -320,14 +315,10 @@ impl MutateAction for RollbackDeployment {
             .map_err(ActionError::Failed)?;
         same_as_confirmed(grant, &loaded)?;
         let rv = loaded.deployment.metadata.resource_version.clone();
-        Writer::granted(grant, Merge::Patch)
-            .patch(
-                &loaded.api,
-                &loaded.name,
-                &rollback_patch(&plan, rv.as_deref()),
-            )
-            .await
-            .map_err(|e| loaded.explain(ctx, e))?;
+        let patch = rollback_patch(&plan, rv.as_deref());
+        loaded
+            .patch_granted(ctx, grant, &patch, Target::Deployment)
+            .await?;
         Ok(format!(
             "Rolled back Deployment `{}` in {} to the pod template of revision {} ({}). The Deployment controller now replaces the pods; ask for its status to follow it.",
             loaded.name, loaded.namespace, plan.target, plan.detail

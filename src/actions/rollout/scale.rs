@@ -90,13 +90,7 @@ impl MutateAction for ScaleDeployment {
     const NAME: ToolName = ToolName::ScaleDeployment;
     const DOES: &'static str = "scale deployments";
 
-    fn environment(args: &Self::Args) -> Option<Environment> {
-        Some(args.environment.clone())
-    }
-
-    fn subject(args: &Self::Args) -> ChangeSubject {
-        ChangeSubject::Service(args.service.clone())
-    }
+    on_a_service!();
 
     async fn plan(
         &self,
@@ -119,7 +113,7 @@ impl MutateAction for ScaleDeployment {
             )));
         }
         let patch = Patch::Merge(json!({ "spec": { "replicas": wanted } }));
-        let (validation, mut dry) = dry_run(ctx, &loaded, &patch, true).await?;
+        let (validation, mut dry) = dry_run(ctx, &loaded, &patch, Target::Scale).await?;
         let mut notes = Vec::new();
         let hpas: Vec<HorizontalPodAutoscaler> = loaded.list().await.unwrap_or_default();
         for h in hpas.iter().filter(|h| {
@@ -161,22 +155,12 @@ impl MutateAction for ScaleDeployment {
             detail.push_str(n);
         }
         detail.push_str(&loaded.gitops_note());
-        Ok(PlanOutcome::Change(ChangePlan {
-            summary: format!(
-                "Scale Deployment `{}` in {} from {current} to {wanted} replicas",
-                loaded.name, loaded.namespace
-            ),
-            changes: vec![PlannedChange {
-                operation: "scale".into(),
-                kind: "Deployment".into(),
-                name: loaded.name.clone(),
-                namespace: Some(loaded.namespace.clone()),
-                detail: Some(detail),
-                validation,
-            }],
-            dry_run: dry,
-            precondition: Some(loaded.precondition()),
-        }))
+        let summary = format!(
+            "Scale Deployment `{}` in {} from {current} to {wanted} replicas",
+            loaded.name, loaded.namespace
+        );
+        let precondition = Some(loaded.precondition());
+        Ok(loaded.change("scale", summary, detail, (validation, dry), precondition))
     }
 
     async fn execute(
@@ -190,10 +174,9 @@ impl MutateAction for ScaleDeployment {
         let before = loaded.replicas();
         let wanted = i32::try_from(args.replicas).unwrap_or(i32::MAX);
         let patch = Patch::Merge(json!({ "spec": { "replicas": wanted } }));
-        Writer::granted(grant, Merge::Patch)
-            .patch_scale(&loaded.api, &loaded.name, &patch)
-            .await
-            .map_err(|e| loaded.explain(ctx, e))?;
+        loaded
+            .patch_granted(ctx, grant, &patch, Target::Scale)
+            .await?;
         Ok(format!(
             "Scaled Deployment `{}` in {} from {before} to {wanted} replicas.",
             loaded.name, loaded.namespace

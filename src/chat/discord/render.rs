@@ -295,7 +295,6 @@ impl Card {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actions::{ChangePlan, DryRun, PlannedChange};
 
     #[test]
     fn long_text_splits_within_the_limit_and_keeps_code_blocks_whole() {
@@ -341,35 +340,9 @@ mod tests {
     }
 
     fn view(state: ProposalState, changes: usize) -> ProposalView {
-        ProposalView {
-            id: "3f2a9c1e-0000-4000-8000-000000000000".into(),
-            action: "create_namespace".into(),
-            args: serde_json::json!({"team": "payments", "environment": "dev"}),
-            state,
-            plan: ChangePlan {
-                summary: "Create namespace `payments-dev`".into(),
-                changes: (0..changes)
-                    .map(|i| PlannedChange {
-                        operation: "create".into(),
-                        kind: "ConfigMap".into(),
-                        name: format!("cm-{i}"),
-                        namespace: Some("payments-dev".into()),
-                        detail: Some("d".repeat(400)),
-                        validation: "server-side dry run: ok".into(),
-                    })
-                    .collect(),
-                dry_run: DryRun {
-                    passed: true,
-                    message: "accepted ".repeat(300),
-                },
-                precondition: None,
-            },
-            requester: "priya.nair".into(),
-            approvals: vec![],
-            created_at: jiff::Timestamp::now(),
-            expires_at: jiff::Timestamp::now(),
-            outcome: None,
-        }
+        let mut v = ProposalView::sample(state, changes);
+        v.plan.dry_run.message = "accepted ".repeat(300);
+        v
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! Messages are answered in their channel's order (a thread, a DM, a server channel),
 //! interactions at once, because Discord wants them acknowledged within 3 seconds.
 
-use crate::chat::click::{RefusalIcons, refusal};
+use crate::chat::click::{RefusalIcons, finished_card, refusal};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -457,21 +457,8 @@ impl DiscordSurface {
 
     /// Shows a finished card as it is now (a late click on an expired or done card).
     async fn refresh_card(&self, click: &Click, id: ProposalId) {
-        match self.engine.approvals().get(id).await {
-            // Only final states: an in-flight execution will update the card itself.
-            Ok(p)
-                if matches!(
-                    p.state,
-                    ProposalState::Expired
-                        | ProposalState::Cancelled
-                        | ProposalState::Succeeded
-                        | ProposalState::Failed
-                ) =>
-            {
-                self.edit_clicked_card(click, &p.view()).await
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(proposal = %id, error = %e, "cannot reload the proposal"),
+        if let Some(view) = finished_card(&self.engine, id).await {
+            self.edit_clicked_card(click, &view).await;
         }
     }
 

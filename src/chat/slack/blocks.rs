@@ -312,7 +312,6 @@ fn buttons(id: &str) -> SlackBlock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actions::{ChangePlan, DryRun, PlannedChange};
 
     fn section_texts(m: &SlackMessageContent) -> Vec<String> {
         m.blocks
@@ -413,35 +412,7 @@ mod tests {
     }
 
     fn view(state: ProposalState, changes: usize) -> ProposalView {
-        ProposalView {
-            id: "3f2a9c1e-0000-4000-8000-000000000000".into(),
-            action: "create_namespace".into(),
-            args: serde_json::json!({"team": "payments", "environment": "dev"}),
-            state,
-            plan: ChangePlan {
-                summary: "Create namespace `payments-dev`".into(),
-                changes: (0..changes)
-                    .map(|i| PlannedChange {
-                        operation: "create".into(),
-                        kind: "ConfigMap".into(),
-                        name: format!("cm-{i}"),
-                        namespace: Some("payments-dev".into()),
-                        detail: Some("d".repeat(400)),
-                        validation: "server-side dry run: ok".into(),
-                    })
-                    .collect(),
-                dry_run: DryRun {
-                    passed: true,
-                    message: "accepted".into(),
-                },
-                precondition: None,
-            },
-            requester: "priya.nair".into(),
-            approvals: vec![],
-            created_at: jiff::Timestamp::now(),
-            expires_at: jiff::Timestamp::now(),
-            outcome: None,
-        }
+        ProposalView::sample(state, changes)
     }
 
     fn has_buttons(m: &SlackMessageContent) -> bool {

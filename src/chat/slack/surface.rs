@@ -4,7 +4,7 @@
 //! (Slack wants an acknowledgement within 3 seconds); the work runs afterwards, queued
 //! per thread so a thread's messages are answered in order.
 
-use crate::chat::click::{RefusalIcons, refusal};
+use crate::chat::click::{RefusalIcons, finished_card, refusal};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -340,22 +340,9 @@ impl SlackSurface {
 
     /// Shows a finished card as it is now (a late click on an expired or done card).
     async fn refresh_card(&self, click: &Click, id: ProposalId) {
-        match self.engine.approvals().get(id).await {
-            // Only final states: an in-flight execution will update the card itself.
-            Ok(p)
-                if matches!(
-                    p.state,
-                    ProposalState::Expired
-                        | ProposalState::Cancelled
-                        | ProposalState::Succeeded
-                        | ProposalState::Failed
-                ) =>
-            {
-                self.update_card(&click.channel, &click.message_ts, &p.view())
-                    .await;
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(proposal = %id, error = %e, "cannot reload the proposal"),
+        if let Some(view) = finished_card(&self.engine, id).await {
+            self.update_card(&click.channel, &click.message_ts, &view)
+                .await;
         }
     }
 

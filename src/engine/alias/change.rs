@@ -35,13 +35,13 @@ impl AliasPlanner {
             Intent::Clarify(c) if c.choices.is_empty() => Some(c.tool),
             Intent::Clarify(_) | Intent::NotPlatform { .. } => None,
         };
-        if let Some(tool) = planned.as_deref().and_then(|t| self.mutation(t)) {
+        if let Some(tool) = planned.and_then(|t| self.mutation(t.as_str())) {
             asked.push(tool);
         }
         // An answer to the pending question towards a change, unless it asks for another tool.
         if let Some(pending) = ctx.pending.as_ref()
-            && let Some(tool) = self.mutation(&pending.tool)
-            && planned.as_deref().is_none_or(|p| p == tool)
+            && let Some(tool) = self.mutation(pending.tool.as_str())
+            && planned.is_none_or(|p| p == tool)
         {
             asked.push(tool);
         }
@@ -227,7 +227,7 @@ mod tests {
     fn an_answer_to_a_pending_change_asks_for_it() {
         let ctx = PlanContext {
             pending: Some(Clarification {
-                tool: "create_namespace".into(),
+                tool: crate::domain::ToolName::CreateNamespace,
                 args: serde_json::Map::new(),
                 missing: vec!["environment".into()],
                 question: "Which environment?".into(),

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::domain::ToolName;
 use crate::engine::intent::{Clarification, Intent, ToolCall};
 use crate::platform::catalog::Resolved;
 
@@ -160,10 +161,10 @@ pub(crate) fn ask_which(p: &AliasPlanner, f: &Features, first: usize, second: us
         .map(|i| p.tools[*i].spec.name.as_str())
         .collect();
     let question = reply::which(&names, &args);
-    let mut choices: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let mut choices: Vec<ToolName> = [first, second].map(|i| p.tools[i].spec.name).to_vec();
     choices.dedup();
     Intent::Clarify(Clarification {
-        tool: tool.spec.name.as_str().to_owned(),
+        tool: tool.spec.name,
         args,
         missing: Vec::new(),
         question,
@@ -192,13 +193,13 @@ pub(crate) fn finish(tool: &ToolInfo, base: Map<String, Value>, ex: Extraction) 
         .collect();
     if missing.is_empty() {
         return Intent::Call(ToolCall {
-            tool: spec.name.as_str().to_owned(),
+            tool: spec.name,
             args,
         });
     }
     let question = reply::question(spec.name.as_str(), &args, &missing, &ex.unsure);
     Intent::Clarify(Clarification {
-        tool: spec.name.as_str().to_owned(),
+        tool: spec.name,
         args,
         missing,
         question,

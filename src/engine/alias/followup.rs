@@ -37,7 +37,7 @@ pub(crate) fn answer_pending(
     if !pending.choices.is_empty() {
         return answer_choice(p, f, pending);
     }
-    let idx = p.tool_index(&pending.tool)?;
+    let idx = p.tool_index(pending.tool.as_str())?;
     if !only_arguments(f)
         && let Some((best, prob)) = choose::best(p, f)
         && best != idx
@@ -60,7 +60,7 @@ fn answer_choice(p: &AliasPlanner, f: &Features, pending: &Clarification) -> Opt
     let choices: Vec<usize> = pending
         .choices
         .iter()
-        .filter_map(|c| p.tool_index(c))
+        .filter_map(|c| p.tool_index(c.as_str()))
         .collect();
     let idx = match proposal_reply(&f.msg.cleaned) {
         Some(ProposalReply::Confirm) => *choices.first()?,
@@ -106,7 +106,7 @@ pub(crate) fn continue_previous(
     if !is_elliptical(f) {
         return None;
     }
-    let prev_idx = p.tool_index(&previous.tool)?;
+    let prev_idx = p.tool_index(previous.tool.as_str())?;
     let idx = match choose::best(p, f) {
         Some((best, prob)) if !only_arguments(f) && prob >= choose::threshold(p, best) => best,
         _ => prev_idx,

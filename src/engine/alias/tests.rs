@@ -23,7 +23,7 @@ fn plan(text: &str) -> Intent {
 
 fn call(text: &str) -> (String, Value) {
     match plan(text) {
-        Intent::Call(ToolCall { tool, args }) => (tool, Value::Object(args)),
+        Intent::Call(ToolCall { tool, args }) => (tool.to_string(), Value::Object(args)),
         other => panic!("{text:?}: expected a call, got {other:?}"),
     }
 }
@@ -257,7 +257,7 @@ fn answers_complete_the_pending_request() {
     assert_eq!(
         p.plan("payments in dev", &ctx),
         Intent::Call(ToolCall {
-            tool: "create_namespace".into(),
+            tool: crate::domain::ToolName::CreateNamespace,
             args: json!({"team": "payments", "environment": "dev"})
                 .as_object()
                 .cloned()

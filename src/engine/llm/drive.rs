@@ -81,7 +81,7 @@ impl LlmAgent {
         let wire = ChatCompletionMessageToolCall {
             id: id.clone(),
             function: FunctionCall {
-                name: call.tool.clone(),
+                name: call.tool.to_string(),
                 arguments: Value::Object(call.args.clone()).to_string(),
             },
         };
@@ -154,7 +154,7 @@ impl LlmAgent {
         {
             Interpreted::Unknown { name } => self.refuse_unknown(state, p, name, raw),
             Interpreted::Unreadable { tool, error } => {
-                self.repair_or_ask(state, &mut p.repaired, &tool, &raw, &error)
+                self.repair_or_ask(state, &mut p.repaired, tool, &raw, &error)
             }
             Interpreted::Ask(c) => Repair::Ask(c),
             Interpreted::Ungrounded(u) => self.repair_ungrounded(state, &mut p.repaired, u),
@@ -217,7 +217,7 @@ impl LlmAgent {
             },
             Err(e @ (ActionError::InvalidArgs(_) | ActionError::Unknown(_))) => {
                 let args = Value::Object(call.args.clone()).to_string();
-                Err(self.repair_or_ask(state, &mut p.repaired, &call.tool, &args, &e.to_string()))
+                Err(self.repair_or_ask(state, &mut p.repaired, call.tool, &args, &e.to_string()))
             }
             // Checking arguments touches nothing else; anything else is a bug to report.
             Err(e) => Err(Repair::Stop(format!("I can't do that: {e}"))),
@@ -243,20 +243,20 @@ impl LlmAgent {
         match host.read(&call).await {
             Ok(output) => {
                 let room = self.context_tokens.saturating_sub(self.tools.tokens());
-                let text = state.frame_output(&call.tool, &output, room);
+                let text = state.frame_output(call.tool.as_str(), &output, room);
                 state.push(tool_message(id, text));
                 p.reads.push(ReadDone { call, output });
                 None
             }
             Err(ActionError::InvalidArgs(m)) => {
                 let args = Value::Object(call.args.clone()).to_string();
-                Some(self.repair_or_ask(state, &mut p.repaired, &call.tool, &args, &m))
+                Some(self.repair_or_ask(state, &mut p.repaired, call.tool, &args, &m))
             }
             Err(e) => {
                 let text = e.to_string();
                 state.error_texts.push(text.clone());
                 state.had_tool_errors = true;
-                Some(Repair::Retry(state.frame_error(&call.tool, &text)))
+                Some(Repair::Retry(state.frame_error(call.tool.as_str(), &text)))
             }
         }
     }

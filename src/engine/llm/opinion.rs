@@ -73,19 +73,19 @@ fn confident(reading: &Reading, tools: &ToolBox) -> bool {
         // "yes" with nothing waiting; and a change no action makes.
         (Source::Thread | Source::Unsupported, _) => true,
         (Source::Classifier, Intent::NotPlatform { .. }) => reading.probability(None) >= ROUTE_NONE,
-        (Source::Classifier, Intent::Call(call)) => sure_of(reading, tools, &call.tool),
+        (Source::Classifier, Intent::Call(call)) => sure_of(reading, tools, call.tool),
         // A question for missing arguments of the tool it is sure of; not a question
         // between two tools (the model may know which).
         (Source::Classifier, Intent::Clarify(c)) => {
-            c.choices.is_empty() && !c.missing.is_empty() && sure_of(reading, tools, &c.tool)
+            c.choices.is_empty() && !c.missing.is_empty() && sure_of(reading, tools, c.tool)
         }
     }
 }
 
-fn sure_of(reading: &Reading, tools: &ToolBox, tool: &str) -> bool {
-    let p = reading.probability(Some(tool));
+fn sure_of(reading: &Reading, tools: &ToolBox, tool: ToolName) -> bool {
+    let p = reading.probability(Some(tool.as_str()));
     // Unknown to the box: as careful as with a change.
-    let change = !matches!(tools.kind(tool), Some((_, ActionKind::Read)));
+    let change = !matches!(tools.kind(tool.as_str()), Some((_, ActionKind::Read)));
     let needed = if change { ROUTE_CHANGE } else { ROUTE_READ };
     p >= needed
 }
@@ -132,11 +132,11 @@ impl Consult {
     }
 
     /// Whether the classifier's likeliest reading of the message is `tool`.
-    pub(super) fn reads_as(&self, tool: &str) -> bool {
+    pub(super) fn reads_as(&self, tool: ToolName) -> bool {
         self.reading
             .as_ref()
             .and_then(|r| r.ranked.first())
-            .is_some_and(|(t, _)| *t == Some(tool))
+            .is_some_and(|(t, _)| *t == Some(tool.as_str()))
     }
 
     /// A question instead of the change `call` when the classifier does not see that
@@ -145,7 +145,7 @@ impl Consult {
         let reading = self.reading.as_ref()?;
         let top = reading.ranked.first().and_then(|(t, _)| *t);
         if top == Some(call.tool.as_str())
-            || reading.probability(Some(&call.tool)) >= CHANGE_AGREEMENT
+            || reading.probability(Some(call.tool.as_str())) >= CHANGE_AGREEMENT
         {
             return None;
         }
@@ -153,11 +153,11 @@ impl Consult {
         let mut args: Map<String, serde_json::Value> = call.args.clone();
         args.remove("query");
         Some(Clarification {
-            tool: call.tool.clone(),
+            tool: call.tool,
             question: which_question(&[call.tool.as_str()], &args),
             args,
             missing: Vec::new(),
-            choices: vec![call.tool.clone()],
+            choices: vec![call.tool],
         })
     }
 }
@@ -182,7 +182,7 @@ pub(super) enum Ended {
 pub(super) fn read_instead(
     ended: Ended,
     alias: Intent,
-    is_read: impl Fn(&str) -> bool,
+    is_read: impl Fn(ToolName) -> bool,
 ) -> Option<ToolCall> {
     let Intent::Call(call) = alias else {
         return None;
@@ -193,7 +193,7 @@ pub(super) fn read_instead(
         Ended::GaveUp => call.args.contains_key("query"),
         Ended::Other => false,
     };
-    (wanted && is_read(&call.tool)).then_some(call)
+    (wanted && is_read(call.tool)).then_some(call)
 }
 
 #[cfg(test)]
@@ -210,7 +210,7 @@ mod tests {
 
     fn call(tool: &str) -> Intent {
         Intent::Call(ToolCall {
-            tool: tool.into(),
+            tool: tool.parse().unwrap(),
             args: json!({"service": "cart", "environment": "prod"})
                 .as_object()
                 .cloned()
@@ -264,9 +264,9 @@ mod tests {
     #[test]
     fn a_question_between_two_tools_goes_to_the_model_one_for_a_missing_value_does_not() {
         let tb = toolbox();
-        let question = |choices: Vec<String>, missing: Vec<String>| {
+        let question = |choices: Vec<ToolName>, missing: Vec<String>| {
             Intent::Clarify(Clarification {
-                tool: "restart_deployment".into(),
+                tool: ToolName::RestartDeployment,
                 args: Map::new(),
                 missing,
                 question: "?".into(),
@@ -278,7 +278,7 @@ mod tests {
         assert!(settled(&opinion(missing, ClassifierRole::Route, &tb)));
         let which = reading(
             question(
-                vec!["restart_deployment".into(), "pod_logs".into()],
+                vec![ToolName::RestartDeployment, ToolName::PodLogs],
                 Vec::new(),
             ),
             &ranked,
@@ -335,7 +335,7 @@ mod tests {
             unreachable!()
         };
         let q = consult.doubt(&restart).expect("a question");
-        assert_eq!(q.choices, ["restart_deployment"]);
+        assert_eq!(q.choices, [ToolName::RestartDeployment]);
         assert!(
             q.question.contains("restart cart in prod"),
             "{}",
@@ -350,19 +350,21 @@ mod tests {
             "no reading, no doubt"
         );
         assert!(Consult::default().hint().is_none());
-        assert!(consult.reads_as("diagnose") && !consult.reads_as("restart_deployment"));
+        assert!(
+            consult.reads_as(ToolName::Diagnose) && !consult.reads_as(ToolName::RestartDeployment)
+        );
     }
 
     #[test]
     fn only_a_model_that_read_nothing_gets_the_classifiers_read() {
-        let is_read = |t: &str| t != "restart_deployment";
+        let is_read = |t: ToolName| t != ToolName::RestartDeployment;
         let status = call("deployment_status");
         assert!(read_instead(Ended::Unread, status.clone(), is_read).is_some());
         assert!(read_instead(Ended::Other, status.clone(), is_read).is_none());
         assert!(read_instead(Ended::GaveUp, status, is_read).is_none());
         assert!(read_instead(Ended::Unread, call("restart_deployment"), is_read).is_none());
         let docs = Intent::Call(ToolCall {
-            tool: "search_docs".into(),
+            tool: ToolName::SearchDocs,
             args: json!({"query": "how do i"}).as_object().cloned().unwrap(),
         });
         assert!(read_instead(Ended::GaveUp, docs, is_read).is_some());

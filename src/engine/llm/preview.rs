@@ -6,13 +6,33 @@ use super::repair::Repair;
 use super::state::RunState;
 use super::wire::{answer_text, assistant_with_calls, text_intent, tool_message};
 use super::{Interpreted, LlmAgent, LlmError, RequestUsage, TurnInput};
+use serde::Serialize;
+
 use crate::actions::spec::ActionKind;
-use crate::engine::intent::{Intent, PlanContext, ToolCall};
+use crate::engine::intent::{Intent, PlanContext};
+
+/// What a planner made of a message, as the eval scores it: an intent, or one of the two
+/// things a turn never turns into an intent (the loop answers or refuses them).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Predicted {
+    /// The model asked back in words, naming no tool.
+    Question(String),
+    /// The model called a tool platbot does not have (a turn refuses it).
+    UnknownTool(String),
+    #[serde(untagged)]
+    Intent(Intent),
+}
+
+impl From<Intent> for Predicted {
+    fn from(intent: Intent) -> Self {
+        Self::Intent(intent)
+    }
+}
 
 /// The planner's intent for one message, and what it cost.
 #[derive(Debug)]
 pub struct Preview {
-    pub intent: Result<Intent, LlmError>,
+    pub intent: Result<Predicted, LlmError>,
     pub requests: Vec<RequestUsage>,
     /// Whether the classifier settled it without asking the model.
     pub routed: bool,
@@ -20,7 +40,7 @@ pub struct Preview {
 
 /// The model's first call as the loop takes it, or the repair it needs.
 enum Taken {
-    Done(Intent, Ended),
+    Done(Predicted, Ended),
     Repair(Repair),
 }
 
@@ -38,7 +58,7 @@ impl LlmAgent {
         let consult = match self.opinion(&input) {
             Opinion::Settled(intent) => {
                 return Preview {
-                    intent: Ok(intent),
+                    intent: Ok(intent.into()),
                     requests: Vec::new(),
                     routed: true,
                 };
@@ -52,7 +72,8 @@ impl LlmAgent {
                 return intent;
             }
             let alias = self.reader.plan(text, ctx);
-            read_instead(ended, alias, |t| self.is_read(t)).map_or(intent, Intent::Call)
+            read_instead(ended, alias, |t| self.is_read(t))
+                .map_or(intent, |call| Intent::Call(call).into())
         });
         Preview {
             intent,
@@ -61,7 +82,7 @@ impl LlmAgent {
         }
     }
 
-    async fn first_intent(&self, state: &mut RunState) -> Result<(Intent, Ended), LlmError> {
+    async fn first_intent(&self, state: &mut RunState) -> Result<(Predicted, Ended), LlmError> {
         let mut repaired = false;
         loop {
             let msg = self.request(state, true, None).await?;
@@ -81,8 +102,10 @@ impl LlmAgent {
                 },
             };
             match repair {
-                Repair::Ask(c) => return Ok((Intent::Clarify(c), Ended::GaveUp)),
-                Repair::Stop(reply) => return Ok((Intent::NotPlatform { reply }, Ended::Unread)),
+                Repair::Ask(c) => return Ok((Intent::Clarify(c).into(), Ended::GaveUp)),
+                Repair::Stop(reply) => {
+                    return Ok((Intent::NotPlatform { reply }.into(), Ended::Unread));
+                }
                 Repair::Retry(text) => {
                     state.push(assistant_with_calls(&msg, &calls[..1]));
                     state.push(tool_message(&calls[0].id, text));
@@ -107,21 +130,17 @@ impl LlmAgent {
                 call,
                 kind: ActionKind::Mutate,
             } => match state.consult.doubt(&call) {
-                Some(question) => Taken::Done(Intent::Clarify(question), Ended::GaveUp),
-                None => Taken::Done(Intent::Call(call), Ended::Other),
+                Some(question) => Taken::Done(Intent::Clarify(question).into(), Ended::GaveUp),
+                None => Taken::Done(Intent::Call(call).into(), Ended::Other),
             },
-            Interpreted::Ready { call, .. } => Taken::Done(Intent::Call(call), Ended::Other),
-            Interpreted::Ask(c) => Taken::Done(Intent::Clarify(c), Ended::GaveUp),
+            Interpreted::Ready { call, .. } => Taken::Done(Intent::Call(call).into(), Ended::Other),
+            Interpreted::Ask(c) => Taken::Done(Intent::Clarify(c).into(), Ended::GaveUp),
             // Refused in a turn; scored as the wrong tool here.
             Interpreted::Unknown { name } => {
-                let call = ToolCall {
-                    tool: name,
-                    args: serde_json::Map::new(),
-                };
-                Taken::Done(Intent::Call(call), Ended::Other)
+                Taken::Done(Predicted::UnknownTool(name), Ended::Other)
             }
             Interpreted::Unreadable { tool, error } => {
-                Taken::Repair(self.repair_or_ask(state, repaired, &tool, raw, &error))
+                Taken::Repair(self.repair_or_ask(state, repaired, tool, raw, &error))
             }
             Interpreted::Ungrounded(u) => Taken::Repair(self.repair_ungrounded(state, repaired, u)),
         }

@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::state::RunState;
 use super::{LlmAgent, Refusal, ToolHost, Ungrounded};
 use crate::actions::spec::ActionKind;
+use crate::domain::ToolName;
 use crate::engine::intent::{Clarification, ToolCall};
 
 /// What a refused call comes to.
@@ -36,7 +37,7 @@ impl LlmAgent {
             return None;
         }
         state.refused.push(Refusal {
-            tool: tool.to_owned(),
+            tool: tool.to_string(),
             args: raw.to_owned(),
             reason: "the user's message does not ask for this change".into(),
         });
@@ -53,7 +54,7 @@ impl LlmAgent {
             .unwrap_or_default();
         Some(Repair::Stop(format!(
             "Nothing was proposed: {} would change the platform, and your message does not ask for that as I read it. If you want it, ask for it directly{example}.",
-            tool.replace('_', " ")
+            tool.as_str().replace('_', " ")
         )))
     }
 
@@ -77,7 +78,7 @@ impl LlmAgent {
         let args = Value::Object(call.args.clone()).to_string();
         let error =
             format!("container `{container}` (not named by the user) did not check out: {e}");
-        Some(self.repair_or_ask(state, repaired, &call.tool, &args, &error))
+        Some(self.repair_or_ask(state, repaired, call.tool, &args, &error))
     }
 
     /// The one repair attempt per turn: the validation error goes back to the model.
@@ -86,12 +87,12 @@ impl LlmAgent {
         &self,
         state: &mut RunState,
         repaired: &mut bool,
-        tool: &str,
+        tool: ToolName,
         args: &str,
         error: &str,
     ) -> Repair {
         state.refused.push(Refusal {
-            tool: tool.to_owned(),
+            tool: tool.to_string(),
             args: args.to_owned(),
             reason: format!("invalid arguments: {error}"),
         });
@@ -102,12 +103,12 @@ impl LlmAgent {
             ));
         }
         Repair::Ask(Clarification {
-            tool: tool.to_owned(),
+            tool,
             args: serde_json::Map::new(),
             missing: Vec::new(),
             question: format!(
                 "I could not work out the details for {} ({error}). Could you say it again with the exact service or team name and the environment?",
-                tool.replace('_', " ")
+                tool.as_str().replace('_', " ")
             ),
             choices: Vec::new(),
         })
@@ -139,14 +140,14 @@ impl LlmAgent {
             format!("there is no {what} `{value}` in the catalog")
         };
         state.refused.push(Refusal {
-            tool: tool.clone(),
+            tool: tool.to_string(),
             args: Value::Object(args.clone()).to_string(),
             reason: problem.clone(),
         });
         // The classifier reads the message as this tool too, and nothing of the kind is
         // in the user's words: no second guess can be right, so the user is asked. (A
         // misread request, a docs question taken for a change, goes back to the model.)
-        let absent = !state.grounding.named_any(&arg) && state.consult.reads_as(&tool);
+        let absent = !state.grounding.named_any(&arg) && state.consult.reads_as(tool);
         if !*repaired && !absent {
             *repaired = true;
             return Repair::Retry(format!(
@@ -154,7 +155,7 @@ impl LlmAgent {
             ));
         }
         let missing = vec![arg.clone()];
-        let question = crate::engine::alias::missing_args_question(&tool, &args, &missing);
+        let question = crate::engine::alias::missing_args_question(tool.as_str(), &args, &missing);
         Repair::Ask(Clarification {
             tool,
             args,

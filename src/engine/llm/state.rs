@@ -9,6 +9,7 @@ use super::opinion::Consult;
 use super::wire::{system_message, user_message};
 use super::{Grounding, LlmAgent, LlmError, Refusal, RequestUsage, TurnInput};
 use crate::actions::ActionOutput;
+use crate::domain::ToolName;
 use crate::engine::intent::PlanContext;
 use crate::engine::words::{ProposalReply, proposal_reply};
 
@@ -89,8 +90,8 @@ impl RunState {
     /// to a pending question towards it, or the change's own phrases in any inflection),
     /// or confirms what an earlier reply in the thread offered ("yes", "do it").
     /// Diagnose's own offer does not come through here: it is typed, from the read.
-    pub(super) fn allows_change(&self, tool: &str) -> bool {
-        self.confirms || self.asked.contains(&tool)
+    pub(super) fn allows_change(&self, tool: ToolName) -> bool {
+        self.confirms || self.asked.contains(&tool.as_str())
     }
 
     /// A read's output for the transcript, cut to half of what the context has left
@@ -285,11 +286,11 @@ mod tests {
         args.insert("service".into(), Value::from("cart"));
         let ctx = PlanContext {
             previous: Some(ToolCall {
-                tool: "deployment_status".into(),
+                tool: crate::domain::ToolName::DeploymentStatus,
                 args: args.clone(),
             }),
             pending: Some(Clarification {
-                tool: "restart_deployment".into(),
+                tool: crate::domain::ToolName::RestartDeployment,
                 args,
                 missing: vec!["environment".into()],
                 question: "Which environment?".into(),

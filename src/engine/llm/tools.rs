@@ -6,6 +6,7 @@ use async_openai::types::chat::{ChatCompletionTool, ChatCompletionTools, Functio
 use serde_json::{Map, Value};
 
 use crate::actions::spec::{ActionKind, ToolSpec};
+use crate::domain::ToolName;
 use crate::engine::alias::{AliasTable, missing_args_question};
 use crate::engine::intent::{Clarification, ToolCall};
 use crate::platform::catalog::{Catalog, Resolved};
@@ -37,7 +38,7 @@ pub enum Interpreted {
     /// No such tool: refused.
     Unknown { name: String },
     /// The arguments are not a JSON object.
-    Unreadable { tool: String, error: String },
+    Unreadable { tool: ToolName, error: String },
     /// Required arguments missing or unsettled: ask the user.
     Ask(Clarification),
     /// A required name the user never gave, or one the catalog does not know: the
@@ -49,7 +50,7 @@ pub enum Interpreted {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ungrounded {
-    pub tool: String,
+    pub tool: ToolName,
     pub arg: String,
     pub value: String,
     /// Whether the catalog knows the name (then the user just never said it).
@@ -128,14 +129,17 @@ impl ToolBox {
         self.find(name).is_some()
     }
 
-    /// The tool's name as this box spells it and what kind of action it is.
-    pub fn kind(&self, name: &str) -> Option<(&'static str, ActionKind)> {
-        self.find(name).map(|t| (t.spec.name.as_str(), t.spec.kind))
+    /// The tool a wire name means and what kind of action it is.
+    pub fn kind(&self, name: &str) -> Option<(ToolName, ActionKind)> {
+        self.find(name).map(|t| (t.spec.name, t.spec.kind))
     }
 
     /// How a user would ask for the tool, for replies that say how.
-    pub fn example(&self, name: &str) -> Option<&str> {
-        self.find(name).and_then(|t| t.example.as_deref())
+    pub fn example(&self, name: ToolName) -> Option<&str> {
+        self.tools
+            .iter()
+            .find(|t| t.spec.name == name)
+            .and_then(|t| t.example.as_deref())
     }
 
     /// What the model's call `name(raw_args)` comes to. `grounded` knows what the user
@@ -160,7 +164,7 @@ impl ToolBox {
             Ok(a) => a,
             Err(error) => {
                 return Interpreted::Unreadable {
-                    tool: spec.name.as_str().to_owned(),
+                    tool: spec.name,
                     error,
                 };
             }
@@ -190,7 +194,7 @@ impl ToolBox {
                 args.remove(key);
                 if spec.required.iter().any(|r| r == key) {
                     return Interpreted::Ungrounded(Ungrounded {
-                        tool: spec.name.as_str().to_owned(),
+                        tool: spec.name,
                         arg: key.to_owned(),
                         value,
                         in_catalog,
@@ -227,7 +231,7 @@ impl ToolBox {
         if missing.is_empty() {
             return Interpreted::Ready {
                 call: ToolCall {
-                    tool: spec.name.as_str().to_owned(),
+                    tool: spec.name,
                     args,
                 },
                 kind: spec.kind,
@@ -238,7 +242,7 @@ impl ToolBox {
             None => missing_args_question(spec.name.as_str(), &args, &missing),
         };
         Interpreted::Ask(Clarification {
-            tool: spec.name.as_str().to_owned(),
+            tool: spec.name,
             args,
             missing,
             question,

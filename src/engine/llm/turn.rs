@@ -13,7 +13,7 @@ use crate::approval::Actor;
 use crate::domain::{Inbound, Reply};
 use crate::engine::intent::{Intent, PlanContext, ToolCall};
 use crate::engine::{Engine, EngineError, elapsed_ms};
-use crate::store::AuditEntry;
+use crate::store::{AuditEntry, AuditEvent, AuditOutcome};
 use crate::telemetry::{self, PlannerKind};
 
 /// What planning a message came to.
@@ -40,14 +40,14 @@ impl ToolHost for EngineHost<'_> {
             .run_read(
                 self.msg,
                 self.actor,
-                &call.tool,
+                call.tool,
                 Value::Object(call.args.clone()),
             )
             .await
     }
 
     fn check_mutation(&self, call: &ToolCall) -> Result<(), ActionError> {
-        match self.engine.registry.get(&call.tool) {
+        match self.engine.registry.get(call.tool) {
             Some(RegistryEntry::Mutate(action)) => {
                 action.check(Value::Object(call.args.clone())).map(|_| ())
             }
@@ -59,7 +59,7 @@ impl ToolHost for EngineHost<'_> {
     }
 
     async fn plan_mutation(&self, call: &ToolCall) -> Result<(), ActionError> {
-        let Some(RegistryEntry::Mutate(action)) = self.engine.registry.get(&call.tool) else {
+        let Some(RegistryEntry::Mutate(action)) = self.engine.registry.get(call.tool) else {
             return Err(ActionError::Unknown(format!(
                 "`{}` is not a change this platbot can make",
                 call.tool
@@ -181,9 +181,9 @@ impl Engine {
                 &actor.id,
                 &conv,
                 &r.tool,
-                "refuse",
+                AuditEvent::Refuse,
                 json!({ "arguments": r.args, "from": "llm" }),
-                "refused",
+                AuditOutcome::Refused,
             )
             .with_detail(Some(r.reason.clone()));
             self.store.append_audit_logged(&entry).await;
@@ -199,18 +199,22 @@ impl Engine {
             .map(|r| u64::from(r.completion_tokens))
             .sum();
         let (outcome, detail) = match &run.outcome {
-            Ok(AgentOutcome::Answer { note: None, .. }) => ("answer", None),
-            Ok(AgentOutcome::Answer { note: Some(n), .. }) => ("answer (raw)", Some(n.clone())),
-            Ok(AgentOutcome::Intent(Intent::Call(c))) => ("proposal", Some(c.tool.clone())),
-            Ok(AgentOutcome::Intent(Intent::Clarify(_))) => ("clarify", None),
-            Ok(AgentOutcome::Intent(Intent::NotPlatform { .. })) => ("answer", None),
-            Err(e) => ("fallback", Some(e.to_string())),
+            Ok(AgentOutcome::Answer { note: None, .. }) => (AuditOutcome::Answer, None),
+            Ok(AgentOutcome::Answer { note: Some(n), .. }) => {
+                (AuditOutcome::RawAnswer, Some(n.clone()))
+            }
+            Ok(AgentOutcome::Intent(Intent::Call(c))) => {
+                (AuditOutcome::Proposal, Some(c.tool.to_string()))
+            }
+            Ok(AgentOutcome::Intent(Intent::Clarify(_))) => (AuditOutcome::Clarify, None),
+            Ok(AgentOutcome::Intent(Intent::NotPlatform { .. })) => (AuditOutcome::Answer, None),
+            Err(e) => (AuditOutcome::Fallback, Some(e.to_string())),
         };
         let entry = AuditEntry::new(
             &actor.id,
             &conv,
             "llm",
-            "llm",
+            AuditEvent::Llm,
             json!({
                 "model": agent.model(),
                 "prompt_tokens": prompt,
@@ -287,7 +291,7 @@ mod tests {
     fn read(tool: &str, link: &str) -> ReadDone {
         ReadDone {
             call: ToolCall {
-                tool: tool.into(),
+                tool: tool.parse().unwrap(),
                 args: serde_json::Map::new(),
             },
             output: ActionOutput {

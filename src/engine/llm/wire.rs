@@ -11,8 +11,8 @@ use async_openai::types::chat::{
 };
 use serde_json::Value;
 
-use super::{AgentOutcome, LlmError, ReadDone, ToolBox};
-use crate::engine::intent::{Clarification, Intent};
+use super::{AgentOutcome, LlmError, Predicted, ReadDone, ToolBox};
+use crate::engine::intent::Intent;
 
 /// The reads' own output as the answer, when the model failed after running them.
 pub(super) fn raw_answer(reads: Vec<ReadDone>, errors: &[String], e: &LlmError) -> AgentOutcome {
@@ -40,20 +40,15 @@ pub(super) fn tools_answer(
     }
 }
 
-/// A text answer as an intent: a question back, or nothing to do. For the eval.
-pub(super) fn text_intent(text: &str) -> Intent {
+/// A text answer as the eval scores it: a question back, or nothing to do.
+pub(super) fn text_intent(text: &str) -> Predicted {
     if text.contains('?') {
-        Intent::Clarify(Clarification {
-            tool: String::new(),
-            args: serde_json::Map::new(),
-            missing: Vec::new(),
-            question: text.to_owned(),
-            choices: Vec::new(),
-        })
+        Predicted::Question(text.to_owned())
     } else {
         Intent::NotPlatform {
             reply: text.to_owned(),
         }
+        .into()
     }
 }
 
@@ -174,11 +169,11 @@ mod tests {
     fn a_text_answer_is_a_question_or_nothing_to_do() {
         assert!(matches!(
             text_intent("Which environment: dev, staging or prod?"),
-            Intent::Clarify(_)
+            Predicted::Question(_)
         ));
         assert!(matches!(
             text_intent("Hello! I help with the platform."),
-            Intent::NotPlatform { .. }
+            Predicted::Intent(Intent::NotPlatform { .. })
         ));
     }
 }

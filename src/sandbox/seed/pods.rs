@@ -146,180 +146,172 @@ impl Builder {
         state: PodState,
         node: &str,
     ) {
-        let ns = w.namespace.clone();
         let container = w.service.name;
-        let image = w.image(revision.tag);
-        let field = format!("spec.containers{{{container}}}");
-        let involved = Involved {
-            kind: "Pod",
-            api_version: "v1",
-            name: pod.to_string(),
+        let at = Scene {
+            ns: &w.namespace,
+            pod,
+            container,
+            image: w.image(revision.tag),
             uid: uid(key),
-            field_path: Some(field.clone()),
+            involved: Involved {
+                kind: "Pod",
+                api_version: "v1",
+                name: pod.to_string(),
+                uid: uid(key),
+                field_path: Some(format!("spec.containers{{{container}}}")),
+            },
+            node,
         };
-        let kubelet = ("kubelet", node);
         match state {
-            PodState::Running => self.log(
-                &ns,
-                pod,
-                container,
-                false,
-                healthy_log(w.service, revision.tag, self.now),
-            ),
-            PodState::CrashLoop => {
-                self.event(
-                    &ns,
-                    &involved,
-                    "Warning",
-                    "BackOff",
-                    &format!(
-                        "Back-off restarting failed container {container} in pod {pod}_{ns}({})",
-                        uid(key)
-                    ),
-                    142,
-                    34,
-                    0,
-                    kubelet,
-                );
-                self.event(
-                    &ns,
-                    &involved,
-                    "Normal",
-                    "Pulled",
-                    &format!("Container image \"{image}\" already present on machine"),
-                    8,
-                    35,
-                    3,
-                    kubelet,
-                );
-                self.log(&ns, pod, container, true, crash_log(self.now));
-                self.log(&ns, pod, container, false, String::new());
+            PodState::Running => {
+                let log = healthy_log(w.service, revision.tag, self.now);
+                self.log(at.ns, pod, container, false, log);
             }
-            PodState::ImagePullBackOff => {
-                self.event(
-                    &ns,
-                    &involved,
-                    "Normal",
-                    "Pulling",
-                    &format!("Pulling image \"{image}\""),
-                    9,
-                    24,
-                    1,
-                    kubelet,
-                );
-                self.event(&ns, &involved, "Warning", "Failed", &format!("Failed to pull image \"{image}\": Error response from daemon: manifest for {image} not found: manifest unknown: manifest unknown"), 9, 24, 1, kubelet);
-                self.event(
-                    &ns,
-                    &involved,
-                    "Warning",
-                    "Failed",
-                    "Error: ErrImagePull",
-                    9,
-                    24,
-                    1,
-                    kubelet,
-                );
-                self.event(
-                    &ns,
-                    &involved,
-                    "Normal",
-                    "BackOff",
-                    &format!("Back-off pulling image \"{image}\""),
-                    97,
-                    24,
-                    0,
-                    kubelet,
-                );
-                self.event(
-                    &ns,
-                    &involved,
-                    "Warning",
-                    "Failed",
-                    "Error: ImagePullBackOff",
-                    97,
-                    24,
-                    0,
-                    kubelet,
-                );
-            }
-            PodState::Pending => {
-                let scheduler = Involved {
-                    field_path: None,
-                    ..involved
-                };
-                let message = "0/6 nodes are available: 6 Insufficient memory. preemption: 0/6 nodes are available: 6 No preemption victims found for incoming pod.";
-                self.event(
-                    &ns,
-                    &scheduler,
-                    "Warning",
-                    "FailedScheduling",
-                    message,
-                    11,
-                    50,
-                    2,
-                    ("default-scheduler", ""),
-                );
-            }
+            PodState::CrashLoop => self.crash_loop_story(&at),
+            PodState::ImagePullBackOff => self.image_pull_story(&at),
+            PodState::Pending => self.unschedulable_story(at),
             PodState::OomRestarting(restarts) => {
-                self.event(
-                    &ns,
-                    &involved,
-                    "Warning",
-                    "BackOff",
-                    &format!(
-                        "Back-off restarting failed container {container} in pod {pod}_{ns}({})",
-                        uid(key)
-                    ),
-                    restarts / 2,
-                    150,
-                    4,
-                    kubelet,
-                );
-                self.event(
-                    &ns,
-                    &involved,
-                    "Normal",
-                    "Pulled",
-                    &format!("Container image \"{image}\" already present on machine"),
-                    restarts,
-                    180,
-                    4,
-                    kubelet,
-                );
-                self.event(
-                    &ns,
-                    &involved,
-                    "Normal",
-                    "Started",
-                    &format!("Started container {container}"),
-                    restarts + 1,
-                    180,
-                    4,
-                    kubelet,
-                );
-                self.log(&ns, pod, container, true, oom_log(self.now));
-                self.log(
-                    &ns,
-                    pod,
-                    container,
-                    false,
-                    healthy_log(w.service, revision.tag, self.now),
-                );
+                self.oom_story(&at, restarts);
+                let log = healthy_log(w.service, revision.tag, self.now);
+                self.log(at.ns, pod, container, false, log);
             }
             PodState::NotReady => {
-                self.event(
-                    &ns,
-                    &involved,
+                self.kubelet_event(
+                    &at,
                     "Warning",
                     "Unhealthy",
                     "Readiness probe failed: HTTP probe failed with statuscode: 503",
-                    689,
-                    118,
-                    0,
-                    kubelet,
+                    (689, 118, 0),
                 );
-                self.log(&ns, pod, container, false, stalled_log(self.now));
+                self.log(at.ns, pod, container, false, stalled_log(self.now));
             }
         }
     }
+
+    /// An event about the pod's container from the kubelet on its node; `times` is the
+    /// count and the first and last occurrence in minutes ago.
+    fn kubelet_event(
+        &mut self,
+        at: &Scene<'_>,
+        kind: &str,
+        reason: &str,
+        message: &str,
+        times: (i64, i64, i64),
+    ) {
+        let (count, first, last) = times;
+        self.event(
+            at.ns,
+            &at.involved,
+            kind,
+            reason,
+            message,
+            count,
+            first,
+            last,
+            ("kubelet", at.node),
+        );
+    }
+
+    fn back_off(&mut self, at: &Scene<'_>, times: (i64, i64, i64)) {
+        let message = format!(
+            "Back-off restarting failed container {} in pod {}_{}({})",
+            at.container, at.pod, at.ns, at.uid
+        );
+        self.kubelet_event(at, "Warning", "BackOff", &message, times);
+    }
+
+    fn crash_loop_story(&mut self, at: &Scene<'_>) {
+        self.back_off(at, (142, 34, 0));
+        let pulled = format!(
+            "Container image \"{}\" already present on machine",
+            at.image
+        );
+        self.kubelet_event(at, "Normal", "Pulled", &pulled, (8, 35, 3));
+        self.log(at.ns, at.pod, at.container, true, crash_log(self.now));
+        self.log(at.ns, at.pod, at.container, false, String::new());
+    }
+
+    fn image_pull_story(&mut self, at: &Scene<'_>) {
+        let image = &at.image;
+        let steps = [
+            (
+                "Normal",
+                "Pulling",
+                format!("Pulling image \"{image}\""),
+                (9, 24, 1),
+            ),
+            (
+                "Warning",
+                "Failed",
+                format!(
+                    "Failed to pull image \"{image}\": Error response from daemon: manifest for {image} not found: manifest unknown: manifest unknown"
+                ),
+                (9, 24, 1),
+            ),
+            (
+                "Warning",
+                "Failed",
+                "Error: ErrImagePull".to_owned(),
+                (9, 24, 1),
+            ),
+            (
+                "Normal",
+                "BackOff",
+                format!("Back-off pulling image \"{image}\""),
+                (97, 24, 0),
+            ),
+            (
+                "Warning",
+                "Failed",
+                "Error: ImagePullBackOff".to_owned(),
+                (97, 24, 0),
+            ),
+        ];
+        for (kind, reason, message, times) in steps {
+            self.kubelet_event(at, kind, reason, &message, times);
+        }
+    }
+
+    /// The scheduler's refusal: about the pod, not a container of it.
+    fn unschedulable_story(&mut self, at: Scene<'_>) {
+        let scheduler = Involved {
+            field_path: None,
+            ..at.involved
+        };
+        let message = "0/6 nodes are available: 6 Insufficient memory. preemption: 0/6 nodes are available: 6 No preemption victims found for incoming pod.";
+        self.event(
+            at.ns,
+            &scheduler,
+            "Warning",
+            "FailedScheduling",
+            message,
+            11,
+            50,
+            2,
+            ("default-scheduler", ""),
+        );
+    }
+
+    fn oom_story(&mut self, at: &Scene<'_>, restarts: i64) {
+        self.back_off(at, (restarts / 2, 150, 4));
+        let pulled = format!(
+            "Container image \"{}\" already present on machine",
+            at.image
+        );
+        self.kubelet_event(at, "Normal", "Pulled", &pulled, (restarts, 180, 4));
+        let started = format!("Started container {}", at.container);
+        self.kubelet_event(at, "Normal", "Started", &started, (restarts + 1, 180, 4));
+        self.log(at.ns, at.pod, at.container, true, oom_log(self.now));
+    }
+}
+
+/// A pod whose story is told: where it runs and what its events are about.
+struct Scene<'a> {
+    ns: &'a str,
+    pod: &'a str,
+    container: &'a str,
+    image: String,
+    uid: String,
+    involved: Involved,
+    node: &'a str,
 }

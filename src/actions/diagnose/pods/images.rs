@@ -2,6 +2,8 @@
 //! the credentials, or the node cannot reach the registry, told apart by the kubelet's and
 //! the runtime's own words.
 
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodSpec};
+
 use super::{
     Group, base, container_label, on_current_revision, pod_events, scope, status_of,
     waiting_message, waiting_reason,
@@ -101,7 +103,6 @@ fn registry_of(image: &str) -> &str {
 pub(super) fn image_pull(s: &Snapshot, g: &Group<'_>) -> Finding {
     let total = s.workload_pods().len();
     let rep = g.representative();
-    let pod = name_of(&rep.metadata);
     let status = status_of(rep, &g.container, g.init);
     let reason = status
         .and_then(waiting_reason)
@@ -111,31 +112,7 @@ pub(super) fn image_pull(s: &Snapshot, g: &Group<'_>) -> Finding {
         .and_then(|c| c.image.clone())
         .or_else(|| status.map(|c| c.image.clone()))
         .unwrap_or_default();
-    let events: Vec<_> = events_of(&s.events, "Pod", pod)
-        .into_iter()
-        .filter(|e| {
-            matches!(
-                e.reason.as_deref(),
-                Some("Failed" | "BackOff" | "ErrImagePull")
-            )
-        })
-        .collect();
-    let mut text = status
-        .and_then(waiting_message)
-        .unwrap_or_default()
-        .to_owned();
-    for e in &events {
-        text.push('\n');
-        text.push_str(e.message.as_deref().unwrap_or_default());
-    }
-    let class = classify_pull(&text);
-    let registry = registry_of(&image);
-    let pull_secrets: Vec<String> = spec
-        .and_then(|sp| sp.image_pull_secrets.as_deref())
-        .unwrap_or_default()
-        .iter()
-        .map(|r| r.name.clone())
-        .collect();
+    let class = classify_pull(&pull_messages(s, rep, status));
     let severity = if g.pods.len() >= total {
         Severity::Critical
     } else {
@@ -160,34 +137,74 @@ pub(super) fn image_pull(s: &Snapshot, g: &Group<'_>) -> Finding {
     )))
     .with_all(pod_events(s, rep, 3))
     .doc("troubleshooting-pods.md#imagepullbackoff-and-errimagepull");
+    let secrets = (class == PullFailure::Auth).then(|| pull_credentials(s, spec));
+    if let Some(secrets) = &secrets {
+        f = f.with(Evidence::fact(format!("pull credentials: {secrets}")));
+    }
+    let (cause, fix) = pull_cause(class, registry_of(&image), &image, secrets.as_deref());
+    f = f.cause(cause).fix(fix);
+    roll_back_past_the_image(s, g, f, class, &image)
+}
 
-    let (cause, fix) = match class {
+/// What the runtime said: the waiting message and the pod's pull failure events.
+fn pull_messages(s: &Snapshot, pod: &Pod, status: Option<&ContainerStatus>) -> String {
+    let mut text = status
+        .and_then(waiting_message)
+        .unwrap_or_default()
+        .to_owned();
+    for e in events_of(&s.events, "Pod", name_of(&pod.metadata)) {
+        if matches!(
+            e.reason.as_deref(),
+            Some("Failed" | "BackOff" | "ErrImagePull")
+        ) {
+            text.push('\n');
+            text.push_str(e.message.as_deref().unwrap_or_default());
+        }
+    }
+    text
+}
+
+/// The pod's imagePullSecrets and whether each exists.
+fn pull_credentials(s: &Snapshot, spec: Option<&PodSpec>) -> String {
+    let pull_secrets: Vec<&str> = spec
+        .and_then(|sp| sp.image_pull_secrets.as_deref())
+        .unwrap_or_default()
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    if pull_secrets.is_empty() {
+        return "the pod has no imagePullSecrets".to_owned();
+    }
+    pull_secrets
+        .iter()
+        .map(|n| match s.secrets.get(*n) {
+            Some(k) if !k.found => format!("imagePullSecret `{n}` does not exist"),
+            Some(_) => format!("imagePullSecret `{n}` exists"),
+            None => format!("imagePullSecret `{n}`"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The cause and fix of each kind of pull failure; `secrets` describes the pull
+/// credentials of an authentication failure.
+fn pull_cause(
+    class: PullFailure,
+    registry: &str,
+    image: &str,
+    secrets: Option<&str>,
+) -> (String, String) {
+    match class {
         PullFailure::NotFound => (
             format!(
                 "Registry {registry} answered that `{image}` does not exist: the tag was never pushed (a failed CI publish), was deleted, or is misspelt."
             ),
             "Push the image (or fix the tag in the Deployment).".to_owned(),
         ),
-        PullFailure::Auth => {
-            let secrets = if pull_secrets.is_empty() {
-                "the pod has no imagePullSecrets".to_owned()
-            } else {
-                pull_secrets
-                    .iter()
-                    .map(|n| match s.secrets.get(n) {
-                        Some(k) if !k.found => format!("imagePullSecret `{n}` does not exist"),
-                        Some(_) => format!("imagePullSecret `{n}` exists"),
-                        None => format!("imagePullSecret `{n}`"),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            f = f.with(Evidence::fact(format!("pull credentials: {secrets}")));
-            (
-                format!("Registry {registry} refused the pull: {secrets}; the credentials are missing, expired or lack access to this repository."),
-                "Create or refresh the pull secret and reference it in `imagePullSecrets` (or the ServiceAccount), or grant it access to the repository.".to_owned(),
-            )
-        }
+        PullFailure::Auth => (
+            format!("Registry {registry} refused the pull: {}; the credentials are missing, expired or lack access to this repository.", secrets.unwrap_or_default()),
+            "Create or refresh the pull secret and reference it in `imagePullSecrets` (or the ServiceAccount), or grant it access to the repository.".to_owned(),
+        ),
         PullFailure::Unreachable => (
             format!(
                 "The node cannot reach registry {registry} (DNS, egress network policy, proxy or TLS); the registry never answered."
@@ -210,8 +227,18 @@ pub(super) fn image_pull(s: &Snapshot, g: &Group<'_>) -> Finding {
             "Read the Failed events above; try `crictl pull` on the node for the full error."
                 .to_owned(),
         ),
-    };
-    f = f.cause(cause).fix(fix);
+    }
+}
+
+/// Until the image can be pulled, a rollback to a revision with another image restores
+/// the rollout (not for an unreachable or rate-limiting registry: that hits any image).
+fn roll_back_past_the_image(
+    s: &Snapshot,
+    g: &Group<'_>,
+    mut f: Finding,
+    class: PullFailure,
+    image: &str,
+) -> Finding {
     let rollback_fixes = matches!(
         class,
         PullFailure::NotFound | PullFailure::Auth | PullFailure::InvalidName

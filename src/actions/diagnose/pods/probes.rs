@@ -218,50 +218,17 @@ pub(super) fn analyze(s: &Snapshot, pods: &[&Pod]) -> Vec<Finding> {
         if let Some((e, _)) = logs {
             f = f.with(e);
         }
-        let lower = message.to_lowercase();
         let timeout = spec_container
             .and_then(|c| probe(c, kind))
             .and_then(|p| p.timeout_seconds)
             .unwrap_or(1);
-        let (cause, fix) = if let Some(problem) = config_problem {
-            (
+        let (cause, fix) = match config_problem {
+            Some(problem) => (
                 format!("The probe is misconfigured: {problem}."),
                 "Point the probe at a port the container declares (by number or by its name)."
                     .to_owned(),
-            )
-        } else if lower.contains("connection refused") {
-            (
-                "Nothing listens on the probed port when the kubelet checks: the app listens elsewhere, or has not finished starting.".to_owned(),
-                "Check the port the app listens on; for slow starters add a startupProbe (or a longer initialDelaySeconds) instead of loosening liveness.".to_owned(),
-            )
-        } else if lower.contains("deadline exceeded")
-            || lower.contains("timeout")
-            || lower.contains("timed out")
-        {
-            (
-                format!("The probe endpoint answers slower than the probe's {timeout}s timeout (often CPU throttling or a health check that calls dependencies)."),
-                "Make the health endpoint cheap (no calls to dependencies), or raise timeoutSeconds; check CPU throttling.".to_owned(),
-            )
-        } else if lower.contains("statuscode: 404") {
-            (
-                "The probe's path does not exist in the app (404).".to_owned(),
-                "Fix the probe path to the app's health endpoint.".to_owned(),
-            )
-        } else if lower.contains("statuscode: 5") {
-            (
-                format!(
-                    "The app answers but reports itself unhealthy ({}).{}",
-                    message.rsplit(": ").next().unwrap_or("5xx"),
-                    key.as_ref().map(|k| format!(" Its log says: `{k}`.")).unwrap_or_default()
-                ),
-                "Fix what the app's health check reports (its log names it): a dependency it cannot reach, or warm-up that never completes.".to_owned(),
-            )
-        } else {
-            (
-                format!("The {} probe fails: {message}", kind.to_lowercase()),
-                "Run the probe by hand in the container (`kubectl exec`) to see what it answers."
-                    .to_owned(),
-            )
+            ),
+            None => probe_cause(kind, &message, timeout, key.as_deref()),
         };
         f = f
             .cause(cause)
@@ -270,4 +237,44 @@ pub(super) fn analyze(s: &Snapshot, pods: &[&Pod]) -> Vec<Finding> {
         out.push(f);
     }
     out
+}
+
+/// Why a well-configured probe fails, from the kubelet's message: nothing listening, too
+/// slow, a wrong path, or the app saying it is unhealthy (`key`: its log's key line).
+fn probe_cause(kind: &str, message: &str, timeout: i32, key: Option<&str>) -> (String, String) {
+    let lower = message.to_lowercase();
+    if lower.contains("connection refused") {
+        (
+                "Nothing listens on the probed port when the kubelet checks: the app listens elsewhere, or has not finished starting.".to_owned(),
+                "Check the port the app listens on; for slow starters add a startupProbe (or a longer initialDelaySeconds) instead of loosening liveness.".to_owned(),
+            )
+    } else if lower.contains("deadline exceeded")
+        || lower.contains("timeout")
+        || lower.contains("timed out")
+    {
+        (
+                format!("The probe endpoint answers slower than the probe's {timeout}s timeout (often CPU throttling or a health check that calls dependencies)."),
+                "Make the health endpoint cheap (no calls to dependencies), or raise timeoutSeconds; check CPU throttling.".to_owned(),
+            )
+    } else if lower.contains("statuscode: 404") {
+        (
+            "The probe's path does not exist in the app (404).".to_owned(),
+            "Fix the probe path to the app's health endpoint.".to_owned(),
+        )
+    } else if lower.contains("statuscode: 5") {
+        (
+                format!(
+                    "The app answers but reports itself unhealthy ({}).{}",
+                    message.rsplit(": ").next().unwrap_or("5xx"),
+                    key.map(|k| format!(" Its log says: `{k}`.")).unwrap_or_default()
+                ),
+                "Fix what the app's health check reports (its log names it): a dependency it cannot reach, or warm-up that never completes.".to_owned(),
+            )
+    } else {
+        (
+            format!("The {} probe fails: {message}", kind.to_lowercase()),
+            "Run the probe by hand in the container (`kubectl exec`) to see what it answers."
+                .to_owned(),
+        )
+    }
 }
