@@ -615,13 +615,26 @@ impl From<NameError> for ConfigError {
     }
 }
 
+/// Environments for config tests: none, or the given variables.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn no_env(_: &str) -> Option<String> {
+pub(crate) mod test_env {
+    pub fn no_env(_: &str) -> Option<String> {
         None
     }
+
+    pub fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_env::no_env;
+    use super::*;
 
     #[test]
     fn empty_file_gives_defaults() {

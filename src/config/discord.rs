@@ -183,16 +183,9 @@ pub(super) fn summary(discord: Option<&DiscordSettings>) -> String {
 #[cfg(test)]
 mod tests {
     use crate::config::Config;
+    use crate::config::test_env::env_of;
 
     const TOKEN: &str = "MTA4.GhIjKl.abcdefghijklmnop";
-
-    fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let vars: Vec<(String, String)> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-    }
 
     #[test]
     fn off_without_section_or_token_and_on_with_either() {

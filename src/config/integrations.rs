@@ -412,14 +412,7 @@ pub(super) fn summary(
 mod tests {
     use super::super::Config;
     use super::*;
-
-    fn env_of(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k: &str| {
-            vars.iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| (*v).to_owned())
-        }
-    }
+    use crate::config::test_env::env_of;
 
     #[test]
     fn defaults_need_no_section() {

@@ -386,10 +386,7 @@ pub(super) fn summary(k: &KnowledgeSettings) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::Config;
-
-    fn no_env(_: &str) -> Option<String> {
-        None
-    }
+    use crate::config::test_env::no_env;
 
     #[test]
     fn knowledge_defaults_index_the_shipped_docs_with_bm25() {

@@ -234,10 +234,7 @@ pub(super) fn llm_settings(
 #[cfg(test)]
 mod tests {
     use crate::config::Config;
-
-    fn no_env(_: &str) -> Option<String> {
-        None
-    }
+    use crate::config::test_env::no_env;
 
     #[test]
     fn llm_is_off_without_a_section_and_validated_with_one() {

@@ -179,14 +179,7 @@ pub(super) fn slack_settings(
 mod tests {
     use super::*;
     use crate::config::Config;
-
-    fn env_of(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k: &str| {
-            vars.iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| (*v).to_owned())
-        }
-    }
+    use crate::config::test_env::env_of;
 
     #[test]
     fn slack_is_off_without_section_or_token() {
