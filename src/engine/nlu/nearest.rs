@@ -4,6 +4,7 @@
 //! so rare words ("bounce", "stdout") count and `<service>` hardly does.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use super::features::{self, Token, Utterance};
 use super::train::Example;
@@ -11,9 +12,17 @@ use super::train::Example;
 /// Below this cosine an example says little about the message and is left out.
 const MIN_SIMILARITY: f32 = 0.2;
 
-/// An inverted index over the examples' features.
+/// The examples, indexed on the first question: the index is only needed when the LLM
+/// planner shows examples (`[llm] few_shot`, off by default), so a start does not pay for it.
 #[derive(Debug, Clone, Default)]
 pub struct Nearest {
+    examples: Vec<Example>,
+    index: OnceLock<Index>,
+}
+
+/// An inverted index over the examples' features.
+#[derive(Debug, Clone, Default)]
+struct Index {
     /// Feature hash -> (example, weight) for every example that has the feature.
     postings: HashMap<u64, Vec<(u32, f32)>>,
     idf: HashMap<u64, f32>,
@@ -33,6 +42,26 @@ pub struct Neighbour {
 
 impl Nearest {
     pub fn new(examples: &[Example]) -> Self {
+        Self {
+            examples: examples.to_vec(),
+            index: OnceLock::new(),
+        }
+    }
+
+    /// Up to `k` examples nearest to `u`, one per label (the contrast between tools is
+    /// what helps), best first; ties go to the earlier example.
+    pub fn find(&self, u: &Utterance, k: usize) -> Vec<Neighbour> {
+        if k == 0 {
+            return Vec::new();
+        }
+        self.index
+            .get_or_init(|| Index::new(&self.examples))
+            .find(u, k)
+    }
+}
+
+impl Index {
+    fn new(examples: &[Example]) -> Self {
         let feats: Vec<Vec<u64>> = examples
             .iter()
             .map(|e| features::extract(&e.utterance))
@@ -63,10 +92,8 @@ impl Nearest {
         }
     }
 
-    /// Up to `k` examples nearest to `u`, one per label (the contrast between tools is
-    /// what helps), best first; ties go to the earlier example.
-    pub fn find(&self, u: &Utterance, k: usize) -> Vec<Neighbour> {
-        if k == 0 || self.shown.is_empty() {
+    fn find(&self, u: &Utterance, k: usize) -> Vec<Neighbour> {
+        if self.shown.is_empty() {
             return Vec::new();
         }
         let query: Vec<(u64, f32)> = features::extract(u)
