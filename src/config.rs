@@ -25,7 +25,8 @@ pub use integrations::{
     check_timezone,
 };
 pub use knowledge::{
-    DocSourceSettings, EmbeddingRoles, EmbeddingSettings, KnowledgeSettings, QdrantSettings,
+    DEFAULT_DENSE_WEIGHT, DocSourceSettings, EmbeddingRoles, EmbeddingSettings, KnowledgeSettings,
+    QdrantSettings,
 };
 pub use kubernetes::ProvisionerSettings;
 pub use llm::{Answers, ClassifierRole, LlmSettings};

@@ -805,7 +805,15 @@ async fn index_docs(config: &Config, rebuild: bool, json: bool) -> Result<()> {
     let index = DocsIndex::open(&config.knowledge, &config.data_dir).await?;
     let bar = TerminalProgress::new();
     let report = |e| bar.update(e);
-    let summary = index.index(IndexOptions { rebuild }, Some(&report)).await;
+    let summary = index
+        .index(
+            IndexOptions {
+                rebuild,
+                ..IndexOptions::default()
+            },
+            Some(&report),
+        )
+        .await;
     bar.finish();
     let summary = summary?;
     if json {
@@ -843,7 +851,15 @@ async fn eval_retrieval(
         base_url: None,
     }];
     let index = DocsIndex::open(&settings, &data).await?;
-    let summary = index.index(IndexOptions { rebuild: true }, None).await?;
+    let summary = index
+        .index(
+            IndexOptions {
+                rebuild: true,
+                ..IndexOptions::default()
+            },
+            None,
+        )
+        .await?;
     let report = platbot::eval::retrieval::evaluate(&index, &cases, summary.seconds).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

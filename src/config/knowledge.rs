@@ -54,6 +54,9 @@ struct RawQdrant {
     collection: Option<String>,
 }
 
+/// The dense ranking's default weight in the fusion (BM25 and the semantic model weigh 1).
+pub const DEFAULT_DENSE_WEIGHT: f32 = 1.0;
+
 /// `[knowledge.embeddings]`.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -68,6 +71,7 @@ struct RawEmbeddings {
     passage_prefix: Option<String>,
     query_input_type: Option<String>,
     passage_input_type: Option<String>,
+    weight: Option<f32>,
 }
 
 /// One set of documents to index.
@@ -117,6 +121,8 @@ pub struct EmbeddingSettings {
     pub timeout: Duration,
     /// How the model tells questions from documents (asymmetric models: e5, bge, nomic).
     pub roles: EmbeddingRoles,
+    /// The dense ranking's weight in the fusion, BM25's being 1.
+    pub weight: f32,
 }
 
 /// What is sent with a question and with a passage: a text prefix (`query: ` and
@@ -141,6 +147,7 @@ impl std::fmt::Debug for EmbeddingSettings {
             .field("dimensions", &self.dimensions)
             .field("timeout", &self.timeout)
             .field("roles", &self.roles)
+            .field("weight", &self.weight)
             .finish()
     }
 }
@@ -275,6 +282,13 @@ pub(super) fn knowledge_settings(
     let embeddings = match raw.embeddings {
         Some(e) => {
             let timeout = e.timeout_secs.unwrap_or(30.0);
+            let weight = e.weight.unwrap_or(DEFAULT_DENSE_WEIGHT);
+            if !(weight > 0.0 && weight <= 10.0) {
+                return Err(invalid(
+                    "knowledge.embeddings.weight",
+                    "must be above 0 and at most 10",
+                ));
+            }
             if !(timeout > 0.0 && timeout <= 600.0) {
                 return Err(invalid(
                     "knowledge.embeddings.timeout_secs",
@@ -306,6 +320,7 @@ pub(super) fn knowledge_settings(
                     e.query_input_type,
                     e.passage_input_type,
                 )?,
+                weight,
             })
         }
         None => None,

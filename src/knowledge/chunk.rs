@@ -7,9 +7,9 @@
 //! unless they alone exceed the limit.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use rustc_hash::FxHashMap;
 use tiktoken_rs::CoreBPE;
 
 use super::ingest::{Block, BlockKind, Document, Section};
@@ -27,7 +27,7 @@ const SEGMENT_CACHE_MAX: usize = 100_000;
 
 thread_local! {
     /// Segment -> its token count: docs repeat their words, so most segments are known.
-    static SEGMENTS: RefCell<HashMap<String, usize>> = RefCell::new(HashMap::new());
+    static SEGMENTS: RefCell<FxHashMap<String, usize>> = RefCell::new(FxHashMap::default());
 }
 
 /// Tokens in `text` as cl100k_base counts them (a char-based estimate if the table failed to load).

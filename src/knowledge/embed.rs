@@ -36,6 +36,7 @@ pub struct Embedder {
     dimensions: Option<u32>,
     timeout: Duration,
     roles: EmbeddingRoles,
+    weight: f32,
     cache_path: PathBuf,
     cache: Mutex<HashMap<ContentHash, Vec<f32>>>,
 }
@@ -78,6 +79,7 @@ impl Embedder {
             dimensions: settings.dimensions,
             timeout: settings.timeout,
             roles: settings.roles.clone(),
+            weight: settings.weight,
             cache_path,
             cache: Mutex::new(cache),
         }
@@ -85,6 +87,11 @@ impl Embedder {
 
     pub fn model(&self) -> &str {
         &self.model
+    }
+
+    /// Its ranking's weight in the fusion.
+    pub fn weight(&self) -> f32 {
+        self.weight
     }
 
     /// One query's vector (not cached: queries rarely repeat exactly).

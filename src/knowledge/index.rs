@@ -31,11 +31,19 @@ use manifest::{MANIFEST_FORMAT, Manifest};
 
 /// Points per store write.
 const WRITE_BATCH: usize = 512;
+/// Points a full build writes into the embedded shard's appendable segment
+/// before sealing it (optimising it into an immutable one). qdrant-edge's
+/// mutable sparse index walks a term's whole posting list on every insert, so
+/// one segment for everything made writing quadratic in the corpus size.
+pub const SEAL_EVERY: usize = 4096;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct IndexOptions {
     /// Drop whatever is stored and index every file again.
     pub rebuild: bool,
+    /// Points per sealed segment of the embedded shard in a full build
+    /// ([`SEAL_EVERY`] when `None`); tests set it low to write many segments.
+    pub seal_every: Option<usize>,
 }
 
 /// Progress of an indexing run, for a terminal progress bar.

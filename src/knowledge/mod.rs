@@ -19,6 +19,7 @@ pub mod chunk;
 pub mod embed;
 pub mod index;
 pub mod ingest;
+mod linalg;
 pub mod progress;
 pub mod rank;
 pub mod resident;

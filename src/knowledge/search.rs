@@ -24,7 +24,6 @@ const CANDIDATES: usize = 60;
 /// questions, the semantic ranking lifts MRR@10 from 0.69 to 0.79 on one set
 /// and costs 0.03 on another; a half weight lands in between on both.
 const SEMANTIC_WEIGHT: f32 = 1.0;
-const DENSE_WEIGHT: f32 = 1.0;
 /// The RRF constant: the usual 60 flattens the top too much for a few hundred files.
 const RRF_K: f32 = 20.0;
 
@@ -144,7 +143,7 @@ impl DocsIndex {
         });
         let dense = match snap.embedder {
             Some(e) => match e.embed_query(query).await {
-                Ok(v) => Some(v),
+                Ok(v) => Some((v, e.weight())),
                 Err(err) => {
                     // Keyword search alone still answers.
                     tracing::warn!(error = %err, "query embedding failed; searching with BM25 only");
@@ -235,7 +234,8 @@ impl DocsIndex {
 struct Vectors {
     sparse: SparseVec,
     semantic: Option<Vec<f32>>,
-    dense: Option<Vec<f32>>,
+    /// With its fusion weight.
+    dense: Option<(Vec<f32>, f32)>,
 }
 
 /// The rankings, weighted, from the embedded store's in-process copy; only
@@ -262,7 +262,7 @@ async fn resident_lists(
     if let Some(v) = vectors.semantic {
         lists.push((SEMANTIC_WEIGHT, resident.semantic(&v, allowed, depth)));
     }
-    if let Some(v) = vectors.dense {
+    if let Some((v, weight)) = vectors.dense {
         let found = snap
             .store
             .candidates(CandidateQuery {
@@ -271,7 +271,7 @@ async fn resident_lists(
                 sources,
             })
             .await?;
-        lists.push((DENSE_WEIGHT, found.into_iter().next().unwrap_or_default()));
+        lists.push((weight, found.into_iter().next().unwrap_or_default()));
     }
     Ok(lists)
 }
@@ -289,8 +289,8 @@ async fn store_lists(
         weights.push(SEMANTIC_WEIGHT);
         rankings.push(VectorQuery::Semantic(v));
     }
-    if let Some(v) = vectors.dense {
-        weights.push(DENSE_WEIGHT);
+    if let Some((v, weight)) = vectors.dense {
+        weights.push(weight);
         rankings.push(VectorQuery::Dense(v));
     }
     let lists = snap

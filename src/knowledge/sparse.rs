@@ -205,8 +205,8 @@ const TOKEN_CACHE_MAX: usize = 200_000;
 
 thread_local! {
     /// Raw token -> the ids of its analysed terms.
-    static TOKEN_IDS: std::cell::RefCell<HashMap<String, Vec<u32>>> =
-        std::cell::RefCell::new(HashMap::new());
+    static TOKEN_IDS: std::cell::RefCell<rustc_hash::FxHashMap<String, Vec<u32>>> =
+        std::cell::RefCell::new(rustc_hash::FxHashMap::default());
 }
 
 /// A document's weighted term frequencies, before BM25 saturation.

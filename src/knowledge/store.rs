@@ -210,6 +210,9 @@ fn edge_sparse(vector: Option<qdrant_edge::VectorStructInternal>) -> Option<Spar
 // ---------------------------------------------------------------------------
 // qdrant-edge
 
+/// Sealed segments an embedded shard keeps before merging them.
+const SEALED_SEGMENTS: usize = 32;
+
 /// The embedded store: one qdrant-edge shard in a folder.
 #[derive(Clone)]
 pub struct EdgeStore {
@@ -319,6 +322,38 @@ impl EdgeStore {
         .await
     }
 
+    /// Sets the semantic vector of points written without one (the model was
+    /// still being learnt when they were written).
+    pub async fn set_semantic(&self, vectors: Vec<(u64, Vec<f32>)>) -> Result<(), KnowledgeError> {
+        use qdrant_edge::{
+            PointId, PointVectorsPersisted, UpdateOperation, UpdateVectorsOp, VectorOperations,
+            VectorPersisted, VectorStructPersisted,
+        };
+        let points: Vec<PointVectorsPersisted> = vectors
+            .into_iter()
+            .map(|(id, v)| PointVectorsPersisted {
+                id: PointId::NumId(id),
+                vector: VectorStructPersisted::Named(
+                    [(SEMANTIC.to_owned(), VectorPersisted::Dense(v))]
+                        .into_iter()
+                        .collect(),
+                ),
+            })
+            .collect();
+        let shard = Arc::clone(&self.shard);
+        blocking(move || {
+            shard
+                .update(UpdateOperation::VectorOperation(
+                    VectorOperations::UpdateVectors(UpdateVectorsOp {
+                        points,
+                        update_filter: None,
+                    }),
+                ))
+                .map_err(store_err)
+        })
+        .await
+    }
+
     async fn delete(&self, ids: Vec<u64>) -> Result<(), KnowledgeError> {
         use qdrant_edge::{PointId, PointOperations, UpdateOperation};
         let shard = Arc::clone(&self.shard);
@@ -340,6 +375,27 @@ impl EdgeStore {
             Ok(())
         })
         .await
+    }
+
+    /// Seals the appendable segment into an immutable one, whatever its size,
+    /// for a large build written in slices (see `SEAL_EVERY`). From then on the
+    /// shard seals any appendable segment when optimised, and keeps up to
+    /// [`SEALED_SEGMENTS`] of them apart (a merge rewrites every one it takes).
+    /// A small build is not sealed: its one segment serves queries faster as
+    /// it is (measured: 0.3 against 0.8 ms cold, and 0.2 s less to build).
+    pub async fn seal(&self) -> Result<(), KnowledgeError> {
+        let shard = Arc::clone(&self.shard);
+        blocking(move || {
+            shard
+                .set_optimizers_config(qdrant_edge::EdgeOptimizersConfig {
+                    indexing_threshold: Some(1),
+                    default_segment_number: Some(SEALED_SEGMENTS),
+                    ..Default::default()
+                })
+                .map_err(store_err)
+        })
+        .await?;
+        self.optimize().await
     }
 
     /// Builds the optimised (immutable) segments after a large write, so that

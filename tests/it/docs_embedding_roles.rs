@@ -57,6 +57,7 @@ fn settings(docs: &std::path::Path, base_url: String, roles: EmbeddingRoles) -> 
             dimensions: None,
             timeout: std::time::Duration::from_secs(10),
             roles,
+            weight: platbot::config::DEFAULT_DENSE_WEIGHT,
         }),
         ..KnowledgeSettings::default()
     }

@@ -97,6 +97,7 @@ fn settings(docs: &Path, base_url: &str) -> KnowledgeSettings {
             dimensions: None,
             timeout: std::time::Duration::from_secs(10),
             roles: EmbeddingRoles::default(),
+            weight: platbot::config::DEFAULT_DENSE_WEIGHT,
         }),
         ..KnowledgeSettings::default()
     }
@@ -161,7 +162,13 @@ async fn embeddings_are_batched_cached_and_fused() {
 
     // A rebuild drops the store, not the cache: still nothing to embed.
     let rebuilt = index
-        .index(IndexOptions { rebuild: true }, None)
+        .index(
+            IndexOptions {
+                rebuild: true,
+                ..IndexOptions::default()
+            },
+            None,
+        )
         .await
         .expect("rebuild");
     assert_eq!(rebuilt.embedded, 0, "{rebuilt:?}");
@@ -172,7 +179,13 @@ async fn embeddings_are_batched_cached_and_fused() {
     drop(index);
     let reopened = DocsIndex::open(&s, data.path()).await.expect("reopen");
     let after_restart = reopened
-        .index(IndexOptions { rebuild: true }, None)
+        .index(
+            IndexOptions {
+                rebuild: true,
+                ..IndexOptions::default()
+            },
+            None,
+        )
         .await
         .expect("rebuild");
     assert_eq!(after_restart.embedded, 0);

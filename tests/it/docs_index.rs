@@ -233,7 +233,13 @@ async fn damaged_index_data_is_reported_and_rebuild_fixes_it() {
         .unwrap_err();
     assert!(err.to_string().contains("--rebuild"), "{err}");
     let fixed = broken
-        .index(IndexOptions { rebuild: true }, None)
+        .index(
+            IndexOptions {
+                rebuild: true,
+                ..IndexOptions::default()
+            },
+            None,
+        )
         .await
         .expect("rebuild");
     assert!(
@@ -255,7 +261,13 @@ async fn damaged_index_data_is_reported_and_rebuild_fixes_it() {
     let err = missing.status().await.unwrap_err();
     assert!(err.to_string().contains("missing"), "{err}");
     missing
-        .index(IndexOptions { rebuild: true }, None)
+        .index(
+            IndexOptions {
+                rebuild: true,
+                ..IndexOptions::default()
+            },
+            None,
+        )
         .await
         .expect("rebuild");
     assert!(missing.status().await.is_ok());
@@ -400,7 +412,13 @@ async fn a_question_in_other_words_reaches_its_page_through_the_semantic_model()
     let err = broken.status().await.unwrap_err();
     assert!(err.to_string().contains("semantic model"), "{err}");
     broken
-        .index(IndexOptions { rebuild: true }, None)
+        .index(
+            IndexOptions {
+                rebuild: true,
+                ..IndexOptions::default()
+            },
+            None,
+        )
         .await
         .expect("rebuild");
     assert!(broken.status().await.is_ok());

@@ -11,13 +11,14 @@ use sha2::{Digest, Sha256};
 use super::super::KnowledgeError;
 use super::super::embed::{ContentHash, write_atomically};
 use super::super::ingest::read_file;
-use super::super::semantic::{self, SemanticModel};
+use super::super::semantic::{self, SemanticModel, Training};
 use super::super::sparse::{ANALYZER_VERSION, Bm25Params};
 use super::super::store::{StoredChunk, VectorStore};
 use super::manifest::{FileEntry, Layout, MANIFEST_FORMAT, Manifest};
 use super::prepare::{Parsed, Prepared};
 use super::{
-    DocsIndex, IndexEvent, IndexOptions, IndexSummary, Progress, SkippedFile, State, WRITE_BATCH,
+    DocsIndex, IndexEvent, IndexOptions, IndexSummary, Progress, SEAL_EVERY, SkippedFile, State,
+    WRITE_BATCH,
 };
 
 /// A file to (re)index: `source:path` key, source number, path, absolute path, hash.
@@ -110,18 +111,19 @@ impl DocsIndex {
         // Parse, chunk and analyse the changed files on every core.
         let parsed = self.prepare(&changed, &emit)?;
         tracing::debug!(elapsed = ?started.elapsed(), files = changed.len(), "files parsed and chunked");
-        let (params, model) = self.learn(old.as_ref(), stored.model, &parsed);
-        tracing::debug!(elapsed = ?started.elapsed(), "semantic model ready");
+        let (params, semantic) = self.learn(old.as_ref(), stored.model, &parsed);
         let full = old.is_none();
-        let mut manifest = old.unwrap_or_else(|| self.new_manifest(&params, model.as_deref()));
+        let mut manifest = old.unwrap_or_else(|| self.new_manifest(&params, semantic.dims()));
         let placed = place(&mut manifest, &removed, parsed);
-        let store = self
+        // A full build may seal segments as it writes; later runs write few points.
+        let seal = full.then(|| opts.seal_every.unwrap_or(SEAL_EVERY).max(1));
+        let (store, model) = self
             .store_all(
                 &mut manifest,
                 placed,
                 &params,
-                model.as_deref(),
-                full,
+                semantic,
+                seal,
                 &emit,
                 &mut summary,
             )
@@ -241,13 +243,14 @@ impl DocsIndex {
     }
 
     /// The BM25 parameters and the semantic model: a full build learns both
-    /// from every chunk; later runs keep what they have.
+    /// from every chunk (the model's heavy half is left to run while chunks
+    /// are written); later runs keep what they have.
     fn learn(
         &self,
         old: Option<&Manifest>,
         old_model: Option<Arc<SemanticModel>>,
         parsed: &[Parsed],
-    ) -> (Bm25Params, Option<Arc<SemanticModel>>) {
+    ) -> (Bm25Params, Semantic) {
         let chunks = || parsed.iter().flat_map(|p| &p.chunks);
         let avg_len = match old {
             Some(m) => m.avg_len,
@@ -259,10 +262,13 @@ impl DocsIndex {
             }
         };
         let model = match old {
-            Some(_) => old_model,
+            Some(_) => Semantic::Ready(old_model),
             None => {
                 let docs: Vec<&[(u32, f32)]> = chunks().map(|c| c.freqs.tf.as_slice()).collect();
-                SemanticModel::train(&docs, semantic::DIMS).map(Arc::new)
+                match SemanticModel::plan(&docs, semantic::DIMS) {
+                    Some(training) => Semantic::Training(training),
+                    None => Semantic::Ready(None),
+                }
             }
         };
         let params = Bm25Params {
@@ -272,7 +278,7 @@ impl DocsIndex {
         (params, model)
     }
 
-    fn new_manifest(&self, params: &Bm25Params, model: Option<&SemanticModel>) -> Manifest {
+    fn new_manifest(&self, params: &Bm25Params, semantic_dims: Option<usize>) -> Manifest {
         Manifest {
             format: MANIFEST_FORMAT,
             layout: Layout {
@@ -284,7 +290,7 @@ impl DocsIndex {
                 b: params.b,
                 dense: None,
                 semantic: semantic::VERSION,
-                semantic_dims: model.map(SemanticModel::dims),
+                semantic_dims,
                 store: self.store_name(),
             },
             avg_len: params.avg_len,
@@ -294,17 +300,20 @@ impl DocsIndex {
 
     /// Embeds, places and writes the chunks, deletes the stale ones and makes it
     /// all durable: into a fresh store for a full build, the same one otherwise.
+    /// A model still to be learnt is learnt on a blocking thread meanwhile; in
+    /// the embedded shard its vectors are set on the written points after.
     #[allow(clippy::too_many_arguments)]
     async fn store_all(
         &self,
         manifest: &mut Manifest,
         placed: Placed,
         params: &Bm25Params,
-        model: Option<&SemanticModel>,
-        full: bool,
+        semantic: Semantic,
+        seal: Option<usize>,
         emit: &(dyn Fn(IndexEvent) + Send + Sync),
         summary: &mut IndexSummary,
-    ) -> Result<VectorStore, KnowledgeError> {
+    ) -> Result<(VectorStore, Option<Arc<SemanticModel>>), KnowledgeError> {
+        let full = seal.is_some();
         let dense = self
             .embed_dense(&placed.write, manifest, emit, summary)
             .await?;
@@ -318,19 +327,64 @@ impl DocsIndex {
                 _ => return Err(KnowledgeError::NotIndexed),
             }
         };
+        let learning = match semantic {
+            Semantic::Ready(model) => Err(model),
+            Semantic::Training(t) => Ok(tokio::task::spawn_blocking(move || Arc::new(t.run()))),
+        };
+        let learnt = |h: tokio::task::JoinHandle<Arc<SemanticModel>>| async move {
+            let model = h.await.map_err(|e| {
+                KnowledgeError::Store(format!("learning the semantic model failed: {e}"))
+            })?;
+            tracing::debug!("semantic model ready");
+            Ok::<_, KnowledgeError>(Some(model))
+        };
+        // Points get their semantic vectors later only in an embedded shard
+        // written as one segment: a Qdrant server, or points in a sealed
+        // segment (a vector update would copy them out of it), wait for the model.
+        let seal = seal.filter(|every| placed.write.len() > *every);
+        let sealed = seal.is_some();
+        let (model, later) = match (learning, &store) {
+            (Err(model), _) => (model, None),
+            (Ok(h), VectorStore::Edge(_)) if !sealed => (None, Some(h)),
+            (Ok(h), _) => (learnt(h).await?, None),
+        };
+        let mut unplaced: Vec<(u64, Vec<(u32, f32)>)> = Vec::new();
         let points: Vec<StoredChunk> = placed
             .write
             .into_iter()
             .zip(dense)
-            .map(|(c, d)| StoredChunk {
-                id: c.id,
-                sparse: c.freqs.bm25(params),
-                dense: d,
-                semantic: model.and_then(|m| m.embed(&c.freqs.tf)),
-                payload: c.payload,
+            .map(|(c, d)| {
+                let semantic = model.as_ref().and_then(|m| m.embed(&c.freqs.tf));
+                let sparse = c.freqs.bm25(params);
+                if later.is_some() {
+                    unplaced.push((c.id, c.freqs.tf));
+                }
+                StoredChunk {
+                    id: c.id,
+                    sparse,
+                    dense: d,
+                    semantic,
+                    payload: c.payload,
+                }
             })
             .collect();
-        let written = write(&store, points, placed.delete, emit, summary).await;
+        let started = Instant::now();
+        let mut written = write(&store, points, placed.delete, seal, emit, summary).await;
+        tracing::debug!(elapsed = ?started.elapsed(), "points written");
+        let mut model = model;
+        if let (Some(h), VectorStore::Edge(edge), Ok(())) = (later, &store, &written) {
+            written = match learnt(h).await {
+                Ok(m) => {
+                    let vectors = m
+                        .as_deref()
+                        .map(|m| place_all(m, &unplaced))
+                        .unwrap_or_default();
+                    model = m;
+                    edge.set_semantic(vectors).await
+                }
+                Err(e) => Err(e),
+            };
+        }
         if let Err(e) = written {
             *self.state.write().await = State::Broken(format!("the last indexing run failed: {e}"));
             return Err(e);
@@ -339,9 +393,10 @@ impl DocsIndex {
         // rebuilding a mutable index point by point.
         if full && let VectorStore::Edge(edge) = &store {
             edge.optimize().await?;
+            tracing::debug!(elapsed = ?started.elapsed(), "segments optimised");
         }
         store.commit().await?;
-        Ok(store)
+        Ok((store, model))
     }
 
     /// Dense vectors for the chunks being written (the cache answers unchanged
@@ -407,6 +462,30 @@ impl DocsIndex {
     }
 }
 
+/// The semantic model of a run: known (kept, or none for a tiny corpus), or
+/// planned with its dimensions and still to be learnt.
+enum Semantic {
+    Ready(Option<Arc<SemanticModel>>),
+    Training(Training),
+}
+
+impl Semantic {
+    fn dims(&self) -> Option<usize> {
+        match self {
+            Semantic::Ready(m) => m.as_deref().map(SemanticModel::dims),
+            Semantic::Training(t) => Some(t.dims()),
+        }
+    }
+}
+
+/// Chunks placed in the semantic space, for the ones the model knows terms of.
+fn place_all(model: &SemanticModel, chunks: &[(u64, Vec<(u32, f32)>)]) -> Vec<(u64, Vec<f32>)> {
+    chunks
+        .iter()
+        .filter_map(|(id, tf)| model.embed(tf).map(|v| (*id, v)))
+        .collect()
+}
+
 /// The files that are new or whose bytes changed since `old`.
 fn changed_files(current: &Current, old: Option<&Manifest>) -> Vec<Changed> {
     current
@@ -456,24 +535,34 @@ fn place(manifest: &mut Manifest, removed: &[String], parsed: Vec<Parsed>) -> Pl
     Placed { write, delete }
 }
 
-/// Deletes, then writes in batches, reporting progress.
+/// Deletes, then writes in batches, reporting progress; with `seal`, the
+/// embedded shard's appendable segment is sealed every that many points.
 async fn write(
     store: &VectorStore,
     mut points: Vec<StoredChunk>,
     delete: Vec<u64>,
+    seal: Option<usize>,
     emit: &(dyn Fn(IndexEvent) + Send + Sync),
     summary: &mut IndexSummary,
 ) -> Result<(), KnowledgeError> {
     summary.chunks_deleted = delete.len();
     store.delete(delete).await?;
     let total = points.len();
-    let mut done = 0;
+    let batch = seal.map_or(WRITE_BATCH, |every| every.min(WRITE_BATCH));
+    let (mut done, mut unsealed) = (0, 0);
     while !points.is_empty() {
-        let rest = points.split_off(points.len().min(WRITE_BATCH));
+        let rest = points.split_off(points.len().min(batch));
         let n = points.len();
         store.upsert(std::mem::replace(&mut points, rest)).await?;
         done += n;
+        unsealed += n;
         emit(IndexEvent::Writing { done, total });
+        if let (Some(every), VectorStore::Edge(edge)) = (seal, store)
+            && unsealed >= every
+        {
+            edge.seal().await?;
+            unsealed = 0;
+        }
     }
     summary.chunks_written = total;
     Ok(())

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use sha2::{Digest, Sha256};
 
@@ -63,6 +64,9 @@ fn chunk_id(parts: [&str; 4], seen: &mut HashSet<u64>) -> u64 {
 
 impl DocsIndex {
     /// Parses, chunks and analyses files, spread over the available cores.
+    /// Workers take the next file from a shared counter, largest files first
+    /// (a fixed split left one core with most of the text); results go back in
+    /// the input order, so the output does not depend on the schedule.
     pub(super) fn prepare(
         &self,
         files: &[(String, usize, String, PathBuf, String)],
@@ -72,41 +76,51 @@ impl DocsIndex {
             .map_or(2, usize::from)
             .clamp(1, 8)
             .min(files.len().max(1));
-        let done = std::sync::atomic::AtomicUsize::new(0);
+        let mut order: Vec<(u64, usize)> = files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (std::fs::metadata(&f.3).map_or(0, |m| m.len()), i))
+            .collect();
+        order.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let next = AtomicUsize::new(0);
+        let done = AtomicUsize::new(0);
         let total = files.len();
-        let per = files.len().div_ceil(workers).max(1);
-        let results: Vec<Result<Vec<Parsed>, KnowledgeError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = files
-                .chunks(per)
-                .map(|part| {
-                    let done = &done;
-                    scope.spawn(move || {
-                        let mut out = Vec::with_capacity(part.len());
-                        for (key, source, rel, abs, hash) in part {
-                            out.push(self.prepare_file(key, *source, rel, abs, hash)?);
-                            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                            if n.is_multiple_of(16) || n == total {
-                                emit(IndexEvent::Parsed { done: n, total });
+        let results: Vec<Result<Vec<(usize, Parsed)>, KnowledgeError>> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..workers)
+                    .map(|_| {
+                        let (next, done, order) = (&next, &done, &order);
+                        scope.spawn(move || {
+                            let mut out = Vec::new();
+                            loop {
+                                let Some((_, i)) = order.get(next.fetch_add(1, Relaxed)) else {
+                                    return Ok(out);
+                                };
+                                let (key, source, rel, abs, hash) = &files[*i];
+                                out.push((*i, self.prepare_file(key, *source, rel, abs, hash)?));
+                                let n = done.fetch_add(1, Relaxed) + 1;
+                                if n.is_multiple_of(16) || n == total {
+                                    emit(IndexEvent::Parsed { done: n, total });
+                                }
                             }
-                        }
-                        Ok(out)
+                        })
                     })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(KnowledgeError::Store("a parser thread panicked".into()))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(KnowledgeError::Store("a parser thread panicked".into()))
+                        })
                     })
-                })
-                .collect()
-        });
-        let mut out = Vec::with_capacity(files.len());
+                    .collect()
+            });
+        let mut out: Vec<(usize, Parsed)> = Vec::with_capacity(files.len());
         for r in results {
             out.extend(r?);
         }
-        Ok(out)
+        out.sort_unstable_by_key(|(i, _)| *i);
+        Ok(out.into_iter().map(|(_, p)| p).collect())
     }
 
     fn prepare_file(
