@@ -455,6 +455,7 @@ passage_prefix = "search_document: "
         assert_eq!(e.roles.query_prefix, "search_query: ");
         assert_eq!(e.roles.passage_prefix, "search_document: ");
         assert_eq!(e.roles.query_input_type, None);
+        assert_eq!(e.weight, super::DEFAULT_DENSE_WEIGHT);
         assert!(!format!("{e:?}{q:?}").contains("\"e\"") && !format!("{q:?}").contains("\"q\""));
         assert!(c.summary().contains("nomic-embed-text"));
     }
@@ -492,6 +493,14 @@ passage_prefix = "search_document: "
             (
                 "[knowledge.embeddings]\nbase_url = \"http://x/v1\"\nmodel = \"m\"\nquery_input_type = \"a b\"\npassage_input_type = \"p\"\n",
                 "knowledge.embeddings.query_input_type",
+            ),
+            (
+                "[knowledge.embeddings]\nbase_url = \"http://x/v1\"\nmodel = \"m\"\nweight = 0.0\n",
+                "knowledge.embeddings.weight",
+            ),
+            (
+                "[knowledge.embeddings]\nbase_url = \"http://x/v1\"\nmodel = \"m\"\nweight = 11.0\n",
+                "knowledge.embeddings.weight",
             ),
         ] {
             let err = Config::from_toml(toml, &no_env).unwrap_err().to_string();

@@ -199,6 +199,29 @@ async fn embeddings_are_batched_cached_and_fused() {
     assert_eq!(counts.requests.load(Ordering::SeqCst), requests + 1);
     assert_eq!(found.passages[0].path, "secrets.md", "{found:?}");
     assert_eq!(found.passages[0].headings, ["Rotating a password"]);
+
+    // `weight` is the dense ranking's share of the fusion: heavier, the file
+    // only it found scores higher (same index, reopened with the new weight).
+    drop(reopened);
+    let heavier = KnowledgeSettings {
+        embeddings: s
+            .embeddings
+            .clone()
+            .map(|e| EmbeddingSettings { weight: 3.0, ..e }),
+        ..s.clone()
+    };
+    let weighted = DocsIndex::open(&heavier, data.path())
+        .await
+        .expect("reopen");
+    let found3 = weighted
+        .search("credentials", 3, None)
+        .await
+        .expect("search");
+    assert_eq!(found3.passages[0].path, "secrets.md", "{found3:?}");
+    assert!(
+        found3.passages[0].score > found.passages[0].score,
+        "{found3:?} vs {found:?}"
+    );
 }
 
 #[tokio::test]

@@ -923,6 +923,7 @@ path = "ops/**/*.md"
 base_url = "http://127.0.0.1:11434/v1"
 model = "nomic-embed-text"
 timeout_secs = 20
+weight = 1.5
 [discord]
 guilds = ["1100000000000000001"]
 gateway_url = "wss://gateway.discord.gg"
