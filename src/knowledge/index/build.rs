@@ -327,59 +327,30 @@ impl DocsIndex {
                 _ => return Err(KnowledgeError::NotIndexed),
             }
         };
-        let learning = match semantic {
-            Semantic::Ready(model) => Err(model),
-            Semantic::Training(t) => Ok(tokio::task::spawn_blocking(move || Arc::new(t.run()))),
-        };
-        let learnt = |h: tokio::task::JoinHandle<Arc<SemanticModel>>| async move {
-            let model = h.await.map_err(|e| {
-                KnowledgeError::Store(format!("learning the semantic model failed: {e}"))
-            })?;
-            tracing::debug!("semantic model ready");
-            Ok::<_, KnowledgeError>(Some(model))
-        };
-        // Points get their semantic vectors later only in an embedded shard
-        // written as one segment: a Qdrant server, or points in a sealed
-        // segment (a vector update would copy them out of it), wait for the model.
+        // Points get their semantic vectors after they are written only in an
+        // embedded shard written as one segment; a Qdrant server, or points
+        // bound for sealed segments (a vector update would copy each one out of
+        // its segment), wait for the model.
         let seal = seal.filter(|every| placed.write.len() > *every);
-        let sealed = seal.is_some();
-        let (model, later) = match (learning, &store) {
-            (Err(model), _) => (model, None),
-            (Ok(h), VectorStore::Edge(_)) if !sealed => (None, Some(h)),
-            (Ok(h), _) => (learnt(h).await?, None),
+        let (mut model, later) = match semantic {
+            Semantic::Ready(model) => (model, None),
+            Semantic::Training(t) => {
+                let running = tokio::task::spawn_blocking(move || Arc::new(t.run()));
+                match &store {
+                    VectorStore::Edge(_) if seal.is_none() => (None, Some(running)),
+                    _ => (Some(learnt(running).await?), None),
+                }
+            }
         };
-        let mut unplaced: Vec<(u64, Vec<(u32, f32)>)> = Vec::new();
-        let points: Vec<StoredChunk> = placed
-            .write
-            .into_iter()
-            .zip(dense)
-            .map(|(c, d)| {
-                let semantic = model.as_ref().and_then(|m| m.embed(&c.freqs.tf));
-                let sparse = c.freqs.bm25(params);
-                if later.is_some() {
-                    unplaced.push((c.id, c.freqs.tf));
-                }
-                StoredChunk {
-                    id: c.id,
-                    sparse,
-                    dense: d,
-                    semantic,
-                    payload: c.payload,
-                }
-            })
-            .collect();
+        let (points, unplaced) = points_of(placed.write, dense, params, model.as_deref());
         let started = Instant::now();
         let mut written = write(&store, points, placed.delete, seal, emit, summary).await;
         tracing::debug!(elapsed = ?started.elapsed(), "points written");
-        let mut model = model;
-        if let (Some(h), VectorStore::Edge(edge), Ok(())) = (later, &store, &written) {
-            written = match learnt(h).await {
+        if let (Some(running), VectorStore::Edge(edge), Ok(())) = (later, &store, &written) {
+            written = match learnt(running).await {
                 Ok(m) => {
-                    let vectors = m
-                        .as_deref()
-                        .map(|m| place_all(m, &unplaced))
-                        .unwrap_or_default();
-                    model = m;
+                    let vectors = place_all(&m, &unplaced);
+                    model = Some(m);
                     edge.set_semantic(vectors).await
                 }
                 Err(e) => Err(e),
@@ -478,8 +449,55 @@ impl Semantic {
     }
 }
 
+/// The model being learnt on a blocking thread, once it is.
+async fn learnt(
+    running: tokio::task::JoinHandle<Arc<SemanticModel>>,
+) -> Result<Arc<SemanticModel>, KnowledgeError> {
+    let model = running
+        .await
+        .map_err(|e| KnowledgeError::Store(format!("learning the semantic model failed: {e}")))?;
+    tracing::debug!("semantic model ready");
+    Ok(model)
+}
+
+/// Chunks written before the semantic model was learnt: id and term frequencies.
+type Unplaced = Vec<(u64, Vec<(u32, f32)>)>;
+
+/// The chunks as stored points, weighted; without a model yet, each chunk's
+/// term frequencies are kept to place it once there is one.
+fn points_of(
+    chunks: Vec<Prepared>,
+    dense: Vec<Option<Vec<f32>>>,
+    params: &Bm25Params,
+    model: Option<&SemanticModel>,
+) -> (Vec<StoredChunk>, Unplaced) {
+    let mut unplaced = Vec::new();
+    let points = chunks
+        .into_iter()
+        .zip(dense)
+        .map(|(c, d)| {
+            let sparse = c.freqs.bm25(params);
+            let semantic = match model {
+                Some(m) => m.embed(&c.freqs.tf),
+                None => {
+                    unplaced.push((c.id, c.freqs.tf));
+                    None
+                }
+            };
+            StoredChunk {
+                id: c.id,
+                sparse,
+                dense: d,
+                semantic,
+                payload: c.payload,
+            }
+        })
+        .collect();
+    (points, unplaced)
+}
+
 /// Chunks placed in the semantic space, for the ones the model knows terms of.
-fn place_all(model: &SemanticModel, chunks: &[(u64, Vec<(u32, f32)>)]) -> Vec<(u64, Vec<f32>)> {
+fn place_all(model: &SemanticModel, chunks: &Unplaced) -> Vec<(u64, Vec<f32>)> {
     chunks
         .iter()
         .filter_map(|(id, tf)| model.embed(tf).map(|v| (*id, v)))
