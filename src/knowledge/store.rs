@@ -158,10 +158,9 @@ impl VectorStore {
             return Ok(Vec::new());
         }
         match self {
-            Self::Edge(e) => {
-                let shard = Arc::clone(&e.shard);
-                blocking(move || EdgeStore::fetch_blocking(&shard, &ids, with_terms)).await
-            }
+            // A few chunks by id: tens of µs of reads, less than a hop to the
+            // blocking pool and back would cost.
+            Self::Edge(e) => inline(|| EdgeStore::fetch_blocking(&e.shard, &ids, with_terms)),
             Self::Server(s) => s.fetch(ids).await,
         }
     }
@@ -561,6 +560,16 @@ impl EdgeStore {
         })
         .await
     }
+}
+
+/// Runs short qdrant-edge work on the calling thread; a panic inside it (a
+/// damaged segment can do that) becomes a `Corrupt` error, as in [`blocking`].
+fn inline<T>(f: impl FnOnce() -> Result<T, KnowledgeError>) -> Result<T, KnowledgeError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(KnowledgeError::Corrupt(
+            "the index failed while reading".to_owned(),
+        ))
+    })
 }
 
 /// Runs qdrant-edge work on the blocking pool; a panic inside it (a damaged
