@@ -75,6 +75,10 @@ fn peak_rss_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// The allocator the platbot binary ships with, so the figures are the binary's.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     if let Ok(factor) = std::env::var("PLATBOT_BENCH_ONE_SCALE") {
         scale_one(factor.parse().expect("a replication factor"));

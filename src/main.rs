@@ -10,6 +10,12 @@ use platbot::config::Config;
 use platbot::startup::{self, App, StartOptions};
 use platbot::telemetry::logging::{self, LogFormat};
 
+/// mimalloc keeps freed memory for reuse: building an index allocates and
+/// drops many large matrices and vectors, and glibc's malloc handed each back
+/// to the kernel and faulted fresh zero pages in again.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "platbot",

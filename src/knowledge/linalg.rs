@@ -38,10 +38,16 @@ pub(super) fn mul(x: &SparseRows, m: &[f64], l: usize) -> Vec<f64> {
     let mut out = vec![0.0; x.len() * l];
     let nnz: usize = x.iter().map(Vec::len).sum();
     by_row_blocks(&mut out, l, nnz * l, |first, block| {
+        // Summed in a buffer, then written once: adding into the fresh output
+        // read its zero pages before writing them, and each such page then
+        // cost a copy-on-write fault with a TLB shootdown of the other cores.
+        let mut acc = vec![0.0; l];
         for (row, o) in x[first..].iter().zip(block.chunks_exact_mut(l)) {
+            acc.fill(0.0);
             for (c, w) in row {
-                axpy(o, *w, &m[c * l..(c + 1) * l]);
+                axpy(&mut acc, *w, &m[c * l..(c + 1) * l]);
             }
+            o.copy_from_slice(&acc);
         }
     });
     out
