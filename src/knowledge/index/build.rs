@@ -300,8 +300,9 @@ impl DocsIndex {
 
     /// Embeds, places and writes the chunks, deletes the stale ones and makes it
     /// all durable: into a fresh store for a full build, the same one otherwise.
-    /// A model still to be learnt is learnt on a blocking thread meanwhile; in
-    /// the embedded shard its vectors are set on the written points after.
+    /// A model still to be learnt is learnt on a blocking thread from before the
+    /// store is (re)created; in the embedded shard it also places the chunks
+    /// there while they are written, and their vectors are set after.
     #[allow(clippy::too_many_arguments)]
     async fn store_all(
         &self,
@@ -317,6 +318,30 @@ impl DocsIndex {
         let dense = self
             .embed_dense(&placed.write, manifest, emit, summary)
             .await?;
+        // Points get their semantic vectors after they are written only in an
+        // embedded shard written as one segment; a Qdrant server, or points
+        // bound for sealed segments (a vector update would copy each one out of
+        // its segment), wait for the model.
+        let seal = seal.filter(|every| placed.write.len() > *every);
+        let set_after = self.settings.qdrant.is_none() && seal.is_none();
+        let mut pending = Some((placed.write, dense));
+        let (mut model, mut points, mut first, mut later) = (None, Vec::new(), None, None);
+        match semantic {
+            Semantic::Ready(m) => model = m,
+            Semantic::Training(t) if set_after => {
+                let (write, dense) = pending.take().unwrap_or_default();
+                let (p, unplaced) = points_of(write, dense, params, None);
+                points = p;
+                later = Some(tokio::task::spawn_blocking(move || {
+                    let m = t.run();
+                    let vectors = place_all(&m, &unplaced);
+                    (Arc::new(m), vectors)
+                }));
+            }
+            Semantic::Training(t) => {
+                first = Some(tokio::task::spawn_blocking(move || Arc::new(t.run())));
+            }
+        }
         let store = if full {
             // Drop the open shard before its folder is replaced.
             *self.state.write().await = State::NotBuilt;
@@ -327,29 +352,18 @@ impl DocsIndex {
                 _ => return Err(KnowledgeError::NotIndexed),
             }
         };
-        // Points get their semantic vectors after they are written only in an
-        // embedded shard written as one segment; a Qdrant server, or points
-        // bound for sealed segments (a vector update would copy each one out of
-        // its segment), wait for the model.
-        let seal = seal.filter(|every| placed.write.len() > *every);
-        let (mut model, later) = match semantic {
-            Semantic::Ready(model) => (model, None),
-            Semantic::Training(t) => {
-                let running = tokio::task::spawn_blocking(move || Arc::new(t.run()));
-                match &store {
-                    VectorStore::Edge(_) if seal.is_none() => (None, Some(running)),
-                    _ => (Some(learnt(running).await?), None),
-                }
-            }
-        };
-        let (points, unplaced) = points_of(placed.write, dense, params, model.as_deref());
+        if let Some(running) = first {
+            model = Some(learnt(running).await?);
+        }
+        if let Some((write, dense)) = pending {
+            points = points_of(write, dense, params, model.as_deref()).0;
+        }
         let started = Instant::now();
         let mut written = write(&store, points, placed.delete, seal, emit, summary).await;
         tracing::debug!(elapsed = ?started.elapsed(), "points written");
         if let (Some(running), VectorStore::Edge(edge), Ok(())) = (later, &store, &written) {
             written = match learnt(running).await {
-                Ok(m) => {
-                    let vectors = place_all(&m, &unplaced);
+                Ok((m, vectors)) => {
                     model = Some(m);
                     edge.set_semantic(vectors).await
                 }
@@ -449,10 +463,9 @@ impl Semantic {
     }
 }
 
-/// The model being learnt on a blocking thread, once it is.
-async fn learnt(
-    running: tokio::task::JoinHandle<Arc<SemanticModel>>,
-) -> Result<Arc<SemanticModel>, KnowledgeError> {
+/// What a blocking thread learning the model returns (the model, with the
+/// chunks it placed), once it does.
+async fn learnt<T>(running: tokio::task::JoinHandle<T>) -> Result<T, KnowledgeError> {
     let model = running
         .await
         .map_err(|e| KnowledgeError::Store(format!("learning the semantic model failed: {e}")))?;
