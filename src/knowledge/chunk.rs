@@ -7,19 +7,35 @@
 //! unless they alone exceed the limit.
 
 use std::cell::RefCell;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use rustc_hash::FxHashMap;
-use tiktoken_rs::CoreBPE;
+use tiktoken_rs::{CoreBPE, Rank, byte_pair_split};
 
 use super::ingest::{Block, BlockKind, Document, Section};
 
 static BPE: LazyLock<Option<CoreBPE>> = LazyLock::new(|| tiktoken_rs::cl100k_base().ok());
 
+/// cl100k's ordinary tokens are numbered below this (the special ones above).
+const ORDINARY_TOKENS: Rank = 100_256;
+
+/// cl100k's vocabulary (token bytes -> rank), read out of [`BPE`], so that ASCII
+/// text is counted without tiktoken's backtracking pre-tokenizer regex, which
+/// was most of the time spent counting.
+static RANKS: OnceLock<FxHashMap<Vec<u8>, Rank>> = OnceLock::new();
+
 /// Loads the cl100k table now (it takes a while), e.g. on another thread
-/// while files are being read.
+/// while files are being read, then the rank table (counts go through
+/// tiktoken's own encoder until it is there: the same counts, only slower).
 pub fn warm_up() {
-    LazyLock::force(&BPE);
+    let Some(bpe) = BPE.as_ref() else {
+        return;
+    };
+    RANKS.get_or_init(|| {
+        (0..ORDINARY_TOKENS)
+            .filter_map(|r| bpe.decode_bytes(&[r]).ok().map(|b| (b, r)))
+            .collect()
+    });
 }
 
 /// Segments remembered per thread before the cache starts over.
@@ -39,6 +55,7 @@ pub fn count_tokens(text: &str) -> usize {
     let Some(bpe) = BPE.as_ref() else {
         return text.len().div_ceil(4);
     };
+    let ranks = RANKS.get();
     SEGMENTS.with_borrow_mut(|cache| {
         if cache.len() > SEGMENT_CACHE_MAX {
             cache.clear();
@@ -47,13 +64,96 @@ pub fn count_tokens(text: &str) -> usize {
             .map(|seg| match cache.get(seg) {
                 Some(n) => *n,
                 None => {
-                    let n = bpe.encode_ordinary(seg).len();
+                    let n = match ranks {
+                        Some(ranks) if seg.is_ascii() => ascii_tokens(seg.as_bytes(), ranks),
+                        _ => bpe.encode_ordinary(seg).len(),
+                    };
                     cache.insert(seg.to_owned(), n);
                     n
                 }
             })
             .sum()
     })
+}
+
+/// cl100k's count of ASCII text: its pre-tokenizer's pieces (see [`piece_end`]),
+/// each one token when it is in the vocabulary, else byte-pair merged.
+fn ascii_tokens(text: &[u8], ranks: &FxHashMap<Vec<u8>, Rank>) -> usize {
+    let mut count = 0;
+    let mut i = 0;
+    while i < text.len() {
+        let end = piece_end(text, i);
+        let piece = &text[i..end];
+        count += if piece.len() < 2 || ranks.contains_key(piece) {
+            1
+        } else {
+            byte_pair_split(piece, ranks).len()
+        };
+        i = end;
+    }
+    count
+}
+
+/// Where the pre-tokenizer's piece starting at `i` (< `s.len()`) ends, in ASCII
+/// text. cl100k's pattern, alternatives tried in order, possessive where marked:
+/// `'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s`.
+/// In ASCII, `\p{L}` is a letter, `\p{N}` a digit and `\s` one of `\t\n\x0B\x0C\r `.
+fn piece_end(s: &[u8], i: usize) -> usize {
+    let is = |j: usize, f: fn(u8) -> bool| s.get(j).copied().is_some_and(f);
+    let run = |mut j: usize, f: fn(u8) -> bool| {
+        while is(j, f) {
+            j += 1;
+        }
+        j
+    };
+    let letter = |b: u8| b.is_ascii_alphabetic();
+    let space = |b: u8| matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ');
+    let other = |b: u8| {
+        !b.is_ascii_alphanumeric() && !matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ')
+    };
+    let newline = |b: u8| matches!(b, b'\r' | b'\n');
+    let c = s[i];
+    // 's 'd 'm 't 'll 've 're, any case.
+    if c == b'\'' {
+        let lower = |j: usize| s.get(j).map(u8::to_ascii_lowercase);
+        match (lower(i + 1), lower(i + 2)) {
+            (Some(b's' | b'd' | b'm' | b't'), _) => return i + 2,
+            (Some(b'l'), Some(b'l')) | (Some(b'v' | b'r'), Some(b'e')) => return i + 3,
+            _ => {}
+        }
+    }
+    // Letters, after at most one character that is not CR, LF or a digit.
+    if letter(c) {
+        return run(i + 1, letter);
+    }
+    if !newline(c) && !c.is_ascii_digit() && is(i + 1, letter) {
+        return run(i + 2, letter);
+    }
+    // Up to three digits.
+    if c.is_ascii_digit() {
+        return (i + 1..(i + 3).min(s.len()))
+            .find(|&j| !s[j].is_ascii_digit())
+            .unwrap_or((i + 3).min(s.len()));
+    }
+    // Other characters, after at most one space, then any CR and LF.
+    let start = if c == b' ' && is(i + 1, other) {
+        i + 1
+    } else {
+        i
+    };
+    if is(start, other) {
+        return run(run(start, other), newline);
+    }
+    // Whitespace: to the end; or up to its last CR or LF; or all but its last
+    // character when it is followed by text; or one character.
+    let end = run(i, space);
+    if end == s.len() {
+        return end;
+    }
+    if let Some(k) = (i..end).rev().find(|&k| newline(s[k])) {
+        return k + 1;
+    }
+    if end - i >= 2 { end - 1 } else { i + 1 }
 }
 
 /// `text` cut before every space that stands alone between two non-space
@@ -334,6 +434,74 @@ mod tests {
         ) {
             let text: String = parts.concat();
             prop_assert_eq!(count_tokens(&text), tiktoken(&text));
+        }
+    }
+
+    /// The rank table, built as the index build builds it.
+    fn ranks() -> &'static FxHashMap<Vec<u8>, Rank> {
+        warm_up();
+        RANKS.get().unwrap()
+    }
+
+    #[test]
+    fn the_rank_table_holds_every_ordinary_token() {
+        let ranks = ranks();
+        assert_eq!(ranks.len(), ORDINARY_TOKENS as usize);
+        assert!((0..=255u8).all(|b| ranks.contains_key(&[b][..])));
+    }
+
+    #[test]
+    fn ascii_counts_match_tiktoken_on_cases() {
+        let cases = [
+            " ",
+            "\t\t",
+            "\n\n\n",
+            " \n \n x",
+            "a  \t b",
+            "x\x0b\x0cy",
+            "\r",
+            "end   ",
+            "it's IT'S we'Ll you'VE they're 'd 'm 'x '",
+            "'''s",
+            "12 1234567 a1b22c333",
+            "(word) [x] {y} #z --flag=v",
+            " ... \n\r\n!!\n",
+            "a\x00b\x7fc",
+            "don't\n'tis",
+            "https://argo-cd.readthedocs.io/en/stable/?q=1&x=%20",
+            "    indented code();",
+        ];
+        for text in cases {
+            assert_eq!(
+                ascii_tokens(text.as_bytes(), ranks()),
+                tiktoken(text),
+                "{text:?}"
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+        #[test]
+        fn ascii_counts_match_tiktoken_on_any_ascii(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    Just(" "), Just("  "), Just("\n"), Just("\r"), Just("\t"), Just("\x0b"),
+                    Just("\x0c"), Just("a"), Just("Zq"), Just("s"), Just("ll"), Just("VE"),
+                    Just("re"), Just("'"), Just("1"), Just("22"), Just("."), Just("!?"),
+                    Just("-"), Just("_"), Just("`"), Just("\x00"), Just("\x7f"), Just("argocd"),
+                    Just("kubectl"), Just("Sync"), Just("0x1F"),
+                ],
+                0..30,
+            )
+        ) {
+            let text: String = parts.concat();
+            prop_assert_eq!(ascii_tokens(text.as_bytes(), ranks()), tiktoken(&text));
+        }
+
+        #[test]
+        fn ascii_counts_match_tiktoken_on_printable_ascii(text in "[ -~\t\n\r]{0,60}") {
+            prop_assert_eq!(ascii_tokens(text.as_bytes(), ranks()), tiktoken(&text));
         }
     }
 
