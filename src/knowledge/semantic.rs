@@ -23,7 +23,7 @@ use super::linalg::{gemm, gram, mul, orthonormal, symmetric_eigen, transpose};
 /// Dimensions of the space (fewer for a small corpus).
 pub const DIMS: usize = 200;
 /// Bumped when training or weighting changes: the index is then rebuilt.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// Chunks a model is learnt from at most (an evenly spread sample beyond).
 const TRAIN_CHUNKS_MAX: usize = 4096;
 /// Extra columns for the range finder, so the top `DIMS` directions are found well.
@@ -100,12 +100,13 @@ impl Training {
         let v = model.idf.len();
         let l = (k + OVERSAMPLE).min(x.len()).min(v);
 
-        // Range finder: Y = X·Ω, one power iteration, orthonormal Q spanning it.
+        // Range finder: Y = X·Xᵀ·X·Ω (one power iteration), orthonormal Q spanning
+        // it. One iteration needs no orthonormalising between its products (as in
+        // scikit-learn's randomised SVD for up to two): only Q is made orthonormal.
         let t0 = std::time::Instant::now();
         let xt = transpose(&x, v);
         let omega = random_signs(v, l);
-        let q = orthonormal(mul(&x, &omega, l), l, 1);
-        let z = mul(&xt, &q, l);
+        let z = mul(&xt, &mul(&x, &omega, l), l);
         let q = orthonormal(mul(&x, &z, l), l, 2);
         // X ≈ Q·B with B = Qᵀ·X. B·Bᵀ = W·Λ·Wᵀ gives B's singular values (√Λ) and
         // right singular vectors Bᵀ·W·Λ^-½: the terms' coordinates in the space, in
