@@ -478,6 +478,16 @@ mod tests {
                 "{text:?}"
             );
         }
+        // Pieces of 100 bytes and more, which tiktoken merges with another routine.
+        for text in [
+            "-".repeat(150),
+            " ".repeat(130) + "x",
+            "ab".repeat(70),
+            "Kubernetes".repeat(12),
+            "=".repeat(99) + "\n" + &"|".repeat(101),
+        ] {
+            assert_eq!(ascii_tokens(text.as_bytes(), ranks()), tiktoken(&text));
+        }
     }
 
     proptest! {
