@@ -264,21 +264,25 @@ fn idots_avx2(q: &[i8], codes: &[i8]) -> Vec<i32> {
         _mm256_add_epi32, _mm256_castsi256_si128, _mm256_cvtepi8_epi16, _mm256_extracti128_si256,
         _mm256_madd_epi16, _mm256_setzero_si256,
     };
-    let width = q.len().max(1);
-    let steps = q.len() / 16;
     let widen = |c: &[i8]| -> __m256i {
-        debug_assert!(c.len() >= 16);
-        // SAFETY: `c` holds at least 16 bytes (every caller slices a full step);
-        // the load is unaligned.
+        // SAFETY: every `c` is a chunk of exactly 16 bytes; the load is unaligned.
         _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(c.as_ptr().cast::<__m128i>()) })
     };
-    let qv: Vec<__m256i> = q.chunks_exact(16).map(widen).collect();
+    let q_steps = q.chunks_exact(16);
+    let q_tail = q_steps.remainder();
+    let qv: Vec<__m256i> = q_steps.map(widen).collect();
     codes
-        .chunks_exact(width)
+        .chunks_exact(q.len().max(1))
         .map(|row| {
+            let row_steps = row.chunks_exact(16);
+            let tail: i32 = q_tail
+                .iter()
+                .zip(row_steps.remainder())
+                .map(|(x, y)| i32::from(*x) * i32::from(*y))
+                .sum();
             let mut acc = _mm256_setzero_si256();
-            for (k, qk) in qv.iter().enumerate() {
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(*qk, widen(&row[k * 16..])));
+            for (qk, c) in qv.iter().zip(row_steps) {
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(*qk, widen(c)));
             }
             let half = _mm_add_epi32(
                 _mm256_castsi256_si128(acc),
@@ -286,11 +290,6 @@ fn idots_avx2(q: &[i8], codes: &[i8]) -> Vec<i32> {
             );
             let pairs = _mm_add_epi32(half, _mm_shuffle_epi32::<0b01_00_11_10>(half));
             let one = _mm_add_epi32(pairs, _mm_shuffle_epi32::<0b10_11_00_01>(pairs));
-            let tail: i32 = q[steps * 16..]
-                .iter()
-                .zip(&row[steps * 16..])
-                .map(|(x, y)| i32::from(*x) * i32::from(*y))
-                .sum();
             _mm_cvtsi128_si32(one) + tail
         })
         .collect()
