@@ -2,7 +2,7 @@
 //! Qdrant (embedded qdrant-edge by default, a server when configured) and
 //! searched with BM25, a latent semantic model learnt from the docs themselves
 //! and, when an embeddings endpoint is configured, dense vectors, fused by
-//! reciprocal rank.
+//! score.
 //!
 //! - [`ingest`]: sources (folders, files, globs) and parsing into sections
 //! - [`chunk`]: heading-tree chunks with tiktoken limits

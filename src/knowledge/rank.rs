@@ -8,7 +8,9 @@
 //! - a file is scored by its best chunk (max-passage): measured against adding a
 //!   share of its other chunks, which favours long pages and lost on every set;
 //! - several rankings (BM25, the latent semantic model's, the embeddings
-//!   endpoint's) are fused by weighted reciprocal rank over files.
+//!   endpoint's) are fused by their scores: each ranking's file scores over
+//!   its best one, weighted and summed. Reciprocal ranks threw the margins
+//!   away: BM25's clear first lost to a file second in both rankings.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -99,19 +101,22 @@ pub fn files(hits: &[Hit], table: &FileTable) -> Vec<RankedFile> {
     ranked
 }
 
-/// Weighted reciprocal-rank fusion of file rankings (each best first); the first
-/// ranking's best chunk of a file is the one quoted when it has one. Files that
-/// score the same share a rank, so a tie stays a tie.
-pub fn fuse(rankings: &[(f32, Vec<RankedFile>)], k: f32) -> Vec<RankedFile> {
+/// Weighted score fusion of file rankings (each best first): a file scores
+/// the sum over rankings of `weight * score / best score` (nothing from a
+/// ranking that did not find it), so a ranking's margins count and none of
+/// its scales does. The first ranking's best chunk of a file is the one quoted
+/// when it has one. Equal scores stay equal; sums run in ranking order.
+pub fn fuse(rankings: &[(f32, Vec<RankedFile>)]) -> Vec<RankedFile> {
     let mut fused: Vec<RankedFile> = Vec::new();
     let mut at: HashMap<u32, usize> = HashMap::new();
     for (weight, ranking) in rankings {
-        let mut rank = 0;
-        for (i, f) in ranking.iter().enumerate() {
-            if i > 0 && ranking[i - 1].score != f.score {
-                rank = i;
-            }
-            let add = weight / (k + rank as f32 + 1.0);
+        // Cosines and BM25 scores are positive; a ranking without a positive
+        // best says nothing.
+        let Some(best) = ranking.first().map(|f| f.score).filter(|b| *b > 0.0) else {
+            continue;
+        };
+        for f in ranking {
+            let add = weight * f.score.max(0.0) / best;
             match at.get(&f.file) {
                 Some(i) => fused[*i].score += add,
                 None => {
@@ -165,33 +170,67 @@ mod tests {
         assert_eq!(files(&reversed, &t), f);
     }
 
+    fn ranked(files: &[(u32, f32)]) -> Vec<RankedFile> {
+        files
+            .iter()
+            .map(|&(file, score)| RankedFile {
+                file,
+                chunk: u64::from(file) * 100,
+                score,
+            })
+            .collect()
+    }
+
+    fn order(fused: &[RankedFile]) -> Vec<u32> {
+        fused.iter().map(|f| f.file).collect()
+    }
+
     #[test]
-    fn fusion_rewards_agreement() {
-        let r = |files: &[u32]| -> Vec<RankedFile> {
-            files
-                .iter()
-                .enumerate()
-                .map(|(i, f)| RankedFile {
-                    file: *f,
-                    chunk: u64::from(*f) * 100,
-                    score: 10.0 - i as f32,
-                })
-                .collect()
-        };
+    fn fusion_keeps_a_clear_lead_and_rewards_agreement() {
         let (a, b, c, d) = (0, 1, 2, 3);
-        let fused = fuse(&[(1.0, r(&[a, b, c])), (1.0, r(&[c, b, d]))], 20.0);
-        let order: Vec<u32> = fused.iter().map(|f| f.file).collect();
-        // Found by both beats found by one, however high.
-        assert_eq!(order, [c, b, a, d]);
+        // BM25 is sure of a; the semantic ranking barely prefers b and c.
+        // Reciprocal ranks would put b (second and first) above a (first and third).
+        let bm25 = ranked(&[(a, 12.0), (b, 6.0), (c, 5.0)]);
+        let semantic = ranked(&[(b, 0.62), (c, 0.61), (a, 0.60), (d, 0.5)]);
+        let fused = fuse(&[(1.0, bm25.clone()), (0.5, semantic.clone())]);
+        assert_eq!(order(&fused), [a, b, c, d]);
+        // Scores are the weighted shares of each ranking's best.
+        let want = 1.0 + 0.5 * 0.60 / 0.62;
+        assert!((fused[0].score - want).abs() < 1e-6, "{}", fused[0].score);
+        // Close in BM25, agreement decides: found by both beats found by one.
+        let bm25 = ranked(&[(a, 10.0), (b, 9.9), (c, 9.8)]);
+        let semantic = ranked(&[(c, 0.7), (b, 0.69)]);
+        let fused = fuse(&[(1.0, bm25), (1.0, semantic)]);
+        assert_eq!(order(&fused), [c, b, a]);
+        // A ranking's scale does not matter, only its shares.
+        let scaled: Vec<RankedFile> = ranked(&[(b, 62.0), (c, 61.0), (a, 60.0), (d, 50.0)]);
+        let again = fuse(&[
+            (1.0, ranked(&[(a, 1.2), (b, 0.6), (c, 0.5)])),
+            (0.5, scaled),
+        ]);
+        assert_eq!(order(&again), [a, b, c, d]);
+        // The quoted chunk is the first ranking's.
+        assert_eq!(again[0].chunk, u64::from(a) * 100);
+    }
+
+    #[test]
+    fn fusion_keeps_ties_and_skips_empty_rankings() {
+        let (a, b) = (0, 1);
         // Mirror rankings tie; the file order decides.
-        let fused = fuse(&[(1.0, r(&[b, a])), (1.0, r(&[a, b]))], 20.0);
-        assert_eq!(fused[0].file, a);
+        let fused = fuse(&[
+            (1.0, ranked(&[(b, 2.0), (a, 1.0)])),
+            (1.0, ranked(&[(a, 2.0), (b, 1.0)])),
+        ]);
+        assert_eq!(order(&fused), [a, b]);
         assert_eq!(fused[0].score, fused[1].score);
-        // Files that tie within a ranking share its rank.
-        let mut tied = r(&[a, b, c]);
-        tied[2].score = tied[1].score;
-        let fused = fuse(&[(1.0, tied)], 20.0);
-        assert_eq!(fused[1].score, fused[2].score);
-        assert!(fused[0].score > fused[1].score);
+        // An empty ranking, or one whose best is zero, adds nothing.
+        let fused = fuse(&[
+            (1.0, Vec::new()),
+            (1.0, ranked(&[(b, 0.0), (a, 0.0)])),
+            (1.0, ranked(&[(a, 3.0), (b, 3.0)])),
+        ]);
+        assert_eq!(order(&fused), [a, b]);
+        assert_eq!(fused[0].score, 1.0);
+        assert_eq!(fused[1].score, 1.0);
     }
 }

@@ -5,7 +5,8 @@
 //! `argocd app manifests`, "timestamps in UTC" for a timezone setting). Terms
 //! that occur in the same passages end up close in a low-rank space, so a
 //! question can reach a passage it shares few words with. Its ranking is fused
-//! with BM25 (RRF), which keeps exact identifiers decisive.
+//! with BM25's by score, at half BM25's weight, which keeps exact identifiers
+//! decisive.
 //!
 //! The space is a truncated SVD of the chunk × term matrix (log tf · idf, rows
 //! unit length), found by a randomised range finder (oversampled, one power
