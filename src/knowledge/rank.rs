@@ -110,8 +110,8 @@ pub fn fuse(rankings: &[(f32, Vec<RankedFile>)]) -> Vec<RankedFile> {
     let mut fused: Vec<RankedFile> = Vec::new();
     let mut at: HashMap<u32, usize> = HashMap::new();
     for (weight, ranking) in rankings {
-        // Cosines and BM25 scores are positive; a ranking without a positive
-        // best says nothing.
+        // A negative score (a cosine can be) adds nothing, so no ranking
+        // subtracts; a ranking without a positive best says nothing.
         let Some(best) = ranking.first().map(|f| f.score).filter(|b| *b > 0.0) else {
             continue;
         };
@@ -192,7 +192,7 @@ mod tests {
         // Reciprocal ranks would put b (second and first) above a (first and third).
         let bm25 = ranked(&[(a, 12.0), (b, 6.0), (c, 5.0)]);
         let semantic = ranked(&[(b, 0.62), (c, 0.61), (a, 0.60), (d, 0.5)]);
-        let fused = fuse(&[(1.0, bm25.clone()), (0.5, semantic.clone())]);
+        let fused = fuse(&[(1.0, bm25), (0.5, semantic)]);
         assert_eq!(order(&fused), [a, b, c, d]);
         // Scores are the weighted shares of each ranking's best.
         let want = 1.0 + 0.5 * 0.60 / 0.62;
@@ -203,7 +203,7 @@ mod tests {
         let fused = fuse(&[(1.0, bm25), (1.0, semantic)]);
         assert_eq!(order(&fused), [c, b, a]);
         // A ranking's scale does not matter, only its shares.
-        let scaled: Vec<RankedFile> = ranked(&[(b, 62.0), (c, 61.0), (a, 60.0), (d, 50.0)]);
+        let scaled = ranked(&[(b, 62.0), (c, 61.0), (a, 60.0), (d, 50.0)]);
         let again = fuse(&[
             (1.0, ranked(&[(a, 1.2), (b, 0.6), (c, 0.5)])),
             (0.5, scaled),
