@@ -21,7 +21,7 @@ use super::rank::FileTable;
 use super::resident::Resident;
 use super::semantic::SemanticModel;
 use super::sparse::{Analyzer, Bm25Params};
-use super::store::{ChunkPayload, DenseDims, EdgeStore, ServerStore, VectorStore};
+use super::store::{self, ChunkPayload, DenseDims, EdgeStore, ServerStore, VectorStore};
 use crate::config::KnowledgeSettings;
 
 mod build;
@@ -322,13 +322,8 @@ impl DocsIndex {
             }
             None => {
                 let dir = self.edge_dir();
-                if dir.exists() {
-                    std::fs::remove_dir_all(&dir).map_err(|source| KnowledgeError::Io {
-                        path: dir.clone(),
-                        source,
-                    })?;
-                }
-                Ok(VectorStore::Edge(EdgeStore::create(&dir, dims).await?))
+                let run = tokio::task::spawn_blocking(move || EdgeStore::replace(dir, dims));
+                Ok(VectorStore::Edge(store::finish(run).await?))
             }
         }
     }

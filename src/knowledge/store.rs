@@ -252,18 +252,17 @@ impl EdgeStore {
         builder.build()
     }
 
-    /// Creates an empty shard in `dir` (which must not hold one).
-    pub async fn create(dir: &Path, dims: DenseDims) -> Result<Self, KnowledgeError> {
-        let dir = dir.to_owned();
-        std::fs::create_dir_all(&dir).map_err(|source| KnowledgeError::Io {
+    /// An empty shard in `dir`, replacing whatever the folder held; blocks.
+    pub fn replace(dir: PathBuf, dims: DenseDims) -> Result<Self, KnowledgeError> {
+        let io = |source| KnowledgeError::Io {
             path: dir.clone(),
             source,
-        })?;
-        let path = dir.clone();
-        let shard = blocking(move || {
-            qdrant_edge::EdgeShard::new(&path, Self::config(dims)).map_err(store_err)
-        })
-        .await?;
+        };
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io)?;
+        }
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let shard = qdrant_edge::EdgeShard::new(&dir, Self::config(dims)).map_err(store_err)?;
         Ok(Self {
             dir,
             shard: Arc::new(shard),
@@ -577,7 +576,15 @@ fn inline<T>(f: impl FnOnce() -> Result<T, KnowledgeError>) -> Result<T, Knowled
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, KnowledgeError> + Send + 'static,
 ) -> Result<T, KnowledgeError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
+    finish(tokio::task::spawn_blocking(f)).await
+}
+
+/// The result of qdrant-edge work already running on the blocking pool, with
+/// a panic inside it turned into a `Corrupt` error as in [`blocking`].
+pub async fn finish<T>(
+    run: tokio::task::JoinHandle<Result<T, KnowledgeError>>,
+) -> Result<T, KnowledgeError> {
+    run.await.map_err(|e| {
         KnowledgeError::Corrupt(format!("the index failed while reading or writing: {e}"))
     })?
 }

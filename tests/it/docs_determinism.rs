@@ -197,3 +197,60 @@ async fn a_build_written_in_sealed_segments_ranks_like_one_written_at_once() {
         .expect("reopen");
     assert_eq!(ask(&reopened, &QUESTIONS).await, at_once);
 }
+
+/// A corpus with enough chunks and terms for the semantic model's full size:
+/// `pages` one-section pages of words drawn from a pool of made-up ones.
+fn write_wide_corpus(dir: &Path, pages: usize) {
+    let word = |i: usize| {
+        let letters: String = [i / 676, (i / 26) % 26, i % 26]
+            .iter()
+            .map(|d| char::from(b'a' + (*d % 26) as u8))
+            .collect();
+        format!("zq{letters}")
+    };
+    let mut seed: u64 = 11;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) as usize
+    };
+    for page in 0..pages {
+        let words: Vec<String> = (0..30).map(|_| word(next() % 400)).collect();
+        let text = format!("# Page {page}\n\n## {}\n\n{}\n", words[0], words.join(" "));
+        std::fs::write(dir.join(format!("p{page:03}.md")), text).expect("write");
+    }
+}
+
+/// A first build creates the embedded shard while the files parse (its layout
+/// guessed from the semantic model's full size); a rebuild over a working index
+/// creates it after parsing. Both, and a restart, must rank alike.
+#[tokio::test]
+async fn a_shard_made_while_parsing_ranks_like_one_made_after() {
+    let docs = tempfile::tempdir().expect("tempdir");
+    write_wide_corpus(docs.path(), 240);
+    let data = tempfile::tempdir().expect("data");
+    let questions = ["zqaab zqaac", "zqabc", "zqapq zqaaz zqafo"];
+    let first = rankings(docs.path(), data.path(), &questions).await;
+    assert!(first.iter().all(|r| !r.is_empty()), "{first:?}");
+
+    // The guess held: the model has its full size.
+    let manifest =
+        std::fs::read_to_string(data.path().join("knowledge/manifest.json")).expect("manifest");
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).expect("json");
+    assert_eq!(
+        manifest["layout"]["semantic_dims"],
+        serde_json::json!(platbot::knowledge::semantic::DIMS)
+    );
+
+    let rebuild = IndexOptions {
+        rebuild: true,
+        ..IndexOptions::default()
+    };
+    let index = DocsIndex::open(&settings_of(docs.path()), data.path())
+        .await
+        .expect("open");
+    assert_eq!(ask(&index, &questions).await, first, "after a restart");
+    index.index(rebuild, None).await.expect("rebuild");
+    assert_eq!(ask(&index, &questions).await, first, "after a rebuild");
+}

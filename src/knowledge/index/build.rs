@@ -13,13 +13,19 @@ use super::super::embed::{ContentHash, write_atomically};
 use super::super::ingest::read_file;
 use super::super::semantic::{self, SemanticModel, Training};
 use super::super::sparse::{ANALYZER_VERSION, Bm25Params};
-use super::super::store::{StoredChunk, VectorStore};
+use super::super::store::{self, DenseDims, EdgeStore, StoredChunk, VectorStore};
 use super::manifest::{FileEntry, Layout, MANIFEST_FORMAT, Manifest};
 use super::prepare::{Parsed, Prepared};
 use super::{
     DocsIndex, IndexEvent, IndexOptions, IndexSummary, Progress, SEAL_EVERY, SkippedFile, State,
     WRITE_BATCH,
 };
+
+/// A shard being created, and the layout it was created with.
+type EarlyStore = (
+    tokio::task::JoinHandle<Result<EdgeStore, KnowledgeError>>,
+    DenseDims,
+);
 
 /// A file to (re)index: `source:path` key, source number, path, absolute path, hash.
 pub(super) type Changed = (String, usize, String, PathBuf, String);
@@ -108,8 +114,18 @@ impl DocsIndex {
             return Ok(summary);
         }
 
+        let early = self.early_store(old.is_none()).await;
         // Parse, chunk and analyse the changed files on every core.
-        let parsed = self.prepare(&changed, &emit)?;
+        let parsed = match self.prepare(&changed, &emit) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                // The next run replaces this folder again: not while it is being made.
+                if let Some((run, _)) = early {
+                    let _ = run.await;
+                }
+                return Err(e);
+            }
+        };
         tracing::debug!(elapsed = ?started.elapsed(), files = changed.len(), "files parsed and chunked");
         let (params, semantic) = self.learn(old.as_ref(), stored.model, &parsed);
         let full = old.is_none();
@@ -117,9 +133,10 @@ impl DocsIndex {
         let placed = place(&mut manifest, &removed, parsed);
         // A full build may seal segments as it writes; later runs write few points.
         let seal = full.then(|| opts.seal_every.unwrap_or(SEAL_EVERY).max(1));
-        let (store, model) = self
+        let (store, model, saved) = self
             .store_all(
                 &mut manifest,
+                early,
                 placed,
                 &params,
                 semantic,
@@ -129,7 +146,7 @@ impl DocsIndex {
             )
             .await?;
         tracing::debug!(elapsed = ?started.elapsed(), "store written and flushed");
-        self.persist(&manifest, model.as_deref(), full)?;
+        self.persist(&manifest, model.as_deref(), full && !saved)?;
 
         summary.chunks = manifest.chunk_count();
         crate::telemetry::docs_index_chunks(summary.chunks);
@@ -302,18 +319,20 @@ impl DocsIndex {
     /// all durable: into a fresh store for a full build, the same one otherwise.
     /// A model still to be learnt is learnt on a blocking thread from before the
     /// store is (re)created; in the embedded shard it also places the chunks
-    /// there while they are written, and their vectors are set after.
+    /// there while they are written, and their vectors are set after, and
+    /// saves it (then the last value returned is true).
     #[allow(clippy::too_many_arguments)]
     async fn store_all(
         &self,
         manifest: &mut Manifest,
+        early: Option<EarlyStore>,
         placed: Placed,
         params: &Bm25Params,
         semantic: Semantic,
         seal: Option<usize>,
         emit: &(dyn Fn(IndexEvent) + Send + Sync),
         summary: &mut IndexSummary,
-    ) -> Result<(VectorStore, Option<Arc<SemanticModel>>), KnowledgeError> {
+    ) -> Result<(VectorStore, Option<Arc<SemanticModel>>, bool), KnowledgeError> {
         let full = seal.is_some();
         let dense = self
             .embed_dense(&placed.write, manifest, emit, summary)
@@ -326,26 +345,40 @@ impl DocsIndex {
         let set_after = self.settings.qdrant.is_none() && seal.is_none();
         let mut pending = Some((placed.write, dense));
         let (mut model, mut points, mut first, mut later) = (None, Vec::new(), None, None);
+        let mut model_saved = false;
         match semantic {
             Semantic::Ready(m) => model = m,
             Semantic::Training(t) if set_after => {
                 let (write, dense) = pending.take().unwrap_or_default();
                 let (p, unplaced) = points_of(write, dense, params, None);
                 points = p;
+                let path = self.semantic_path();
                 later = Some(tokio::task::spawn_blocking(move || {
                     let m = t.run();
                     let vectors = place_all(&m, &unplaced);
-                    (Arc::new(m), vectors)
+                    // Saved while the points are still being written; the
+                    // manifest, written last, is what makes it count.
+                    let saved = m.save(&path);
+                    (Arc::new(m), vectors, saved)
                 }));
             }
             Semantic::Training(t) => {
                 first = Some(tokio::task::spawn_blocking(move || Arc::new(t.run())));
             }
         }
-        let store = if full {
+        let dims = manifest.layout.dims();
+        let store = if let Some((run, planned)) = early {
+            let made = store::finish(run).await?;
+            if planned == dims {
+                VectorStore::Edge(made)
+            } else {
+                drop(made);
+                self.recreate(dims).await?
+            }
+        } else if full {
             // Drop the open shard before its folder is replaced.
             *self.state.write().await = State::NotBuilt;
-            self.recreate(manifest.layout.dims()).await?
+            self.recreate(dims).await?
         } else {
             match &*self.state.read().await {
                 State::Ready { store, .. } => store.clone(),
@@ -363,9 +396,13 @@ impl DocsIndex {
         tracing::debug!(elapsed = ?started.elapsed(), "points written");
         if let (Some(running), VectorStore::Edge(edge), Ok(())) = (later, &store, &written) {
             written = match learnt(running).await {
-                Ok((m, vectors)) => {
+                Ok((m, vectors, saved)) => {
                     model = Some(m);
-                    edge.set_semantic(vectors).await
+                    model_saved = saved.is_ok();
+                    match saved {
+                        Ok(()) => edge.set_semantic(vectors).await,
+                        Err(e) => Err(e),
+                    }
                 }
                 Err(e) => Err(e),
             };
@@ -381,7 +418,30 @@ impl DocsIndex {
             tracing::debug!(elapsed = ?started.elapsed(), "segments optimised");
         }
         store.commit().await?;
-        Ok((store, model))
+        Ok((store, model, model_saved))
+    }
+
+    /// The embedded shard of a first build (or one over a broken index),
+    /// created while the files are parsed: with no embeddings endpoint its
+    /// layout is known before the chunks are (the semantic model's usual
+    /// size; a smaller corpus gets it recreated). A rebuild over a working
+    /// index waits until the files have parsed, so a failure keeps it.
+    async fn early_store(&self, full: bool) -> Option<EarlyStore> {
+        if !full || self.settings.qdrant.is_some() || self.embedder.is_some() {
+            return None;
+        }
+        let mut state = self.state.write().await;
+        if matches!(*state, State::Ready { .. }) {
+            return None;
+        }
+        *state = State::NotBuilt;
+        let dims = DenseDims {
+            dense: None,
+            semantic: Some(semantic::DIMS),
+        };
+        let dir = self.edge_dir();
+        let run = tokio::task::spawn_blocking(move || EdgeStore::replace(dir, dims));
+        Some((run, dims))
     }
 
     /// Dense vectors for the chunks being written (the cache answers unchanged
@@ -410,15 +470,16 @@ impl DocsIndex {
         Ok(vectors.into_iter().map(Some).collect())
     }
 
-    /// The semantic model (after a full build), the manifest, then the
-    /// embeddings cache pruned to what the manifest still lists.
+    /// The semantic model (when `save_model`: after a full build that has
+    /// not saved it yet), the manifest, then the embeddings cache pruned to
+    /// what the manifest still lists.
     fn persist(
         &self,
         manifest: &Manifest,
         model: Option<&SemanticModel>,
-        full: bool,
+        save_model: bool,
     ) -> Result<(), KnowledgeError> {
-        if full {
+        if save_model {
             match model {
                 Some(m) => m.save(&self.semantic_path())?,
                 None => match std::fs::remove_file(self.semantic_path()) {
