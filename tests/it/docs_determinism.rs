@@ -42,16 +42,20 @@ const TOPICS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// A corpus of a few dozen pages with overlapping vocabularies, and two pages
-/// with the same text under different names (their scores tie).
-fn write_corpus(dir: &Path) {
-    let mut seed: u64 = 7;
-    let mut next = move || {
+/// A fixed sequence of pseudo-random numbers (a linear congruential generator).
+fn numbers(mut seed: u64) -> impl FnMut() -> usize {
+    move || {
         seed = seed
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1_442_695_040_888_963_407);
         (seed >> 33) as usize
-    };
+    }
+}
+
+/// A corpus of a few dozen pages with overlapping vocabularies, and two pages
+/// with the same text under different names (their scores tie).
+fn write_corpus(dir: &Path) {
+    let mut next = numbers(7);
     for (t, (topic, words)) in TOPICS.iter().enumerate() {
         let folder = dir.join(topic);
         std::fs::create_dir_all(&folder).expect("mkdir");
@@ -208,13 +212,7 @@ fn write_wide_corpus(dir: &Path, pages: usize) {
             .collect();
         format!("zq{letters}")
     };
-    let mut seed: u64 = 11;
-    let mut next = move || {
-        seed = seed
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (seed >> 33) as usize
-    };
+    let mut next = numbers(11);
     for page in 0..pages {
         let words: Vec<String> = (0..30).map(|_| word(next() % 400)).collect();
         let text = format!("# Page {page}\n\n## {}\n\n{}\n", words[0], words.join(" "));
