@@ -65,7 +65,7 @@ fn write_corpus(dir: &Path) {
                 text.push_str(&format!("## {} {section}\n\n", words[next() % words.len()]));
                 for _ in 0..40 {
                     // Mostly the page's topic, sometimes a neighbour's.
-                    let (_, from) = TOPICS[if next() % 5 == 0 {
+                    let (_, from) = TOPICS[if next().is_multiple_of(5) {
                         (t + 1) % TOPICS.len()
                     } else {
                         t
