@@ -320,6 +320,13 @@ impl EdgeStore {
         .await
     }
 
+    /// A semantic vector as the shard stores it (qdrant normalises a cosine
+    /// vector on the way in, with its own arithmetic), so that rankings read
+    /// from a build's own copy match those read back from the shard bit for bit.
+    pub fn stored_semantic(v: Vec<f32>) -> Vec<f32> {
+        qdrant_edge::Distance::Cosine.preprocess_vector::<f32>(v)
+    }
+
     /// Sets the semantic vector of points written without one (the model was
     /// still being learnt when they were written).
     pub async fn set_semantic(&self, vectors: Vec<(u64, Vec<f32>)>) -> Result<(), KnowledgeError> {

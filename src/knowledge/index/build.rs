@@ -1,7 +1,7 @@
 //! An indexing run: which files changed since the last one, then those parsed,
 //! weighted, placed in the semantic space and written, and the manifest last.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use super::super::KnowledgeError;
 use super::super::embed::{ContentHash, write_atomically};
 use super::super::ingest::read_file;
+use super::super::resident::{Resident, ResidentPoint};
 use super::super::semantic::{self, SemanticModel, Training};
 use super::super::sparse::{ANALYZER_VERSION, Bm25Params};
 use super::super::store::{self, DenseDims, EdgeStore, StoredChunk, VectorStore};
@@ -20,6 +21,16 @@ use super::{
     DocsIndex, IndexEvent, IndexOptions, IndexSummary, Progress, SEAL_EVERY, SkippedFile, State,
     WRITE_BATCH,
 };
+
+/// What `store_all` leaves: the store, the semantic model, whether it saved
+/// the model's file, and, when it wrote every point of a fresh embedded shard,
+/// the ranking vectors it wrote (so they need not be read back).
+struct Written {
+    store: VectorStore,
+    model: Option<Arc<SemanticModel>>,
+    model_saved: bool,
+    resident: Option<Vec<ResidentPoint>>,
+}
 
 /// A shard being created, and the layout it was created with.
 type EarlyStore = (
@@ -133,7 +144,7 @@ impl DocsIndex {
         let placed = place(&mut manifest, &removed, parsed);
         // A full build may seal segments as it writes; later runs write few points.
         let seal = full.then(|| opts.seal_every.unwrap_or(SEAL_EVERY).max(1));
-        let (store, model, saved) = self
+        let written = self
             .store_all(
                 &mut manifest,
                 early,
@@ -146,12 +157,21 @@ impl DocsIndex {
             )
             .await?;
         tracing::debug!(elapsed = ?started.elapsed(), "store written and flushed");
-        self.persist(&manifest, model.as_deref(), full && !saved)?;
+        let Written {
+            store,
+            model,
+            model_saved,
+            resident,
+        } = written;
+        self.persist(&manifest, model.as_deref(), full && !model_saved)?;
 
         summary.chunks = manifest.chunk_count();
         crate::telemetry::docs_index_chunks(summary.chunks);
         let files = Arc::new(manifest.file_table());
-        let resident = super::resident_of(&store, &files).await?;
+        let resident = match resident {
+            Some(points) => Some(Arc::new(Resident::new(points, &files))),
+            None => super::resident_of(&store, &files).await?,
+        };
         tracing::debug!(elapsed = ?started.elapsed(), "rankings read back");
         *self.state.write().await = State::Ready {
             store,
@@ -320,7 +340,7 @@ impl DocsIndex {
     /// A model still to be learnt is learnt on a blocking thread from before the
     /// store is (re)created; in the embedded shard it also places the chunks
     /// there while they are written, and their vectors are set after, and
-    /// saves it (then the last value returned is true).
+    /// saves it.
     #[allow(clippy::too_many_arguments)]
     async fn store_all(
         &self,
@@ -332,7 +352,7 @@ impl DocsIndex {
         seal: Option<usize>,
         emit: &(dyn Fn(IndexEvent) + Send + Sync),
         summary: &mut IndexSummary,
-    ) -> Result<(VectorStore, Option<Arc<SemanticModel>>, bool), KnowledgeError> {
+    ) -> Result<Written, KnowledgeError> {
         let full = seal.is_some();
         let dense = self
             .embed_dense(&placed.write, manifest, emit, summary)
@@ -345,13 +365,14 @@ impl DocsIndex {
         let set_after = self.settings.qdrant.is_none() && seal.is_none();
         let mut pending = Some((placed.write, dense));
         let (mut model, mut points, mut first, mut later) = (None, Vec::new(), None, None);
-        let mut model_saved = false;
+        let (mut model_saved, mut resident) = (false, None);
         match semantic {
             Semantic::Ready(m) => model = m,
             Semantic::Training(t) if set_after => {
                 let (write, dense) = pending.take().unwrap_or_default();
                 let (p, unplaced) = points_of(write, dense, params, None);
                 points = p;
+                resident = Some(resident_points(&points));
                 let path = self.semantic_path();
                 later = Some(tokio::task::spawn_blocking(move || {
                     let m = t.run();
@@ -399,6 +420,9 @@ impl DocsIndex {
                 Ok((m, vectors, saved)) => {
                     model = Some(m);
                     model_saved = saved.is_ok();
+                    if let Some(rows) = resident.as_mut() {
+                        attach_semantic(rows, &vectors);
+                    }
                     match saved {
                         Ok(()) => edge.set_semantic(vectors).await,
                         Err(e) => Err(e),
@@ -418,7 +442,12 @@ impl DocsIndex {
             tracing::debug!(elapsed = ?started.elapsed(), "segments optimised");
         }
         store.commit().await?;
-        Ok((store, model, model_saved))
+        Ok(Written {
+            store,
+            model,
+            model_saved,
+            resident,
+        })
     }
 
     /// The embedded shard of a first build (or one over a broken index),
@@ -568,6 +597,28 @@ fn points_of(
         })
         .collect();
     (points, unplaced)
+}
+
+/// The ranking vectors of points about to be written, semantic ones to come.
+fn resident_points(points: &[StoredChunk]) -> Vec<ResidentPoint> {
+    points
+        .iter()
+        .map(|p| ResidentPoint {
+            id: p.id,
+            sparse: p.sparse.clone(),
+            semantic: None,
+        })
+        .collect()
+}
+
+/// The semantic vectors set on written points, in the form the shard keeps.
+fn attach_semantic(rows: &mut [ResidentPoint], vectors: &[(u64, Vec<f32>)]) {
+    let at: HashMap<u64, usize> = rows.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
+    for (id, v) in vectors {
+        if let Some(i) = at.get(id) {
+            rows[*i].semantic = Some(EdgeStore::stored_semantic(v.clone()));
+        }
+    }
 }
 
 /// Chunks placed in the semantic space, for the ones the model knows terms of.
