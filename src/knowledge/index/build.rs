@@ -172,7 +172,7 @@ impl DocsIndex {
             Some(points) => Some(Arc::new(Resident::new(points, &files))),
             None => super::resident_of(&store, &files).await?,
         };
-        tracing::debug!(elapsed = ?started.elapsed(), "rankings read back");
+        tracing::debug!(elapsed = ?started.elapsed(), "rankings ready");
         *self.state.write().await = State::Ready {
             store,
             files,
