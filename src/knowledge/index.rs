@@ -225,6 +225,12 @@ impl DocsIndex {
         self.dir.join("semantic.bin")
     }
 
+    /// Where a full build's learning thread writes the model before the run
+    /// moves it into place (a failed run leaves it unread, the next overwrites it).
+    fn staged_semantic_path(&self) -> PathBuf {
+        self.dir.join("semantic-next.bin")
+    }
+
     fn edge_dir(&self) -> PathBuf {
         self.dir.join("edge")
     }

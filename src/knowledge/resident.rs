@@ -1,7 +1,8 @@
 //! The ranking vectors of the embedded store, held in process: BM25 as posting
 //! lists and the latent semantic vectors as one matrix, read from the
-//! qdrant-edge shard when the index is opened or updated, and after a full
-//! build taken from the points it wrote (in the form the shard keeps them).
+//! qdrant-edge shard when the index is opened or updated; after a full build
+//! written in one segment, taken from the points it wrote (in the form the
+//! shard keeps them).
 //!
 //! The shard stays the index (what is on disk, what a restart reads); this is
 //! an exact, single-threaded copy that ranks a question without the hop to the
@@ -16,7 +17,7 @@ use std::collections::HashMap;
 use super::rank::{FileTable, Hit};
 use super::sparse::SparseVec;
 
-/// One stored point as read back: its id and ranking vectors.
+/// One stored point: its id and ranking vectors.
 #[derive(Debug, Clone)]
 pub struct ResidentPoint {
     pub id: u64,

@@ -845,3 +845,55 @@ fn server_sparse(vectors: Option<qdrant_client::qdrant::VectorsOutput>) -> Optio
         VectorsOptions::Vector(_) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(id: u64, semantic: Option<Vec<f32>>) -> StoredChunk {
+        StoredChunk {
+            id,
+            sparse: SparseVec {
+                indices: vec![3, 7],
+                values: vec![0.5, 1.25],
+            },
+            dense: None,
+            semantic,
+            payload: ChunkPayload {
+                source: "docs".into(),
+                path: "a.md".into(),
+                title: "A".into(),
+                headings: Vec::new(),
+                text: "text".into(),
+            },
+        }
+    }
+
+    /// A build ranks from its own copy of what it wrote; it must be what a
+    /// restart reads back, written with the point or set after it.
+    #[tokio::test]
+    async fn stored_semantic_is_what_the_shard_keeps() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dims = DenseDims {
+            dense: None,
+            semantic: Some(3),
+        };
+        let store = EdgeStore::replace(dir.path().join("edge"), dims).expect("shard");
+        let (a, b) = (vec![0.3, -0.4, 1.7], vec![2.0, 0.1, -0.7]);
+        store
+            .upsert(vec![chunk(1, Some(a.clone())), chunk(2, None)])
+            .await
+            .expect("upsert");
+        store.set_semantic(vec![(2, b.clone())]).await.expect("set");
+        let mut back = store.resident_points().await.expect("read back");
+        back.sort_by_key(|p| p.id);
+        let kept: Vec<Option<Vec<f32>>> = back.into_iter().map(|p| p.semantic).collect();
+        let ours = vec![
+            Some(EdgeStore::stored_semantic(a.clone())),
+            Some(EdgeStore::stored_semantic(b)),
+        ];
+        assert_eq!(kept, ours);
+        // Not the input as given: the shard does change it.
+        assert_ne!(kept[0], Some(a));
+    }
+}

@@ -22,9 +22,11 @@ use super::{
     WRITE_BATCH,
 };
 
-/// What `store_all` leaves: the store, the semantic model, whether it saved
-/// the model's file, and, when it wrote every point of a fresh embedded shard,
-/// the ranking vectors it wrote (so they need not be read back).
+/// What `store_all` leaves: the store, the semantic model, whether its
+/// learning thread wrote the model's file (aside, for `persist` to move), and,
+/// when it wrote a fresh embedded shard in one segment with the model learnt
+/// alongside (a full build up to `SEAL_EVERY` chunks), the ranking vectors it
+/// wrote, so they need not be read back.
 struct Written {
     store: VectorStore,
     model: Option<Arc<SemanticModel>>,
@@ -130,9 +132,13 @@ impl DocsIndex {
         let parsed = match self.prepare(&changed, &emit) {
             Ok(parsed) => parsed,
             Err(e) => {
-                // The next run replaces this folder again: not while it is being made.
+                // Back to nothing on disk, as before the run (and not while
+                // the shard is still being made).
                 if let Some((run, _)) = early {
-                    let _ = run.await;
+                    drop(run.await);
+                    if let Err(err) = std::fs::remove_dir_all(self.edge_dir()) {
+                        tracing::warn!(error = %err, "could not remove the unused index folder");
+                    }
                 }
                 return Err(e);
             }
@@ -163,7 +169,12 @@ impl DocsIndex {
             model_saved,
             resident,
         } = written;
-        self.persist(&manifest, model.as_deref(), full && !model_saved)?;
+        let model_file = match (full, model_saved) {
+            (false, _) => ModelFile::Keep,
+            (true, false) => ModelFile::Save,
+            (true, true) => ModelFile::Staged,
+        };
+        self.persist(&manifest, model.as_deref(), model_file)?;
 
         summary.chunks = manifest.chunk_count();
         crate::telemetry::docs_index_chunks(summary.chunks);
@@ -373,12 +384,12 @@ impl DocsIndex {
                 let (p, unplaced) = points_of(write, dense, params, None);
                 points = p;
                 resident = Some(resident_points(&points));
-                let path = self.semantic_path();
+                let path = self.staged_semantic_path();
                 later = Some(tokio::task::spawn_blocking(move || {
                     let m = t.run();
                     let vectors = place_all(&m, &unplaced);
-                    // Saved while the points are still being written; the
-                    // manifest, written last, is what makes it count.
+                    // Written aside while the points are still being written;
+                    // `persist` renames it into place just before the manifest.
                     let saved = m.save(&path);
                     (Arc::new(m), vectors, saved)
                 }));
@@ -387,23 +398,17 @@ impl DocsIndex {
                 first = Some(tokio::task::spawn_blocking(move || Arc::new(t.run())));
             }
         }
-        let dims = manifest.layout.dims();
-        let store = if let Some((run, planned)) = early {
-            let made = store::finish(run).await?;
-            if planned == dims {
-                VectorStore::Edge(made)
-            } else {
-                drop(made);
-                self.recreate(dims).await?
-            }
-        } else if full {
-            // Drop the open shard before its folder is replaced.
-            *self.state.write().await = State::NotBuilt;
-            self.recreate(dims).await?
-        } else {
-            match &*self.state.read().await {
-                State::Ready { store, .. } => store.clone(),
-                _ => return Err(KnowledgeError::NotIndexed),
+        let store = match self
+            .store_to_write(early, full, manifest.layout.dims())
+            .await
+        {
+            Ok(store) => store,
+            Err(e) => {
+                // Not left running past this run: it writes a file.
+                if let Some(running) = later {
+                    let _ = running.await;
+                }
+                return Err(e);
             }
         };
         if let Some(running) = first {
@@ -415,8 +420,14 @@ impl DocsIndex {
         let started = Instant::now();
         let mut written = write(&store, points, placed.delete, seal, emit, summary).await;
         tracing::debug!(elapsed = ?started.elapsed(), "points written");
-        if let (Some(running), VectorStore::Edge(edge), Ok(())) = (later, &store, &written) {
-            written = match learnt(running).await {
+        // Joined whatever the writes did, so that it never writes its file
+        // after this run has ended.
+        let learning = match later {
+            Some(running) => Some(learnt(running).await),
+            None => None,
+        };
+        if let (Some(learning), VectorStore::Edge(edge), Ok(())) = (learning, &store, &written) {
+            written = match learning {
                 Ok((m, vectors, saved)) => {
                     model = Some(m);
                     model_saved = saved.is_ok();
@@ -450,20 +461,45 @@ impl DocsIndex {
         })
     }
 
-    /// The embedded shard of a first build (or one over a broken index),
-    /// created while the files are parsed: with no embeddings endpoint its
-    /// layout is known before the chunks are (the semantic model's usual
-    /// size; a smaller corpus gets it recreated). A rebuild over a working
-    /// index waits until the files have parsed, so a failure keeps it.
+    /// The store a run writes into: the early shard when its layout is the
+    /// one planned, else a fresh one for a full build, else the open one.
+    async fn store_to_write(
+        &self,
+        early: Option<EarlyStore>,
+        full: bool,
+        dims: DenseDims,
+    ) -> Result<VectorStore, KnowledgeError> {
+        if let Some((run, planned)) = early {
+            let made = store::finish(run).await?;
+            if planned == dims {
+                return Ok(VectorStore::Edge(made));
+            }
+            drop(made);
+            return self.recreate(dims).await;
+        }
+        if full {
+            // Drop the open shard before its folder is replaced.
+            *self.state.write().await = State::NotBuilt;
+            return self.recreate(dims).await;
+        }
+        match &*self.state.read().await {
+            State::Ready { store, .. } => Ok(store.clone()),
+            _ => Err(KnowledgeError::NotIndexed),
+        }
+    }
+
+    /// The embedded shard of a first build (nothing on disk yet), created
+    /// while the files are parsed: with no embeddings endpoint its layout is
+    /// known before the chunks are (the semantic model's usual size; a
+    /// smaller corpus gets it recreated). A rebuild waits until the files have
+    /// parsed, so a failure leaves what was there.
     async fn early_store(&self, full: bool) -> Option<EarlyStore> {
         if !full || self.settings.qdrant.is_some() || self.embedder.is_some() {
             return None;
         }
-        let mut state = self.state.write().await;
-        if matches!(*state, State::Ready { .. }) {
+        if !matches!(*self.state.read().await, State::NotBuilt) {
             return None;
         }
-        *state = State::NotBuilt;
         let dims = DenseDims {
             dense: None,
             semantic: Some(semantic::DIMS),
@@ -499,16 +535,20 @@ impl DocsIndex {
         Ok(vectors.into_iter().map(Some).collect())
     }
 
-    /// The semantic model (when `save_model`: after a full build that has
-    /// not saved it yet), the manifest, then the embeddings cache pruned to
-    /// what the manifest still lists.
+    /// The semantic model's file as `model_file` says, the manifest, then the
+    /// embeddings cache pruned to what the manifest still lists.
     fn persist(
         &self,
         manifest: &Manifest,
         model: Option<&SemanticModel>,
-        save_model: bool,
+        model_file: ModelFile,
     ) -> Result<(), KnowledgeError> {
-        if save_model {
+        if let ModelFile::Staged = model_file {
+            let path = self.semantic_path();
+            std::fs::rename(self.staged_semantic_path(), &path)
+                .map_err(|source| KnowledgeError::Io { path, source })?;
+        }
+        if let ModelFile::Save = model_file {
             match model {
                 Some(m) => m.save(&self.semantic_path())?,
                 None => match std::fs::remove_file(self.semantic_path()) {
@@ -535,6 +575,14 @@ impl DocsIndex {
         }
         Ok(())
     }
+}
+
+/// What a run does with the semantic model's file: nothing (it keeps its
+/// model), write (or remove) it, or move the one its learning thread wrote.
+enum ModelFile {
+    Keep,
+    Save,
+    Staged,
 }
 
 /// The semantic model of a run: known (kept, or none for a tiny corpus), or
@@ -709,4 +757,53 @@ async fn write(
     }
     summary.chunks_written = total;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DocSourceSettings, KnowledgeSettings};
+
+    /// Only a first build with nothing on disk, no embeddings endpoint and no
+    /// Qdrant server makes its shard early, with the model's full size.
+    #[tokio::test]
+    async fn only_a_first_embedded_build_makes_its_shard_early() {
+        let (docs, data) = (
+            tempfile::tempdir().expect("docs"),
+            tempfile::tempdir().expect("data"),
+        );
+        std::fs::write(docs.path().join("a.md"), "# A\n\nrotate the vault token\n").expect("write");
+        let settings = KnowledgeSettings {
+            sources: vec![DocSourceSettings {
+                name: "docs".into(),
+                path: docs.path().to_path_buf(),
+                base_url: None,
+            }],
+            ..KnowledgeSettings::default()
+        };
+        let index = DocsIndex::open(&settings, data.path()).await.expect("open");
+        assert!(index.early_store(false).await.is_none());
+        let (run, dims) = index.early_store(true).await.expect("a first build");
+        assert_eq!(
+            dims,
+            DenseDims {
+                dense: None,
+                semantic: Some(semantic::DIMS)
+            }
+        );
+        drop(store::finish(run).await.expect("shard made"));
+
+        // This corpus is too small for that size: the build makes another.
+        index
+            .index(IndexOptions::default(), None)
+            .await
+            .expect("index");
+        let found = index.search("vault token", 3, None).await.expect("search");
+        assert_eq!(
+            found.passages.first().map(|p| p.path.as_str()),
+            Some("a.md")
+        );
+        // Over a working index, a rebuild waits for the files.
+        assert!(index.early_store(true).await.is_none());
+    }
 }
