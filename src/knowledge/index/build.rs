@@ -350,8 +350,8 @@ impl DocsIndex {
     /// all durable: into a fresh store for a full build, the same one otherwise.
     /// A model still to be learnt is learnt on a blocking thread from before the
     /// store is (re)created; in the embedded shard it also places the chunks
-    /// there while they are written, and their vectors are set after, and
-    /// saves it.
+    /// there while they are written (their vectors are set after) and writes
+    /// the model's file aside for `persist` to move into place.
     #[allow(clippy::too_many_arguments)]
     async fn store_all(
         &self,
