@@ -326,12 +326,19 @@ impl DocsIndex {
                     ServerStore::connect(&q.url, q.api_key.clone(), &q.collection, dims).await?,
                 ))
             }
-            None => {
-                let dir = self.edge_dir();
-                let run = tokio::task::spawn_blocking(move || EdgeStore::replace(dir, dims));
-                Ok(VectorStore::Edge(store::finish(run).await?))
-            }
+            None => Ok(VectorStore::Edge(
+                store::finish(self.replace_edge(dims)).await?,
+            )),
         }
+    }
+
+    /// An empty embedded shard replacing the folder's, made on the blocking pool.
+    fn replace_edge(
+        &self,
+        dims: DenseDims,
+    ) -> tokio::task::JoinHandle<Result<EdgeStore, KnowledgeError>> {
+        let dir = self.edge_dir();
+        tokio::task::spawn_blocking(move || EdgeStore::replace(dir, dims))
     }
 
     /// Whether searches can run, and if not, why.

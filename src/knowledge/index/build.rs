@@ -406,7 +406,7 @@ impl DocsIndex {
             Err(e) => {
                 // Not left running past this run: it writes a file.
                 if let Some(running) = later {
-                    let _ = running.await;
+                    drop(running.await);
                 }
                 return Err(e);
             }
@@ -504,9 +504,7 @@ impl DocsIndex {
             dense: None,
             semantic: Some(semantic::DIMS),
         };
-        let dir = self.edge_dir();
-        let run = tokio::task::spawn_blocking(move || EdgeStore::replace(dir, dims));
-        Some((run, dims))
+        Some((self.replace_edge(dims), dims))
     }
 
     /// Dense vectors for the chunks being written (the cache answers unchanged
@@ -543,24 +541,18 @@ impl DocsIndex {
         model: Option<&SemanticModel>,
         model_file: ModelFile,
     ) -> Result<(), KnowledgeError> {
-        if let ModelFile::Staged = model_file {
-            let path = self.semantic_path();
-            std::fs::rename(self.staged_semantic_path(), &path)
-                .map_err(|source| KnowledgeError::Io { path, source })?;
-        }
-        if let ModelFile::Save = model_file {
-            match model {
-                Some(m) => m.save(&self.semantic_path())?,
-                None => match std::fs::remove_file(self.semantic_path()) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        return Err(KnowledgeError::Io {
-                            path: self.semantic_path(),
-                            source: e,
-                        });
-                    }
-                    _ => {}
-                },
-            }
+        let path = self.semantic_path();
+        match (model_file, model) {
+            (ModelFile::Keep, _) => {}
+            (ModelFile::Staged, _) => std::fs::rename(self.staged_semantic_path(), &path)
+                .map_err(|source| KnowledgeError::Io { path, source })?,
+            (ModelFile::Save, Some(m)) => m.save(&path)?,
+            (ModelFile::Save, None) => match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(KnowledgeError::Io { path, source: e });
+                }
+                _ => {}
+            },
         }
         let text = serde_json::to_string(manifest)
             .map_err(|e| KnowledgeError::Store(format!("manifest: {e}")))?;
