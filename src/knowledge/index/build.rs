@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use super::super::KnowledgeError;
 use super::super::embed::{ContentHash, write_atomically};
 use super::super::ingest::read_file;
+use super::super::rank::FileTable;
 use super::super::resident::{Resident, ResidentPoint};
 use super::super::semantic::{self, SemanticModel, Training};
 use super::super::sparse::{ANALYZER_VERSION, Bm25Params};
@@ -25,13 +26,13 @@ use super::{
 /// What `store_all` leaves: the store, the semantic model, whether its
 /// learning thread wrote the model's file (aside, for `persist` to move), and,
 /// when it wrote a fresh embedded shard in one segment with the model learnt
-/// alongside (a full build up to `SEAL_EVERY` chunks), the ranking vectors it
-/// wrote, so they need not be read back.
+/// alongside (a full build up to `SEAL_EVERY` chunks), the rankings of the
+/// vectors it wrote, so they need not be read back.
 struct Written {
     store: VectorStore,
     model: Option<Arc<SemanticModel>>,
     model_saved: bool,
-    resident: Option<Vec<ResidentPoint>>,
+    resident: Option<Resident>,
 }
 
 /// A shard being created, and the layout it was created with.
@@ -148,6 +149,7 @@ impl DocsIndex {
         let full = old.is_none();
         let mut manifest = old.unwrap_or_else(|| self.new_manifest(&params, semantic.dims()));
         let placed = place(&mut manifest, &removed, parsed);
+        let files = Arc::new(manifest.file_table());
         // A full build may seal segments as it writes; later runs write few points.
         let seal = full.then(|| opts.seal_every.unwrap_or(SEAL_EVERY).max(1));
         let written = self
@@ -155,6 +157,7 @@ impl DocsIndex {
                 &mut manifest,
                 early,
                 placed,
+                &files,
                 &params,
                 semantic,
                 seal,
@@ -178,9 +181,8 @@ impl DocsIndex {
 
         summary.chunks = manifest.chunk_count();
         crate::telemetry::docs_index_chunks(summary.chunks);
-        let files = Arc::new(manifest.file_table());
         let resident = match resident {
-            Some(points) => Some(Arc::new(Resident::new(points, &files))),
+            Some(resident) => Some(Arc::new(resident)),
             None => super::resident_of(&store, &files).await?,
         };
         tracing::debug!(elapsed = ?started.elapsed(), "rankings ready");
@@ -358,6 +360,7 @@ impl DocsIndex {
         manifest: &mut Manifest,
         early: Option<EarlyStore>,
         placed: Placed,
+        files: &Arc<FileTable>,
         params: &Bm25Params,
         semantic: Semantic,
         seal: Option<usize>,
@@ -376,14 +379,14 @@ impl DocsIndex {
         let set_after = self.settings.qdrant.is_none() && seal.is_none();
         let mut pending = Some((placed.write, dense));
         let (mut model, mut points, mut first, mut later) = (None, Vec::new(), None, None);
-        let (mut model_saved, mut resident) = (false, None);
+        let (mut model_saved, mut rows, mut resident) = (false, None, None);
         match semantic {
             Semantic::Ready(m) => model = m,
             Semantic::Training(t) if set_after => {
                 let (write, dense) = pending.take().unwrap_or_default();
                 let (p, unplaced) = points_of(write, dense, params, None);
                 points = p;
-                resident = Some(resident_points(&points));
+                rows = Some(resident_points(&points));
                 let path = self.staged_semantic_path();
                 later = Some(tokio::task::spawn_blocking(move || {
                     let m = t.run();
@@ -431,8 +434,13 @@ impl DocsIndex {
                 Ok((m, vectors, saved)) => {
                     model = Some(m);
                     model_saved = saved.is_ok();
-                    if let Some(rows) = resident.as_mut() {
-                        attach_semantic(rows, &vectors);
+                    // Ranked from while the shard takes the same vectors.
+                    if let Some(mut rows) = rows.take() {
+                        let (vectors, files) = (vectors.clone(), Arc::clone(files));
+                        resident = Some(tokio::task::spawn_blocking(move || {
+                            attach_semantic(&mut rows, vectors);
+                            Resident::new(rows, &files)
+                        }));
                     }
                     match saved {
                         Ok(()) => edge.set_semantic(vectors).await,
@@ -453,6 +461,12 @@ impl DocsIndex {
             tracing::debug!(elapsed = ?started.elapsed(), "segments optimised");
         }
         store.commit().await?;
+        let resident = match resident {
+            Some(building) => Some(building.await.map_err(|e| {
+                KnowledgeError::Store(format!("building the rankings failed: {e}"))
+            })?),
+            None => None,
+        };
         Ok(Written {
             store,
             model,
@@ -652,22 +666,41 @@ fn resident_points(points: &[StoredChunk]) -> Vec<ResidentPoint> {
 }
 
 /// The semantic vectors set on written points, in the form the shard keeps.
-fn attach_semantic(rows: &mut [ResidentPoint], vectors: &[(u64, Vec<f32>)]) {
+fn attach_semantic(rows: &mut [ResidentPoint], vectors: Vec<(u64, Vec<f32>)>) {
     let at: HashMap<u64, usize> = rows.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
     for (id, v) in vectors {
-        if let Some(i) = at.get(id) {
-            rows[*i].semantic = Some(EdgeStore::stored_semantic(v.clone()));
+        if let Some(i) = at.get(&id) {
+            rows[*i].semantic = Some(EdgeStore::stored_semantic(v));
         }
     }
 }
 
-/// Chunks placed in the semantic space, for the ones the model knows terms of.
+/// Chunks placed in the semantic space, for the ones the model knows terms
+/// of; a large set in two halves on two threads (each chunk is placed alone,
+/// so the result is the same).
 fn place_all(model: &SemanticModel, chunks: &Unplaced) -> Vec<(u64, Vec<f32>)> {
-    chunks
-        .iter()
-        .filter_map(|(id, tf)| model.embed(tf).map(|v| (*id, v)))
-        .collect()
+    let place = |part: &[(u64, Vec<(u32, f32)>)]| -> Vec<(u64, Vec<f32>)> {
+        part.iter()
+            .filter_map(|(id, tf)| model.embed(tf).map(|v| (*id, v)))
+            .collect()
+    };
+    if chunks.len() < PLACE_IN_HALVES {
+        return place(chunks);
+    }
+    let (first, second) = chunks.split_at(chunks.len() / 2);
+    std::thread::scope(|scope| {
+        let later = scope.spawn(|| place(second));
+        let mut out = place(first);
+        match later.join() {
+            Ok(rest) => out.extend(rest),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+        out
+    })
 }
+
+/// Chunks from which placing them is worth a second thread.
+const PLACE_IN_HALVES: usize = 512;
 
 /// The files that are new or whose bytes changed since `old`.
 fn changed_files(current: &Current, old: Option<&Manifest>) -> Vec<Changed> {
@@ -731,7 +764,13 @@ async fn write(
     summary.chunks_deleted = delete.len();
     store.delete(delete).await?;
     let total = points.len();
-    let batch = seal.map_or(WRITE_BATCH, |every| every.min(WRITE_BATCH));
+    // The embedded shard takes each run it seals after (all of them, when it
+    // does not seal) in one write, to set its sparse vectors head first
+    // (`EdgeStore::upsert`); a server takes requests of `WRITE_BATCH`.
+    let batch = match store {
+        VectorStore::Edge(_) => seal.unwrap_or(total).max(1),
+        VectorStore::Server(_) => WRITE_BATCH,
+    };
     let (mut done, mut unsealed) = (0, 0);
     while !points.is_empty() {
         let rest = points.split_off(points.len().min(batch));
