@@ -8,7 +8,17 @@
 //! same bits run after run.
 
 /// Sparse rows: (column, value), columns ascending.
-pub(super) type SparseRows = [Vec<(usize, f64)>];
+pub(super) type SparseRows<F> = [Vec<(usize, F)>];
+
+/// The element types of the sparse products: the semantic model's range
+/// finder runs them in `f32` (they read a dense row per stored value, so half
+/// the bytes is nearly half the time), the dense steps after them in `f64`.
+pub(super) trait Float:
+    Copy + Default + Send + Sync + std::ops::Mul<Output = Self> + std::ops::AddAssign
+{
+}
+impl Float for f32 {}
+impl Float for f64 {}
 
 /// Row blocks a large product is cut into (fixed, not the core count, so the
 /// result never depends on the machine).
@@ -18,7 +28,12 @@ const THREAD_WORK: usize = 1 << 21;
 
 /// Runs `f(first_row, rows)` over `BLOCKS` contiguous blocks of `out` (rows of
 /// `width` values each), on scoped threads when the work is large.
-fn by_row_blocks(out: &mut [f64], width: usize, work: usize, f: impl Fn(usize, &mut [f64]) + Sync) {
+fn by_row_blocks<F: Send>(
+    out: &mut [F],
+    width: usize,
+    work: usize,
+    f: impl Fn(usize, &mut [F]) + Sync,
+) {
     let rows = out.len().checked_div(width).unwrap_or(0);
     if work < THREAD_WORK || rows < BLOCKS {
         f(0, out);
@@ -34,16 +49,16 @@ fn by_row_blocks(out: &mut [f64], width: usize, work: usize, f: impl Fn(usize, &
 }
 
 /// X·M for sparse rows X and a dense row-major `M` with `l` columns.
-pub(super) fn mul(x: &SparseRows, m: &[f64], l: usize) -> Vec<f64> {
-    let mut out = vec![0.0; x.len() * l];
+pub(super) fn mul<F: Float>(x: &SparseRows<F>, m: &[F], l: usize) -> Vec<F> {
+    let mut out = vec![F::default(); x.len() * l];
     let nnz: usize = x.iter().map(Vec::len).sum();
     by_row_blocks(&mut out, l, nnz * l, |first, block| {
         // Summed in a buffer, then written once: adding into the fresh output
         // read its zero pages before writing them, and each such page then
         // cost a copy-on-write fault with a TLB shootdown of the other cores.
-        let mut acc = vec![0.0; l];
+        let mut acc = vec![F::default(); l];
         for (row, o) in x[first..].iter().zip(block.chunks_exact_mut(l)) {
-            acc.fill(0.0);
+            acc.fill(F::default());
             for (c, w) in row {
                 axpy(&mut acc, *w, &m[c * l..(c + 1) * l]);
             }
@@ -55,14 +70,14 @@ pub(super) fn mul(x: &SparseRows, m: &[f64], l: usize) -> Vec<f64> {
 
 /// Xᵀ as sparse rows (`cols` of them), each in X's row order: `mul(&xt, m)`
 /// sums every output row in the same order as a pass over X's rows would.
-pub(super) fn transpose(x: &SparseRows, cols: usize) -> Vec<Vec<(usize, f64)>> {
+pub(super) fn transpose<F: Copy>(x: &SparseRows<F>, cols: usize) -> Vec<Vec<(usize, F)>> {
     let mut counts = vec![0usize; cols];
     for row in x {
         for (c, _) in row {
             counts[*c] += 1;
         }
     }
-    let mut out: Vec<Vec<(usize, f64)>> = counts.into_iter().map(Vec::with_capacity).collect();
+    let mut out: Vec<Vec<(usize, F)>> = counts.into_iter().map(Vec::with_capacity).collect();
     for (r, row) in x.iter().enumerate() {
         for (c, w) in row {
             out[*c].push((r, *w));
@@ -159,9 +174,9 @@ fn upper_inverse_of_transpose(c: &[f64], l: usize) -> Vec<f64> {
     inv
 }
 
-fn axpy(y: &mut [f64], a: f64, x: &[f64]) {
+fn axpy<F: Float>(y: &mut [F], a: F, x: &[F]) {
     for (y, x) in y.iter_mut().zip(x) {
-        *y += a * x;
+        *y += a * *x;
     }
 }
 

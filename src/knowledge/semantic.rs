@@ -24,7 +24,7 @@ use super::linalg::{gemm, gram, mul, orthonormal, symmetric_eigen, transpose};
 /// Dimensions of the space (fewer for a small corpus).
 pub const DIMS: usize = 200;
 /// Bumped when training or weighting changes: the index is then rebuilt.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 /// Chunks a model is learnt from at most (an evenly spread sample beyond).
 const TRAIN_CHUNKS_MAX: usize = 4096;
 /// Extra columns for the range finder, so the top `DIMS` directions are found well.
@@ -68,10 +68,11 @@ impl SemanticModel {
             docs.to_vec()
         };
         let model = Self::vocabulary(&sample);
-        let x: Vec<Vec<(usize, f64)>> = sample
+        let x: Vec<Vec<(usize, f32)>> = sample
             .iter()
             .map(|d| model.weights(d))
             .filter(|r| !r.is_empty())
+            .map(|r| r.into_iter().map(|(c, w)| (c, w as f32)).collect())
             .collect();
         let v = model.idf.len();
         let k = dims.min(x.len()).min(v);
@@ -83,7 +84,7 @@ impl SemanticModel {
 #[derive(Debug)]
 pub struct Training {
     model: SemanticModel,
-    x: Vec<Vec<(usize, f64)>>,
+    x: Vec<Vec<(usize, f32)>>,
     k: usize,
 }
 
@@ -107,12 +108,15 @@ impl Training {
         let t0 = std::time::Instant::now();
         let xt = transpose(&x, v);
         let omega = random_signs(v, l);
+        // The sparse products in f32, the rest in f64 (see `linalg::Float`).
+        let wide = |v: Vec<f32>| -> Vec<f64> { v.into_iter().map(f64::from).collect() };
         let z = mul(&xt, &mul(&x, &omega, l), l);
-        let q = orthonormal(mul(&x, &z, l), l, 2);
+        let q = orthonormal(wide(mul(&x, &z, l)), l, 2);
+        let q: Vec<f32> = q.into_iter().map(|v| v as f32).collect();
         // X ≈ Q·B with B = Qᵀ·X. B·Bᵀ = W·Λ·Wᵀ gives B's singular values (√Λ) and
         // right singular vectors Bᵀ·W·Λ^-½: the terms' coordinates in the space, in
         // which a chunk sits at X·Bᵀ·W·Λ^-½ (its row of U·Σ).
-        let bt = mul(&xt, &q, l);
+        let bt = wide(mul(&xt, &q, l));
         let (values, w) = symmetric_eigen(gram(&bt, l), l);
         let mut order: Vec<usize> = (0..l).collect();
         order.sort_by(|a, b| values[*b].total_cmp(&values[*a]));
@@ -282,7 +286,7 @@ impl SemanticModel {
 }
 
 /// `v × l` random ±1 (splitmix64): a test matrix for the range finder.
-fn random_signs(v: usize, l: usize) -> Vec<f64> {
+fn random_signs(v: usize, l: usize) -> Vec<f32> {
     let mut state = SEED;
     (0..v * l)
         .map(|_| {
