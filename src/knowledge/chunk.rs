@@ -1,4 +1,5 @@
-//! Chunking along the heading tree, with token limits counted by tiktoken (cl100k_base).
+//! Chunking along the heading tree, with token limits counted as tiktoken
+//! counts cl100k_base (from its vocabulary, which `build.rs` writes out).
 //!
 //! A chunk never crosses into another part of the tree except to absorb a
 //! small subsection into its parent (a two-line "Example" section is better
@@ -7,35 +8,46 @@
 //! unless they alone exceed the limit.
 
 use std::cell::RefCell;
-use std::sync::{LazyLock, OnceLock};
+use std::sync::LazyLock;
 
 use rustc_hash::FxHashMap;
-use tiktoken_rs::{CoreBPE, Rank, byte_pair_split};
 
 use super::ingest::{Block, BlockKind, Document, Section};
 
-static BPE: LazyLock<Option<CoreBPE>> = LazyLock::new(|| tiktoken_rs::cl100k_base().ok());
+/// A token's rank in cl100k_base.
+type Rank = u32;
 
-/// cl100k's ordinary tokens are numbered below this (the special ones above).
-const ORDINARY_TOKENS: Rank = 100_256;
+/// cl100k's vocabulary as `build.rs` writes it: per rank, a length byte and the bytes.
+static TABLE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/cl100k_ranks.bin"));
 
-/// cl100k's vocabulary (token bytes -> rank), read out of [`BPE`], so that ASCII
-/// text is counted without tiktoken's backtracking pre-tokenizer regex, which
-/// was most of the time spent counting.
-static RANKS: OnceLock<FxHashMap<Vec<u8>, Rank>> = OnceLock::new();
+/// cl100k's vocabulary (token bytes -> rank), read from [`TABLE`]: a few ms,
+/// where building tiktoken's encoder took about 70 ms of CPU.
+static RANKS: LazyLock<FxHashMap<&'static [u8], Rank>> = LazyLock::new(|| {
+    let mut ranks = FxHashMap::with_capacity_and_hasher(100_256, Default::default());
+    let (mut at, mut rank) = (0, 0);
+    while let Some(&len) = TABLE.get(at) {
+        let end = at + 1 + usize::from(len);
+        if len > 0
+            && let Some(bytes) = TABLE.get(at + 1..end)
+        {
+            ranks.insert(bytes, rank);
+        }
+        at = end;
+        rank += 1;
+    }
+    ranks
+});
 
-/// Loads the cl100k table now (it takes a while), e.g. on another thread
-/// while files are being read, then the rank table (counts go through
-/// tiktoken's own encoder until it is there: the same counts, only slower).
+/// cl100k's pre-tokenizer pattern, for text that is not ASCII (ASCII text is
+/// cut by [`piece_end`], much faster).
+const PATTERN: &str = r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s";
+
+static PIECES: LazyLock<Option<fancy_regex::Regex>> =
+    LazyLock::new(|| fancy_regex::Regex::new(PATTERN).ok());
+
+/// Builds the rank table now, e.g. on another thread while files are read.
 pub fn warm_up() {
-    let Some(bpe) = BPE.as_ref() else {
-        return;
-    };
-    RANKS.get_or_init(|| {
-        (0..ORDINARY_TOKENS)
-            .filter_map(|r| bpe.decode_bytes(&[r]).ok().map(|b| (b, r)))
-            .collect()
-    });
+    LazyLock::force(&RANKS);
 }
 
 /// Segments remembered per thread before the cache starts over.
@@ -46,16 +58,13 @@ thread_local! {
     static SEGMENTS: RefCell<FxHashMap<String, usize>> = RefCell::new(FxHashMap::default());
 }
 
-/// Tokens in `text` as cl100k_base counts them (a char-based estimate if the table failed to load).
+/// Tokens in `text` as cl100k_base counts them.
 ///
 /// The text is cut into segments at places where cl100k's pre-tokenizer always
 /// ends a piece whatever follows (see [`segments`]), so the count is the sum of
-/// the segments' counts, and each distinct segment is encoded once per thread.
+/// the segments' counts, and each distinct segment is counted once per thread.
 pub fn count_tokens(text: &str) -> usize {
-    let Some(bpe) = BPE.as_ref() else {
-        return text.len().div_ceil(4);
-    };
-    let ranks = RANKS.get();
+    let ranks = &*RANKS;
     SEGMENTS.with_borrow_mut(|cache| {
         if cache.len() > SEGMENT_CACHE_MAX {
             cache.clear();
@@ -64,9 +73,9 @@ pub fn count_tokens(text: &str) -> usize {
             .map(|seg| match cache.get(seg) {
                 Some(n) => *n,
                 None => {
-                    let n = match ranks {
-                        Some(ranks) if seg.is_ascii() => ascii_tokens(seg.as_bytes(), ranks),
-                        _ => bpe.encode_ordinary(seg).len(),
+                    let n = match seg.is_ascii() {
+                        true => ascii_tokens(seg.as_bytes(), ranks),
+                        false => unicode_tokens(seg, ranks),
                     };
                     cache.insert(seg.to_owned(), n);
                     n
@@ -76,19 +85,76 @@ pub fn count_tokens(text: &str) -> usize {
     })
 }
 
+/// cl100k's count of a piece of the pre-tokenizer: one token when it is in
+/// the vocabulary, else as many as byte-pair merging leaves.
+fn piece_tokens(piece: &[u8], ranks: &FxHashMap<&'static [u8], Rank>) -> usize {
+    if piece.len() < 2 || ranks.contains_key(piece) {
+        1
+    } else {
+        merged_parts(piece, ranks)
+    }
+}
+
+/// Byte-pair merging as cl100k encodes: from single bytes, the adjacent pair
+/// whose joined bytes have the lowest rank is merged (the leftmost of equals)
+/// until no adjacent pair is a token; the parts left are the tokens.
+fn merged_parts(piece: &[u8], ranks: &FxHashMap<&'static [u8], Rank>) -> usize {
+    // Where each part starts; part i is piece[starts[i]..starts[i + 1]].
+    let mut starts: Vec<usize> = (0..=piece.len()).collect();
+    let pair = |starts: &[usize], i: usize| -> Option<Rank> {
+        starts
+            .get(i + 2)
+            .and_then(|end| ranks.get(&piece[starts[i]..*end]).copied())
+    };
+    let mut pairs: Vec<Option<Rank>> = (0..starts.len() - 2).map(|i| pair(&starts, i)).collect();
+    loop {
+        let best = pairs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.map(|r| (r, i)))
+            .min();
+        let Some((_, i)) = best else {
+            return starts.len() - 1;
+        };
+        starts.remove(i + 1);
+        pairs.remove(i);
+        if i < pairs.len() {
+            pairs[i] = pair(&starts, i);
+        }
+        if i > 0 {
+            pairs[i - 1] = pair(&starts, i - 1);
+        }
+    }
+}
+
+/// cl100k's count of any text: the pre-tokenizer's pieces, each counted.
+fn unicode_tokens(text: &str, ranks: &FxHashMap<&'static [u8], Rank>) -> usize {
+    let Some(pieces) = PIECES.as_ref() else {
+        return text.len().div_ceil(4);
+    };
+    let (mut count, mut at) = (0, 0);
+    loop {
+        match pieces.find_from_pos(text, at) {
+            // Never empty: every character matches some alternative.
+            Ok(Some(m)) if m.end() > at => {
+                count += piece_tokens(m.as_str().as_bytes(), ranks);
+                at = m.end();
+            }
+            Ok(_) => return count,
+            // Past the backtracking limit: an estimate for the rest, not none.
+            Err(_) => return count + text[at..].len().div_ceil(4),
+        }
+    }
+}
+
 /// cl100k's count of ASCII text: its pre-tokenizer's pieces (see [`piece_end`]),
-/// each one token when it is in the vocabulary, else byte-pair merged.
-fn ascii_tokens(text: &[u8], ranks: &FxHashMap<Vec<u8>, Rank>) -> usize {
+/// each counted.
+fn ascii_tokens(text: &[u8], ranks: &FxHashMap<&'static [u8], Rank>) -> usize {
     let mut count = 0;
     let mut i = 0;
     while i < text.len() {
         let end = piece_end(text, i);
-        let piece = &text[i..end];
-        count += if piece.len() < 2 || ranks.contains_key(piece) {
-            1
-        } else {
-            byte_pair_split(piece, ranks).len()
-        };
+        count += piece_tokens(&text[i..end], ranks);
         i = end;
     }
     count
@@ -390,9 +456,12 @@ mod tests {
     use crate::knowledge::ingest::parse;
     use proptest::prelude::*;
 
+    static BPE: LazyLock<tiktoken_rs::CoreBPE> =
+        LazyLock::new(|| tiktoken_rs::cl100k_base().unwrap());
+
     /// tiktoken on the whole text, no segments.
     fn tiktoken(text: &str) -> usize {
-        BPE.as_ref().unwrap().encode_ordinary(text).len()
+        BPE.encode_ordinary(text).len()
     }
 
     #[test]
@@ -435,19 +504,26 @@ mod tests {
             let text: String = parts.concat();
             prop_assert_eq!(count_tokens(&text), tiktoken(&text));
         }
+
+        #[test]
+        fn counts_match_tiktoken_on_any_text(text in "(\\PC|\\s|\u{301}|\u{200d}){0,40}") {
+            prop_assert_eq!(count_tokens(&text), tiktoken(&text));
+        }
     }
 
-    /// The rank table, built as the index build builds it.
-    fn ranks() -> &'static FxHashMap<Vec<u8>, Rank> {
-        warm_up();
-        RANKS.get().unwrap()
+    fn ranks() -> &'static FxHashMap<&'static [u8], Rank> {
+        &RANKS
     }
 
     #[test]
-    fn the_rank_table_holds_every_ordinary_token() {
+    fn the_rank_table_is_tiktoken_s_vocabulary() {
         let ranks = ranks();
-        assert_eq!(ranks.len(), ORDINARY_TOKENS as usize);
+        assert_eq!(ranks.len(), 100_256);
         assert!((0..=255u8).all(|b| ranks.contains_key(&[b][..])));
+        for rank in [0, 255, 256, 1000, 50_000, 100_255] {
+            let bytes = BPE.decode_bytes(&[rank]).unwrap();
+            assert_eq!(ranks.get(bytes.as_slice()), Some(&rank), "{bytes:?}");
+        }
     }
 
     #[test]
