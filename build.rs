@@ -17,7 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bpe = tiktoken_rs::cl100k_base()?;
     let mut table = Vec::with_capacity(1 << 20);
     for rank in 0..ORDINARY_TOKENS {
-        let bytes = bpe.decode_bytes(&[rank]).unwrap_or_default();
+        let bytes = bpe.decode_bytes(&[rank])?;
         let len = u8::try_from(bytes.len())?;
         table.push(len);
         table.extend_from_slice(&bytes);

@@ -95,10 +95,23 @@ fn piece_tokens(piece: &[u8], ranks: &FxHashMap<&'static [u8], Rank>) -> usize {
     }
 }
 
+/// Pieces from which [`merged_parts`] keeps its candidate pairs in a heap
+/// (a scan of every pair per merge is quadratic: a long run of CJK letters
+/// or of `=` is one piece).
+const HEAP_MERGE_BYTES: usize = 100;
+
 /// Byte-pair merging as cl100k encodes: from single bytes, the adjacent pair
 /// whose joined bytes have the lowest rank is merged (the leftmost of equals)
 /// until no adjacent pair is a token; the parts left are the tokens.
 fn merged_parts(piece: &[u8], ranks: &FxHashMap<&'static [u8], Rank>) -> usize {
+    match piece.len() >= HEAP_MERGE_BYTES {
+        true => heap_merged_parts(piece, ranks),
+        false => scan_merged_parts(piece, ranks),
+    }
+}
+
+/// [`merged_parts`] for a short piece: every pair scanned per merge.
+fn scan_merged_parts(piece: &[u8], ranks: &FxHashMap<&'static [u8], Rank>) -> usize {
     // Where each part starts; part i is piece[starts[i]..starts[i + 1]].
     let mut starts: Vec<usize> = (0..=piece.len()).collect();
     let pair = |starts: &[usize], i: usize| -> Option<Rank> {
@@ -125,6 +138,54 @@ fn merged_parts(piece: &[u8], ranks: &FxHashMap<&'static [u8], Rank>) -> usize {
             pairs[i - 1] = pair(&starts, i - 1);
         }
     }
+}
+
+/// [`merged_parts`] in O(n log n): the parts are a linked list over the
+/// piece's bytes and the candidate pairs a min-heap of (rank, start), so the
+/// lowest rank and, among equals, the leftmost pair comes out first, as in
+/// the scan; an entry whose parts have changed since it was pushed is stale
+/// and skipped.
+fn heap_merged_parts(piece: &[u8], ranks: &FxHashMap<&'static [u8], Rank>) -> usize {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let n = piece.len();
+    // Part at byte i (when alive): piece[i..end[i]]; the next part starts at end[i].
+    let mut end: Vec<usize> = (1..=n).collect();
+    let mut prev: Vec<Option<usize>> = (0..n).map(|i| i.checked_sub(1)).collect();
+    let mut alive = vec![true; n];
+    let pair = |end: &[usize], i: usize| -> Option<(Rank, usize)> {
+        let j = end[i];
+        (j < n)
+            .then(|| ranks.get(&piece[i..end[j]]).map(|r| (*r, end[j])))
+            .flatten()
+    };
+    // (rank, start, end of the pair when pushed)
+    let mut heap: BinaryHeap<Reverse<(Rank, usize, usize)>> = (0..n)
+        .filter_map(|i| pair(&end, i).map(|(r, e)| Reverse((r, i, e))))
+        .collect();
+    let mut parts = n;
+    while let Some(Reverse((_, i, pair_end))) = heap.pop() {
+        // Stale: a side of the pair merged since (its span ends elsewhere now).
+        let j = end[i];
+        if !alive[i] || j >= n || end[j] != pair_end {
+            continue;
+        }
+        end[i] = pair_end;
+        alive[j] = false;
+        if pair_end < n {
+            prev[pair_end] = Some(i);
+        }
+        parts -= 1;
+        if let Some((r, e)) = pair(&end, i) {
+            heap.push(Reverse((r, i, e)));
+        }
+        if let Some(p) = prev[i]
+            && let Some((r, e)) = pair(&end, p)
+        {
+            heap.push(Reverse((r, p, e)));
+        }
+    }
+    parts
 }
 
 /// cl100k's count of any text: the pre-tokenizer's pieces, each counted.
@@ -513,6 +574,31 @@ mod tests {
 
     fn ranks() -> &'static FxHashMap<&'static [u8], Rank> {
         &RANKS
+    }
+
+    #[test]
+    fn long_pieces_count_as_tiktoken_counts_them_in_linear_time() {
+        // One piece each (a run of one class of character): merged with the heap.
+        for text in [
+            "=".repeat(65_536),
+            "\u{4e2d}\u{6587}\u{5b57}".repeat(8_000),
+            "abcdefghij".repeat(6_000),
+            "\u{1f600}".repeat(3_000),
+        ] {
+            assert_eq!(count_tokens(&text), tiktoken(&text), "{}", &text[..12]);
+        }
+        assert!(PIECES.is_some(), "cl100k's pattern compiles");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() })]
+        #[test]
+        fn the_heap_merges_as_the_scan_does(piece in proptest::collection::vec(
+            prop_oneof![Just(b'a'), Just(b'b'), Just(b'e'), Just(b'r'), Just(b'='), Just(0xe4), Just(0xb8)],
+            2..160,
+        )) {
+            prop_assert_eq!(heap_merged_parts(&piece, ranks()), scan_merged_parts(&piece, ranks()));
+        }
     }
 
     #[test]

@@ -29,7 +29,7 @@ mod manifest;
 mod prepare;
 use manifest::{MANIFEST_FORMAT, Manifest};
 
-/// Points per store write.
+/// Points per write to a Qdrant server (the embedded shard takes a run at once).
 const WRITE_BATCH: usize = 512;
 /// Points a full build writes into the embedded shard's appendable segment
 /// before sealing it (optimising it into an immutable one). qdrant-edge's

@@ -216,7 +216,8 @@ const SEALED_SEGMENTS: usize = 32;
 /// (see [`EdgeStore::upsert`]).
 const HEAD_FIRST_POINTS: usize = 256;
 /// Points per update in such a write: qdrant-edge takes the points of one
-/// update in hash order, so an entry lands at most this far from the head.
+/// update in hash order, so in a fresh segment an entry lands at most this
+/// far from its list's head (in one that held points, that far from them).
 const HEAD_FIRST_BATCH: usize = 32;
 
 /// A vector to set on a stored point.
@@ -605,8 +606,13 @@ impl EdgeStore {
                     let Some(VectorStructInternal::Named(mut named)) = r.vector else {
                         continue;
                     };
+                    // Every point is written with one; a point without is one
+                    // whose run stopped between writing it and its vectors.
                     let Some(VectorInternal::Sparse(sv)) = named.remove(SPARSE) else {
-                        continue;
+                        return Err(KnowledgeError::Corrupt(format!(
+                            "chunk {} has no BM25 vector: the last indexing run did not finish",
+                            edge_id(&r.id)
+                        )));
                     };
                     let semantic = match named.remove(SEMANTIC) {
                         Some(VectorInternal::Dense(v)) => Some(v),
@@ -956,6 +962,7 @@ mod tests {
         let points: Vec<StoredChunk> = (0..HEAD_FIRST_POINTS as u64 * 3 + 7)
             .map(|i| {
                 let mut p = chunk(1000 + i * 7919 % 4099, None);
+                p.payload.text = format!("chunk {i}");
                 // Terms shared by many points with weights that rise and fall.
                 let mut terms: Vec<(u32, f32)> = (0..6)
                     .map(|t| {
@@ -975,6 +982,24 @@ mod tests {
             .collect();
         let large = EdgeStore::replace(dir.path().join("large"), dims).expect("shard");
         large.upsert(points.clone()).await.expect("upsert");
+        // As a build ends: optimised, flushed, and read by the next process.
+        large.optimize().await.expect("optimize");
+        large.commit().await.expect("commit");
+        drop(large);
+        let large = EdgeStore::open(&dir.path().join("large"))
+            .await
+            .expect("reopen");
+        let fetched = VectorStore::Edge(large.clone())
+            .fetch(points.iter().map(|p| p.id).collect(), true)
+            .await
+            .expect("fetch");
+        assert_eq!(fetched.len(), points.len());
+        for (f, p) in fetched.iter().zip(&points) {
+            assert_eq!((f.id, &f.payload), (p.id, &p.payload));
+            let mut terms = p.sparse.indices.clone();
+            terms.sort_unstable();
+            assert_eq!(f.terms.as_ref(), Some(&terms));
+        }
         let small = EdgeStore::replace(dir.path().join("small"), dims).expect("shard");
         for part in points.chunks(HEAD_FIRST_POINTS - 1) {
             small.upsert(part.to_vec()).await.expect("upsert");
@@ -1025,6 +1050,31 @@ mod tests {
             assert_eq!(got.len(), 20);
             assert_eq!(got, sorted(ask(small.clone(), query).await));
         }
+    }
+
+    /// A point whose run stopped between writing it and its sparse vector
+    /// is not read back as a chunk that matches nothing: the index is broken.
+    #[tokio::test]
+    async fn a_point_left_without_its_sparse_vector_is_corruption() {
+        use qdrant_edge::{PointStruct, Vectors};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store =
+            EdgeStore::replace(dir.path().join("edge"), DenseDims::default()).expect("shard");
+        store.upsert(vec![chunk(1, None)]).await.expect("upsert");
+        let no_vectors: Vec<(String, qdrant_edge::Vector)> = Vec::new();
+        let bare = PointStruct::new(2, Vectors::from(no_vectors), serde_json::json!({})).into();
+        let shard = Arc::clone(&store.shard);
+        blocking(move || {
+            shard
+                .update(EdgeStore::upsert_op(vec![bare]))
+                .map_err(store_err)
+        })
+        .await
+        .expect("bare point");
+        assert!(matches!(
+            store.resident_points().await,
+            Err(KnowledgeError::Corrupt(why)) if why.contains("did not finish")
+        ));
     }
 
     /// A build ranks from its own copy of what it wrote; it must be what a

@@ -461,10 +461,12 @@ impl DocsIndex {
             tracing::debug!(elapsed = ?started.elapsed(), "segments optimised");
         }
         store.commit().await?;
+        // The run is committed: should this fail, the rankings are read back.
         let resident = match resident {
-            Some(building) => Some(building.await.map_err(|e| {
-                KnowledgeError::Store(format!("building the rankings failed: {e}"))
-            })?),
+            Some(building) => building
+                .await
+                .inspect_err(|e| tracing::warn!(error = %e, "building the rankings failed"))
+                .ok(),
             None => None,
         };
         Ok(Written {
@@ -764,11 +766,11 @@ async fn write(
     summary.chunks_deleted = delete.len();
     store.delete(delete).await?;
     let total = points.len();
-    // The embedded shard takes each run it seals after (all of them, when it
-    // does not seal) in one write, to set its sparse vectors head first
-    // (`EdgeStore::upsert`); a server takes requests of `WRITE_BATCH`.
+    // The embedded shard takes each run it seals after (up to `SEAL_EVERY`
+    // points when it does not seal) in one write, to set its sparse vectors
+    // head first (`EdgeStore::upsert`); a server takes requests of `WRITE_BATCH`.
     let batch = match store {
-        VectorStore::Edge(_) => seal.unwrap_or(total).max(1),
+        VectorStore::Edge(_) => seal.unwrap_or(SEAL_EVERY).max(1),
         VectorStore::Server(_) => WRITE_BATCH,
     };
     let (mut done, mut unsealed) = (0, 0);
@@ -794,6 +796,27 @@ async fn write(
 mod tests {
     use super::*;
     use crate::config::{DocSourceSettings, KnowledgeSettings};
+
+    /// Placed in two halves on two threads, a large set comes out as placed in one pass.
+    #[test]
+    fn chunks_placed_in_halves_are_placed_as_in_one_pass() {
+        let docs: Vec<Vec<(u32, f32)>> = (0..PLACE_IN_HALVES as u32 * 2 + 3)
+            .map(|i| vec![(i % 7, 1.0), (7 + i % 5, 2.0), (20 + i % 3, 1.0)])
+            .collect();
+        let refs: Vec<&[(u32, f32)]> = docs.iter().map(Vec::as_slice).collect();
+        let model = SemanticModel::train(&refs, 4).expect("model");
+        let chunks: Unplaced = docs
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| (i as u64, d))
+            .collect();
+        let one_pass: Vec<(u64, Vec<f32>)> = chunks
+            .iter()
+            .filter_map(|(id, tf)| model.embed(tf).map(|v| (*id, v)))
+            .collect();
+        assert_eq!(one_pass.len(), chunks.len());
+        assert_eq!(place_all(&model, &chunks), one_pass);
+    }
 
     /// Only a first build with nothing on disk, no embeddings endpoint and no
     /// Qdrant server makes its shard early, with the model's full size.
