@@ -222,11 +222,14 @@ fn write_wide_corpus(dir: &Path, pages: usize) {
 
 /// A first build creates the embedded shard while the files parse (its layout
 /// guessed from the semantic model's full size); a rebuild over a working index
-/// creates it after parsing. Both, and a restart, must rank alike.
+/// creates it after parsing. Both, and a restart, must rank alike. With 600
+/// chunks the build also writes their sparse vectors head first and places
+/// them in two halves (from 256 and 512 chunks), and the restart reads back
+/// what that wrote.
 #[tokio::test]
 async fn a_shard_made_while_parsing_ranks_like_one_made_after() {
     let docs = tempfile::tempdir().expect("tempdir");
-    write_wide_corpus(docs.path(), 240);
+    write_wide_corpus(docs.path(), 600);
     let data = tempfile::tempdir().expect("data");
     let questions = ["zqaab zqaac", "zqabc", "zqapq zqaaz zqafo"];
     let first = rankings(docs.path(), data.path(), &questions).await;
@@ -240,6 +243,7 @@ async fn a_shard_made_while_parsing_ranks_like_one_made_after() {
         manifest["layout"]["semantic_dims"],
         serde_json::json!(platbot::knowledge::semantic::DIMS)
     );
+    assert_eq!(manifest["files"].as_object().map(|f| f.len()), Some(600));
 
     let rebuild = IndexOptions {
         rebuild: true,
