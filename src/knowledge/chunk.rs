@@ -17,13 +17,16 @@ use super::ingest::{Block, BlockKind, Document, Section};
 /// A token's rank in cl100k_base.
 type Rank = u32;
 
+/// cl100k's ordinary tokens (ranks below this; the special ones are above).
+const ORDINARY_TOKENS: usize = 100_256;
+
 /// cl100k's vocabulary as `build.rs` writes it: per rank, a length byte and the bytes.
 static TABLE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/cl100k_ranks.bin"));
 
 /// cl100k's vocabulary (token bytes -> rank), read from [`TABLE`]: a few ms,
 /// where building tiktoken's encoder took about 70 ms of CPU.
 static RANKS: LazyLock<FxHashMap<&'static [u8], Rank>> = LazyLock::new(|| {
-    let mut ranks = FxHashMap::with_capacity_and_hasher(100_256, Default::default());
+    let mut ranks = FxHashMap::with_capacity_and_hasher(ORDINARY_TOKENS, Default::default());
     let (mut at, mut rank) = (0, 0);
     while let Some(&len) = TABLE.get(at) {
         let end = at + 1 + usize::from(len);
@@ -222,8 +225,8 @@ fn ascii_tokens(text: &[u8], ranks: &FxHashMap<&'static [u8], Rank>) -> usize {
 }
 
 /// Where the pre-tokenizer's piece starting at `i` (< `s.len()`) ends, in ASCII
-/// text. cl100k's pattern, alternatives tried in order, possessive where marked:
-/// `'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s`.
+/// text. cl100k's pattern ([`PATTERN`]), alternatives tried in order, possessive
+/// where marked.
 /// In ASCII, `\p{L}` is a letter, `\p{N}` a digit and `\s` one of `\t\n\x0B\x0C\r `.
 fn piece_end(s: &[u8], i: usize) -> usize {
     let is = |j: usize, f: fn(u8) -> bool| s.get(j).copied().is_some_and(f);
@@ -285,8 +288,7 @@ fn piece_end(s: &[u8], i: usize) -> usize {
 
 /// `text` cut before every space that stands alone between two non-space
 /// characters (`a b` -> `a`, ` b`) and after every newline followed by a
-/// non-space character. cl100k's pattern
-/// (`'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s`)
+/// non-space character. cl100k's pattern ([`PATTERN`])
 /// has no piece with an inner space followed by a non-space, nor one with a
 /// newline followed by a non-space; and at such a cut the piece before ends
 /// the same way whether or not text follows (it ends in a non-space, or in a
@@ -604,7 +606,7 @@ mod tests {
     #[test]
     fn the_rank_table_is_tiktoken_s_vocabulary() {
         let ranks = ranks();
-        assert_eq!(ranks.len(), 100_256);
+        assert_eq!(ranks.len(), ORDINARY_TOKENS);
         assert!((0..=255u8).all(|b| ranks.contains_key(&[b][..])));
         for rank in [0, 255, 256, 1000, 50_000, 100_255] {
             let bytes = BPE.decode_bytes(&[rank]).unwrap();
