@@ -1047,8 +1047,18 @@ mod tests {
                 hits
             };
             let got = sorted(ask(large.clone(), query.clone()).await);
+            let want = sorted(ask(small.clone(), query).await);
             assert_eq!(got.len(), 20);
-            assert_eq!(got, sorted(ask(small.clone(), query).await));
+            // The same points in the same order; the shard sums a point's terms
+            // in an order its internal numbering decides (hash order, per run),
+            // so a score may differ in its last bit (the embedded index ranks
+            // in process, `resident`, never by these scores).
+            let ids = |hits: &[(u64, u32)]| hits.iter().map(|h| h.0).collect::<Vec<_>>();
+            assert_eq!(ids(&got), ids(&want));
+            for (g, w) in got.iter().zip(&want) {
+                let (g, w) = (f32::from_bits(g.1), f32::from_bits(w.1));
+                assert!((g - w).abs() <= 1e-5 * w.abs(), "{g} vs {w}");
+            }
         }
     }
 
