@@ -48,9 +48,11 @@ const PATTERN: &str = r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1
 static PIECES: LazyLock<Option<fancy_regex::Regex>> =
     LazyLock::new(|| fancy_regex::Regex::new(PATTERN).ok());
 
-/// Builds the rank table now, e.g. on another thread while files are read.
+/// Builds the rank table and compiles the pattern now, e.g. on another
+/// thread while files are read, rather than in the first worker to count.
 pub fn warm_up() {
     LazyLock::force(&RANKS);
+    LazyLock::force(&PIECES);
 }
 
 /// Segments remembered per thread before the cache starts over.
