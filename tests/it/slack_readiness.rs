@@ -30,6 +30,19 @@ async fn wait_ready(http: &reqwest::Client, base: &str, status: u16, secs: u64) 
     }
 }
 
+/// Waits until the fake holds `n` open connections (each has been sent `hello`).
+async fn wait_sockets(fake: &FakeSlack, n: usize, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while fake.sockets() < n {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {n} Socket Mode connections open after {secs} s",
+            fake.sockets()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn readiness_follows_the_socket_mode_connection() {
     let fake = FakeSlack::start().await;
@@ -67,6 +80,9 @@ async fn readiness_follows_the_socket_mode_connection() {
 
     fake.hold_hello(false);
     wait_ready(&http, &served.base, 200, 15).await;
+    // Ready as soon as one link said hello; the other may still be greeting. Dropping
+    // before it registered would leave it up and the bot ready through the outage.
+    wait_sockets(&fake, 2, 15).await;
 
     // Every connection lost, and Slack refuses new ones for a while: not ready.
     fake.refuse_sockets(true);
