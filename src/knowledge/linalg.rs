@@ -10,15 +10,68 @@
 /// Sparse rows: (column, value), columns ascending.
 pub(super) type SparseRows<F> = [Vec<(usize, F)>];
 
-/// The element types of the sparse products: the semantic model's range
-/// finder runs them in `f32` (they read a dense row per stored value, so half
-/// the bytes is nearly half the time), the dense steps after them in `f64`.
+/// The element types of the products: the semantic model runs its sparse ones
+/// in `f32` (they read a dense row per stored value, so half the bytes is nearly
+/// half the time) and its last dense one too (its input holds f32's precision
+/// and its output is kept in f32), the Cholesky QR and the eigenproblem in `f64`.
 pub(super) trait Float:
     Copy + Default + Send + Sync + std::ops::Mul<Output = Self> + std::ops::AddAssign
 {
+    /// matrixmultiply's kernel for the type: C = A·B with the given strides.
+    ///
+    /// # Safety
+    /// As `matrixmultiply::dgemm` (α = 1, β = 0): every element the strides
+    /// reach lies in its buffer, and C does not overlap A or B.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn kernel(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        c: *mut Self,
+        rsc: isize,
+    );
 }
-impl Float for f32 {}
-impl Float for f64 {}
+
+impl Float for f32 {
+    unsafe fn kernel(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const f32,
+        rsa: isize,
+        csa: isize,
+        b: *const f32,
+        rsb: isize,
+        c: *mut f32,
+        rsc: isize,
+    ) {
+        // SAFETY: the caller's contract is sgemm's.
+        unsafe { matrixmultiply::sgemm(m, k, n, 1.0, a, rsa, csa, b, rsb, 1, 0.0, c, rsc, 1) }
+    }
+}
+
+impl Float for f64 {
+    unsafe fn kernel(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const f64,
+        rsa: isize,
+        csa: isize,
+        b: *const f64,
+        rsb: isize,
+        c: *mut f64,
+        rsc: isize,
+    ) {
+        // SAFETY: the caller's contract is dgemm's.
+        unsafe { matrixmultiply::dgemm(m, k, n, 1.0, a, rsa, csa, b, rsb, 1, 0.0, c, rsc, 1) }
+    }
+}
 
 /// Row blocks a large product is cut into (fixed, not the core count, so the
 /// result never depends on the machine).
@@ -88,18 +141,18 @@ pub(super) fn transpose<F: Copy>(x: &SparseRows<F>, cols: usize) -> Vec<Vec<(usi
 
 /// op(A)·B: A is `m × k` row-major, or `k × m` row-major read transposed when
 /// `a_transposed`; B is `k × n` row-major; the result is `m × n` row-major.
-pub(super) fn gemm(
-    a: &[f64],
+pub(super) fn gemm<F: Float>(
+    a: &[F],
     m: usize,
     k: usize,
     a_transposed: bool,
-    b: &[f64],
+    b: &[F],
     n: usize,
-) -> Vec<f64> {
+) -> Vec<F> {
     // The checks that keep every pointer below in bounds.
     assert_eq!(a.len(), m * k, "gemm: A is not {m} × {k}");
     assert_eq!(b.len(), k * n, "gemm: B is not {k} × {n}");
-    let mut c = vec![0.0; m * n];
+    let mut c = vec![F::default(); m * n];
     if m == 0 || n == 0 || k == 0 {
         return c;
     }
@@ -110,24 +163,20 @@ pub(super) fn gemm(
         // SAFETY: op(A) rows first..first+rows and columns 0..k lie in `a`
         // (len m·k, checked above: the largest index read is
         // (first+rows-1)·rsa + (k-1)·csa < m·k); B is k × n dense row-major
-        // (len checked); `block` is rows × n and written only here. dgemm reads
-        // A and B and writes C within those extents.
+        // (len checked); `block` is rows × n and written only here. The kernel
+        // reads A and B and writes C within those extents.
         unsafe {
-            matrixmultiply::dgemm(
+            F::kernel(
                 rows,
                 k,
                 n,
-                1.0,
                 a.as_ptr().add(first * rsa),
                 rsa as isize,
                 csa as isize,
                 b.as_ptr(),
                 n as isize,
-                1,
-                0.0,
                 block.as_mut_ptr(),
                 n as isize,
-                1,
             );
         }
     });
@@ -439,6 +488,13 @@ mod tests {
                 &naive(&a, k, m, true, &a, k),
                 1e-12,
             );
+            // The f32 kernel, to f32's precision.
+            let narrow = |v: &[f64]| v.iter().map(|x| *x as f32).collect::<Vec<f32>>();
+            let single: Vec<f64> = gemm(&narrow(&a), m, k, false, &narrow(&b), n)
+                .into_iter()
+                .map(f64::from)
+                .collect();
+            close(&single, &naive(&a, m, k, false, &b, n), 1e-5);
         }
         const { assert!(301 * 97 * 83 > THREAD_WORK) };
         assert_eq!(gemm(&[], 0, 3, false, &[0.0; 6], 2), Vec::<f64>::new());

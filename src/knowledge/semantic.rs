@@ -24,7 +24,7 @@ use super::linalg::{gemm, gram, mul, orthonormal, symmetric_eigen, transpose};
 /// Dimensions of the space (fewer for a small corpus).
 pub const DIMS: usize = 200;
 /// Bumped when training or weighting changes: the index is then rebuilt.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 /// Chunks a model is learnt from at most (an evenly spread sample beyond).
 const TRAIN_CHUNKS_MAX: usize = 4096;
 /// Extra columns for the range finder, so the top `DIMS` directions are found well.
@@ -108,16 +108,20 @@ impl Training {
         let t0 = std::time::Instant::now();
         let xt = transpose(&x, v);
         let omega = random_signs(v, l);
-        // The sparse products in f32, the rest in f64 (see `linalg::Float`).
-        let wide = |v: Vec<f32>| -> Vec<f64> { v.into_iter().map(f64::from).collect() };
+        // The products with X and the last one in f32, the Cholesky QR and the
+        // eigenproblem in f64 (see `linalg::Float`).
         let z = mul(&xt, &mul(&x, &omega, l), l);
-        let q = orthonormal(wide(mul(&x, &z, l)), l, 2);
-        let q: Vec<f32> = q.into_iter().map(|v| v as f32).collect();
+        let y: Vec<f64> = mul(&x, &z, l).into_iter().map(f64::from).collect();
+        // One Cholesky QR pass: on the Argo CD docs Q comes out orthonormal to
+        // 3e-6 (a second pass, 0.015 s more, reaches the ridge's 1e-9) before it
+        // is rounded to f32, and every question ranks its files the same.
+        let q: Vec<f32> = orthonormal(y, l, 1).into_iter().map(|v| v as f32).collect();
         // X ≈ Q·B with B = Qᵀ·X. B·Bᵀ = W·Λ·Wᵀ gives B's singular values (√Λ) and
         // right singular vectors Bᵀ·W·Λ^-½: the terms' coordinates in the space, in
         // which a chunk sits at X·Bᵀ·W·Λ^-½ (its row of U·Σ).
-        let bt = wide(mul(&xt, &q, l));
-        let (values, w) = symmetric_eigen(gram(&bt, l), l);
+        let bt = mul(&xt, &q, l);
+        let wide: Vec<f64> = bt.iter().copied().map(f64::from).collect();
+        let (values, w) = symmetric_eigen(gram(&wide, l), l);
         let mut order: Vec<usize> = (0..l).collect();
         order.sort_by(|a, b| values[*b].total_cmp(&values[*a]));
         let top = values[order[0]].max(0.0);
@@ -125,20 +129,18 @@ impl Training {
         // direction with no weight stays a zero column); a term's vector is
         // its row of Bᵀ times M.
         let dims = k;
-        let mut m = vec![0.0; l * dims];
+        let mut m = vec![0f32; l * dims];
         for (col, j) in order.iter().take(k).enumerate() {
             if values[*j] <= 1e-10 * top {
                 continue;
             }
             let scale = 1.0 / values[*j].sqrt();
             for (i, x) in w[j * l..(j + 1) * l].iter().enumerate() {
-                m[i * dims + col] = x * scale;
+                m[i * dims + col] = (x * scale) as f32;
             }
         }
-        model.vectors = gemm(&bt, v, l, false, &m, dims)
-            .into_iter()
-            .map(|x| x as f32)
-            .collect();
+        // Bᵀ holds f32's precision already, and the vectors are kept in f32.
+        model.vectors = gemm(&bt, v, l, false, &m, dims);
         model.dims = dims;
         tracing::debug!(chunks = x.len(), terms = v, dims, elapsed = ?t0.elapsed(), "semantic model learnt");
         model
