@@ -19,14 +19,14 @@ use super::super::store::{self, DenseDims, EdgeStore, StoredChunk, VectorStore};
 use super::manifest::{FileEntry, Layout, MANIFEST_FORMAT, Manifest};
 use super::prepare::{Parsed, Prepared};
 use super::{
-    DocsIndex, IndexEvent, IndexOptions, IndexSummary, Progress, SEAL_EVERY, SkippedFile, State,
-    WRITE_BATCH,
+    DocsIndex, IndexEvent, IndexOptions, IndexSummary, Progress, SEAL_ABOVE, SEAL_EVERY,
+    SkippedFile, State, WRITE_BATCH,
 };
 
 /// What `store_all` leaves: the store, the semantic model, whether its
 /// learning thread wrote the model's file (aside, for `persist` to move), and,
 /// when it wrote a fresh embedded shard in one segment with the model learnt
-/// alongside (a full build up to `SEAL_EVERY` chunks), the rankings of the
+/// alongside (a full build up to `SEAL_ABOVE` chunks), the rankings of the
 /// vectors it wrote, so they need not be read back.
 struct Written {
     store: VectorStore,
@@ -150,8 +150,10 @@ impl DocsIndex {
         let mut manifest = old.unwrap_or_else(|| self.new_manifest(&params, semantic.dims()));
         let placed = place(&mut manifest, &removed, parsed);
         let files = Arc::new(manifest.file_table());
-        // A full build may seal segments as it writes; later runs write few points.
-        let seal = full.then(|| opts.seal_every.unwrap_or(SEAL_EVERY).max(1));
+        // A large full build seals segments as it writes; later runs write few points.
+        let seal_above = opts.seal_every.map_or(SEAL_ABOVE, |every| every.max(1));
+        let seal = (full && placed.write.len() > seal_above)
+            .then(|| opts.seal_every.unwrap_or(SEAL_EVERY).max(1));
         let written = self
             .store_all(
                 &mut manifest,
@@ -160,6 +162,7 @@ impl DocsIndex {
                 &files,
                 &params,
                 semantic,
+                full,
                 seal,
                 &emit,
                 &mut summary,
@@ -363,11 +366,11 @@ impl DocsIndex {
         files: &Arc<FileTable>,
         params: &Bm25Params,
         semantic: Semantic,
+        full: bool,
         seal: Option<usize>,
         emit: &(dyn Fn(IndexEvent) + Send + Sync),
         summary: &mut IndexSummary,
     ) -> Result<Written, KnowledgeError> {
-        let full = seal.is_some();
         let dense = self
             .embed_dense(&placed.write, manifest, emit, summary)
             .await?;
@@ -375,7 +378,6 @@ impl DocsIndex {
         // embedded shard written as one segment; a Qdrant server, or points
         // bound for sealed segments (a vector update would copy each one out of
         // its segment), wait for the model.
-        let seal = seal.filter(|every| placed.write.len() > *every);
         let set_after = self.settings.qdrant.is_none() && seal.is_none();
         let mut pending = Some((placed.write, dense));
         let (mut model, mut points, mut first, mut later) = (None, Vec::new(), None, None);
@@ -766,11 +768,11 @@ async fn write(
     summary.chunks_deleted = delete.len();
     store.delete(delete).await?;
     let total = points.len();
-    // The embedded shard takes each run it seals after (up to `SEAL_EVERY`
+    // The embedded shard takes each run it seals after (up to `SEAL_ABOVE`
     // points when it does not seal) in one write, to set its sparse vectors
     // head first (`EdgeStore::upsert`); a server takes requests of `WRITE_BATCH`.
     let batch = match store {
-        VectorStore::Edge(_) => seal.unwrap_or(SEAL_EVERY).max(1),
+        VectorStore::Edge(_) => seal.unwrap_or(SEAL_ABOVE).max(1),
         VectorStore::Server(_) => WRITE_BATCH,
     };
     let (mut done, mut unsealed) = (0, 0);
