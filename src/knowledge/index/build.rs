@@ -25,8 +25,7 @@ use super::{
 
 /// What `store_all` leaves: the store, the semantic model, whether its
 /// learning thread wrote the model's file (aside, for `persist` to move), and,
-/// when it wrote a fresh embedded shard in one segment with the model learnt
-/// alongside (a full build up to `SEAL_ABOVE` chunks), the rankings of the
+/// when it wrote a fresh embedded shard (a full build), the rankings of the
 /// vectors it wrote, so they need not be read back.
 struct Written {
     store: VectorStore,
@@ -421,6 +420,15 @@ impl DocsIndex {
         }
         if let Some((write, dense)) = pending {
             points = points_of(write, dense, params, model.as_deref()).0;
+            // A fresh embedded shard (sealed segments, or a model already learnt):
+            // ranked from the points as written, built while they are written
+            // (reading 32,000 back took 0.5 s).
+            if full && matches!(store, VectorStore::Edge(_)) {
+                let (rows, files) = (resident_points(&points), Arc::clone(files));
+                resident = Some(tokio::task::spawn_blocking(move || {
+                    Resident::new(rows, &files)
+                }));
+            }
         }
         let started = Instant::now();
         let mut written = write(&store, points, placed.delete, seal, emit, summary).await;
@@ -657,14 +665,15 @@ fn points_of(
     (points, unplaced)
 }
 
-/// The ranking vectors of points about to be written, semantic ones to come.
+/// The ranking vectors of points about to be written, semantic ones in the
+/// form the shard keeps (those still to be placed are attached later).
 fn resident_points(points: &[StoredChunk]) -> Vec<ResidentPoint> {
     points
         .iter()
         .map(|p| ResidentPoint {
             id: p.id,
             sparse: p.sparse.clone(),
-            semantic: None,
+            semantic: p.semantic.clone().map(EdgeStore::stored_semantic),
         })
         .collect()
 }
