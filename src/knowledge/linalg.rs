@@ -1,11 +1,11 @@
 //! The linear algebra the semantic model is learnt with: sparse × dense
 //! products, dense products, Cholesky QR and the symmetric eigenproblem.
 //!
-//! Dense products go through matrixmultiply's dgemm, which picks AVX2/FMA
+//! Dense products go through matrixmultiply's sgemm/dgemm, which pick AVX2/FMA
 //! kernels at run time (a plain loop gets SSE2 only). Large products are cut
 //! into a fixed number of row blocks computed on scoped threads: every row is
 //! computed the same way whatever the core count, so the same input gives the
-//! same bits run after run.
+//! same bits run after run on a machine (another CPU may pick another kernel).
 
 /// Sparse rows: (column, value), columns ascending.
 pub(super) type SparseRows<F> = [Vec<(usize, F)>];
@@ -20,8 +20,9 @@ pub(super) trait Float:
     /// matrixmultiply's kernel for the type: C = A·B with the given strides.
     ///
     /// # Safety
-    /// As `matrixmultiply::dgemm` (α = 1, β = 0): every element the strides
-    /// reach lies in its buffer, and C does not overlap A or B.
+    /// As `matrixmultiply::sgemm`/`dgemm` (α = 1, β = 0; B's and C's column
+    /// stride 1): every element the strides reach lies in its buffer, C's rows
+    /// (`rsc >= n`) do not overlap each other, and C overlaps neither A nor B.
     #[allow(clippy::too_many_arguments)]
     unsafe fn kernel(
         m: usize,
@@ -495,6 +496,11 @@ mod tests {
                 .map(f64::from)
                 .collect();
             close(&single, &naive(&a, m, k, false, &b, n), 1e-5);
+            let single: Vec<f64> = gemm(&narrow(&a), k, m, true, &narrow(&a), k)
+                .into_iter()
+                .map(f64::from)
+                .collect();
+            close(&single, &naive(&a, k, m, true, &a, k), 1e-5);
         }
         const { assert!(301 * 97 * 83 > THREAD_WORK) };
         assert_eq!(gemm(&[], 0, 3, false, &[0.0; 6], 2), Vec::<f64>::new());
@@ -564,6 +570,37 @@ mod tests {
         // Y = Q·(QᵀY): nothing of Y is lost.
         let back = gemm(&q, rows, l, false, &gemm(&q, l, rows, true, &y, l), l);
         close(&back, &y, 1e-8);
+    }
+
+    #[test]
+    fn one_pass_is_orthonormal_but_for_the_ridge_on_weak_columns() {
+        // Column scales falling from 1 to 1e-3: Y's Gram matrix spans six decades.
+        let (rows, l) = (500, 24);
+        let mut y = values(rows * l, 9);
+        for row in y.chunks_exact_mut(l) {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v *= 10f64.powf(-3.0 * j as f64 / (l - 1) as f64);
+            }
+        }
+        let q = orthonormal(y.clone(), l, 1);
+        let g = gram(&q, l);
+        let off = |i: usize, j: usize| (g[i * l + j] - if i == j { 1.0 } else { 0.0 }).abs();
+        // The ridge shortens a column by about ridge / its squared scale: nothing
+        // among the strong half, at most 1e-3 on the weakest.
+        for i in 0..l {
+            for j in 0..l {
+                let tol = if i.max(j) < l / 2 { 1e-6 } else { 1e-3 };
+                assert!(off(i, j) < tol, "{i} {j}: {}", g[i * l + j]);
+            }
+        }
+        // A second pass gets the rest.
+        let g = gram(&orthonormal(y, l, 2), l);
+        for i in 0..l {
+            for j in 0..l {
+                let want = if i == j { 1.0 } else { 0.0 };
+                assert!((g[i * l + j] - want).abs() < 1e-6, "{i} {j}");
+            }
+        }
     }
 
     #[test]

@@ -1,8 +1,7 @@
 //! The ranking vectors of the embedded store, held in process: BM25 as posting
 //! lists and the latent semantic vectors as one matrix, read from the
-//! qdrant-edge shard when the index is opened or updated; after a full build
-//! written in one segment, taken from the points it wrote (in the form the
-//! shard keeps them).
+//! qdrant-edge shard when the index is opened or updated; after a full build,
+//! taken from the points it wrote (in the form the shard keeps them).
 //!
 //! The shard stays the index (what is on disk, what a restart reads); this is
 //! an exact, single-threaded copy that ranks a question without the hop to the

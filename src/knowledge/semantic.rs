@@ -111,7 +111,8 @@ impl Training {
         // The products with X and the last one in f32, the Cholesky QR and the
         // eigenproblem in f64 (see `linalg::Float`).
         let z = mul(&xt, &mul(&x, &omega, l), l);
-        let y: Vec<f64> = mul(&x, &z, l).into_iter().map(f64::from).collect();
+        let wide = |v: &[f32]| -> Vec<f64> { v.iter().copied().map(f64::from).collect() };
+        let y = wide(&mul(&x, &z, l));
         // One Cholesky QR pass: on the Argo CD docs Q comes out orthonormal to
         // 3e-6 (a second pass, 0.015 s more, reaches the ridge's 1e-9) before it
         // is rounded to f32, and every question ranks its files the same.
@@ -120,8 +121,7 @@ impl Training {
         // right singular vectors Bᵀ·W·Λ^-½: the terms' coordinates in the space, in
         // which a chunk sits at X·Bᵀ·W·Λ^-½ (its row of U·Σ).
         let bt = mul(&xt, &q, l);
-        let wide: Vec<f64> = bt.iter().copied().map(f64::from).collect();
-        let (values, w) = symmetric_eigen(gram(&wide, l), l);
+        let (values, w) = symmetric_eigen(gram(&wide(&bt), l), l);
         let mut order: Vec<usize> = (0..l).collect();
         order.sort_by(|a, b| values[*b].total_cmp(&values[*a]));
         let top = values[order[0]].max(0.0);

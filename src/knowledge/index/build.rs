@@ -387,7 +387,7 @@ impl DocsIndex {
                 let (write, dense) = pending.take().unwrap_or_default();
                 let (p, unplaced) = points_of(write, dense, params, None);
                 points = p;
-                rows = Some(resident_points(&points));
+                rows = Some(rows_of(&points));
                 let path = self.staged_semantic_path();
                 later = Some(tokio::task::spawn_blocking(move || {
                     let m = t.run();
@@ -424,10 +424,7 @@ impl DocsIndex {
             // ranked from the points as written, built while they are written
             // (reading 32,000 back took 0.5 s).
             if full && matches!(store, VectorStore::Edge(_)) {
-                let (rows, files) = (resident_points(&points), Arc::clone(files));
-                resident = Some(tokio::task::spawn_blocking(move || {
-                    Resident::new(rows, &files)
-                }));
+                resident = Some(rank_written(rows_of(&points), Vec::new(), files));
             }
         }
         let started = Instant::now();
@@ -445,12 +442,8 @@ impl DocsIndex {
                     model = Some(m);
                     model_saved = saved.is_ok();
                     // Ranked from while the shard takes the same vectors.
-                    if let Some(mut rows) = rows.take() {
-                        let (vectors, files) = (vectors.clone(), Arc::clone(files));
-                        resident = Some(tokio::task::spawn_blocking(move || {
-                            attach_semantic(&mut rows, vectors);
-                            Resident::new(rows, &files)
-                        }));
+                    if let Some(rows) = rows.take() {
+                        resident = Some(rank_written(rows, vectors.clone(), files));
                     }
                     match saved {
                         Ok(()) => edge.set_semantic(vectors).await,
@@ -667,7 +660,7 @@ fn points_of(
 
 /// The ranking vectors of points about to be written, semantic ones in the
 /// form the shard keeps (those still to be placed are attached later).
-fn resident_points(points: &[StoredChunk]) -> Vec<ResidentPoint> {
+fn rows_of(points: &[StoredChunk]) -> Vec<ResidentPoint> {
     points
         .iter()
         .map(|p| ResidentPoint {
@@ -676,6 +669,20 @@ fn resident_points(points: &[StoredChunk]) -> Vec<ResidentPoint> {
             semantic: p.semantic.clone().map(EdgeStore::stored_semantic),
         })
         .collect()
+}
+
+/// The rankings of the points a fresh embedded shard is taking, built on a
+/// blocking thread; `set_after` are semantic vectors set on them after writing.
+fn rank_written(
+    mut rows: Vec<ResidentPoint>,
+    set_after: Vec<(u64, Vec<f32>)>,
+    files: &Arc<FileTable>,
+) -> tokio::task::JoinHandle<Resident> {
+    let files = Arc::clone(files);
+    tokio::task::spawn_blocking(move || {
+        attach_semantic(&mut rows, set_after);
+        Resident::new(rows, &files)
+    })
 }
 
 /// The semantic vectors set on written points, in the form the shard keeps.
