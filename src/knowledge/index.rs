@@ -40,11 +40,11 @@ pub const SEAL_EVERY: usize = 4096;
 /// Chunks up to which a full build writes one appendable segment in one write
 /// (head first) and seals nothing. Sealing has its own costs (the model learnt
 /// before writing, each sealed segment built and synced), which the quadratic
-/// term only outweighs past about this size (measured while sealed builds still
-/// read their rankings back, about 0.25 s of the second figure at 16,000:
-/// 6,415 chunks 1.08 s sealed against 0.57 s not, 16,059 chunks 2.3 against
-/// 2.2 s, 32,143 chunks 4.5 against 5.8 s). Reopening one segment of 16,059
-/// chunks and answering took 0.50 s and 203 MB, sealed 0.58 s and 306 MB.
+/// term only outweighs past about this size (measured, three alternated runs:
+/// 6,415 chunks 0.89-0.92 s sealed against 0.51-0.59 s not, 16,059 chunks
+/// 2.09-2.23 against 2.04-2.15 s; 32,143 chunks 4.5 against 5.8 s). Reopening
+/// one segment of 16,059 chunks and answering took 0.50 s and 203 MB, sealed
+/// 0.58 s and 306 MB.
 pub const SEAL_ABOVE: usize = 16_384;
 
 #[derive(Debug, Clone, Copy, Default)]
