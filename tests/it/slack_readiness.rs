@@ -80,8 +80,8 @@ async fn readiness_follows_the_socket_mode_connection() {
 
     fake.hold_hello(false);
     wait_ready(&http, &served.base, 200, 15).await;
-    // Ready as soon as one link said hello; the other may still be greeting. Dropping
-    // before it registered would leave it up and the bot ready through the outage.
+    // Ready as soon as one link said hello; the other may not have reached the fake
+    // yet, and would then connect after the drop and keep the bot ready.
     wait_sockets(&fake, 2, 15).await;
 
     // Every connection lost, and Slack refuses new ones for a while: not ready.

@@ -120,6 +120,9 @@ struct FakeState {
     ws_url: Mutex<String>,
     sockets: Mutex<Vec<(u64, mpsc::UnboundedSender<String>)>>,
     next_socket: AtomicU64,
+    /// Bumped by every `drop_sockets`: a connection still greeting when it ran
+    /// is dropped too, as a network loss would.
+    drops: AtomicU64,
     acks: Mutex<Vec<Value>>,
     hello_held: AtomicBool,
     rates: Mutex<HashMap<String, u32>>,
@@ -272,7 +275,9 @@ impl FakeSlack {
 
     /// Socket Mode: ends every open connection without a close frame.
     pub fn drop_sockets(&self) {
-        lock(&self.state.sockets).clear();
+        let mut sockets = lock(&self.state.sockets);
+        self.state.drops.fetch_add(1, Ordering::SeqCst);
+        sockets.clear();
     }
 
     /// Socket Mode: open connections.
@@ -558,6 +563,7 @@ async fn response_url(
 async fn serve_websockets(listener: tokio::net::TcpListener, state: Arc<FakeState>) {
     while let Ok((stream, _)) = listener.accept().await {
         let state = Arc::clone(&state);
+        let born = state.drops.load(Ordering::SeqCst);
         tokio::spawn(async move {
             let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
                 return;
@@ -578,7 +584,14 @@ async fn serve_websockets(listener: tokio::net::TcpListener, state: Arc<FakeStat
                 return;
             }
             let id = state.next_socket.fetch_add(1, Ordering::SeqCst);
-            lock(&state.sockets).push((id, tx));
+            {
+                // Checked under the lock `drop_sockets` bumps `drops` under.
+                let mut sockets = lock(&state.sockets);
+                if state.drops.load(Ordering::SeqCst) != born {
+                    return;
+                }
+                sockets.push((id, tx));
+            }
             loop {
                 tokio::select! {
                     out = rx.recv() => match out {
