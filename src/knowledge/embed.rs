@@ -174,7 +174,13 @@ impl Embedder {
         let call = embeddings.create_byot::<_, CreateEmbeddingResponse>(body);
         let response = tokio::time::timeout(self.timeout, call)
             .await
-            .map_err(|_| KnowledgeError::Embed(format!("no answer within {:.0?}", self.timeout)))?
+            .map_err(|_| {
+                KnowledgeError::Embed(format!(
+                    "no answer within {:.0?} for {n} texts (a slow endpoint: raise \
+                     [knowledge.embeddings] timeout_secs or lower batch_size)",
+                    self.timeout
+                ))
+            })?
             .map_err(|e| KnowledgeError::Embed(e.to_string()))?;
         let mut data = response.data;
         if data.len() != n {

@@ -263,3 +263,35 @@ async fn an_unreachable_endpoint_fails_indexing_clearly_but_search_falls_back() 
         .unwrap_err();
     assert!(err.to_string().contains("embeddings endpoint"), "{err}");
 }
+
+/// An endpoint that takes the request and never answers: the run fails within
+/// the configured timeout and the error names the setting to change.
+#[tokio::test]
+async fn a_silent_endpoint_fails_the_run_and_names_the_timeout_setting() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/v1", listener.local_addr().expect("addr"));
+    // Holds every connection open without a byte of reply.
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let docs = tempfile::tempdir().expect("tempdir");
+    let data = tempfile::tempdir().expect("tempdir");
+    write_docs(docs.path());
+    let mut s = settings(docs.path(), &url);
+    if let Some(e) = s.embeddings.as_mut() {
+        e.timeout = std::time::Duration::from_secs(1);
+    }
+    let index = DocsIndex::open(&s, data.path()).await.expect("open");
+    let err = index
+        .index(IndexOptions::default(), None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no answer within 1s"), "{err}");
+    assert!(err.contains("timeout_secs"), "{err}");
+}
