@@ -7,7 +7,8 @@
 //! The corpus is `PLATBOT_BENCH_DOCS` (default: the shared Argo CD docs next to
 //! the repository, `../shared/corpora/argocd-docs`), falling back to the shipped
 //! `docs-index/`. `PLATBOT_BENCH_SCALES` lists the replication factors (default
-//! `1,2,5,10`; empty to skip). Targets for the 455-file Argo CD corpus: index no
+//! `1,2,5,10`; empty to skip); `PLATBOT_BENCH_SHARD_ABOVE` sets the chunks per
+//! embedded shard past which a scaled build splits (default 8,192). Targets for the 455-file Argo CD corpus: index no
 //! slower than bm25s on the same files (`benches/retrieval_vs_bm25s.py`), query
 //! p50 <= 0.25 ms; index time growing no faster than the corpus, query time slower.
 
@@ -176,10 +177,15 @@ fn scale_one(factor: usize) {
     let index = rt
         .block_on(DocsIndex::open(&settings, data.path()))
         .expect("open");
+    // A shard size to compare against the default's (`SHARD_ABOVE`).
+    let opts = IndexOptions {
+        shard_above: std::env::var("PLATBOT_BENCH_SHARD_ABOVE")
+            .ok()
+            .and_then(|v| v.parse().ok()),
+        ..IndexOptions::default()
+    };
     let started = Instant::now();
-    let summary = rt
-        .block_on(index.index(IndexOptions::default(), None))
-        .expect("index");
+    let summary = rt.block_on(index.index(opts, None)).expect("index");
     let seconds = started.elapsed().as_secs_f64();
     let mut search = Vec::new();
     for _ in 0..20 {

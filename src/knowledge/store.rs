@@ -97,6 +97,12 @@ pub enum VectorStore {
 impl std::fmt::Debug for VectorStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Self::Edge(e) if e.shards.len() > 1 => write!(
+                f,
+                "qdrant-edge at {} ({} shards)",
+                e.dir.display(),
+                e.shards.len()
+            ),
             Self::Edge(e) => write!(f, "qdrant-edge at {}", e.dir.display()),
             Self::Server(s) => write!(f, "Qdrant server {} collection {}", s.url, s.collection),
         }
@@ -140,8 +146,8 @@ impl VectorStore {
     pub async fn candidates(&self, q: CandidateQuery) -> Result<Vec<Vec<Hit>>, KnowledgeError> {
         match self {
             Self::Edge(e) => {
-                let shard = Arc::clone(&e.shard);
-                blocking(move || EdgeStore::candidates_blocking(&shard, q)).await
+                let e = e.clone();
+                blocking(move || e.candidates_blocking(q)).await
             }
             Self::Server(s) => s.candidates(q).await,
         }
@@ -160,7 +166,7 @@ impl VectorStore {
         match self {
             // A few chunks by id: tens of µs of reads, less than a hop to the
             // blocking pool and back would cost.
-            Self::Edge(e) => inline(|| EdgeStore::fetch_blocking(&e.shard, &ids, with_terms)),
+            Self::Edge(e) => inline(|| e.fetch_blocking(&ids, with_terms)),
             Self::Server(s) => s.fetch(ids).await,
         }
     }
@@ -226,11 +232,63 @@ enum SetVector {
     Sparse(SparseVec),
 }
 
-/// The embedded store: one qdrant-edge shard in a folder.
+/// Shards a full build may split its points over (see [`EdgeStore`]).
+pub const MAX_SHARDS: usize = 8;
+
+/// The embedded store: one qdrant-edge shard in a folder or, for a large
+/// build, several in sibling folders (`edge`, `edge.1`, ...), each point in
+/// the one its id picks. qdrant-edge's mutable sparse index makes a segment's
+/// writes quadratic in its size, and a shard is written on one thread: split,
+/// each shard's segment stays small and the shards are written side by side.
+/// Rankings do not move with the split: the embedded index ranks BM25 and the
+/// semantic model in process (`resident`), and merges the shards' dense hits.
 #[derive(Clone)]
 pub struct EdgeStore {
     dir: PathBuf,
-    shard: Arc<qdrant_edge::EdgeShard>,
+    shards: Arc<[Arc<qdrant_edge::EdgeShard>]>,
+}
+
+/// The folder of shard `k` of the store in `dir`.
+fn shard_dir(dir: &Path, k: usize) -> PathBuf {
+    if k == 0 {
+        return dir.to_owned();
+    }
+    let mut name = dir.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{k}"));
+    dir.with_file_name(name)
+}
+
+/// Removes the store in `dir` and every sibling shard folder, however many
+/// an earlier build made.
+fn remove_shards(dir: &Path) -> Result<(), KnowledgeError> {
+    let remove = |path: &Path| {
+        std::fs::remove_dir_all(path).map_err(|source| KnowledgeError::Io {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    if dir.exists() {
+        remove(dir)?;
+    }
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name().and_then(|n| n.to_str()))
+    else {
+        return Ok(());
+    };
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let sibling = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(name))
+            .and_then(|rest| rest.strip_prefix('.'))
+            .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()));
+        if sibling {
+            remove(&entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 impl EdgeStore {
@@ -267,44 +325,142 @@ impl EdgeStore {
     }
 
     /// An empty shard in `dir`, replacing whatever the folder held; blocks.
-    pub fn replace(dir: PathBuf, dims: DenseDims) -> Result<Self, KnowledgeError> {
+    fn create(dir: &Path, dims: DenseDims) -> Result<Arc<qdrant_edge::EdgeShard>, KnowledgeError> {
         let io = |source| KnowledgeError::Io {
-            path: dir.clone(),
+            path: dir.to_owned(),
             source,
         };
         if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(io)?;
+            std::fs::remove_dir_all(dir).map_err(io)?;
         }
-        std::fs::create_dir_all(&dir).map_err(io)?;
-        let shard = qdrant_edge::EdgeShard::new(&dir, Self::config(dims)).map_err(store_err)?;
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let shard = qdrant_edge::EdgeShard::new(dir, Self::config(dims)).map_err(store_err)?;
+        Ok(Arc::new(shard))
+    }
+
+    /// An empty store of `shards` shards in `dir` (and its siblings),
+    /// replacing whatever the folders held; blocks.
+    pub fn replace(dir: PathBuf, dims: DenseDims, shards: usize) -> Result<Self, KnowledgeError> {
+        remove_shards(&dir)?;
+        let shards = (0..shards.max(1))
+            .map(|k| Self::create(&shard_dir(&dir, k), dims))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             dir,
-            shard: Arc::new(shard),
+            shards: shards.into(),
         })
     }
 
-    /// Opens the shard in `dir`; a missing or unreadable one is `Corrupt`.
-    pub async fn open(dir: &Path) -> Result<Self, KnowledgeError> {
-        if !dir.join("edge_config.json").is_file() {
+    /// This empty store grown to `shards` shards; blocks.
+    pub fn with_shards(self, shards: usize, dims: DenseDims) -> Result<Self, KnowledgeError> {
+        let mut all = self.shards.to_vec();
+        for k in all.len()..shards {
+            all.push(Self::create(&shard_dir(&self.dir, k), dims)?);
+        }
+        Ok(Self {
+            dir: self.dir,
+            shards: all.into(),
+        })
+    }
+
+    /// Opens the `shards` shards of the store in `dir`, side by side; a
+    /// missing or unreadable one is `Corrupt`.
+    pub async fn open(dir: &Path, shards: usize) -> Result<Self, KnowledgeError> {
+        let paths: Vec<PathBuf> = (0..shards.max(1)).map(|k| shard_dir(dir, k)).collect();
+        // Every folder checked before any shard loads: a load left running
+        // would still hold its folder when a rebuild removes it.
+        if let Some(path) = paths.iter().find(|p| !p.join("edge_config.json").is_file()) {
             return Err(KnowledgeError::Corrupt(format!(
                 "the index data in {} is missing",
-                dir.display()
+                path.display()
             )));
         }
-        let path = dir.to_owned();
-        let shard = blocking(move || {
-            qdrant_edge::EdgeShard::load(&path, None).map_err(|e| {
-                KnowledgeError::Corrupt(format!("cannot load the index in {}: {e}", path.display()))
-            })
-        })
-        .await?;
+        let mut runs = Vec::new();
+        for path in paths {
+            runs.push(tokio::task::spawn_blocking(move || {
+                qdrant_edge::EdgeShard::load(&path, None)
+                    .map(Arc::new)
+                    .map_err(|e| {
+                        KnowledgeError::Corrupt(format!(
+                            "cannot load the index in {}: {e}",
+                            path.display()
+                        ))
+                    })
+            }));
+        }
+        let loaded = join_all(runs).await?;
         Ok(Self {
             dir: dir.to_owned(),
-            shard: Arc::new(shard),
+            shards: loaded.into(),
         })
     }
 
-    /// Writes the points in one blocking call. From [`HEAD_FIRST_POINTS`] on,
+    /// How many shards the store has.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Splits `items` by the shard their id picks.
+    fn split<T>(&self, items: Vec<T>, id: impl Fn(&T) -> u64) -> Vec<Vec<T>> {
+        let n = self.shards.len();
+        if n == 1 {
+            return vec![items];
+        }
+        let mut parts: Vec<Vec<T>> = (0..n).map(|_| Vec::new()).collect();
+        for item in items {
+            // A remainder below `n`, which is a `usize`.
+            parts[(id(&item) % n as u64) as usize].push(item);
+        }
+        parts
+    }
+
+    /// Runs `f` on every shard with its input, each on the blocking pool at
+    /// the same time; the results in shard order.
+    async fn on_shards<I: Send + 'static, T: Send + 'static>(
+        &self,
+        inputs: Vec<I>,
+        f: impl Fn(&qdrant_edge::EdgeShard, I) -> Result<T, KnowledgeError> + Send + Sync + 'static,
+    ) -> Result<Vec<T>, KnowledgeError> {
+        let f = Arc::new(f);
+        let runs = self
+            .shards
+            .iter()
+            .zip(inputs)
+            .map(|(shard, input)| {
+                let (shard, f) = (Arc::clone(shard), Arc::clone(&f));
+                tokio::task::spawn_blocking(move || f(&shard, input))
+            })
+            .collect();
+        join_all(runs).await
+    }
+
+    /// Runs `f` on every shard at the same time.
+    async fn on_each<T: Send + 'static>(
+        &self,
+        f: impl Fn(&qdrant_edge::EdgeShard) -> Result<T, KnowledgeError> + Send + Sync + 'static,
+    ) -> Result<Vec<T>, KnowledgeError> {
+        let inputs = vec![(); self.shards.len()];
+        self.on_shards(inputs, move |shard, ()| f(shard)).await
+    }
+
+    /// Writes the points, one blocking call a shard, the shards side by side.
+    async fn upsert(&self, points: Vec<StoredChunk>) -> Result<(), KnowledgeError> {
+        let ops = self
+            .split(points, |p| p.id)
+            .into_iter()
+            .map(Self::upsert_ops)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.on_shards(ops, |shard, ops| {
+            for op in ops {
+                shard.update(op).map_err(store_err)?;
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// The updates that write the points into one shard. From [`HEAD_FIRST_POINTS`] on,
     /// the points go in first without their sparse vectors, in batches, and
     /// the sparse vectors follow batch by batch from the last: qdrant-edge 0.7
     /// numbers a shard's points in the order they come and, on every entry
@@ -312,8 +468,13 @@ impl EdgeStore {
     /// so entries appended in order cost the square of a term's chunks (0.1 s
     /// of CPU for 3194 chunks, an eighth of a build) where entries set last
     /// first land within a batch of the head.
-    async fn upsert(&self, points: Vec<StoredChunk>) -> Result<(), KnowledgeError> {
+    fn upsert_ops(
+        points: Vec<StoredChunk>,
+    ) -> Result<Vec<qdrant_edge::UpdateOperation>, KnowledgeError> {
         let mut ops = Vec::new();
+        if points.is_empty() {
+            return Ok(ops);
+        }
         if points.len() < HEAD_FIRST_POINTS {
             let structs = points
                 .into_iter()
@@ -337,14 +498,7 @@ impl EdgeStore {
             }
             ops.extend(sparse.into_iter().rev());
         }
-        let shard = Arc::clone(&self.shard);
-        blocking(move || {
-            for op in ops {
-                shard.update(op).map_err(store_err)?;
-            }
-            Ok(())
-        })
-        .await
+        Ok(ops)
     }
 
     /// A point to write; without its sparse vector (handed back) unless `with_sparse`.
@@ -427,36 +581,54 @@ impl EdgeStore {
     /// Sets the semantic vector of points written without one (the model was
     /// still being learnt when they were written).
     pub async fn set_semantic(&self, vectors: Vec<(u64, Vec<f32>)>) -> Result<(), KnowledgeError> {
-        let vectors = vectors
+        let ops = self
+            .split(vectors, |v| v.0)
             .into_iter()
-            .map(|(id, v)| (id, SetVector::Dense(v)))
-            .collect();
-        let op = Self::set_vectors_op(SEMANTIC, vectors)?;
-        let shard = Arc::clone(&self.shard);
-        blocking(move || shard.update(op).map_err(store_err)).await
+            .map(|part| {
+                let part: Vec<_> = part
+                    .into_iter()
+                    .map(|(id, v)| (id, SetVector::Dense(v)))
+                    .collect();
+                match part.is_empty() {
+                    true => Ok(None),
+                    false => Self::set_vectors_op(SEMANTIC, part).map(Some),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.on_shards(ops, |shard, op| match op {
+            Some(op) => shard.update(op).map(|_| ()).map_err(store_err),
+            None => Ok(()),
+        })
+        .await?;
+        Ok(())
     }
 
     async fn delete(&self, ids: Vec<u64>) -> Result<(), KnowledgeError> {
         use qdrant_edge::{PointId, PointOperations, UpdateOperation};
-        let shard = Arc::clone(&self.shard);
-        blocking(move || {
+        let parts = self.split(ids, |id| *id);
+        self.on_shards(parts, |shard, ids| {
+            if ids.is_empty() {
+                return Ok(());
+            }
             let ids = ids.into_iter().map(PointId::NumId).collect();
             shard
                 .update(UpdateOperation::PointOperation(
                     PointOperations::DeletePoints { ids },
                 ))
+                .map(|_| ())
                 .map_err(store_err)
         })
-        .await
+        .await?;
+        Ok(())
     }
 
     async fn commit(&self) -> Result<(), KnowledgeError> {
-        let shard = Arc::clone(&self.shard);
-        blocking(move || {
+        self.on_each(|shard| {
             shard.flush();
             Ok(())
         })
-        .await
+        .await?;
+        Ok(())
     }
 
     /// Seals the appendable segment into an immutable one, whatever its size,
@@ -466,25 +638,26 @@ impl EdgeStore {
     /// A small build is not sealed: its one segment serves queries faster as
     /// it is (measured: 0.3 against 0.8 ms cold, and 0.2 s less to build).
     pub async fn seal(&self) -> Result<(), KnowledgeError> {
-        let shard = Arc::clone(&self.shard);
-        blocking(move || {
+        self.on_each(|shard| {
             shard
                 .set_optimizers_config(qdrant_edge::EdgeOptimizersConfig {
                     indexing_threshold: Some(1),
                     default_segment_number: Some(SEALED_SEGMENTS),
                     ..Default::default()
                 })
-                .map_err(store_err)
+                .map_err(store_err)?;
+            shard.optimize().map(|_| ()).map_err(store_err)
         })
         .await?;
-        self.optimize().await
+        Ok(())
     }
 
     /// Builds the optimised (immutable) segments after a large write, so that
     /// opening the shard maps them rather than rebuilding a mutable index.
     pub async fn optimize(&self) -> Result<(), KnowledgeError> {
-        let shard = Arc::clone(&self.shard);
-        blocking(move || shard.optimize().map(|_| ()).map_err(store_err)).await
+        self.on_each(|shard| shard.optimize().map(|_| ()).map_err(store_err))
+            .await?;
+        Ok(())
     }
 
     fn source_filter(
@@ -500,11 +673,10 @@ impl EdgeStore {
         ))))
     }
 
-    /// Every ranking of `q` on the caller's thread (benchmarks and the blocking pool).
-    fn candidates_blocking(
-        shard: &qdrant_edge::EdgeShard,
-        q: CandidateQuery,
-    ) -> Result<Vec<Vec<Hit>>, KnowledgeError> {
+    /// Every ranking of `q` on the caller's thread (benchmarks and the
+    /// blocking pool); over several shards, their best merged by score, ties
+    /// by id.
+    fn candidates_blocking(&self, q: CandidateQuery) -> Result<Vec<Vec<Hit>>, KnowledgeError> {
         use qdrant_edge::{
             NamedQuery, QueryEnum, QueryRequest, ScoringQuery, VectorInternal,
             WithPayloadInterface, WithVector,
@@ -522,34 +694,60 @@ impl EdgeStore {
                 VectorQuery::Dense(v) => (VectorInternal::Dense(v), DENSE),
                 VectorQuery::Semantic(v) => (VectorInternal::Dense(v), SEMANTIC),
             };
-            let request = QueryRequest {
-                prefetches: Vec::new(),
-                query: Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery::new(
-                    vector, name,
-                )))),
-                filter: filter.clone(),
-                score_threshold: None,
-                limit: q.limit,
-                offset: 0,
-                params: None,
-                with_vector: WithVector::Bool(false),
-                with_payload: WithPayloadInterface::Bool(false),
-            };
-            let points = shard.query(request).map_err(store_err)?;
-            out.push(
-                points
-                    .into_iter()
-                    .map(|p| Hit {
-                        id: edge_id(&p.id),
-                        score: p.score,
-                    })
-                    .collect(),
-            );
+            let mut hits = Vec::new();
+            for shard in self.shards.iter() {
+                let request = QueryRequest {
+                    prefetches: Vec::new(),
+                    query: Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery::new(
+                        vector.clone(),
+                        name,
+                    )))),
+                    filter: filter.clone(),
+                    score_threshold: None,
+                    limit: q.limit,
+                    offset: 0,
+                    params: None,
+                    with_vector: WithVector::Bool(false),
+                    with_payload: WithPayloadInterface::Bool(false),
+                };
+                let points = shard.query(request).map_err(store_err)?;
+                hits.extend(points.into_iter().map(|p| Hit {
+                    id: edge_id(&p.id),
+                    score: p.score,
+                }));
+            }
+            if self.shards.len() > 1 {
+                hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+                hits.truncate(q.limit);
+            }
+            out.push(hits);
         }
         Ok(out)
     }
 
+    /// The chunks with these ids, in the order asked (see [`VectorStore::fetch`]).
     fn fetch_blocking(
+        &self,
+        ids: &[u64],
+        with_terms: bool,
+    ) -> Result<Vec<FetchedChunk>, KnowledgeError> {
+        if let [shard] = &*self.shards {
+            return Self::fetch_from(shard, ids, with_terms);
+        }
+        let mut found = std::collections::HashMap::with_capacity(ids.len());
+        for (shard, part) in self.shards.iter().zip(self.split(ids.to_vec(), |id| *id)) {
+            if !part.is_empty() {
+                found.extend(
+                    Self::fetch_from(shard, &part, with_terms)?
+                        .into_iter()
+                        .map(|c| (c.id, c)),
+                );
+            }
+        }
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+
+    fn fetch_from(
         shard: &qdrant_edge::EdgeShard,
         ids: &[u64],
         with_terms: bool,
@@ -579,74 +777,85 @@ impl EdgeStore {
             .collect()
     }
 
-    /// Every point's ranking vectors (no payload), read page by page in id order.
+    /// Every point's ranking vectors (no payload), in id order: each shard
+    /// read page by page, the shards side by side.
     pub async fn resident_points(&self) -> Result<Vec<ResidentPoint>, KnowledgeError> {
+        let mut parts = self.on_each(Self::resident_points_of).await?;
+        if parts.len() == 1 {
+            return Ok(parts.pop().unwrap_or_default());
+        }
+        let mut all: Vec<ResidentPoint> = parts.into_iter().flatten().collect();
+        all.sort_unstable_by_key(|p| p.id);
+        Ok(all)
+    }
+
+    /// One shard's points as [`Self::resident_points`] reads them; blocks.
+    fn resident_points_of(
+        shard: &qdrant_edge::EdgeShard,
+    ) -> Result<Vec<ResidentPoint>, KnowledgeError> {
         use qdrant_edge::{ScrollRequest, VectorInternal, VectorStructInternal, WithVector};
-        let shard = Arc::clone(&self.shard);
-        blocking(move || {
-            // A corpus too small for a semantic model has no such vector.
-            let mut vectors = vec![SPARSE.into()];
-            if shard.config().vectors.contains_key(SEMANTIC) {
-                vectors.push(SEMANTIC.into());
+        // A corpus too small for a semantic model has no such vector.
+        let mut vectors = vec![SPARSE.into()];
+        if shard.config().vectors.contains_key(SEMANTIC) {
+            vectors.push(SEMANTIC.into());
+        }
+        let mut out = Vec::new();
+        let mut offset = None;
+        loop {
+            let (records, next) = shard
+                .scroll(ScrollRequest {
+                    offset,
+                    limit: Some(SCROLL_PAGE),
+                    filter: None,
+                    with_payload: Some(qdrant_edge::WithPayloadInterface::Bool(false)),
+                    with_vector: WithVector::Selector(vectors.clone()),
+                    order_by: None,
+                })
+                .map_err(store_err)?;
+            for r in records {
+                let Some(VectorStructInternal::Named(mut named)) = r.vector else {
+                    continue;
+                };
+                // Every point is written with one; a point without is one
+                // whose run stopped between writing it and its vectors.
+                let Some(VectorInternal::Sparse(sv)) = named.remove(SPARSE) else {
+                    return Err(KnowledgeError::Corrupt(format!(
+                        "chunk {} has no BM25 vector: the last indexing run did not finish",
+                        edge_id(&r.id)
+                    )));
+                };
+                let semantic = match named.remove(SEMANTIC) {
+                    Some(VectorInternal::Dense(v)) => Some(v),
+                    _ => None,
+                };
+                out.push(ResidentPoint {
+                    id: edge_id(&r.id),
+                    sparse: SparseVec {
+                        indices: sv.indices,
+                        values: sv.values,
+                    },
+                    semantic,
+                });
             }
-            let mut out = Vec::new();
-            let mut offset = None;
-            loop {
-                let (records, next) = shard
-                    .scroll(ScrollRequest {
-                        offset,
-                        limit: Some(SCROLL_PAGE),
-                        filter: None,
-                        with_payload: Some(qdrant_edge::WithPayloadInterface::Bool(false)),
-                        with_vector: WithVector::Selector(vectors.clone()),
-                        order_by: None,
-                    })
-                    .map_err(store_err)?;
-                for r in records {
-                    let Some(VectorStructInternal::Named(mut named)) = r.vector else {
-                        continue;
-                    };
-                    // Every point is written with one; a point without is one
-                    // whose run stopped between writing it and its vectors.
-                    let Some(VectorInternal::Sparse(sv)) = named.remove(SPARSE) else {
-                        return Err(KnowledgeError::Corrupt(format!(
-                            "chunk {} has no BM25 vector: the last indexing run did not finish",
-                            edge_id(&r.id)
-                        )));
-                    };
-                    let semantic = match named.remove(SEMANTIC) {
-                        Some(VectorInternal::Dense(v)) => Some(v),
-                        _ => None,
-                    };
-                    out.push(ResidentPoint {
-                        id: edge_id(&r.id),
-                        sparse: SparseVec {
-                            indices: sv.indices,
-                            values: sv.values,
-                        },
-                        semantic,
-                    });
-                }
-                match next {
-                    Some(n) => offset = Some(n),
-                    None => return Ok(out),
-                }
+            match next {
+                Some(n) => offset = Some(n),
+                None => return Ok(out),
             }
-        })
-        .await
+        }
     }
 
     async fn count(&self) -> Result<usize, KnowledgeError> {
-        let shard = Arc::clone(&self.shard);
-        blocking(move || {
-            shard
-                .count(qdrant_edge::CountRequest {
-                    filter: None,
-                    exact: true,
-                })
-                .map_err(store_err)
-        })
-        .await
+        let counts = self
+            .on_each(|shard| {
+                shard
+                    .count(qdrant_edge::CountRequest {
+                        filter: None,
+                        exact: true,
+                    })
+                    .map_err(store_err)
+            })
+            .await?;
+        Ok(counts.into_iter().sum())
     }
 }
 
@@ -666,6 +875,18 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, KnowledgeError> + Send + 'static,
 ) -> Result<T, KnowledgeError> {
     finish(tokio::task::spawn_blocking(f)).await
+}
+
+/// The results of qdrant-edge work running on the blocking pool, every run
+/// joined before an error is returned (none is left writing past its caller).
+async fn join_all<T>(
+    runs: Vec<tokio::task::JoinHandle<Result<T, KnowledgeError>>>,
+) -> Result<Vec<T>, KnowledgeError> {
+    let mut results = Vec::with_capacity(runs.len());
+    for run in runs {
+        results.push(finish(run).await);
+    }
+    results.into_iter().collect()
 }
 
 /// The result of qdrant-edge work already running on the blocking pool, with
@@ -980,13 +1201,13 @@ mod tests {
                 p
             })
             .collect();
-        let large = EdgeStore::replace(dir.path().join("large"), dims).expect("shard");
+        let large = EdgeStore::replace(dir.path().join("large"), dims, 1).expect("shard");
         large.upsert(points.clone()).await.expect("upsert");
         // As a build ends: optimised, flushed, and read by the next process.
         large.optimize().await.expect("optimize");
         large.commit().await.expect("commit");
         drop(large);
-        let large = EdgeStore::open(&dir.path().join("large"))
+        let large = EdgeStore::open(&dir.path().join("large"), 1)
             .await
             .expect("reopen");
         let fetched = VectorStore::Edge(large.clone())
@@ -1000,7 +1221,7 @@ mod tests {
             terms.sort_unstable();
             assert_eq!(f.terms.as_ref(), Some(&terms));
         }
-        let small = EdgeStore::replace(dir.path().join("small"), dims).expect("shard");
+        let small = EdgeStore::replace(dir.path().join("small"), dims, 1).expect("shard");
         for part in points.chunks(HEAD_FIRST_POINTS - 1) {
             small.upsert(part.to_vec()).await.expect("upsert");
         }
@@ -1069,11 +1290,11 @@ mod tests {
         use qdrant_edge::{PointStruct, Vectors};
         let dir = tempfile::tempdir().expect("tempdir");
         let store =
-            EdgeStore::replace(dir.path().join("edge"), DenseDims::default()).expect("shard");
+            EdgeStore::replace(dir.path().join("edge"), DenseDims::default(), 1).expect("shard");
         store.upsert(vec![chunk(1, None)]).await.expect("upsert");
         let no_vectors: Vec<(String, qdrant_edge::Vector)> = Vec::new();
         let bare = PointStruct::new(2, Vectors::from(no_vectors), serde_json::json!({})).into();
-        let shard = Arc::clone(&store.shard);
+        let shard = Arc::clone(&store.shards[0]);
         blocking(move || {
             shard
                 .update(EdgeStore::upsert_op(vec![bare]))
@@ -1096,7 +1317,7 @@ mod tests {
             dense: None,
             semantic: Some(3),
         };
-        let store = EdgeStore::replace(dir.path().join("edge"), dims).expect("shard");
+        let store = EdgeStore::replace(dir.path().join("edge"), dims, 1).expect("shard");
         let (a, b) = (vec![0.3, -0.4, 1.7], vec![2.0, 0.1, -0.7]);
         store
             .upsert(vec![chunk(1, Some(a.clone())), chunk(2, None)])

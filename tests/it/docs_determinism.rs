@@ -256,3 +256,129 @@ async fn a_shard_made_while_parsing_ranks_like_one_made_after() {
     index.index(rebuild, None).await.expect("rebuild");
     assert_eq!(ask(&index, &questions).await, first, "after a rebuild");
 }
+
+/// The folders of the embedded store under a data dir: `edge` and its shards.
+fn shard_folders(data: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(data.join("knowledge"))
+        .expect("knowledge dir")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("edge"))
+        .collect();
+    names.sort();
+    names
+}
+
+fn manifest_shards(data: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(data.join("knowledge/manifest.json")).expect("manifest");
+    let manifest: serde_json::Value = serde_json::from_str(&text).expect("json");
+    manifest["layout"]["shards"].clone()
+}
+
+/// A large full build splits its points over several embedded shards, each
+/// written on its own thread (and sealed, when each still holds many): the
+/// rankings must not tell the split apart, after a restart, after an
+/// incremental run that adds, changes and removes files, and a rebuild that
+/// needs one shard leaves no other shard's folder behind.
+#[tokio::test]
+async fn a_build_split_over_shards_ranks_like_one_shard() {
+    let docs = tempfile::tempdir().expect("tempdir");
+    write_corpus(docs.path());
+    let (one, split, sealed) = (
+        tempfile::tempdir().expect("one"),
+        tempfile::tempdir().expect("split"),
+        tempfile::tempdir().expect("sealed"),
+    );
+    let at_once = rankings(docs.path(), one.path(), &QUESTIONS).await;
+    assert!(at_once.iter().all(|r| r.len() >= 5), "{at_once:?}");
+    assert_eq!(shard_folders(one.path()), ["edge"]);
+    assert_eq!(manifest_shards(one.path()), serde_json::json!(1));
+
+    let in_shards = IndexOptions {
+        shard_above: Some(16),
+        ..IndexOptions::default()
+    };
+    assert_eq!(
+        rankings_with(docs.path(), split.path(), &QUESTIONS, in_shards).await,
+        at_once
+    );
+    let folders = shard_folders(split.path());
+    assert_eq!(folders.len(), 8, "{folders:?}");
+    assert_eq!(folders[..2], ["edge", "edge.1"]);
+    assert_eq!(manifest_shards(split.path()), serde_json::json!(8));
+
+    let in_sealed_shards = IndexOptions {
+        shard_above: Some(40),
+        seal_every: Some(8),
+        ..IndexOptions::default()
+    };
+    assert_eq!(
+        rankings_with(docs.path(), sealed.path(), &QUESTIONS, in_sealed_shards).await,
+        at_once
+    );
+    assert!(shard_folders(sealed.path()).len() > 2);
+
+    // Reopened from disk, as after a restart: the same again.
+    let open = |data: &Path| {
+        let settings = settings_of(docs.path());
+        let data = data.to_path_buf();
+        async move { DocsIndex::open(&settings, &data).await.expect("reopen") }
+    };
+    let (one_ix, split_ix, sealed_ix) = (
+        open(one.path()).await,
+        open(split.path()).await,
+        open(sealed.path()).await,
+    );
+    assert_eq!(ask(&split_ix, &QUESTIONS).await, at_once);
+    assert_eq!(ask(&sealed_ix, &QUESTIONS).await, at_once);
+
+    // An incremental run: one page rewritten, one removed, one added.
+    let quotas = docs.path().join("quotas");
+    std::fs::write(
+        quotas.join("page-0.md"),
+        "# Quotas\n\n## Raising a quota\n\nAsk for more cpu and memory in the namespace request.\n",
+    )
+    .expect("rewrite");
+    std::fs::remove_file(docs.path().join("secrets/page-3.md")).expect("remove");
+    std::fs::write(
+        docs.path().join("deploys/page-9.md"),
+        "# Canary\n\n## Rollback\n\nRoll the canary back to the last image.\n",
+    )
+    .expect("add");
+    let mut after = Vec::new();
+    for index in [&one_ix, &split_ix, &sealed_ix] {
+        let summary = index
+            .index(IndexOptions::default(), None)
+            .await
+            .expect("update");
+        assert_eq!((summary.added, summary.updated, summary.removed), (1, 1, 1));
+        after.push(ask(index, &QUESTIONS).await);
+    }
+    assert_ne!(after[0], at_once, "the update changed nothing");
+    assert_eq!(after[1], after[0]);
+    assert_eq!(after[2], after[0]);
+    assert_eq!(manifest_shards(split.path()), serde_json::json!(8));
+    drop((split_ix, sealed_ix));
+    assert_eq!(ask(&open(split.path()).await, &QUESTIONS).await, after[0]);
+
+    // A shard's folder gone is a damaged index, not fewer answers.
+    std::fs::remove_dir_all(split.path().join("knowledge/edge.5")).expect("remove a shard");
+    let index = open(split.path()).await;
+    let err = index.search("vault", 3, None).await.unwrap_err();
+    assert!(err.to_string().contains("--rebuild"), "{err}");
+    assert!(err.to_string().contains("edge.5"), "{err}");
+
+    // A rebuild that fits one shard removes the others' folders, and ranks
+    // as a first build of the files as they are now (it learns again).
+    let rebuild = IndexOptions {
+        rebuild: true,
+        ..IndexOptions::default()
+    };
+    index.index(rebuild, None).await.expect("rebuild");
+    let fresh = tempfile::tempdir().expect("fresh");
+    assert_eq!(
+        ask(&index, &QUESTIONS).await,
+        rankings(docs.path(), fresh.path(), &QUESTIONS).await
+    );
+    assert_eq!(shard_folders(split.path()), ["edge"]);
+    assert_eq!(manifest_shards(split.path()), serde_json::json!(1));
+}

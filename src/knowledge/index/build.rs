@@ -20,7 +20,7 @@ use super::manifest::{FileEntry, Layout, MANIFEST_FORMAT, Manifest};
 use super::prepare::{Parsed, Prepared};
 use super::{
     DocsIndex, IndexEvent, IndexOptions, IndexSummary, Progress, SEAL_ABOVE, SEAL_EVERY,
-    SkippedFile, State, WRITE_BATCH,
+    SHARD_ABOVE, SkippedFile, State, WRITE_BATCH,
 };
 
 /// What `store_all` leaves: the store, the semantic model, whether its
@@ -149,10 +149,16 @@ impl DocsIndex {
         let mut manifest = old.unwrap_or_else(|| self.new_manifest(&params, semantic.dims()));
         let placed = place(&mut manifest, &removed, parsed);
         let files = Arc::new(manifest.file_table());
-        // A large full build seals segments as it writes; later runs write few points.
-        let seal_above = opts.seal_every.map_or(SEAL_ABOVE, |every| every.max(1));
-        let seal = (full && placed.write.len() > seal_above)
-            .then(|| opts.seal_every.unwrap_or(SEAL_EVERY).max(1));
+        // A large full build splits its points over shards and seals segments
+        // as it writes; later runs write few points into what is there.
+        let seal = match (full, &self.settings.qdrant) {
+            (true, None) => {
+                let (shards, seal) = plan_shards(placed.write.len(), opts);
+                manifest.layout.shards = shards;
+                seal
+            }
+            _ => None,
+        };
         let written = self
             .store_all(
                 &mut manifest,
@@ -344,6 +350,7 @@ impl DocsIndex {
                 semantic: semantic::VERSION,
                 semantic_dims,
                 store: self.store_name(),
+                shards: 1,
             },
             avg_len: params.avg_len,
             files: BTreeMap::new(),
@@ -403,7 +410,7 @@ impl DocsIndex {
             }
         }
         let store = match self
-            .store_to_write(early, full, manifest.layout.dims())
+            .store_to_write(early, full, manifest.layout.dims(), manifest.layout.shards)
             .await
         {
             Ok(store) => store,
@@ -481,25 +488,28 @@ impl DocsIndex {
     }
 
     /// The store a run writes into: the early shard when its layout is the
-    /// one planned, else a fresh one for a full build, else the open one.
+    /// one planned (with more shards added when planned), else a fresh one
+    /// for a full build, else the open one.
     async fn store_to_write(
         &self,
         early: Option<EarlyStore>,
         full: bool,
         dims: DenseDims,
+        shards: usize,
     ) -> Result<VectorStore, KnowledgeError> {
         if let Some((run, planned)) = early {
             let made = store::finish(run).await?;
             if planned == dims {
-                return Ok(VectorStore::Edge(made));
+                let grown = tokio::task::spawn_blocking(move || made.with_shards(shards, dims));
+                return Ok(VectorStore::Edge(store::finish(grown).await?));
             }
             drop(made);
-            return self.recreate(dims).await;
+            return self.recreate(dims, shards).await;
         }
         if full {
             // Drop the open shard before its folder is replaced.
             *self.state.write().await = State::NotBuilt;
-            return self.recreate(dims).await;
+            return self.recreate(dims, shards).await;
         }
         match &*self.state.read().await {
             State::Ready { store, .. } => Ok(store.clone()),
@@ -523,7 +533,7 @@ impl DocsIndex {
             dense: None,
             semantic: Some(semantic::DIMS),
         };
-        Some((self.replace_edge(dims), dims))
+        Some((self.replace_edge(dims, 1), dims))
     }
 
     /// Dense vectors for the chunks being written (the cache answers unchanged
@@ -771,7 +781,20 @@ fn place(manifest: &mut Manifest, removed: &[String], parsed: Vec<Parsed>) -> Pl
     Placed { write, delete }
 }
 
-/// Deletes, then writes in batches, reporting progress; with `seal`, the
+/// The embedded shards of a full build of `points` chunks (one per
+/// [`SHARD_ABOVE`], or `opts.shard_above`, up to [`store::MAX_SHARDS`]), and
+/// the points a shard seals its segment after, when each holds more than a
+/// segment should (see [`SEAL_ABOVE`]).
+fn plan_shards(points: usize, opts: IndexOptions) -> (usize, Option<usize>) {
+    let per_shard = opts.shard_above.unwrap_or(SHARD_ABOVE).max(1);
+    let shards = points.div_ceil(per_shard).clamp(1, store::MAX_SHARDS);
+    let seal_above = opts.seal_every.map_or(SEAL_ABOVE, |every| every.max(1));
+    let seal = (points.div_ceil(shards) > seal_above)
+        .then(|| opts.seal_every.unwrap_or(SEAL_EVERY).max(1));
+    (shards, seal)
+}
+
+/// Deletes, then writes in batches, reporting progress; with `seal`, each
 /// embedded shard's appendable segment is sealed every that many points.
 async fn write(
     store: &VectorStore,
@@ -784,12 +807,20 @@ async fn write(
     summary.chunks_deleted = delete.len();
     store.delete(delete).await?;
     let total = points.len();
-    // The embedded shard takes each run it seals after (up to `SEAL_ABOVE`
+    // Each embedded shard takes each run it seals after (up to `SEAL_ABOVE`
     // points when it does not seal) in one write, to set its sparse vectors
-    // head first (`EdgeStore::upsert`); a server takes requests of `WRITE_BATCH`.
-    let batch = match store {
-        VectorStore::Edge(_) => seal.unwrap_or(SEAL_ABOVE).max(1),
-        VectorStore::Server(_) => WRITE_BATCH,
+    // head first (`EdgeStore::upsert`), the shards side by side; a server
+    // takes requests of `WRITE_BATCH`. Points spread over the shards by id,
+    // so a shard's runs are about, not exactly, that long.
+    let (batch, seal) = match store {
+        VectorStore::Edge(edge) => {
+            let shards = edge.shard_count();
+            (
+                seal.unwrap_or(SEAL_ABOVE).max(1) * shards,
+                seal.map(|every| every.max(1) * shards),
+            )
+        }
+        VectorStore::Server(_) => (WRITE_BATCH, None),
     };
     let (mut done, mut unsealed) = (0, 0);
     while !points.is_empty() {

@@ -27,6 +27,13 @@ pub(super) struct Layout {
     #[serde(default)]
     pub(super) semantic_dims: Option<usize>,
     pub(super) store: String,
+    /// The embedded store's shards (1 for a Qdrant server).
+    #[serde(default = "one_shard")]
+    pub(super) shards: usize,
+}
+
+fn one_shard() -> usize {
+    1
 }
 
 impl Layout {
