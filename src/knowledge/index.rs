@@ -38,13 +38,13 @@ const WRITE_BATCH: usize = 512;
 /// everything makes writing quadratic in the corpus size.
 pub const SEAL_EVERY: usize = 4096;
 /// Chunks up to which an embedded shard of a full build is one appendable
-/// segment written in one write (head first) and sealed nowhere. Sealing has its own costs (the model learnt
-/// before writing, each sealed segment built and synced), which the quadratic
-/// term only outweighs past about this size (measured, three alternated runs:
-/// 6,415 chunks 0.89-0.92 s sealed against 0.51-0.59 s not, 16,059 chunks
-/// 2.09-2.23 against 2.04-2.15 s; 32,143 chunks 4.5 against 5.8 s). Reopening
-/// one segment of 16,059 chunks and answering took 0.50 s and 203 MB, sealed
-/// 0.58 s and 306 MB.
+/// segment written in one write (head first) and never sealed. Sealing has its
+/// own costs (the model learnt before writing, each sealed segment built and
+/// synced), which the quadratic term only outweighs past about this size
+/// (measured, three alternated runs: 6,415 chunks 0.89-0.92 s sealed against
+/// 0.51-0.59 s not, 16,059 chunks 2.09-2.23 against 2.04-2.15 s; 32,143 chunks
+/// 4.5 against 5.8 s). Reopening one segment of 16,059 chunks and answering
+/// took 0.50 s and 203 MB, sealed 0.58 s and 306 MB.
 pub const SEAL_ABOVE: usize = 16_384;
 /// Chunks per embedded shard past which a full build splits its points over
 /// more shards (up to [`store::MAX_SHARDS`]), each written on its own thread

@@ -1283,6 +1283,104 @@ mod tests {
         }
     }
 
+    /// Points split over shards by id are counted, fetched, read back and
+    /// found by a dense query as in one shard; a replace with fewer shards
+    /// leaves none of the others' folders.
+    #[tokio::test]
+    async fn points_split_over_shards_read_and_rank_as_in_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dims = DenseDims {
+            dense: Some(3),
+            semantic: None,
+        };
+        let points: Vec<StoredChunk> = (0..60u64)
+            .map(|i| {
+                let mut p = chunk(1 + i * 7919 % 1009, None);
+                let x = i as f32;
+                p.dense = Some(vec![(x * 0.37).sin(), (x * 0.91).cos(), 0.5 + x / 60.0]);
+                p.payload.text = format!("chunk {i}");
+                p
+            })
+            .collect();
+        let one = EdgeStore::replace(dir.path().join("one"), dims, 1).expect("one");
+        let three = EdgeStore::replace(dir.path().join("three"), dims, 3).expect("three");
+        for store in [&one, &three] {
+            store.upsert(points.clone()).await.expect("upsert");
+            store.commit().await.expect("commit");
+        }
+        drop(three);
+        let three = EdgeStore::open(&dir.path().join("three"), 3)
+            .await
+            .expect("reopen");
+        let (one_v, three_v) = (
+            VectorStore::Edge(one.clone()),
+            VectorStore::Edge(three.clone()),
+        );
+        assert_eq!(three_v.count().await.expect("count"), points.len());
+        for (k, shard) in three.shards.iter().enumerate() {
+            let held = shard
+                .count(qdrant_edge::CountRequest {
+                    filter: None,
+                    exact: true,
+                })
+                .expect("count");
+            assert!(held > 0 && held < points.len(), "shard {k} holds {held}");
+        }
+
+        let mut ids: Vec<u64> = points.iter().map(|p| p.id).collect();
+        ids.reverse();
+        let fetched = three_v.fetch(ids.clone(), false).await.expect("fetch");
+        assert_eq!(fetched.iter().map(|c| c.id).collect::<Vec<_>>(), ids);
+        for c in &fetched {
+            let p = points.iter().find(|p| p.id == c.id).expect("written");
+            assert_eq!(c.payload, p.payload);
+        }
+
+        let ranked = |store: VectorStore, v: Vec<f32>| async move {
+            store
+                .candidates(CandidateQuery {
+                    rankings: vec![VectorQuery::Dense(v)],
+                    limit: 12,
+                    sources: None,
+                })
+                .await
+                .expect("query")
+                .remove(0)
+                .into_iter()
+                .map(|h| (h.id, h.score.to_bits()))
+                .collect::<Vec<_>>()
+        };
+        for v in [
+            vec![1.0, 0.2, 0.3],
+            vec![-0.5, 1.0, 0.9],
+            vec![0.1, -1.0, 0.2],
+        ] {
+            let got = ranked(three_v.clone(), v.clone()).await;
+            assert_eq!(got.len(), 12);
+            assert_eq!(got, ranked(one_v.clone(), v).await);
+        }
+
+        drop((one_v, three_v));
+        let read = |store: EdgeStore| async move {
+            store
+                .resident_points()
+                .await
+                .expect("read back")
+                .into_iter()
+                .map(|p| (p.id, p.sparse.indices, p.sparse.values))
+                .collect::<Vec<_>>()
+        };
+        let back = read(three.clone()).await;
+        assert!(back.windows(2).all(|w| w[0].0 < w[1].0), "not in id order");
+        assert_eq!(back, read(one).await);
+
+        drop(three);
+        EdgeStore::replace(dir.path().join("three"), dims, 1).expect("replace");
+        assert!(dir.path().join("three").is_dir());
+        assert!(!dir.path().join("three.1").exists());
+        assert!(!dir.path().join("three.2").exists());
+    }
+
     /// A point whose run stopped between writing it and its sparse vector
     /// is not read back as a chunk that matches nothing: the index is broken.
     #[tokio::test]
