@@ -1172,6 +1172,22 @@ mod tests {
         }
     }
 
+    /// The store's best `limit` for one ranking: ids and score bits.
+    async fn top(store: VectorStore, ranking: VectorQuery, limit: usize) -> Vec<(u64, u32)> {
+        store
+            .candidates(CandidateQuery {
+                rankings: vec![ranking],
+                limit,
+                sources: None,
+            })
+            .await
+            .expect("query")
+            .remove(0)
+            .into_iter()
+            .map(|h| (h.id, h.score.to_bits()))
+            .collect()
+    }
+
     /// A large write sets its sparse vectors after the points, last batch
     /// first; the shard must hold and rank them exactly as when the same
     /// points come a few at a time (its search prunes with each posting
@@ -1240,23 +1256,13 @@ mod tests {
         assert_eq!(read(large.clone()).await, written);
         assert_eq!(read(small.clone()).await, written);
         for query in [vec![0, 4, 8], vec![1, 2, 101], vec![5, 17, 120, 149]] {
-            let ask = |store: EdgeStore, query: Vec<u32>| async move {
+            let ask = |store: EdgeStore, query: Vec<u32>| {
                 let values = vec![1.0; query.len()];
-                VectorStore::Edge(store)
-                    .candidates(CandidateQuery {
-                        rankings: vec![VectorQuery::Sparse(SparseVec {
-                            indices: query,
-                            values,
-                        })],
-                        limit: 20,
-                        sources: None,
-                    })
-                    .await
-                    .expect("query")
-                    .remove(0)
-                    .into_iter()
-                    .map(|h| (h.id, h.score.to_bits()))
-                    .collect::<Vec<_>>()
+                let sparse = SparseVec {
+                    indices: query,
+                    values,
+                };
+                top(VectorStore::Edge(store), VectorQuery::Sparse(sparse), 20)
             };
             // Equal scores may come in either order (there are few).
             let sorted = |mut hits: Vec<(u64, u32)>| {
@@ -1336,20 +1342,7 @@ mod tests {
             assert_eq!(c.payload, p.payload);
         }
 
-        let ranked = |store: VectorStore, v: Vec<f32>| async move {
-            store
-                .candidates(CandidateQuery {
-                    rankings: vec![VectorQuery::Dense(v)],
-                    limit: 12,
-                    sources: None,
-                })
-                .await
-                .expect("query")
-                .remove(0)
-                .into_iter()
-                .map(|h| (h.id, h.score.to_bits()))
-                .collect::<Vec<_>>()
-        };
+        let ranked = |store: VectorStore, v: Vec<f32>| top(store, VectorQuery::Dense(v), 12);
         for v in [
             vec![1.0, 0.2, 0.3],
             vec![-0.5, 1.0, 0.9],
