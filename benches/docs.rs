@@ -8,9 +8,10 @@
 //! the repository, `../shared/corpora/argocd-docs`), falling back to the shipped
 //! `docs-index/`. `PLATBOT_BENCH_SCALES` lists the replication factors (default
 //! `1,2,5,10`; empty to skip); `PLATBOT_BENCH_SHARD_ABOVE` sets the chunks per
-//! embedded shard past which a scaled build splits (default 8,192). Targets for the 455-file Argo CD corpus: index no
-//! slower than bm25s on the same files (`benches/retrieval_vs_bm25s.py`), query
-//! p50 <= 0.25 ms; index time growing no faster than the corpus, query time slower.
+//! embedded shard past which a scaled build splits (default 8,192). Targets for
+//! the 455-file Argo CD corpus: index no slower than bm25s on the same files
+//! (`benches/retrieval_vs_bm25s.py`), query p50 <= 0.25 ms; index time growing
+//! no faster than the corpus, query time slower.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
