@@ -246,6 +246,14 @@ impl Resident {
 /// result is the same either way.
 fn idots(q: &[i8], codes: &[i8]) -> Vec<i32> {
     #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512vnni")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+    {
+        // SAFETY: the CPU supports AVX-512 F/BW and VNNI, checked just above
+        // (BW implies F).
+        return unsafe { idots_vnni(q, codes) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
         return unsafe { idots_avx2(q, codes) };
@@ -292,6 +300,51 @@ fn idots_avx2(q: &[i8], codes: &[i8]) -> Vec<i32> {
             let pairs = _mm_add_epi32(half, _mm_shuffle_epi32::<0b01_00_11_10>(half));
             let one = _mm_add_epi32(pairs, _mm_shuffle_epi32::<0b10_11_00_01>(pairs));
             _mm_cvtsi128_si32(one) + tail
+        })
+        .collect()
+}
+
+/// Sixty-four codes a step with `vpdpbusd`, which multiplies unsigned bytes
+/// by signed ones and sums them in fours: each row's codes are shifted to
+/// unsigned (`c + 128`, a flip of the sign bit), so a step yields
+/// `Σ(c + 128)·q` and the row's product is that minus `128·Σq`, one constant
+/// per query. A row's last partial step is a masked load, so no read passes
+/// the row's end. No step can overflow: a lane sums at most 4·255·128 a step.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn idots_vnni(q: &[i8], codes: &[i8]) -> Vec<i32> {
+    use std::arch::x86_64::{
+        __m512i, _mm512_dpbusd_epi32, _mm512_maskz_loadu_epi8, _mm512_reduce_add_epi32,
+        _mm512_set1_epi8, _mm512_setzero_si512, _mm512_xor_si512,
+    };
+    let width = q.len().max(1);
+    let flip = _mm512_set1_epi8(i8::MIN);
+    let offset = 128 * q.iter().map(|c| i32::from(*c)).sum::<i32>();
+    // Each step's start and mask (all 64 lanes but the last partial step's).
+    let steps: Vec<(usize, u64)> = (0..q.len())
+        .step_by(64)
+        .map(|at| {
+            let n = (q.len() - at).min(64);
+            (at, if n == 64 { u64::MAX } else { (1u64 << n) - 1 })
+        })
+        .collect();
+    // SAFETY (every load below): a masked load reads only the lanes its mask
+    // sets, and each mask covers exactly the bytes from `at` to the slice's end
+    // or 64 of them, whichever is fewer.
+    let qv: Vec<__m512i> = steps
+        .iter()
+        .map(|(at, mask)| unsafe { _mm512_maskz_loadu_epi8(*mask, q.as_ptr().add(*at)) })
+        .collect();
+    codes
+        .chunks_exact(width)
+        .map(|row| {
+            let mut acc = _mm512_setzero_si512();
+            for ((at, mask), qk) in steps.iter().zip(&qv) {
+                let c = unsafe { _mm512_maskz_loadu_epi8(*mask, row.as_ptr().add(*at)) };
+                // Masked-off lanes become 128 here, against a zero in `q`.
+                acc = _mm512_dpbusd_epi32(acc, _mm512_xor_si512(c, flip), *qk);
+            }
+            _mm512_reduce_add_epi32(acc) - offset
         })
         .collect()
 }
@@ -392,9 +445,34 @@ mod tests {
                     .sum()
             })
             .collect();
-        // The dispatching entry (AVX2 on this machine if it has it) and the portable loop.
+        // The dispatching entry (AVX-512 VNNI or AVX2 on this machine if it has
+        // them), each x86 kernel the CPU can run, and the portable loop.
         assert_eq!(idots(&q, &codes), want);
         assert_eq!(idots_portable(&q, &codes), want);
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: checked just above.
+                assert_eq!(unsafe { idots_avx2(&q, &codes) }, want);
+            }
+            if std::arch::is_x86_feature_detected!("avx512vnni")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+            {
+                // SAFETY: checked just above.
+                assert_eq!(unsafe { idots_vnni(&q, &codes) }, want);
+                // Widths on and around the 64-lane steps, the extremes in every lane.
+                for width in [1, 63, 64, 65, 128, 200] {
+                    let q: Vec<i8> = (0..width).map(|i| [127, -127, 5][i % 3]).collect();
+                    let rows: Vec<i8> = (0..width * 3).map(|i| [-127, 127, -3, 0][i % 4]).collect();
+                    let want: Vec<i32> = rows
+                        .chunks_exact(width)
+                        .map(|r| q.iter().zip(r).map(|(a, b)| i32::from(*a) * i32::from(*b)).sum())
+                        .collect();
+                    // SAFETY: checked above.
+                    assert_eq!(unsafe { idots_vnni(&q, &rows) }, want, "width {width}");
+                }
+            }
+        }
     }
 
     fn resident() -> Resident {
