@@ -466,7 +466,12 @@ mod tests {
                     let rows: Vec<i8> = (0..width * 3).map(|i| [-127, 127, -3, 0][i % 4]).collect();
                     let want: Vec<i32> = rows
                         .chunks_exact(width)
-                        .map(|r| q.iter().zip(r).map(|(a, b)| i32::from(*a) * i32::from(*b)).sum())
+                        .map(|r| {
+                            q.iter()
+                                .zip(r)
+                                .map(|(a, b)| i32::from(*a) * i32::from(*b))
+                                .sum()
+                        })
                         .collect();
                     // SAFETY: checked above.
                     assert_eq!(unsafe { idots_vnni(&q, &rows) }, want, "width {width}");
