@@ -309,7 +309,7 @@ fn idots_avx2(q: &[i8], codes: &[i8]) -> Vec<i32> {
 /// unsigned (`c + 128`, a flip of the sign bit), so a step yields
 /// `Σ(c + 128)·q` and the row's product is that minus `128·Σq`, one constant
 /// per query. A row's last partial step is a masked load, so no read passes
-/// the row's end. No step can overflow: a lane sums at most 4·255·128 a step.
+/// the row's end. No step can overflow: a lane gains at most 4·255·128 a step.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 fn idots_vnni(q: &[i8], codes: &[i8]) -> Vec<i32> {
