@@ -242,8 +242,8 @@ impl Resident {
 }
 
 /// The integer dot product of `q` with every row of `codes` (`q.len()` wide),
-/// with AVX2 where the CPU has it: integer sums, so the
-/// result is the same either way.
+/// with AVX-512 VNNI or AVX2 where the CPU has them: integer sums, so the
+/// result is the same on every path.
 fn idots(q: &[i8], codes: &[i8]) -> Vec<i32> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512vnni")
