@@ -382,3 +382,76 @@ async fn a_build_split_over_shards_ranks_like_one_shard() {
     assert_eq!(shard_folders(split.path()), ["edge"]);
     assert_eq!(manifest_shards(split.path()), serde_json::json!(1));
 }
+
+/// Incremental runs write into the shards a full build planned; one that
+/// would leave more chunks than they were planned for builds everything
+/// again, split for its size, and says so. A run that stays within them
+/// does not.
+#[tokio::test]
+async fn an_index_grown_past_its_shards_is_split_again() {
+    let docs = tempfile::tempdir().expect("tempdir");
+    write_corpus(docs.path());
+    let data = tempfile::tempdir().expect("data");
+    let index = DocsIndex::open(&settings_of(docs.path()), data.path())
+        .await
+        .expect("open");
+    let first = index
+        .index(IndexOptions::default(), None)
+        .await
+        .expect("index");
+    assert_eq!(manifest_shards(data.path()), serde_json::json!(1));
+    // One shard holds exactly what is there now.
+    let opts = IndexOptions {
+        shard_above: Some(first.chunks),
+        ..IndexOptions::default()
+    };
+
+    // A page rewritten shorter: fewer chunks, the same shard.
+    std::fs::write(
+        docs.path().join("quotas/page-0.md"),
+        "# Quotas\n\n## Raising a quota\n\nAsk for more cpu and memory in the namespace request.\n",
+    )
+    .expect("rewrite");
+    let within = index.index(opts, None).await.expect("update");
+    assert_eq!(within.rebuilt, None);
+    assert_eq!((within.updated, within.unchanged), (1, first.files - 1));
+    assert!(within.chunks < first.chunks, "{within:?}");
+
+    // The deploy pages copied into an archive: past what one shard was planned for.
+    let archive = docs.path().join("archive");
+    std::fs::create_dir_all(&archive).expect("mkdir");
+    for page in 0..8 {
+        let name = format!("page-{page}.md");
+        std::fs::copy(docs.path().join("deploys").join(&name), archive.join(&name)).expect("copy");
+    }
+    let grown = index.index(opts, None).await.expect("grow");
+    let why = grown.rebuilt.clone().expect("a rebuild");
+    assert!(why.contains("outgrew 1 shard, now split over 2"), "{why}");
+    assert!(grown.chunks > first.chunks, "{grown:?}");
+    assert_eq!(
+        (grown.added, grown.updated, grown.removed, grown.unchanged),
+        (first.files + 8, 0, 0, 0)
+    );
+    assert_eq!(grown.chunks_written, grown.chunks);
+    assert_eq!(manifest_shards(data.path()), serde_json::json!(2));
+    assert_eq!(shard_folders(data.path()), ["edge", "edge.1"]);
+    assert!(
+        grown.render().contains("full rebuild"),
+        "{}",
+        grown.render()
+    );
+
+    // It ranks as a first build of the files as they are now, and so after a restart.
+    let fresh = tempfile::tempdir().expect("fresh");
+    let now = rankings_with(docs.path(), fresh.path(), &QUESTIONS, opts).await;
+    assert_eq!(ask(&index, &QUESTIONS).await, now);
+    drop(index);
+    let reopened = DocsIndex::open(&settings_of(docs.path()), data.path())
+        .await
+        .expect("reopen");
+    assert_eq!(ask(&reopened, &QUESTIONS).await, now);
+
+    // Nothing changed since: nothing written, nothing rebuilt.
+    let again = reopened.index(opts, None).await.expect("again");
+    assert_eq!((again.rebuilt, again.chunks_written), (None, 0));
+}

@@ -144,7 +144,23 @@ impl DocsIndex {
             }
         };
         tracing::debug!(elapsed = ?started.elapsed(), files = changed.len(), "files parsed and chunked");
-        let (params, semantic) = self.learn(old.as_ref(), stored.model, &parsed);
+        let (mut old, mut model, mut parsed) = (old, stored.model, parsed);
+        let embedded = self.settings.qdrant.is_none();
+        if let Some(why) = outgrown(old.as_ref().filter(|_| embedded), &current, &parsed, opts) {
+            // Built again as a first run would be, split and sealed for its
+            // size; the files parsed so far are parsed again with the rest.
+            tracing::info!(reason = %why, "building the docs index again");
+            parsed = self.prepare(&changed_files(&current, None), &emit)?;
+            (old, model) = (None, None);
+            summary = IndexSummary {
+                files: current.len(),
+                skipped: std::mem::take(&mut summary.skipped),
+                rebuilt: Some(why),
+                added: current.len(),
+                ..IndexSummary::default()
+            };
+        }
+        let (params, semantic) = self.learn(old.as_ref(), model, &parsed);
         let full = old.is_none();
         let mut manifest = old.unwrap_or_else(|| self.new_manifest(&params, semantic.dims()));
         let placed = place(&mut manifest, &removed, parsed);
@@ -792,6 +808,36 @@ fn plan_shards(points: usize, opts: IndexOptions) -> (usize, Option<usize>) {
     let seal = (points.div_ceil(shards) > seal_above)
         .then(|| opts.seal_every.unwrap_or(SEAL_EVERY).max(1));
     (shards, seal)
+}
+
+/// Why an incremental run over `old` (an embedded index) must build
+/// everything again: the chunks it would leave exceed what the shards were
+/// planned for. Later runs write into the shards a full build made, so an
+/// index grown by many small runs would otherwise keep the layout of its
+/// first, smaller build.
+fn outgrown(
+    old: Option<&Manifest>,
+    current: &Current,
+    parsed: &[Parsed],
+    opts: IndexOptions,
+) -> Option<String> {
+    let old = old?;
+    let reparsed: HashSet<&str> = parsed.iter().map(|p| p.key.as_str()).collect();
+    let kept: usize = old
+        .files
+        .iter()
+        .filter(|(key, _)| current.contains_key(*key) && !reparsed.contains(key.as_str()))
+        .map(|(_, f)| f.chunks.len())
+        .sum();
+    let total = kept + parsed.iter().map(|p| p.chunks.len()).sum::<usize>();
+    let (shards, _) = plan_shards(total, opts);
+    (shards > old.layout.shards).then(|| {
+        format!(
+            "{total} chunks outgrew {} shard{}, now split over {shards}",
+            old.layout.shards,
+            if old.layout.shards == 1 { "" } else { "s" }
+        )
+    })
 }
 
 /// Deletes, then writes in batches, reporting progress; with `seal`, each
