@@ -136,6 +136,10 @@ async fn ask(index: &DocsIndex, questions: &[&str]) -> Vec<Ranking> {
     out
 }
 
+/// A quotas page rewritten much shorter, for the incremental runs.
+const SHORT_QUOTAS_PAGE: &str =
+    "# Quotas\n\n## Raising a quota\n\nAsk for more cpu and memory in the namespace request.\n";
+
 const QUESTIONS: [&str; 6] = [
     "how do I rotate the vault password",
     "raise the cpu quota of a namespace",
@@ -333,11 +337,7 @@ async fn a_build_split_over_shards_ranks_like_one_shard() {
 
     // An incremental run: one page rewritten, one removed, one added.
     let quotas = docs.path().join("quotas");
-    std::fs::write(
-        quotas.join("page-0.md"),
-        "# Quotas\n\n## Raising a quota\n\nAsk for more cpu and memory in the namespace request.\n",
-    )
-    .expect("rewrite");
+    std::fs::write(quotas.join("page-0.md"), SHORT_QUOTAS_PAGE).expect("rewrite");
     std::fs::remove_file(docs.path().join("secrets/page-3.md")).expect("remove");
     std::fs::write(
         docs.path().join("deploys/page-9.md"),
@@ -407,11 +407,7 @@ async fn an_index_grown_past_its_shards_is_split_again() {
     };
 
     // A page rewritten shorter: fewer chunks, the same shard.
-    std::fs::write(
-        docs.path().join("quotas/page-0.md"),
-        "# Quotas\n\n## Raising a quota\n\nAsk for more cpu and memory in the namespace request.\n",
-    )
-    .expect("rewrite");
+    std::fs::write(docs.path().join("quotas/page-0.md"), SHORT_QUOTAS_PAGE).expect("rewrite");
     let within = index.index(opts, None).await.expect("update");
     assert_eq!(within.rebuilt, None);
     assert_eq!((within.updated, within.unchanged), (1, first.files - 1));
