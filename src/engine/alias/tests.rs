@@ -133,6 +133,19 @@ fn docs_questions_get_the_cleaned_text_as_query() {
     );
 }
 
+/// A question that only names a concept is a docs question, also for concepts no
+/// template names, and "apps" in a concept's name does not make it a listing.
+#[test]
+fn questions_that_only_name_a_concept_are_docs_questions() {
+    for text in [
+        "what's a cronjob",
+        "describe the twelve-factor app",
+        "what is the app of apps pattern",
+    ] {
+        assert_call(text, "search_docs", json!({}));
+    }
+}
+
 #[test]
 fn mutations_with_everything_named_are_calls() {
     assert_call(
